@@ -1,0 +1,29 @@
+//! What a native process provides: the system clock, OS randomness, and the
+//! default store location.
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use kms_core::env::{Clock, UnixMillis};
+
+/// The system clock. (Native only: `SystemTime::now()` panics on
+/// wasm32-unknown-unknown.)
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> UnixMillis {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0)
+    }
+}
+
+/// The default store: `kms.sqlite` in the user's data directory
+/// (`~/.local/share/kms/` on Linux), or `./kms.sqlite` when there is none.
+pub fn default_store_path() -> PathBuf {
+    directories::ProjectDirs::from("", "", "kms")
+        .map(|d| d.data_dir().join("kms.sqlite"))
+        .unwrap_or_else(|| PathBuf::from("kms.sqlite"))
+}

@@ -1,0 +1,83 @@
+//! The error half of a response: a stable code and a human message.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CoreError, ErrorCode};
+
+/// An error as it crosses the RPC boundary. `code` is stable (switch on it);
+/// `message` is for people. Neither ever carries secret bytes: messages name
+/// fields and limits, never values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct RpcError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// For `throttled`: how long to wait before trying again.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub retry_after_ms: Option<u64>,
+}
+
+impl RpcError {
+    /// An error with a code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), retry_after_ms: None }
+    }
+
+    /// Shorthand for an `invalid_input` error.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidInput, message)
+    }
+}
+
+impl From<CoreError> for RpcError {
+    fn from(e: CoreError) -> Self {
+        let retry_after_ms = match e {
+            CoreError::Throttled { retry_after_ms } => Some(retry_after_ms),
+            _ => None,
+        };
+        // Internal details stay inside; the caller learns the category.
+        let message = match &e {
+            CoreError::Integrity => "a stored record failed authentication".to_owned(),
+            other => other.to_string(),
+        };
+        Self { code: e.code(), message, retry_after_ms }
+    }
+}
+
+/// Rewrites a serde error so it never echoes the offending value (it could be
+/// a passphrase typed into the wrong field): serde's "invalid type: string
+/// \"...\", expected X" becomes "wrong type or value, expected X".
+pub fn sanitize_serde_error(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    let msg = msg.split(" at line ").next().unwrap_or_default();
+    if msg.starts_with("invalid type") || msg.starts_with("invalid value") || msg.starts_with("invalid length") {
+        return match msg.split_once(", expected ") {
+            Some((_, expected)) => format!("wrong type or value, expected {expected}"),
+            None => "wrong type or value".to_owned(),
+        };
+    }
+    if msg.starts_with("unknown variant") {
+        // "unknown variant `x`, expected one of ..." echoes x; drop it.
+        return match msg.split_once(", expected ") {
+            Some((_, expected)) => format!("unknown variant, expected {expected}"),
+            None => "unknown variant".to_owned(),
+        };
+    }
+    // Remaining serde messages name fields ("missing field `user`", "unknown
+    // field `x`") or come from our own parsers, which never echo values.
+    // Still cap their length.
+    msg.chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_errors_do_not_echo_values() {
+        let e = serde_json::from_str::<u32>("\"hunter2-secret\"").unwrap_err();
+        let s = sanitize_serde_error(&e);
+        assert!(!s.contains("hunter2"), "{s}");
+        assert!(s.contains("expected u32"), "{s}");
+    }
+}

@@ -1,0 +1,337 @@
+//! Every RPC method: its name, its parameters and its result. The `Call`
+//! enum is the closed set of methods; anything else is refused at decoding.
+
+use serde::{Deserialize, Serialize};
+
+use crate::env::UnixMillis;
+use crate::ids::{CeremonyId, EnrollmentId, UserId};
+use crate::secret::{Passphrase, PrfOutput};
+use crate::session::SessionToken;
+use crate::unlock::EnrollmentInfo;
+use crate::vapid::{JwtRequest, SignedJwt, VapidPublicInfo};
+
+/// A request's method and parameters. Serialized as
+/// `{"method": "<name>", "params": {...}}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "method", content = "params", rename_all = "snake_case")]
+pub enum Call {
+    /// Public facts about this KMS (versions, policy). No session.
+    Info(Empty),
+    /// Creates a user with a master secret and its first enrollment; opens a
+    /// session.
+    Setup(SetupParams),
+    /// Unlocks: opens a session.
+    Unlock(UnlockParams),
+    /// Ends a session.
+    Lock(SessionParams),
+    /// Whether a session is live, and until when.
+    SessionStatus(SessionParams),
+    /// The user's enrollments (public parameters only). No session.
+    ListEnrollments(UserParams),
+    /// Offers a PRF salt for a new passkey PRF enrollment. No session.
+    PrfBegin(UserParams),
+    /// Issues a gate-mode challenge to sign. No session.
+    GateBegin(GateBeginParams),
+    /// Adds an enrollment. Needs a session.
+    AddEnrollment(AddEnrollmentParams),
+    /// Removes an enrollment (never the last). Needs a session.
+    RemoveEnrollment(RemoveEnrollmentParams),
+    /// Re-wraps the master secret under a new passphrase. Needs a session.
+    ChangePassphrase(ChangePassphraseParams),
+    /// Generates the user's first VAPID key. Needs a session.
+    VapidGenerate(SessionParams),
+    /// Makes a new current VAPID key and retires the old one. Needs a session.
+    VapidRotate(SessionParams),
+    /// The user's VAPID public keys. No session.
+    VapidPublic(UserParams),
+    /// Signs a VAPID JWT (RFC 8292) with the current key. Needs a session.
+    SignJwt(SignJwtParams),
+}
+
+/// The wire names of all methods, in declaration order.
+pub const METHOD_NAMES: &[&str] = &[
+    "info",
+    "setup",
+    "unlock",
+    "lock",
+    "session_status",
+    "list_enrollments",
+    "prf_begin",
+    "gate_begin",
+    "add_enrollment",
+    "remove_enrollment",
+    "change_passphrase",
+    "vapid_generate",
+    "vapid_rotate",
+    "vapid_public",
+    "sign_jwt",
+];
+
+impl Call {
+    /// The method's wire name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Info(_) => "info",
+            Self::Setup(_) => "setup",
+            Self::Unlock(_) => "unlock",
+            Self::Lock(_) => "lock",
+            Self::SessionStatus(_) => "session_status",
+            Self::ListEnrollments(_) => "list_enrollments",
+            Self::PrfBegin(_) => "prf_begin",
+            Self::GateBegin(_) => "gate_begin",
+            Self::AddEnrollment(_) => "add_enrollment",
+            Self::RemoveEnrollment(_) => "remove_enrollment",
+            Self::ChangePassphrase(_) => "change_passphrase",
+            Self::VapidGenerate(_) => "vapid_generate",
+            Self::VapidRotate(_) => "vapid_rotate",
+            Self::VapidPublic(_) => "vapid_public",
+            Self::SignJwt(_) => "sign_jwt",
+        }
+    }
+}
+
+/// No parameters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Empty {}
+
+/// Just a user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserParams {
+    pub user: UserId,
+}
+
+/// A user and one of its sessions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionParams {
+    pub user: UserId,
+    pub session: SessionToken,
+}
+
+/// A new enrollment's unlock material.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum NewEnrollment {
+    Passphrase {
+        passphrase: Passphrase,
+    },
+    /// After `prf_begin`: the browser created a credential and evaluated its
+    /// PRF with the offered salt.
+    PasskeyPrf {
+        ceremony_id: CeremonyId,
+        /// base64url credential id.
+        credential_id: String,
+        /// base64url of `prf.results.first`.
+        prf_output: PrfOutput,
+    },
+    /// A passkey without PRF: its credential id and public key from
+    /// registration (`getPublicKey()`: SPKI DER, or a raw SEC1 point),
+    /// base64url.
+    PasskeyGate {
+        credential_id: String,
+        public_key: String,
+    },
+}
+
+/// `setup` parameters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetupParams {
+    pub user: UserId,
+    pub enrollment: NewEnrollment,
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+/// What unlocks an enrollment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum UnlockCredential {
+    Passphrase {
+        passphrase: Passphrase,
+    },
+    PasskeyPrf {
+        /// base64url credential id (selects the enrollment).
+        credential_id: String,
+        /// base64url of `prf.results.first` for the enrollment's salt.
+        prf_output: PrfOutput,
+    },
+    PasskeyGate {
+        /// The ceremony from `gate_begin`.
+        ceremony_id: CeremonyId,
+        /// The browser's `PublicKeyCredential.toJSON()` of the assertion.
+        assertion: Box<webauthn_rs_proto::PublicKeyCredential>,
+    },
+}
+
+/// `unlock` parameters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnlockParams {
+    pub user: UserId,
+    /// Which enrollment; optional when the credential identifies it (the
+    /// single passphrase enrollment, a PRF credential id, a gate ceremony).
+    #[serde(default)]
+    pub enrollment_id: Option<EnrollmentId>,
+    pub credential: UnlockCredential,
+}
+
+/// `gate_begin` parameters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateBeginParams {
+    pub user: UserId,
+    /// Optional when the user has exactly one gate enrollment.
+    #[serde(default)]
+    pub enrollment_id: Option<EnrollmentId>,
+}
+
+/// `add_enrollment` parameters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddEnrollmentParams {
+    pub user: UserId,
+    pub session: SessionToken,
+    pub enrollment: NewEnrollment,
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+/// `remove_enrollment` parameters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveEnrollmentParams {
+    pub user: UserId,
+    pub session: SessionToken,
+    pub enrollment_id: EnrollmentId,
+}
+
+/// `change_passphrase` parameters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassphraseParams {
+    pub user: UserId,
+    pub session: SessionToken,
+    /// Optional when the user has exactly one passphrase enrollment.
+    #[serde(default)]
+    pub enrollment_id: Option<EnrollmentId>,
+    pub new_passphrase: Passphrase,
+}
+
+/// `sign_jwt` parameters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignJwtParams {
+    pub user: UserId,
+    pub session: SessionToken,
+    pub claims: JwtRequest,
+}
+
+// ---- results ----
+
+/// `info` result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InfoResult {
+    pub protocol_version: u32,
+    pub kms_version: String,
+    pub pbkdf2_iterations: u32,
+    pub min_passphrase_chars: usize,
+    pub session_ttl_ms: u64,
+    pub rp_id: String,
+    pub methods: Vec<String>,
+}
+
+/// `setup` and `unlock` result: a new session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionResult {
+    pub user: UserId,
+    pub session: SessionToken,
+    pub expires_ms: UnixMillis,
+    /// The enrollment that was created (setup) or used (unlock).
+    pub enrollment: EnrollmentInfo,
+    /// True when the unlock re-wrapped an old record at the current cost.
+    #[serde(default)]
+    pub rewrapped: bool,
+}
+
+/// `session_status` result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionStatus {
+    pub expires_ms: UnixMillis,
+}
+
+/// `list_enrollments` result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollmentList {
+    pub enrollments: Vec<EnrollmentInfo>,
+}
+
+/// `prf_begin` result: the salt to pass as `prf.eval.first` (base64url).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrfBeginResult {
+    pub ceremony_id: CeremonyId,
+    pub prf_salt: String,
+    pub expires_ms: UnixMillis,
+}
+
+/// `gate_begin` result: what `navigator.credentials.get` needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GateBeginResult {
+    pub ceremony_id: CeremonyId,
+    pub enrollment_id: EnrollmentId,
+    /// base64url challenge.
+    pub challenge: String,
+    pub rp_id: String,
+    /// base64url credential id for `allowCredentials`.
+    pub credential_id: String,
+    pub expires_ms: UnixMillis,
+}
+
+/// `remove_enrollment` result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoveResult {
+    pub removed: EnrollmentId,
+    pub remaining: usize,
+}
+
+/// `vapid_public` result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VapidKeys {
+    pub current: Option<VapidPublicInfo>,
+    pub retired: Vec<VapidPublicInfo>,
+}
+
+/// `vapid_rotate` result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotateResult {
+    pub current: VapidPublicInfo,
+    pub retired: VapidPublicInfo,
+    /// Push subscriptions are bound to the key they were made with: every
+    /// subscription made with `retired` must be made again with `current`.
+    pub resubscribe_required: bool,
+    pub note: String,
+}
+
+/// `sign_jwt` result.
+pub type SignJwtResult = SignedJwt;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_names_match_variants() {
+        // Every listed name must decode to a Call whose name() is that name.
+        for name in METHOD_NAMES {
+            let v = serde_json::json!({"method": name, "params": {}});
+            if let Ok(call) = serde_json::from_value::<Call>(v) {
+                assert_eq!(call.name(), *name);
+            }
+        }
+        let info: Call = serde_json::from_value(serde_json::json!({"method": "info", "params": {}})).unwrap();
+        assert_eq!(info.name(), "info");
+        assert_eq!(METHOD_NAMES.len(), 15);
+    }
+}

@@ -1,0 +1,250 @@
+//! Sessions: what a successful unlock opens. A session holds the user's
+//! master secret in memory until it is locked, expires, or is dropped (the
+//! secret is zeroized in every case, by [`MasterSecret`]'s drop).
+//!
+//! A session is named by a random bearer token handed to the caller. Every
+//! operation that needs the master secret presents the user id and the
+//! token; the token must belong to that user and be live.
+
+use rand_core::CryptoRngCore;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use crate::env::UnixMillis;
+use crate::error::{CoreError, Result};
+use crate::ids::UserId;
+use crate::secret::MasterSecret;
+
+/// Default session lifetime: 5 minutes.
+pub const DEFAULT_TTL_MS: u64 = 5 * 60 * 1000;
+/// Longest configurable session lifetime: 24 hours.
+pub const MAX_TTL_MS: u64 = 24 * 60 * 60 * 1000;
+/// At most this many live sessions per user; opening one more closes the
+/// oldest (two tabs are normal, a hundred are a leak).
+pub const MAX_PER_USER: usize = 8;
+/// At most this many live sessions in all.
+pub const MAX_TOTAL: usize = 1024;
+
+/// A session token: 32 random bytes, base64url. A bearer capability, so it
+/// never prints.
+#[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+pub struct SessionToken(String);
+
+impl std::fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionToken(<redacted>)")
+    }
+}
+
+impl SessionToken {
+    fn generate(rng: &mut impl CryptoRngCore) -> Self {
+        let mut b = [0u8; 32];
+        rng.fill_bytes(&mut b);
+        Self(crate::b64::encode(b))
+    }
+
+    /// Wraps a token received from a caller (length-capped).
+    pub fn parse(s: &str) -> Result<Self> {
+        if s.is_empty() || s.len() > 64 {
+            return Err(CoreError::invalid("session: malformed token"));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The token text, to hand to the caller.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn ct_eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len() && bool::from(self.0.as_bytes().ct_eq(other.0.as_bytes()))
+    }
+}
+
+impl Serialize for SessionToken {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SessionToken {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+struct Session {
+    user: UserId,
+    token: SessionToken,
+    master: MasterSecret,
+    expires_ms: UnixMillis,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("user", &self.user).field("expires_ms", &self.expires_ms).finish_non_exhaustive()
+    }
+}
+
+/// The live sessions of an engine.
+#[derive(Debug)]
+pub struct Sessions {
+    live: Vec<Session>,
+    ttl_ms: u64,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Self { live: Vec::new(), ttl_ms: DEFAULT_TTL_MS }
+    }
+}
+
+impl Sessions {
+    /// Sessions that last `ttl_ms` (1 second to 24 hours).
+    pub fn with_ttl(ttl_ms: u64) -> Result<Self> {
+        if !(1000..=MAX_TTL_MS).contains(&ttl_ms) {
+            return Err(CoreError::invalid("session ttl: must be between 1 s and 24 h"));
+        }
+        Ok(Self { live: Vec::new(), ttl_ms })
+    }
+
+    /// Opens a session for `user` holding `master`. Returns its token and
+    /// expiry.
+    pub fn open(
+        &mut self,
+        user: &UserId,
+        master: MasterSecret,
+        now: UnixMillis,
+        rng: &mut impl CryptoRngCore,
+    ) -> (SessionToken, UnixMillis) {
+        self.purge_expired(now);
+        if let Some(oldest) = self.live.iter().position(|s| &s.user == user) {
+            if self.live.iter().filter(|s| &s.user == user).count() >= MAX_PER_USER {
+                self.live.remove(oldest);
+            }
+        }
+        if self.live.len() >= MAX_TOTAL {
+            self.live.remove(0);
+        }
+        let token = SessionToken::generate(rng);
+        let expires_ms = now.saturating_add(self.ttl_ms);
+        self.live.push(Session { user: user.clone(), token: token.clone(), master, expires_ms });
+        (token, expires_ms)
+    }
+
+    fn find(&self, token: &SessionToken) -> Option<usize> {
+        // Compare against every session so the time taken does not depend on
+        // which one matched.
+        let mut found = None;
+        for (i, s) in self.live.iter().enumerate() {
+            if s.token.ct_eq(token) {
+                found = Some(i);
+            }
+        }
+        found
+    }
+
+    /// The master secret of `user`'s session `token`. An unknown or expired
+    /// token is `locked`; a live token of another user is `forbidden`.
+    pub fn master(&mut self, user: &UserId, token: &SessionToken, now: UnixMillis) -> Result<&MasterSecret> {
+        let i = self.check(user, token, now)?;
+        self.live.get(i).map(|s| &s.master).ok_or_else(|| CoreError::Internal("session vanished".into()))
+    }
+
+    /// The expiry of `user`'s session `token`, checked like [`Self::master`].
+    pub fn expiry(&mut self, user: &UserId, token: &SessionToken, now: UnixMillis) -> Result<UnixMillis> {
+        let i = self.check(user, token, now)?;
+        self.live.get(i).map(|s| s.expires_ms).ok_or_else(|| CoreError::Internal("session vanished".into()))
+    }
+
+    fn check(&mut self, user: &UserId, token: &SessionToken, now: UnixMillis) -> Result<usize> {
+        let Some(i) = self.find(token) else {
+            self.purge_expired(now);
+            return Err(CoreError::Locked("no session: unlock first".into()));
+        };
+        let (expired, other_user) = match self.live.get(i) {
+            Some(s) => (s.expires_ms <= now, &s.user != user),
+            None => return Err(CoreError::Internal("session vanished".into())),
+        };
+        if expired {
+            self.live.remove(i);
+            self.purge_expired(now);
+            return Err(CoreError::Locked("session expired: unlock again".into()));
+        }
+        if other_user {
+            return Err(CoreError::Forbidden("the session belongs to another user".into()));
+        }
+        Ok(i)
+    }
+
+    /// Locks (ends) `user`'s session `token`, zeroizing its secret.
+    pub fn lock(&mut self, user: &UserId, token: &SessionToken, now: UnixMillis) -> Result<()> {
+        let i = self.check(user, token, now)?;
+        self.live.remove(i);
+        Ok(())
+    }
+
+    /// Ends every session of `user` (after a change that must not leave old
+    /// sessions behind, or on user deletion).
+    pub fn lock_user(&mut self, user: &UserId) -> usize {
+        let before = self.live.len();
+        self.live.retain(|s| &s.user != user);
+        before - self.live.len()
+    }
+
+    /// Drops expired sessions (zeroizing their secrets).
+    pub fn purge_expired(&mut self, now: UnixMillis) {
+        self.live.retain(|s| s.expires_ms > now);
+    }
+
+    /// Number of live (not yet purged) sessions.
+    pub fn len(&self) -> usize {
+        self.live.len()
+    }
+
+    /// Whether there is no session.
+    pub fn is_empty(&self) -> bool {
+        self.live.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::rand_core::SeedableRng;
+
+    #[test]
+    fn lifecycle() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
+        let alice = UserId::parse("alice").unwrap();
+        let bob = UserId::parse("bob").unwrap();
+        let mut s = Sessions::with_ttl(1000).unwrap();
+        let (t, exp) = s.open(&alice, MasterSecret::generate(&mut rng), 0, &mut rng);
+        assert_eq!(exp, 1000);
+        assert!(s.master(&alice, &t, 999).is_ok());
+        assert_eq!(s.master(&bob, &t, 1).map(|_| ()).unwrap_err().code(), crate::ErrorCode::Forbidden);
+        let e = s.master(&alice, &t, 1000).map(|_| ()).unwrap_err();
+        assert_eq!(e, CoreError::Locked("session expired: unlock again".into()));
+        assert!(s.is_empty(), "expired session dropped");
+
+        let (t, _) = s.open(&alice, MasterSecret::generate(&mut rng), 0, &mut rng);
+        s.lock(&alice, &t, 1).unwrap();
+        assert_eq!(s.master(&alice, &t, 2).map(|_| ()).unwrap_err().code(), crate::ErrorCode::Locked);
+        assert!(format!("{t:?}").contains("redacted"));
+    }
+
+    #[test]
+    fn capped_per_user() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(6);
+        let alice = UserId::parse("alice").unwrap();
+        let mut s = Sessions::default();
+        let (first, _) = s.open(&alice, MasterSecret::generate(&mut rng), 0, &mut rng);
+        for _ in 0..MAX_PER_USER {
+            s.open(&alice, MasterSecret::generate(&mut rng), 0, &mut rng);
+        }
+        assert_eq!(s.len(), MAX_PER_USER);
+        assert!(s.master(&alice, &first, 1).is_err(), "oldest evicted");
+    }
+}

@@ -1,0 +1,561 @@
+//! VAPID key pairs (ES256 on P-256), their sealed storage form and their
+//! public descriptions.
+//!
+//! The private half ([`VapidSigningKey`]) never leaves this module in the
+//! clear: it is generated here, signs here, and is stored only as an
+//! AES-256-GCM blob ([`VapidKeyRecord`]) sealed under a per-user key derived
+//! from the user's master secret ([`vapid_sealing_key`]).
+
+use p256::ecdsa::signature::{Signer as _, Verifier as _};
+use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+use p256::elliptic_curve::sec1::ToEncodedPoint as _;
+use p256::{FieldBytes, PublicKey};
+use rand_core::CryptoRngCore;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
+use zeroize::{Zeroize as _, Zeroizing};
+
+use crate::crypto::{aad, aead, kdf};
+use crate::crypto::aead::Sealed;
+use crate::error::{CoreError, Result};
+use crate::ids::{KeyId, UserId};
+use crate::secret::{Key256, MasterSecret};
+
+/// Length of an uncompressed SEC1 P-256 point: `0x04 || x (32) || y (32)`.
+pub const SEC1_UNCOMPRESSED_LEN: usize = 65;
+
+/// The `purpose` of the subkey that seals a user's VAPID private keys.
+const SEALING_PURPOSE: &str = "vapid-seal";
+
+/// The version of [`VapidKeyRecord`]'s stored layout.
+const RECORD_FORMAT: u32 = 1;
+
+/// The key that seals a user's VAPID private keys: an HKDF subkey of the
+/// user's master secret, bound to the user and to the purpose `vapid-seal`,
+/// so it is useless for any other user or any other kind of record.
+pub fn vapid_sealing_key(master: &MasterSecret, user: &UserId) -> Result<Key256> {
+    kdf::derive_subkey(master, user.as_str(), SEALING_PURPOSE)
+}
+
+/// A VAPID private key: an ECDSA P-256 signing key used for ES256.
+///
+/// It cannot be serialized, cloned or printed. The wrapped
+/// `p256::ecdsa::SigningKey` zeroizes its secret scalar when dropped (it
+/// implements `Drop` and `ZeroizeOnDrop`), so this type needs no `Drop` of its
+/// own. The only way to persist it is [`VapidSigningKey::seal`].
+pub struct VapidSigningKey(SigningKey);
+
+impl std::fmt::Debug for VapidSigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VapidSigningKey(<redacted>)")
+    }
+}
+
+impl VapidSigningKey {
+    /// A fresh random key pair. `rng` must be a CSPRNG (the platform's).
+    pub fn generate(rng: &mut impl CryptoRngCore) -> Self {
+        Self(SigningKey::random(rng))
+    }
+
+    /// Rebuilds a key from its 32-byte big-endian secret scalar, as unsealing
+    /// does. Refuses zero and values not below the group order. The caller's
+    /// buffer is wiped when it drops.
+    pub(crate) fn from_scalar(scalar: Zeroizing<[u8; 32]>) -> Result<Self> {
+        let bytes: &FieldBytes = (&*scalar).into();
+        SigningKey::from_bytes(bytes)
+            .map(Self)
+            .map_err(|_| CoreError::invalid("vapid key: scalar is zero or not below the P-256 group order"))
+    }
+
+    /// The public half.
+    pub fn public(&self) -> VapidPublicKey {
+        VapidPublicKey(PublicKey::from(self.0.verifying_key()))
+    }
+
+    /// ES256 (RFC 7518 section 3.4): SHA-256 of `msg`, ECDSA P-256 with the
+    /// deterministic nonce of RFC 6979, and the signature as the raw 64 bytes
+    /// `r || s` (big-endian, 32 bytes each) that JWS requires, not DER.
+    ///
+    /// Fails only if ECDSA produced `r = 0` or `s = 0`, which happens with
+    /// probability about 2^-256; the error is `Internal`.
+    pub fn sign(&self, msg: &[u8]) -> Result<[u8; 64]> {
+        let sig: Signature = self
+            .0
+            .try_sign(msg)
+            .map_err(|_| CoreError::Internal("ecdsa signing failed".into()))?;
+        Ok(sig.to_bytes().into())
+    }
+
+    /// Seals the secret scalar under `sealing_key` for storage (AES-256-GCM,
+    /// see [`crate::crypto::aead`]). The AAD is
+    /// [`crate::crypto::aad::vapid_key`]`(user, kid, version)`, so the blob
+    /// opens only for this user, this key id and this version.
+    ///
+    /// `kid` must be this key's thumbprint ([`VapidPublicKey::thumbprint`]);
+    /// anything else is a caller bug, refused with `Internal`, because the
+    /// blob could then never be unsealed.
+    pub fn seal(
+        &self,
+        sealing_key: &Key256,
+        user: &UserId,
+        kid: &KeyId,
+        version: u32,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Sealed> {
+        if !ids_equal(&self.public().thumbprint(), kid) {
+            return Err(CoreError::Internal("vapid seal: kid is not this key's thumbprint".into()));
+        }
+        let aad = aad::vapid_key(user.as_str(), kid.as_str(), version);
+        let mut scalar = self.0.to_bytes();
+        let sealed = aead::seal(sealing_key, &aad, &scalar, rng);
+        scalar.zeroize();
+        sealed
+    }
+
+    /// Opens a blob made by [`VapidSigningKey::seal`]. The AAD is recomputed
+    /// from the arguments, never read from storage. After the AEAD tag
+    /// verified, the key's thumbprint must equal `kid`.
+    ///
+    /// Every failure (wrong key, user, kid or version; altered blob; a
+    /// plaintext that is not a valid scalar; a thumbprint mismatch) is
+    /// [`CoreError::Integrity`].
+    pub fn unseal(
+        sealing_key: &Key256,
+        user: &UserId,
+        kid: &KeyId,
+        version: u32,
+        sealed: &Sealed,
+    ) -> Result<Self> {
+        let aad = aad::vapid_key(user.as_str(), kid.as_str(), version);
+        let plaintext = aead::open(sealing_key, &aad, sealed)?;
+        let scalar: &[u8; 32] = plaintext.as_slice().try_into().map_err(|_| CoreError::Integrity)?;
+        let key = Self::from_scalar(Zeroizing::new(*scalar)).map_err(|_| CoreError::Integrity)?;
+        drop(plaintext);
+        if !ids_equal(&key.public().thumbprint(), kid) {
+            return Err(CoreError::Integrity);
+        }
+        Ok(key)
+    }
+}
+
+/// `0x04 || x || y`.
+fn sec1_uncompressed(x: &[u8; 32], y: &[u8; 32]) -> [u8; SEC1_UNCOMPRESSED_LEN] {
+    let mut out = [0u8; SEC1_UNCOMPRESSED_LEN];
+    let bytes = std::iter::once(&0x04u8).chain(x).chain(y);
+    for (o, b) in out.iter_mut().zip(bytes) {
+        *o = *b;
+    }
+    out
+}
+
+/// Compares two key ids in constant time. Ids are public, but these
+/// comparisons gate whether a stored record is accepted, and constant time
+/// costs nothing here.
+fn ids_equal(a: &KeyId, b: &KeyId) -> bool {
+    bool::from(a.as_str().as_bytes().ct_eq(b.as_str().as_bytes()))
+}
+
+/// A VAPID public key: a P-256 point, never the identity (guaranteed by
+/// `p256::PublicKey`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VapidPublicKey(PublicKey);
+
+impl VapidPublicKey {
+    /// Parses the 65-byte uncompressed SEC1 point `0x04 || x || y`, the form
+    /// of the browser's `applicationServerKey` and of the `k=` parameter of
+    /// RFC 8292. Compressed points, the identity and points not on the curve
+    /// are refused with `InvalidInput`.
+    pub fn from_sec1_bytes(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() != SEC1_UNCOMPRESSED_LEN {
+            return Err(CoreError::invalid(
+                "vapid public key: expected a 65-byte uncompressed P-256 point",
+            ));
+        }
+        if bytes.first() != Some(&0x04) {
+            return Err(CoreError::invalid(
+                "vapid public key: expected an uncompressed point (first byte 0x04)",
+            ));
+        }
+        PublicKey::from_sec1_bytes(bytes)
+            .map(Self)
+            .map_err(|_| CoreError::invalid("vapid public key: not a point on P-256"))
+    }
+
+    /// Parses the unpadded base64url of the 65-byte uncompressed point (see
+    /// [`VapidPublicKey::from_sec1_bytes`]).
+    pub fn from_sec1_b64(s: &str) -> Result<Self> {
+        let bytes = crate::b64::decode(s, SEC1_UNCOMPRESSED_LEN, "vapid public key")?;
+        Self::from_sec1_bytes(&bytes)
+    }
+
+    /// Parses a JWK (RFC 7517/7518): `kty` must be `EC`, `crv` `P-256`, and
+    /// `x`, `y` 32 bytes each of unpadded base64url forming a curve point.
+    pub fn from_jwk(jwk: &Jwk) -> Result<Self> {
+        if jwk.kty != "EC" || jwk.crv != "P-256" {
+            return Err(CoreError::invalid("jwk: expected kty \"EC\" and crv \"P-256\""));
+        }
+        let x: [u8; 32] = crate::b64::decode_array(&jwk.x, "jwk.x")?;
+        let y: [u8; 32] = crate::b64::decode_array(&jwk.y, "jwk.y")?;
+        Self::from_sec1_bytes(&sec1_uncompressed(&x, &y))
+    }
+
+    /// The 65-byte uncompressed SEC1 encoding `0x04 || x || y`.
+    pub fn to_sec1_bytes(&self) -> [u8; SEC1_UNCOMPRESSED_LEN] {
+        let (x, y) = self.coordinates();
+        sec1_uncompressed(&x, &y)
+    }
+
+    /// Unpadded base64url of [`VapidPublicKey::to_sec1_bytes`]: the value the
+    /// page passes as `applicationServerKey` to `pushManager.subscribe()`,
+    /// and the `k=` parameter of the `Authorization` header.
+    pub fn to_sec1_b64(&self) -> String {
+        crate::b64::encode(self.to_sec1_bytes())
+    }
+
+    /// The affine coordinates `(x, y)`, 32 bytes each, big-endian.
+    fn coordinates(&self) -> ([u8; 32], [u8; 32]) {
+        let point = self.0.to_encoded_point(false);
+        match (point.x(), point.y()) {
+            (Some(x), Some(y)) => ((*x).into(), (*y).into()),
+            // Unreachable: `p256::PublicKey` is never the identity, and an
+            // uncompressed encoding carries both coordinates. (0, 0) is not
+            // on the curve, so it could never pass for a real key.
+            _ => ([0u8; 32], [0u8; 32]),
+        }
+    }
+
+    /// The key as a JWK (RFC 7518 section 6.2.1).
+    pub fn jwk(&self) -> Jwk {
+        let (x, y) = self.coordinates();
+        Jwk {
+            kty: "EC".to_owned(),
+            crv: "P-256".to_owned(),
+            x: crate::b64::encode(x),
+            y: crate::b64::encode(y),
+        }
+    }
+
+    /// The RFC 7638 JWK thumbprint: unpadded base64url of SHA-256 over exactly
+    /// `{"crv":"P-256","kty":"EC","x":"<x>","y":"<y>"}` (required members
+    /// only, lexicographic order, no whitespace). This is the key's
+    /// [`KeyId`]. `x` and `y` are base64url, so they need no JSON escaping.
+    pub fn thumbprint(&self) -> KeyId {
+        let jwk = self.jwk();
+        let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#, jwk.x, jwk.y);
+        KeyId::from_thumbprint(crate::b64::encode(Sha256::digest(canonical.as_bytes())))
+    }
+
+    /// Verifies an ES256 signature (raw `r || s`) over `msg`. False for any
+    /// malformed signature (`r` or `s` zero or not below the group order).
+    pub fn verify(&self, msg: &[u8], signature: &[u8; 64]) -> bool {
+        let Ok(sig) = Signature::from_slice(signature) else {
+            return false;
+        };
+        VerifyingKey::from(&self.0).verify(msg, &sig).is_ok()
+    }
+}
+
+/// Serialized as the unpadded base64url of the uncompressed point.
+impl Serialize for VapidPublicKey {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_sec1_b64())
+    }
+}
+
+/// Parsed with [`VapidPublicKey::from_sec1_b64`].
+impl<'de> Deserialize<'de> for VapidPublicKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::from_sec1_b64(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A P-256 public key as a JSON Web Key (RFC 7518 section 6.2.1). Plain data:
+/// turn it into a key with [`VapidPublicKey::from_jwk`], which checks it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Jwk {
+    /// Always `"EC"`.
+    pub kty: String,
+    /// Always `"P-256"`.
+    pub crv: String,
+    /// The x coordinate, 32 bytes, unpadded base64url.
+    pub x: String,
+    /// The y coordinate, 32 bytes, unpadded base64url.
+    pub y: String,
+}
+
+/// Whether a key signs new tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyStatus {
+    /// The user's signing key: new JWTs are signed with it.
+    Current,
+    /// Replaced by a newer key; kept so its public half stays listed (push
+    /// subscriptions made with it are orphaned, see RFC 8292 and the docs).
+    Retired,
+}
+
+/// The public description of a stored key, returned by RPCs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VapidPublicInfo {
+    /// The RFC 7638 thumbprint of the public key.
+    pub kid: KeyId,
+    /// Unpadded base64url of the 65-byte uncompressed point
+    /// (`applicationServerKey`).
+    pub public_key: String,
+    /// The same key as a JWK.
+    pub jwk: Jwk,
+    /// The user's key version (1 for the first key, +1 per rotation).
+    pub version: u32,
+    pub status: KeyStatus,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub created_ms: u64,
+    /// Retirement time, milliseconds since the Unix epoch.
+    pub retired_ms: Option<u64>,
+}
+
+/// The record format version `v`: serializes as `1` and refuses any other
+/// value on read, so a record of an unknown layout is never misinterpreted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RecordFormatV1;
+
+impl Serialize for RecordFormatV1 {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_u32(RECORD_FORMAT)
+    }
+}
+
+impl<'de> Deserialize<'de> for RecordFormatV1 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let v = u32::deserialize(d)?;
+        if v == RECORD_FORMAT {
+            Ok(Self)
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "vapid key record: unsupported format version {v} (expected {RECORD_FORMAT})"
+            )))
+        }
+    }
+}
+
+/// What storage holds for one VAPID key of one user. The private key is in
+/// `sealed`; everything else is public but unauthenticated at rest, so
+/// [`VapidKeyRecord::open`] checks it against the sealed key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VapidKeyRecord {
+    v: RecordFormatV1,
+    kid: KeyId,
+    version: u32,
+    public_key: VapidPublicKey,
+    sealed: Sealed,
+    status: KeyStatus,
+    created_ms: u64,
+    retired_ms: Option<u64>,
+}
+
+impl VapidKeyRecord {
+    /// A record for `signing`, sealed for `user` at `version`, status
+    /// `current`, created at `now_ms`.
+    pub fn create(
+        signing: &VapidSigningKey,
+        sealing_key: &Key256,
+        user: &UserId,
+        version: u32,
+        now_ms: u64,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Self> {
+        let public_key = signing.public();
+        let kid = public_key.thumbprint();
+        let sealed = signing.seal(sealing_key, user, &kid, version, rng)?;
+        Ok(Self {
+            v: RecordFormatV1,
+            kid,
+            version,
+            public_key,
+            sealed,
+            status: KeyStatus::Current,
+            created_ms: now_ms,
+            retired_ms: None,
+        })
+    }
+
+    /// Unseals the private key. The AAD is recomputed from `user` and this
+    /// record's kid and version (a record moved to another user, or with its
+    /// kid or version edited, fails to open), and the stored public key must
+    /// equal the unsealed key's public key (a record whose public half was
+    /// swapped is refused). Every failure is [`CoreError::Integrity`].
+    pub fn open(&self, sealing_key: &Key256, user: &UserId) -> Result<VapidSigningKey> {
+        let key = VapidSigningKey::unseal(sealing_key, user, &self.kid, self.version, &self.sealed)?;
+        let stored = self.public_key.to_sec1_bytes();
+        let actual = key.public().to_sec1_bytes();
+        if !bool::from(stored.ct_eq(&actual)) {
+            return Err(CoreError::Integrity);
+        }
+        Ok(key)
+    }
+
+    /// The public description. Storage is not trusted, and without the
+    /// sealing key the public half cannot be authenticated; this only checks
+    /// that `kid` is the stored public key's thumbprint (else `Integrity`).
+    /// [`VapidKeyRecord::open`] is the authenticated path.
+    pub fn info(&self) -> Result<VapidPublicInfo> {
+        if !ids_equal(&self.public_key.thumbprint(), &self.kid) {
+            return Err(CoreError::Integrity);
+        }
+        Ok(VapidPublicInfo {
+            kid: self.kid.clone(),
+            public_key: self.public_key.to_sec1_b64(),
+            jwk: self.public_key.jwk(),
+            version: self.version,
+            status: self.status,
+            created_ms: self.created_ms,
+            retired_ms: self.retired_ms,
+        })
+    }
+
+    /// Marks the key retired at `now_ms`. Returns whether this call changed
+    /// the record: retiring a retired key keeps its first retirement time.
+    pub fn retire(&mut self, now_ms: u64) -> bool {
+        match self.status {
+            KeyStatus::Retired => false,
+            KeyStatus::Current => {
+                self.status = KeyStatus::Retired;
+                self.retired_ms = Some(now_ms);
+                true
+            }
+        }
+    }
+
+    /// The key id (RFC 7638 thumbprint).
+    pub fn kid(&self) -> &KeyId {
+        &self.kid
+    }
+
+    /// The key version.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// The stored (unauthenticated until [`VapidKeyRecord::open`]) public key.
+    pub fn public_key(&self) -> &VapidPublicKey {
+        &self.public_key
+    }
+
+    /// Current or retired.
+    pub fn status(&self) -> KeyStatus {
+        self.status
+    }
+
+    /// Creation time, milliseconds since the Unix epoch.
+    pub fn created_ms(&self) -> u64 {
+        self.created_ms
+    }
+
+    /// Retirement time, milliseconds since the Unix epoch.
+    pub fn retired_ms(&self) -> Option<u64> {
+        self.retired_ms
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The known-answer vectors, shared with `tests/vapid_keys.rs`.
+    const VECTORS: &str = include_str!("../../tests/vectors/vapid_rfc6979_p256.json");
+
+    fn hex(s: &str) -> Vec<u8> {
+        assert_eq!(s.len() % 2, 0);
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    fn vectors() -> serde_json::Value {
+        serde_json::from_str(VECTORS).unwrap()
+    }
+
+    fn rfc6979_key() -> VapidSigningKey {
+        let v = vectors();
+        let x: [u8; 32] = hex(v["private_key_x"].as_str().unwrap()).try_into().unwrap();
+        VapidSigningKey::from_scalar(Zeroizing::new(x)).unwrap()
+    }
+
+    /// RFC 6979 A.2.5: with SHA-256 the deterministic signatures of
+    /// "sample" and "test" are exactly (r, s); `sign` must return r || s.
+    #[test]
+    fn sign_matches_rfc6979_a25_sha256() {
+        let v = vectors();
+        let key = rfc6979_key();
+        let sigs = v["signatures"].as_array().unwrap();
+        assert_eq!(sigs.len(), 2);
+        for sig in sigs {
+            assert_eq!(sig["hash"], "SHA-256");
+            let msg = sig["message"].as_str().unwrap();
+            let expected = [hex(sig["r"].as_str().unwrap()), hex(sig["s"].as_str().unwrap())].concat();
+            let got = key.sign(msg.as_bytes()).unwrap();
+            assert_eq!(got.to_vec(), expected, "message {msg:?}");
+            // Deterministic: the same input gives the same signature.
+            assert_eq!(key.sign(msg.as_bytes()).unwrap(), got);
+            assert!(key.public().verify(msg.as_bytes(), &got));
+            assert!(!key.public().verify(b"other", &got));
+        }
+    }
+
+    /// The public key derived from the RFC 6979 scalar is (Ux, Uy).
+    #[test]
+    fn public_key_matches_rfc6979_a25() {
+        let v = vectors();
+        let expected = [vec![0x04], hex(v["public_key_ux"].as_str().unwrap()), hex(v["public_key_uy"].as_str().unwrap())].concat();
+        assert_eq!(rfc6979_key().public().to_sec1_bytes().to_vec(), expected);
+        assert_eq!(rfc6979_key().public().thumbprint().as_str(), v["jwk_thumbprint"].as_str().unwrap());
+    }
+
+    #[test]
+    fn from_scalar_refuses_zero_and_order() {
+        assert!(VapidSigningKey::from_scalar(Zeroizing::new([0u8; 32])).is_err());
+        // n, the order of P-256 (FIPS 186-4 D.1.2.3).
+        let n: [u8; 32] = hex("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551").try_into().unwrap();
+        assert!(VapidSigningKey::from_scalar(Zeroizing::new(n)).is_err());
+        let mut n_minus_1 = n;
+        n_minus_1[31] -= 1;
+        assert!(VapidSigningKey::from_scalar(Zeroizing::new(n_minus_1)).is_ok());
+    }
+
+    /// A sealed blob whose plaintext is not a 32-byte valid scalar is an
+    /// integrity failure, even though the AEAD tag verified.
+    #[test]
+    fn unseal_refuses_authentic_garbage() {
+        use rand_chacha::rand_core::SeedableRng;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
+        let sk = Key256::generate(&mut rng);
+        let user = UserId::parse("alice").unwrap();
+        let kid = KeyId::parse("kid").unwrap();
+        for pt in [vec![0u8; 32], vec![1u8; 31], vec![1u8; 33], vec![0xffu8; 32]] {
+            let sealed = aead::seal(&sk, &aad::vapid_key("alice", "kid", 1), &pt, &mut rng).unwrap();
+            assert_eq!(
+                VapidSigningKey::unseal(&sk, &user, &kid, 1, &sealed).unwrap_err(),
+                CoreError::Integrity
+            );
+        }
+        // A valid scalar sealed under a kid that is not its thumbprint.
+        let sealed = aead::seal(&sk, &aad::vapid_key("alice", "kid", 1), &[1u8; 32], &mut rng).unwrap();
+        assert_eq!(VapidSigningKey::unseal(&sk, &user, &kid, 1, &sealed).unwrap_err(), CoreError::Integrity);
+    }
+
+    #[test]
+    fn seal_refuses_foreign_kid() {
+        use rand_chacha::rand_core::SeedableRng;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(8);
+        let sk = Key256::generate(&mut rng);
+        let key = VapidSigningKey::generate(&mut rng);
+        let user = UserId::parse("alice").unwrap();
+        let other = VapidSigningKey::generate(&mut rng).public().thumbprint();
+        assert!(matches!(key.seal(&sk, &user, &other, 1, &mut rng), Err(CoreError::Internal(_))));
+    }
+
+    #[test]
+    fn debug_is_redacted() {
+        assert_eq!(format!("{:?}", rfc6979_key()), "VapidSigningKey(<redacted>)");
+    }
+}

@@ -1,0 +1,39 @@
+//! The engine's configuration, with safe defaults.
+
+use kms_core::throttle::ThrottlePolicy;
+use kms_core::unlock::ceremony::DEFAULT_CEREMONY_TTL_MS;
+use kms_core::unlock::passphrase::PassphrasePolicy;
+
+/// How a KMS instance runs.
+#[derive(Debug, Clone)]
+pub struct KmsConfig {
+    /// The WebAuthn relying party id gate-mode passkeys are bound to (the KMS
+    /// origin's host).
+    pub rp_id: String,
+    /// Origins a gate-mode assertion may come from (the KMS origin).
+    pub allowed_origins: Vec<String>,
+    /// Session lifetime in milliseconds (default 5 minutes).
+    pub session_ttl_ms: u64,
+    /// Passphrase length and PBKDF2 cost.
+    pub passphrase: PassphrasePolicy,
+    /// Unlock back-off.
+    pub throttle: ThrottlePolicy,
+    /// Lifetime of a WebAuthn challenge or PRF salt offer.
+    pub ceremony_ttl_ms: u64,
+    /// Most enrollments one user may have.
+    pub max_enrollments: usize,
+}
+
+impl Default for KmsConfig {
+    fn default() -> Self {
+        Self {
+            rp_id: "localhost".into(),
+            allowed_origins: vec!["http://localhost:8081".into()],
+            session_ttl_ms: kms_core::session::DEFAULT_TTL_MS,
+            passphrase: PassphrasePolicy::default(),
+            throttle: ThrottlePolicy::default(),
+            ceremony_ttl_ms: DEFAULT_CEREMONY_TTL_MS,
+            max_enrollments: 16,
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Listing, adding, removing enrollments, and changing the passphrase.
+//! Every change needs a live session of the user and re-wraps the same
+//! master secret: the master secret and every key derived from it stay.
+
+use kms_core::env::Clock;
+use kms_core::rpc::{
+    AddEnrollmentParams, ChangePassphraseParams, EnrollmentList, RemoveEnrollmentParams, RemoveResult, UserParams,
+};
+use kms_core::unlock::{passphrase, EnrollmentInfo, Method};
+use kms_core::CoreError;
+use kms_storage::WriteBatch;
+use rand_core::CryptoRngCore;
+
+use super::Kms;
+use crate::error::{store_error, EngineResult};
+use crate::layout;
+
+impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
+    pub(super) async fn list_enrollments(&self, p: UserParams) -> EngineResult<EnrollmentList> {
+        self.load_user(&p.user).await?;
+        let all = self.load_enrollments(&p.user).await?;
+        Ok(EnrollmentList { enrollments: all.iter().map(|l| l.value.info()).collect() })
+    }
+
+    pub(super) async fn add_enrollment(&mut self, p: AddEnrollmentParams) -> EngineResult<EnrollmentInfo> {
+        let now = self.clock.now_ms();
+        // Check the session before anything else, so a caller without one
+        // learns nothing about the user's enrollments.
+        self.sessions.master(&p.user, &p.session, now)?;
+        let user = self.load_user(&p.user).await?;
+        let existing = self.load_enrollments(&p.user).await?;
+        if existing.len() >= self.config.max_enrollments {
+            return Err(CoreError::invalid(format!(
+                "a user may have at most {} enrollments",
+                self.config.max_enrollments
+            ))
+            .into());
+        }
+        let records: Vec<_> = existing.iter().map(|l| l.value.clone()).collect();
+        // The master secret is taken out of the session for the wrap; the
+        // session map is not borrowed across the await inside.
+        let master = self.session_master_copy(&p.user, &p.session)?;
+        let record = self.new_enrollment(&master, &p.user, p.enrollment, p.label, &records).await?;
+
+        let mut batch = WriteBatch::new();
+        user.expect_unchanged(&mut batch)?;
+        let key = layout::enrollment(&p.user, &record.id)?;
+        batch.expect_absent(&key).map_err(store_error)?;
+        batch.put(&key, record.encode()?).map_err(store_error)?;
+        self.store.commit(batch).await.map_err(store_error)?;
+        Ok(record.info())
+    }
+
+    pub(super) async fn remove_enrollment(&mut self, p: RemoveEnrollmentParams) -> EngineResult<RemoveResult> {
+        let now = self.clock.now_ms();
+        self.sessions.master(&p.user, &p.session, now)?;
+        self.load_user(&p.user).await?;
+        let all = self.load_enrollments(&p.user).await?;
+        let target = all
+            .iter()
+            .find(|l| l.value.id == p.enrollment_id)
+            .ok_or_else(|| CoreError::NotFound(format!("enrollment {}", p.enrollment_id)))?;
+        if all.len() <= 1 {
+            return Err(CoreError::Forbidden(
+                "cannot remove the last enrollment: the master secret would be lost; add another one first".into(),
+            )
+            .into());
+        }
+        let mut batch = WriteBatch::new();
+        // Every other enrollment must still be there, or two concurrent
+        // removals could each leave the user with none.
+        for l in &all {
+            l.expect_unchanged(&mut batch)?;
+        }
+        batch.delete(&target.key).map_err(store_error)?;
+        batch.delete(&layout::throttle(&p.user, &p.enrollment_id)?).map_err(store_error)?;
+        self.store.commit(batch).await.map_err(store_error)?;
+        Ok(RemoveResult { removed: p.enrollment_id, remaining: all.len() - 1 })
+    }
+
+    pub(super) async fn change_passphrase(&mut self, p: ChangePassphraseParams) -> EngineResult<EnrollmentInfo> {
+        let now = self.clock.now_ms();
+        self.sessions.master(&p.user, &p.session, now)?;
+        self.load_user(&p.user).await?;
+        let loaded = self.find_enrollment(&p.user, p.enrollment_id.as_ref(), Method::Passphrase, |_| true).await?;
+        self.config.passphrase.check(&p.new_passphrase)?;
+        let params = self.config.passphrase.new_params(&mut self.rng);
+        let out = self.run_pbkdf2(&p.new_passphrase, &params).await?;
+        let master = self.session_master_copy(&p.user, &p.session)?;
+        let old = &loaded.value;
+        let mut record =
+            passphrase::enroll(&master, &p.user, old.id.clone(), old.label.clone(), params, &out, now, &mut self.rng)?;
+        record.created_ms = old.created_ms;
+
+        let mut batch = WriteBatch::new();
+        loaded.expect_unchanged(&mut batch)?;
+        batch.put(&loaded.key, record.encode()?).map_err(store_error)?;
+        // A new passphrase starts with a clean slate.
+        batch.delete(&layout::throttle(&p.user, &old.id)?).map_err(store_error)?;
+        self.store.commit(batch).await.map_err(store_error)?;
+        Ok(record.info())
+    }
+
+    /// A copy of the session's master secret for one operation (zeroized when
+    /// dropped), so no borrow of the session map spans an await.
+    pub(super) fn session_master_copy(
+        &mut self,
+        user: &kms_core::ids::UserId,
+        session: &kms_core::session::SessionToken,
+    ) -> EngineResult<kms_core::secret::MasterSecret> {
+        let now = self.clock.now_ms();
+        Ok(self.sessions.master(user, session, now)?.duplicate())
+    }
+}

@@ -1,0 +1,196 @@
+//! Unlock (passphrase, passkey PRF, passkey gate), lock, and the ceremonies
+//! that precede a passkey operation.
+
+use kms_core::env::Clock;
+use kms_core::ids::{EnrollmentId, UserId};
+use kms_core::rpc::{
+    GateBeginParams, GateBeginResult, PrfBeginResult, RpcError, SessionParams, SessionResult, SessionStatus,
+    UnlockCredential, UnlockParams, UserParams,
+};
+use kms_core::secret::MasterSecret;
+use kms_core::unlock::ceremony::CeremonyKind;
+use kms_core::unlock::gate::{verify_assertion, ExpectedAssertion};
+use kms_core::unlock::{gate_wrap, passphrase, prf, EnrollmentRecord, Method, MethodParams};
+use kms_core::{CoreError, ErrorCode};
+use kms_storage::WriteBatch;
+use rand_core::CryptoRngCore;
+
+use super::state::Loaded;
+use super::Kms;
+use crate::error::{store_error, EngineResult};
+
+/// What a successful credential check yields: the secret, and the record to
+/// write back when the enrollment changed (a re-wrap, a new sign counter).
+struct Unlocked {
+    master: MasterSecret,
+    updated: Option<EnrollmentRecord>,
+    rewrapped: bool,
+}
+
+impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
+    pub(super) async fn unlock(&mut self, p: UnlockParams) -> EngineResult<SessionResult> {
+        let now = self.clock.now_ms();
+        self.load_user(&p.user).await?;
+
+        // Which enrollment, and (for gate mode) which challenge. The gate
+        // ceremony is consumed here, before anything can fail, so a challenge
+        // is answered at most once.
+        let (loaded, gate_challenge) = match &p.credential {
+            UnlockCredential::Passphrase { .. } => {
+                (self.find_enrollment(&p.user, p.enrollment_id.as_ref(), Method::Passphrase, |_| true).await?, None)
+            }
+            UnlockCredential::PasskeyPrf { credential_id, .. } => {
+                let pick = |r: &EnrollmentRecord| r.info().credential_id.as_deref() == Some(credential_id.as_str());
+                (self.find_enrollment(&p.user, p.enrollment_id.as_ref(), Method::PasskeyPrf, pick).await?, None)
+            }
+            UnlockCredential::PasskeyGate { ceremony_id, .. } => {
+                let (eid, challenge) = match self.ceremonies.take(&p.user, ceremony_id, now)? {
+                    CeremonyKind::GateChallenge { enrollment_id, challenge } => (enrollment_id, challenge),
+                    CeremonyKind::PrfSalt { .. } => {
+                        return Err(CoreError::invalid("ceremony_id: not a gate challenge").into())
+                    }
+                };
+                if p.enrollment_id.as_ref().is_some_and(|id| id != &eid) {
+                    return Err(CoreError::invalid("enrollment_id: does not match the challenge").into());
+                }
+                (self.find_enrollment(&p.user, Some(&eid), Method::PasskeyGate, |_| true).await?, Some(challenge))
+            }
+        };
+        let eid = loaded.value.id.clone();
+
+        // Throttle before any KDF or signature check runs.
+        let throttle = self.load_throttle(&p.user, &eid).await?;
+        throttle.value.check(&self.config.throttle, now)?;
+
+        match self.check_credential(&p.user, &eid, &loaded, p.credential, gate_challenge).await {
+            Ok(unlocked) => {
+                let mut batch = WriteBatch::new();
+                if throttle.bytes.is_some() {
+                    throttle.expect_unchanged(&mut batch)?;
+                    batch.delete(&throttle.key).map_err(store_error)?;
+                }
+                if let Some(updated) = &unlocked.updated {
+                    loaded.expect_unchanged(&mut batch)?;
+                    batch.put(&loaded.key, updated.encode()?).map_err(store_error)?;
+                }
+                if !batch.is_empty() {
+                    self.store.commit(batch).await.map_err(store_error)?;
+                }
+                let info = unlocked.updated.as_ref().unwrap_or(&loaded.value).info();
+                let (session, expires_ms) = self.sessions.open(&p.user, unlocked.master, now, &mut self.rng);
+                Ok(SessionResult { user: p.user, session, expires_ms, enrollment: info, rewrapped: unlocked.rewrapped })
+            }
+            Err(e) if e.code == ErrorCode::UnlockFailed => {
+                // The one write a failed operation makes: the failure count,
+                // so the back-off survives a reload.
+                let mut batch = WriteBatch::new();
+                throttle.expect_unchanged(&mut batch)?;
+                batch.put(&throttle.key, throttle.value.failed(now).encode()?).map_err(store_error)?;
+                self.store.commit(batch).await.map_err(store_error)?;
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn check_credential(
+        &mut self,
+        user: &UserId,
+        eid: &EnrollmentId,
+        loaded: &Loaded<EnrollmentRecord>,
+        credential: UnlockCredential,
+        gate_challenge: Option<[u8; 32]>,
+    ) -> EngineResult<Unlocked> {
+        let record = &loaded.value;
+        match credential {
+            UnlockCredential::Passphrase { passphrase } => {
+                let MethodParams::Passphrase(params) = &record.params else {
+                    return Err(CoreError::UnlockFailed.into());
+                };
+                let out = self.run_pbkdf2(&passphrase, params).await?;
+                let master = passphrase::unlock(record, user, eid, &out)?;
+                // Raise the work factor of an old record now that we know the
+                // passphrase: a fresh salt, the current cost, same master.
+                if params.iterations < self.config.passphrase.iterations() {
+                    let new_params = self.config.passphrase.new_params(&mut self.rng);
+                    let out = self.run_pbkdf2(&passphrase, &new_params).await?;
+                    let now = self.clock.now_ms();
+                    let mut updated = passphrase::enroll(
+                        &master,
+                        user,
+                        eid.clone(),
+                        record.label.clone(),
+                        new_params,
+                        &out,
+                        now,
+                        &mut self.rng,
+                    )?;
+                    updated.created_ms = record.created_ms;
+                    return Ok(Unlocked { master, updated: Some(updated), rewrapped: true });
+                }
+                Ok(Unlocked { master, updated: None, rewrapped: false })
+            }
+            UnlockCredential::PasskeyPrf { prf_output, .. } => {
+                let master = prf::unlock(record, user, eid, &prf_output)?;
+                Ok(Unlocked { master, updated: None, rewrapped: false })
+            }
+            UnlockCredential::PasskeyGate { assertion, .. } => {
+                let MethodParams::PasskeyGate(gate) = &record.params else {
+                    return Err(CoreError::UnlockFailed.into());
+                };
+                let challenge = gate_challenge.ok_or_else(|| RpcError::new(ErrorCode::Internal, "no challenge"))?;
+                let expected = ExpectedAssertion {
+                    challenge: &challenge,
+                    allowed_origins: &self.config.allowed_origins,
+                    rp_id: &gate.credential.rp_id,
+                };
+                let count = verify_assertion(&gate.credential, &assertion, &expected).map_err(CoreError::from)?;
+                let master = gate_wrap::unlock_after_assertion(record, user, eid)?;
+                let mut updated = record.clone();
+                if let MethodParams::PasskeyGate(g) = &mut updated.params {
+                    g.credential.sign_count = count;
+                }
+                updated.updated_ms = self.clock.now_ms();
+                Ok(Unlocked { master, updated: Some(updated), rewrapped: false })
+            }
+        }
+    }
+
+    pub(super) fn lock(&mut self, p: SessionParams) -> EngineResult<()> {
+        let now = self.clock.now_ms();
+        Ok(self.sessions.lock(&p.user, &p.session, now)?)
+    }
+
+    pub(super) fn session_status(&mut self, p: SessionParams) -> EngineResult<SessionStatus> {
+        let now = self.clock.now_ms();
+        Ok(SessionStatus { expires_ms: self.sessions.expiry(&p.user, &p.session, now)? })
+    }
+
+    /// Offers a PRF salt for a new passkey enrollment. The user need not
+    /// exist yet (setup with a passkey).
+    pub(super) async fn prf_begin(&mut self, p: UserParams) -> EngineResult<PrfBeginResult> {
+        let now = self.clock.now_ms();
+        let (ceremony_id, salt, expires_ms) = self.ceremonies.issue_prf_salt(&p.user, now, &mut self.rng);
+        Ok(PrfBeginResult { ceremony_id, prf_salt: kms_core::b64::encode(salt), expires_ms })
+    }
+
+    /// Issues a single-use challenge for a gate-mode unlock.
+    pub(super) async fn gate_begin(&mut self, p: GateBeginParams) -> EngineResult<GateBeginResult> {
+        let now = self.clock.now_ms();
+        self.load_user(&p.user).await?;
+        let loaded = self.find_enrollment(&p.user, p.enrollment_id.as_ref(), Method::PasskeyGate, |_| true).await?;
+        let MethodParams::PasskeyGate(gate) = &loaded.value.params else {
+            return Err(RpcError::new(ErrorCode::Internal, "enrollment method mismatch"));
+        };
+        let (ceremony_id, challenge, expires_ms) =
+            self.ceremonies.issue_challenge(&p.user, &loaded.value.id, now, &mut self.rng);
+        Ok(GateBeginResult {
+            ceremony_id,
+            enrollment_id: loaded.value.id.clone(),
+            challenge: kms_core::b64::encode(challenge),
+            rp_id: gate.credential.rp_id.clone(),
+            credential_id: gate.credential.credential_id.clone(),
+            expires_ms,
+        })
+    }
+}

@@ -1,0 +1,115 @@
+//! `info` and `setup`, and building a new enrollment (shared with
+//! `add_enrollment`).
+
+use kms_core::env::Clock;
+use kms_core::ids::{EnrollmentId, UserId};
+use kms_core::rpc::{InfoResult, NewEnrollment, SessionResult, SetupParams, METHOD_NAMES, PROTOCOL_VERSION};
+use kms_core::secret::MasterSecret;
+use kms_core::unlock::ceremony::CeremonyKind;
+use kms_core::unlock::gate::GateCredential;
+use kms_core::unlock::{gate_wrap, passphrase, prf, EnrollmentRecord};
+use kms_core::CoreError;
+use kms_storage::WriteBatch;
+use rand_core::CryptoRngCore;
+
+use super::Kms;
+use crate::error::{store_error, EngineResult};
+use crate::layout;
+use crate::records::UserRecord;
+
+impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
+    pub(super) fn info(&self) -> EngineResult<InfoResult> {
+        Ok(InfoResult {
+            protocol_version: PROTOCOL_VERSION,
+            kms_version: env!("CARGO_PKG_VERSION").into(),
+            pbkdf2_iterations: self.config.passphrase.iterations(),
+            min_passphrase_chars: self.config.passphrase.min_chars(),
+            session_ttl_ms: self.config.session_ttl_ms,
+            rp_id: self.config.rp_id.clone(),
+            methods: METHOD_NAMES.iter().map(|m| (*m).to_owned()).collect(),
+        })
+    }
+
+    /// Creates a user: a fresh master secret, wrapped by its first
+    /// enrollment, written atomically with the user record on the condition
+    /// that the user does not exist. A user is never set up twice: there is
+    /// no silent replacement of a master secret.
+    pub(super) async fn setup(&mut self, p: SetupParams) -> EngineResult<SessionResult> {
+        let now = self.clock.now_ms();
+        let user_key = layout::user(&p.user)?;
+        if self.get(&user_key).await?.is_some() {
+            return Err(CoreError::AlreadyExists(format!("user {}", p.user)).into());
+        }
+        let master = MasterSecret::generate(&mut self.rng);
+        let record = self.new_enrollment(&master, &p.user, p.enrollment, p.label, &[]).await?;
+        let user = UserRecord::new(p.user.clone(), now);
+
+        let mut batch = WriteBatch::new();
+        batch.expect_absent(&user_key).map_err(store_error)?;
+        batch.put(&user_key, user.encode()?).map_err(store_error)?;
+        batch.put(&layout::enrollment(&p.user, &record.id)?, record.encode()?).map_err(store_error)?;
+        self.store.commit(batch).await.map_err(|e| match e {
+            kms_storage::StoreError::Conflict { .. } => CoreError::AlreadyExists(format!("user {}", p.user)).into(),
+            other => store_error(other),
+        })?;
+
+        let (session, expires_ms) = self.sessions.open(&p.user, master, now, &mut self.rng);
+        Ok(SessionResult { user: p.user, session, expires_ms, enrollment: record.info(), rewrapped: false })
+    }
+
+    /// Builds (but does not store) an enrollment wrapping `master`. `existing`
+    /// are the user's current enrollments, to refuse duplicates.
+    pub(super) async fn new_enrollment(
+        &mut self,
+        master: &MasterSecret,
+        user: &UserId,
+        new: NewEnrollment,
+        label: Option<String>,
+        existing: &[EnrollmentRecord],
+    ) -> EngineResult<EnrollmentRecord> {
+        let now = self.clock.now_ms();
+        let id = EnrollmentId::generate(&mut self.rng);
+        let same_credential = |cred: &str| {
+            existing.iter().any(|r| r.info().credential_id.as_deref() == Some(cred))
+        };
+        match new {
+            NewEnrollment::Passphrase { passphrase } => {
+                self.config.passphrase.check(&passphrase)?;
+                let params = self.config.passphrase.new_params(&mut self.rng);
+                let out = self.run_pbkdf2(&passphrase, &params).await?;
+                Ok(passphrase::enroll(master, user, id, label, params, &out, now, &mut self.rng)?)
+            }
+            NewEnrollment::PasskeyPrf { ceremony_id, credential_id, prf_output } => {
+                // The salt must be one this KMS offered to this user, once.
+                let salt = match self.ceremonies.take(user, &ceremony_id, now)? {
+                    CeremonyKind::PrfSalt { salt } => salt,
+                    CeremonyKind::GateChallenge { .. } => {
+                        return Err(CoreError::invalid("ceremony_id: not a PRF enrollment ceremony").into())
+                    }
+                };
+                if same_credential(&credential_id) {
+                    return Err(CoreError::AlreadyExists("an enrollment of this credential".into()).into());
+                }
+                Ok(prf::enroll(master, user, id, label, &credential_id, &salt, &prf_output, now, &mut self.rng)?)
+            }
+            NewEnrollment::PasskeyGate { credential_id, public_key } => {
+                let cred = GateCredential::new(&credential_id, &public_key, &self.config.rp_id)?;
+                if same_credential(&credential_id) {
+                    return Err(CoreError::AlreadyExists("an enrollment of this credential".into()).into());
+                }
+                Ok(gate_wrap::enroll(master, user, id, label, cred, now, &mut self.rng)?)
+            }
+        }
+    }
+
+    /// PBKDF2 through the platform provider, with the record's parameters.
+    pub(super) async fn run_pbkdf2(
+        &self,
+        passphrase: &kms_core::secret::Passphrase,
+        params: &passphrase::PassphraseParams,
+    ) -> EngineResult<zeroize::Zeroizing<[u8; 32]>> {
+        let salt = params.checked_salt()?;
+        self.pbkdf2.pbkdf2_sha256(passphrase.as_bytes(), &salt, params.iterations).await
+    }
+}
+

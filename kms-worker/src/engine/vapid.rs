@@ -1,0 +1,157 @@
+//! Per-user VAPID keys (generate, rotate, public keys) and JWT signing.
+
+use kms_core::env::Clock;
+use kms_core::ids::{KeyId, UserId};
+use kms_core::rpc::{RotateResult, RpcError, SessionParams, SignJwtParams, UserParams, VapidKeys};
+use kms_core::secret::MasterSecret;
+use kms_core::vapid::{jwt, vapid_sealing_key, KeyStatus, SignedJwt, VapidKeyRecord, VapidPublicInfo, VapidSigningKey};
+use kms_core::{CoreError, ErrorCode};
+use kms_storage::WriteBatch;
+use rand_core::CryptoRngCore;
+
+use super::state::Loaded;
+use super::Kms;
+use crate::error::{store_error, EngineResult};
+use crate::layout;
+use crate::records::UserRecord;
+
+/// Largest VAPID key record accepted from the store.
+const MAX_KEY_RECORD: usize = 4096;
+/// Most VAPID keys (current and retired) a user keeps.
+const MAX_KEYS: usize = 256;
+
+fn decode_key(bytes: &[u8]) -> EngineResult<VapidKeyRecord> {
+    if bytes.len() > MAX_KEY_RECORD {
+        return Err(RpcError::new(ErrorCode::Internal, "a VAPID key record is corrupt"));
+    }
+    serde_json::from_slice(bytes).map_err(|_| RpcError::new(ErrorCode::Internal, "a VAPID key record is corrupt"))
+}
+
+fn encode_key(r: &VapidKeyRecord) -> EngineResult<Vec<u8>> {
+    serde_json::to_vec(r).map_err(|_| RpcError::new(ErrorCode::Internal, "could not encode a VAPID key record"))
+}
+
+impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
+    async fn load_key(&self, user: &UserId, kid: &KeyId) -> EngineResult<Loaded<VapidKeyRecord>> {
+        let key = layout::vapid_key(user, kid)?;
+        let bytes = self
+            .get(&key)
+            .await?
+            .ok_or_else(|| RpcError::new(ErrorCode::Internal, "the current VAPID key record is missing"))?;
+        let value = decode_key(&bytes)?;
+        if value.kid() != kid {
+            return Err(RpcError::new(ErrorCode::Internal, "a VAPID key record is stored under a foreign key"));
+        }
+        Ok(Loaded { key, bytes: Some(bytes), value })
+    }
+
+    /// Makes a new key record at the user's next version.
+    fn make_key(&mut self, master: &MasterSecret, user: &UserRecord) -> EngineResult<(VapidKeyRecord, UserRecord)> {
+        let now = self.clock.now_ms();
+        let sealing = vapid_sealing_key(master, &user.user)?;
+        let signing = VapidSigningKey::generate(&mut self.rng);
+        let version = user.next_vapid_version;
+        let record = VapidKeyRecord::create(&signing, &sealing, &user.user, version, now, &mut self.rng)?;
+        let mut next = user.clone();
+        next.current_kid = Some(record.kid().clone());
+        next.next_vapid_version = version
+            .checked_add(1)
+            .ok_or_else(|| RpcError::new(ErrorCode::Internal, "VAPID key versions exhausted"))?;
+        Ok((record, next))
+    }
+
+    pub(super) async fn vapid_generate(&mut self, p: SessionParams) -> EngineResult<VapidPublicInfo> {
+        let master = self.session_master_copy(&p.user, &p.session)?;
+        let user = self.load_user(&p.user).await?;
+        if let Some(kid) = &user.value.current_kid {
+            return Err(CoreError::AlreadyExists(format!("a current VAPID key ({kid}); use vapid_rotate")).into());
+        }
+        let (record, next_user) = self.make_key(&master, &user.value)?;
+        let mut batch = WriteBatch::new();
+        user.expect_unchanged(&mut batch)?;
+        batch.put(&user.key, next_user.encode()?).map_err(store_error)?;
+        let key = layout::vapid_key(&p.user, record.kid())?;
+        batch.expect_absent(&key).map_err(store_error)?;
+        batch.put(&key, encode_key(&record)?).map_err(store_error)?;
+        self.store.commit(batch).await.map_err(store_error)?;
+        Ok(record.info()?)
+    }
+
+    pub(super) async fn vapid_rotate(&mut self, p: SessionParams) -> EngineResult<RotateResult> {
+        let now = self.clock.now_ms();
+        let master = self.session_master_copy(&p.user, &p.session)?;
+        let user = self.load_user(&p.user).await?;
+        let old_kid = user
+            .value
+            .current_kid
+            .clone()
+            .ok_or_else(|| CoreError::NotFound("a current VAPID key to rotate (use vapid_generate)".into()))?;
+        let old = self.load_key(&p.user, &old_kid).await?;
+        let (record, next_user) = self.make_key(&master, &user.value)?;
+        let mut retired = old.value.clone();
+        retired.retire(now);
+
+        let mut batch = WriteBatch::new();
+        user.expect_unchanged(&mut batch)?;
+        old.expect_unchanged(&mut batch)?;
+        batch.put(&user.key, next_user.encode()?).map_err(store_error)?;
+        batch.put(&old.key, encode_key(&retired)?).map_err(store_error)?;
+        let key = layout::vapid_key(&p.user, record.kid())?;
+        batch.expect_absent(&key).map_err(store_error)?;
+        batch.put(&key, encode_key(&record)?).map_err(store_error)?;
+        self.store.commit(batch).await.map_err(store_error)?;
+
+        let current = record.info()?;
+        let retired = retired.info()?;
+        let note = format!(
+            "push subscriptions are bound to the key they were created with: every subscription made with key {} \
+             must be re-created with the new applicationServerKey (key {}); push services reject the old ones",
+            retired.kid, current.kid
+        );
+        Ok(RotateResult { current, retired, resubscribe_required: true, note })
+    }
+
+    pub(super) async fn vapid_public(&self, p: UserParams) -> EngineResult<VapidKeys> {
+        let user = self.load_user(&p.user).await?;
+        let rows = self
+            .store
+            .list(&layout::vapid_keys(&p.user)?, MAX_KEYS)
+            .await
+            .map_err(store_error)?;
+        let mut current = None;
+        let mut retired = Vec::new();
+        for (key, bytes) in rows {
+            let rec = decode_key(&bytes)?;
+            if layout::vapid_key(&p.user, rec.kid())? != key {
+                return Err(RpcError::new(ErrorCode::Internal, "a VAPID key record is stored under a foreign key"));
+            }
+            let info = rec.info()?;
+            if user.value.current_kid.as_ref() == Some(&info.kid) && info.status == KeyStatus::Current {
+                current = Some(info);
+            } else {
+                retired.push(info);
+            }
+        }
+        if user.value.current_kid.is_some() && current.is_none() {
+            return Err(RpcError::new(ErrorCode::Internal, "the current VAPID key record is missing"));
+        }
+        retired.sort_by_key(|i| std::cmp::Reverse(i.version));
+        Ok(VapidKeys { current, retired })
+    }
+
+    pub(super) async fn sign_jwt(&mut self, p: SignJwtParams) -> EngineResult<SignedJwt> {
+        let now = self.clock.now_ms();
+        let master = self.session_master_copy(&p.user, &p.session)?;
+        let claims = jwt::validate(&p.claims, now)?;
+        let user = self.load_user(&p.user).await?;
+        let kid = user
+            .value
+            .current_kid
+            .clone()
+            .ok_or_else(|| CoreError::NotFound("a VAPID key (use vapid_generate)".into()))?;
+        let record = self.load_key(&p.user, &kid).await?;
+        let sealing = vapid_sealing_key(&master, &p.user)?;
+        let signing = record.value.open(&sealing, &p.user)?;
+        Ok(SignedJwt::issue(&signing, &claims)?)
+    }
+}

@@ -1,0 +1,45 @@
+//! Where each record lives in the store. Every key of a user is under
+//! `users/<user>/`, so one prefix holds all of a user's state and no key of
+//! one user can name another's.
+
+use kms_core::ids::{EnrollmentId, KeyId, UserId};
+use kms_core::rpc::RpcError;
+use kms_core::ErrorCode;
+use kms_storage::{KeyPrefix, StoreKey};
+
+fn key(segments: &[&str]) -> Result<StoreKey, RpcError> {
+    // Ids are validated to be key-safe, so this fails only on a bug.
+    StoreKey::from_segments(segments).map_err(|e| RpcError::new(ErrorCode::Internal, format!("store key: {e}")))
+}
+
+/// The user's own record.
+pub fn user(u: &UserId) -> Result<StoreKey, RpcError> {
+    key(&["users", u.as_str(), "meta"])
+}
+
+/// One enrollment.
+pub fn enrollment(u: &UserId, e: &EnrollmentId) -> Result<StoreKey, RpcError> {
+    key(&["users", u.as_str(), "enrollments", e.as_str()])
+}
+
+/// All enrollments of a user.
+pub fn enrollments(u: &UserId) -> Result<KeyPrefix, RpcError> {
+    KeyPrefix::from_segments(&["users", u.as_str(), "enrollments"])
+        .map_err(|e| RpcError::new(ErrorCode::Internal, format!("store key: {e}")))
+}
+
+/// The throttle state of one enrollment.
+pub fn throttle(u: &UserId, e: &EnrollmentId) -> Result<StoreKey, RpcError> {
+    key(&["users", u.as_str(), "throttle", e.as_str()])
+}
+
+/// One VAPID key.
+pub fn vapid_key(u: &UserId, kid: &KeyId) -> Result<StoreKey, RpcError> {
+    key(&["users", u.as_str(), "vapid", kid.as_str()])
+}
+
+/// All VAPID keys of a user.
+pub fn vapid_keys(u: &UserId) -> Result<KeyPrefix, RpcError> {
+    KeyPrefix::from_segments(&["users", u.as_str(), "vapid"])
+        .map_err(|e| RpcError::new(ErrorCode::Internal, format!("store key: {e}")))
+}

@@ -1,0 +1,50 @@
+//! The user record: public bookkeeping about a user (no secrets; those live
+//! sealed in enrollment and key records).
+
+use kms_core::env::UnixMillis;
+use kms_core::ids::{KeyId, UserId};
+use kms_core::rpc::RpcError;
+use kms_core::ErrorCode;
+use serde::{Deserialize, Serialize};
+
+/// Version of the user record format.
+pub const USER_RECORD_VERSION: u32 = 1;
+const MAX_USER_RECORD: usize = 4096;
+
+/// A user's record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserRecord {
+    pub v: u32,
+    pub user: UserId,
+    pub created_ms: UnixMillis,
+    /// The current VAPID key, if one was generated.
+    pub current_kid: Option<KeyId>,
+    /// Version number the next VAPID key gets (1 for the first).
+    pub next_vapid_version: u32,
+}
+
+impl UserRecord {
+    /// A fresh user.
+    pub fn new(user: UserId, now: UnixMillis) -> Self {
+        Self { v: USER_RECORD_VERSION, user, created_ms: now, current_kid: None, next_vapid_version: 1 }
+    }
+
+    /// Parses a stored user record and checks it belongs to `user`.
+    pub fn decode(bytes: &[u8], user: &UserId) -> Result<Self, RpcError> {
+        let corrupt = || RpcError::new(ErrorCode::Internal, "the user record is corrupt");
+        if bytes.len() > MAX_USER_RECORD {
+            return Err(corrupt());
+        }
+        let rec: Self = serde_json::from_slice(bytes).map_err(|_| corrupt())?;
+        if rec.v != USER_RECORD_VERSION || &rec.user != user {
+            return Err(corrupt());
+        }
+        Ok(rec)
+    }
+
+    /// Serializes the record.
+    pub fn encode(&self) -> Result<Vec<u8>, RpcError> {
+        serde_json::to_vec(self).map_err(|_| RpcError::new(ErrorCode::Internal, "could not encode user record"))
+    }
+}
