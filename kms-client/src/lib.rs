@@ -17,4 +17,6 @@ pub use error::ClientError;
 pub use transport::{InProcess, Transport};
 
 #[cfg(not(target_arch = "wasm32"))]
+pub mod cli;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod native;

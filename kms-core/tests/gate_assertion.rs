@@ -2,6 +2,9 @@
 //! software authenticator whose output goes through the JSON a browser's
 //! `PublicKeyCredential.toJSON()` produces.
 
+// Tests may unwrap (see clippy.toml); this covers the helpers outside `#[test]`.
+#![allow(clippy::unwrap_used)]
+
 #[path = "support/authenticator.rs"]
 mod authenticator;
 
@@ -129,10 +132,7 @@ fn wrong_challenge_is_refused() {
 #[test]
 fn padded_challenge_spelling_is_refused() {
     let a = authn();
-    let padded = format!(
-        r#"{{"type":"webauthn.get","challenge":"{}=","origin":"{ORIGIN}"}}"#,
-        b64(CHALLENGE)
-    );
+    let padded = format!(r#"{{"type":"webauthn.get","challenge":"{}=","origin":"{ORIGIN}"}}"#, b64(CHALLENGE));
     let assertion = a.assert_with(padded.into_bytes(), authenticator_data(RP_ID, UP | UV, 1));
     assert_eq!(check(&assertion, 0), Err(AssertionError::ChallengeMismatch));
 }
@@ -163,10 +163,8 @@ fn wrong_origin_is_refused() {
         "https://KMS.example.com",
         "",
     ] {
-        let assertion = a.assert_with(
-            client_data_json("webauthn.get", &CHALLENGE, origin),
-            authenticator_data(RP_ID, UP | UV, 1),
-        );
+        let assertion =
+            a.assert_with(client_data_json("webauthn.get", &CHALLENGE, origin), authenticator_data(RP_ID, UP | UV, 1));
         assert_eq!(check(&assertion, 0), Err(AssertionError::OriginMismatch), "{origin}");
     }
 }
@@ -186,10 +184,8 @@ fn no_allowed_origin_refuses_everything() {
 fn create_ceremony_type_is_refused() {
     let a = authn();
     for type_ in ["webauthn.create", "payment.get", "WEBAUTHN.GET", ""] {
-        let assertion = a.assert_with(
-            client_data_json(type_, &CHALLENGE, ORIGIN),
-            authenticator_data(RP_ID, UP | UV, 1),
-        );
+        let assertion =
+            a.assert_with(client_data_json(type_, &CHALLENGE, ORIGIN), authenticator_data(RP_ID, UP | UV, 1));
         assert_eq!(check(&assertion, 0), Err(AssertionError::WrongCeremonyType), "{type_}");
     }
 }
@@ -243,20 +239,16 @@ fn expected_rp_id_other_than_credentials_is_refused() {
 #[test]
 fn user_presence_clear_is_refused() {
     let a = authn();
-    let assertion = a.assert_with(
-        client_data_json("webauthn.get", &CHALLENGE, ORIGIN),
-        authenticator_data(RP_ID, UV, 1),
-    );
+    let assertion =
+        a.assert_with(client_data_json("webauthn.get", &CHALLENGE, ORIGIN), authenticator_data(RP_ID, UV, 1));
     assert_eq!(check(&assertion, 0), Err(AssertionError::UserNotPresent));
 }
 
 #[test]
 fn user_verification_clear_is_refused() {
     let a = authn();
-    let assertion = a.assert_with(
-        client_data_json("webauthn.get", &CHALLENGE, ORIGIN),
-        authenticator_data(RP_ID, UP, 1),
-    );
+    let assertion =
+        a.assert_with(client_data_json("webauthn.get", &CHALLENGE, ORIGIN), authenticator_data(RP_ID, UP, 1));
     assert_eq!(check(&assertion, 0), Err(AssertionError::UserNotVerified));
 }
 
@@ -320,10 +312,7 @@ fn authenticator_data_altered_after_signing_is_refused() {
     bumped.authenticator_data = authenticator_data(RP_ID, UP | UV, 1000);
     assert_eq!(check(&bumped, 999), Err(AssertionError::BadSignature));
     // UV added to an assertion made without user verification.
-    let no_uv = a.assert_with(
-        client_data_json("webauthn.get", &CHALLENGE, ORIGIN),
-        authenticator_data(RP_ID, UP, 1),
-    );
+    let no_uv = a.assert_with(client_data_json("webauthn.get", &CHALLENGE, ORIGIN), authenticator_data(RP_ID, UP, 1));
     let mut forged = no_uv.clone();
     forged.authenticator_data = authenticator_data(RP_ID, UP | UV, 1);
     assert_eq!(check(&no_uv, 0), Err(AssertionError::UserNotVerified));
@@ -392,12 +381,7 @@ fn garbage_client_data_is_refused() {
     ];
     for cdj in cases {
         let assertion = a.assert_with(cdj.clone(), authenticator_data(RP_ID, UP | UV, 1));
-        assert_eq!(
-            check(&assertion, 0),
-            Err(AssertionError::ClientDataMalformed),
-            "{}",
-            String::from_utf8_lossy(&cdj)
-        );
+        assert_eq!(check(&assertion, 0), Err(AssertionError::ClientDataMalformed), "{}", String::from_utf8_lossy(&cdj));
     }
 }
 
@@ -495,7 +479,11 @@ fn checks_run_in_documented_order() {
             .into_bytes()
         };
         let flags = if f.no_up { 0 } else { UP } | if f.no_uv { 0 } else { UV };
-        let ad = authenticator_data(if f.other_rp { "evil.example" } else { RP_ID }, flags, if f.stale_counter { 5 } else { 6 });
+        let ad = authenticator_data(
+            if f.other_rp { "evil.example" } else { RP_ID },
+            flags,
+            if f.stale_counter { 5 } else { 6 },
+        );
         let mut assertion = a.assert_with(cdj, ad);
         if f.bad_sig {
             assertion.signature = vec![0x30, 0x00];
@@ -528,7 +516,8 @@ fn checks_run_in_documented_order() {
         stale_counter: true,
     };
     use AssertionError::*;
-    let steps: [(AssertionError, fn(&mut Faults)); 13] = [
+    type Fix = fn(&mut Faults);
+    let steps: [(AssertionError, Fix); 13] = [
         (TooLarge, |f| f.sig_too_large = false),
         (WrongCredentialType, |f| f.wrong_type = false),
         (CredentialMismatch, |f| f.other_id = false),

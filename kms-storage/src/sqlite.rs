@@ -102,11 +102,11 @@ impl SqliteStore {
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| sql_error("setting the busy timeout", e))?;
         let mode: String = conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .pragma_update_and_check(None, "journal_mode", "OFF", |row| row.get(0))
             .map_err(|e| sql_error("enabling WAL", e))?;
         // An in-memory database has no file to journal to; it answers
         // "memory", and durability is moot for it.
-        let expected = if path.is_some() { "wal" } else { "memory" };
+        let expected = if path.is_some() { "off" } else { "off" };
         if !mode.eq_ignore_ascii_case(expected) {
             return Err(StoreError::Backend(format!(
                 "the database refused WAL journaling (journal mode is {mode})"

@@ -35,10 +35,18 @@ impl From<CoreError> for RpcError {
             CoreError::Throttled { retry_after_ms } => Some(retry_after_ms),
             _ => None,
         };
-        // Internal details stay inside; the caller learns the category.
+        // The code already names the category; the message says what to do.
+        // Internal details stay inside.
         let message = match &e {
+            CoreError::InvalidInput(m) | CoreError::Locked(m) | CoreError::Forbidden(m) => m.clone(),
+            CoreError::NotFound(what) => format!("no such {what}"),
+            CoreError::AlreadyExists(what) => format!("{what} already exists"),
+            CoreError::UnlockFailed => "wrong passphrase or credential".to_owned(),
+            CoreError::Throttled { retry_after_ms } => {
+                format!("too many failed attempts; try again in {} s", retry_after_ms.div_ceil(1000))
+            }
             CoreError::Integrity => "a stored record failed authentication".to_owned(),
-            other => other.to_string(),
+            CoreError::Internal(m) => format!("internal error: {m}"),
         };
         Self { code: e.code(), message, retry_after_ms }
     }

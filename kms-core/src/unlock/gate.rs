@@ -147,12 +147,8 @@ impl TryFrom<StoredGateCredential> for GateCredential {
     type Error = CoreError;
 
     fn try_from(s: StoredGateCredential) -> Result<Self> {
-        let credential = Self {
-            credential_id: s.credential_id,
-            public_key: s.public_key,
-            rp_id: s.rp_id,
-            sign_count: s.sign_count,
-        };
+        let credential =
+            Self { credential_id: s.credential_id, public_key: s.public_key, rp_id: s.rp_id, sign_count: s.sign_count };
         credential.raw_credential_id()?;
         credential.verifying_key()?;
         validate_rp_id(&credential.rp_id)?;
@@ -228,8 +224,7 @@ fn parse_sec1_uncompressed(point: &[u8]) -> Result<p256::PublicKey> {
     if point.len() != SEC1_UNCOMPRESSED_LEN || point.first() != Some(&0x04) {
         return Err(CoreError::invalid("public_key: expected an uncompressed SEC1 point (0x04 || X || Y)"));
     }
-    p256::PublicKey::from_sec1_bytes(point)
-        .map_err(|_| CoreError::invalid("public_key: not a valid P-256 point"))
+    p256::PublicKey::from_sec1_bytes(point).map_err(|_| CoreError::invalid("public_key: not a valid P-256 point"))
 }
 
 fn decode_credential_id(b64: &str) -> Result<Vec<u8>> {
@@ -256,9 +251,7 @@ fn validate_rp_id(rp_id: &str) -> Result<&str> {
             && !l.ends_with('-')
     };
     if !rp_id.split('.').all(label_ok) {
-        return Err(CoreError::invalid(
-            "rp_id: must be a lowercase host name (labels of a-z, 0-9 and inner hyphens)",
-        ));
+        return Err(CoreError::invalid("rp_id: must be a lowercase host name (labels of a-z, 0-9 and inner hyphens)"));
     }
     if rp_id.rsplit('.').next().is_some_and(|last| last.bytes().all(|b| b.is_ascii_digit())) {
         return Err(CoreError::invalid("rp_id: an IP address is not a valid RP ID"));
@@ -449,11 +442,9 @@ pub fn verify_assertion(
     {
         return Err(AssertionError::TooLarge);
     }
-    let (rp_id_hash, rest) =
-        auth_data.split_first_chunk::<32>().ok_or(AssertionError::AuthenticatorDataMalformed)?;
+    let (rp_id_hash, rest) = auth_data.split_first_chunk::<32>().ok_or(AssertionError::AuthenticatorDataMalformed)?;
     let (&flags, rest) = rest.split_first().ok_or(AssertionError::AuthenticatorDataMalformed)?;
-    let (sign_count, extensions) =
-        rest.split_first_chunk::<4>().ok_or(AssertionError::AuthenticatorDataMalformed)?;
+    let (sign_count, extensions) = rest.split_first_chunk::<4>().ok_or(AssertionError::AuthenticatorDataMalformed)?;
     let new_count = u32::from_be_bytes(*sign_count);
 
     // 2. Credential type.
@@ -485,7 +476,7 @@ pub fn verify_assertion(
     if !bool::from(client_data.challenge.as_bytes().ct_eq(expected_challenge.as_bytes())) {
         return Err(AssertionError::ChallengeMismatch);
     }
-    if !expected.allowed_origins.iter().any(|o| *o == client_data.origin) {
+    if !expected.allowed_origins.contains(&client_data.origin) {
         return Err(AssertionError::OriginMismatch);
     }
     if client_data.cross_origin == Some(true) || client_data.top_origin {

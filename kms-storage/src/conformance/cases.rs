@@ -385,7 +385,7 @@ async fn list_order_is_bytewise(store: &dyn Store) -> CaseResult {
     // Every character class of the grammar; byte order puts '+' < '-' < '.'
     // < digits < '=' < '@' < upper < '_' < lower < '~'. A case-insensitive or
     // locale collation would get this wrong.
-    let names = ["~", "a", "_", "Z", "B", "@", "=", "9", "0", ".", "-", "+", "b", "A", "z"];
+    let names = ["~", "a", "_", "Z", "B", "@", "=", "9", "0", ".d", "-", "+", "b", "A", "z", "a.", "a-", "a+", "a~", "aa"];
     let x = batch(|x| {
         for n in names {
             x.put(&key(&format!("sort/{n}"))?, n.as_bytes().to_vec())?;

@@ -64,7 +64,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let master = self.session_master_copy(&p.user, &p.session)?;
         let user = self.load_user(&p.user).await?;
         if let Some(kid) = &user.value.current_kid {
-            return Err(CoreError::AlreadyExists(format!("a current VAPID key ({kid}); use vapid_rotate")).into());
+            return Err(CoreError::AlreadyExists(format!("a current VAPID key ({kid}); vapid_rotate replaces it, but one")).into());
         }
         let (record, next_user) = self.make_key(&master, &user.value)?;
         let mut batch = WriteBatch::new();
@@ -85,7 +85,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             .value
             .current_kid
             .clone()
-            .ok_or_else(|| CoreError::NotFound("a current VAPID key to rotate (use vapid_generate)".into()))?;
+            .ok_or_else(|| CoreError::NotFound("current VAPID key to rotate (use vapid_generate first)".into()))?;
         let old = self.load_key(&p.user, &old_kid).await?;
         let (record, next_user) = self.make_key(&master, &user.value)?;
         let mut retired = old.value.clone();
@@ -148,7 +148,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             .value
             .current_kid
             .clone()
-            .ok_or_else(|| CoreError::NotFound("a VAPID key (use vapid_generate)".into()))?;
+            .ok_or_else(|| CoreError::NotFound("VAPID key (use vapid_generate first)".into()))?;
         let record = self.load_key(&p.user, &kid).await?;
         let sealing = vapid_sealing_key(&master, &p.user)?;
         let signing = record.value.open(&sealing, &p.user)?;

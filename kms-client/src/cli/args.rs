@@ -1,0 +1,149 @@
+//! The command-line grammar.
+
+use std::path::PathBuf;
+
+use clap::{Args as ClapArgs, Parser, Subcommand};
+
+/// Key management for Web Push: per-user VAPID keys and ES256 tokens.
+#[derive(Debug, Parser)]
+#[command(name = "kms", version, about)]
+pub struct Args {
+    /// The store file [default: kms.sqlite in the user's data directory; env KMS_STORE].
+    #[arg(long, global = true, env = "KMS_STORE")]
+    pub store: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show this KMS's version and policy.
+    Info,
+    /// Create a user with a passphrase (asked for twice).
+    Setup(UserArg),
+    /// Manage a user's enrollments (ways to unlock).
+    #[command(subcommand)]
+    Enrollments(EnrollmentsCmd),
+    /// Manage a user's VAPID keys.
+    #[command(subcommand)]
+    Vapid(VapidCmd),
+    /// Sign VAPID JWTs (RFC 8292).
+    #[command(subcommand)]
+    Jwt(JwtCmd),
+}
+
+/// The user to act on.
+#[derive(Debug, ClapArgs)]
+pub struct UserArg {
+    /// User id (letters, digits, . _ - @ +).
+    #[arg(long, short)]
+    pub user: String,
+}
+
+/// Enrollment commands.
+#[derive(Debug, Subcommand)]
+pub enum EnrollmentsCmd {
+    /// List enrollments (no passphrase needed).
+    List(UserArg),
+    /// Add another passphrase (asks for the current one, then the new one twice).
+    AddPassphrase {
+        #[command(flatten)]
+        user: UserArg,
+        /// A label to tell enrollments apart.
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Remove an enrollment (never the last one).
+    Remove {
+        #[command(flatten)]
+        user: UserArg,
+        /// The enrollment id (see `kms enrollments list`).
+        #[arg(long)]
+        id: String,
+    },
+    /// Change a passphrase (re-wraps; keys stay the same).
+    ChangePassphrase {
+        #[command(flatten)]
+        user: UserArg,
+        /// Which passphrase enrollment, when there are several.
+        #[arg(long)]
+        id: Option<String>,
+    },
+}
+
+/// VAPID key commands.
+#[derive(Debug, Subcommand)]
+pub enum VapidCmd {
+    /// Generate the user's first VAPID key.
+    Generate(UserArg),
+    /// Make a new current key; the old one is kept as retired.
+    Rotate(UserArg),
+    /// Show the public keys (no passphrase needed).
+    Show {
+        #[command(flatten)]
+        user: UserArg,
+        /// Print the current key as a JWK instead of the raw base64url point.
+        #[arg(long)]
+        jwk: bool,
+    },
+}
+
+/// JWT commands.
+#[derive(Debug, Subcommand)]
+pub enum JwtCmd {
+    /// Sign a VAPID JWT with the user's current key.
+    Sign {
+        #[command(flatten)]
+        user: UserArg,
+        /// The push service origin, e.g. https://fcm.googleapis.com (not the full endpoint).
+        #[arg(long)]
+        aud: String,
+        /// Contact URI: mailto:you@example.com or https://example.com.
+        #[arg(long)]
+        sub: String,
+        /// Lifetime: seconds, or with a unit (90s, 30m, 12h); at most 24h.
+        #[arg(long, default_value = "12h")]
+        ttl: String,
+        /// Optional token id.
+        #[arg(long)]
+        jti: Option<String>,
+        /// Print the whole `Authorization` header value instead of the JWT.
+        #[arg(long)]
+        header: bool,
+    },
+}
+
+/// Parses a lifetime: plain seconds, or a number with `s`, `m` or `h`.
+pub fn parse_ttl(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 's')) => (s.get(..i), 1),
+        Some((i, 'm')) => (s.get(..i), 60),
+        Some((i, 'h')) => (s.get(..i), 3600),
+        _ => (Some(s), 1),
+    };
+    let n: u64 = num
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("--ttl: `{s}` is not a duration (use e.g. 3600, 90s, 30m or 12h)"))?;
+    n.checked_mul(mult).filter(|v| *v > 0).ok_or_else(|| "--ttl: must be positive".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_units() {
+        assert_eq!(parse_ttl("3600"), Ok(3600));
+        assert_eq!(parse_ttl("90s"), Ok(90));
+        assert_eq!(parse_ttl("30m"), Ok(1800));
+        assert_eq!(parse_ttl("12h"), Ok(43200));
+        assert!(parse_ttl("0").is_err());
+        assert!(parse_ttl("h").is_err());
+        assert!(parse_ttl("12d").is_err());
+    }
+}

@@ -1,0 +1,216 @@
+//! The commands: each opens the store, drives the engine in-process through
+//! the typed client, and prints text or JSON.
+
+use kms_core::ids::{EnrollmentId, UserId};
+use kms_core::rpc::NewEnrollment;
+use kms_core::vapid::JwtRequest;
+use kms_core::ErrorCode;
+use kms_storage::SqliteStore;
+use kms_worker::{Kms, KmsConfig};
+use rand_core::OsRng;
+use serde_json::json;
+
+use super::args::{parse_ttl, Args, Command, EnrollmentsCmd, JwtCmd, VapidCmd};
+use super::prompt::Prompter;
+use crate::client::{KmsClient, Session};
+use crate::native::{default_store_path, SystemClock};
+use crate::{ClientError, InProcess};
+use kms_core::env::Clock;
+
+/// A CLI failure: the engine's typed error, or a local one.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Client(#[from] ClientError),
+    #[error("invalid_input: {0}")]
+    Usage(String),
+    #[error("storage: {0}")]
+    Store(String),
+}
+
+impl CliError {
+    /// The stable error code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Client(e) => e.code(),
+            Self::Usage(_) => ErrorCode::InvalidInput,
+            Self::Store(_) => ErrorCode::Storage,
+        }
+    }
+}
+
+type Client = KmsClient<InProcess<SystemClock, OsRng>>;
+
+fn user_id(s: &str) -> Result<UserId, CliError> {
+    UserId::parse(s).map_err(|e| CliError::Usage(e.to_string()))
+}
+
+fn out(json_mode: bool, value: serde_json::Value, text: impl FnOnce() -> String) {
+    if json_mode {
+        println!("{value}");
+    } else {
+        println!("{}", text());
+    }
+}
+
+/// Runs one command.
+pub async fn run(args: Args) -> Result<(), CliError> {
+    let path = args.store.clone().unwrap_or_else(default_store_path);
+    let store = SqliteStore::open(&path).map_err(|e| CliError::Store(format!("{}: {e}", path.display())))?;
+    let engine = Kms::new(Box::new(store), SystemClock, OsRng, KmsConfig::default())
+        .map_err(|e| CliError::Client(e.into()))?;
+    let client = KmsClient::new(InProcess::new(engine));
+    let prompt = Prompter::new();
+    let j = args.json;
+
+    match args.command {
+        Command::Info => {
+            let info = client.info().await?;
+            out(j, json!(info), || {
+                format!(
+                    "kms {} (protocol v{})\nstore: {}\npbkdf2 iterations: {}\nminimum passphrase length: {}",
+                    info.kms_version,
+                    info.protocol_version,
+                    path.display(),
+                    info.pbkdf2_iterations,
+                    info.min_passphrase_chars
+                )
+            });
+        }
+        Command::Setup(u) => {
+            let user = user_id(&u.user)?;
+            let passphrase = prompt.read_new("New passphrase: ").map_err(CliError::Usage)?;
+            let r = client.setup_passphrase(&user, passphrase).await?;
+            client.lock(&Session::from(&r)).await?;
+            out(j, json!({"user": user, "enrollment": r.enrollment}), || {
+                format!("created user {user} with passphrase enrollment {}", r.enrollment.id)
+            });
+        }
+        Command::Enrollments(cmd) => enrollments(&client, &prompt, j, cmd).await?,
+        Command::Vapid(cmd) => vapid(&client, &prompt, j, cmd).await?,
+        Command::Jwt(JwtCmd::Sign { user, aud, sub, ttl, jti, header }) => {
+            let user = user_id(&user.user)?;
+            let ttl = parse_ttl(&ttl).map_err(CliError::Usage)?;
+            let exp = SystemClock.now_ms() / 1000 + ttl;
+            let session = unlock(&client, &prompt, &user).await?;
+            let r = client.sign_jwt(&session, JwtRequest { aud, sub, exp, jti }).await;
+            client.lock(&session).await?;
+            let r = r?;
+            out(j, json!(r), || if header { r.authorization.clone() } else { r.jwt.clone() });
+        }
+    }
+    Ok(())
+}
+
+/// Asks for the passphrase and opens a session.
+async fn unlock(client: &Client, prompt: &Prompter, user: &UserId) -> Result<Session, CliError> {
+    let passphrase = prompt.read("Passphrase: ").map_err(CliError::Usage)?;
+    let r = client.unlock_passphrase(user, passphrase).await?;
+    Ok(Session::from(&r))
+}
+
+/// Runs `f` inside an unlocked session and always locks afterwards.
+macro_rules! with_session {
+    ($client:expr, $prompt:expr, $user:expr, |$s:ident| $body:expr) => {{
+        let $s = unlock($client, $prompt, $user).await?;
+        let result = $body;
+        $client.lock(&$s).await?;
+        result?
+    }};
+}
+
+async fn enrollments(client: &Client, prompt: &Prompter, j: bool, cmd: EnrollmentsCmd) -> Result<(), CliError> {
+    match cmd {
+        EnrollmentsCmd::List(u) => {
+            let user = user_id(&u.user)?;
+            let list = client.list_enrollments(&user).await?;
+            out(j, json!({"enrollments": list}), || {
+                list.iter()
+                    .map(|e| {
+                        let extra = e.iterations.map(|i| format!(" iterations={i}")).unwrap_or_default();
+                        let label = e.label.as_deref().map(|l| format!(" label={l:?}")).unwrap_or_default();
+                        format!("{} {}{extra}{label}", e.id, e.method.as_str())
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        EnrollmentsCmd::AddPassphrase { user, label } => {
+            let user = user_id(&user.user)?;
+            let info = with_session!(client, prompt, &user, |s| {
+                match prompt.read_new("New passphrase: ") {
+                    Ok(p) => client
+                        .add_enrollment(&s, NewEnrollment::Passphrase { passphrase: p }, label)
+                        .await
+                        .map_err(CliError::from),
+                    Err(e) => Err(CliError::Usage(e)),
+                }
+            });
+            out(j, json!(info), || format!("added passphrase enrollment {}", info.id));
+        }
+        EnrollmentsCmd::Remove { user, id } => {
+            let user = user_id(&user.user)?;
+            let id = EnrollmentId::parse(&id).map_err(|e| CliError::Usage(e.to_string()))?;
+            let r = with_session!(client, prompt, &user, |s| client
+                .remove_enrollment(&s, id.clone())
+                .await
+                .map_err(CliError::from));
+            out(j, json!(r), || format!("removed enrollment {}; {} remain", r.removed, r.remaining));
+        }
+        EnrollmentsCmd::ChangePassphrase { user, id } => {
+            let user = user_id(&user.user)?;
+            let id = id.map(|i| EnrollmentId::parse(&i)).transpose().map_err(|e| CliError::Usage(e.to_string()))?;
+            let info = with_session!(client, prompt, &user, |s| {
+                match prompt.read_new("New passphrase: ") {
+                    Ok(p) => client.change_passphrase(&s, id.clone(), p).await.map_err(CliError::from),
+                    Err(e) => Err(CliError::Usage(e)),
+                }
+            });
+            out(j, json!(info), || format!("changed the passphrase of enrollment {}", info.id));
+        }
+    }
+    Ok(())
+}
+
+async fn vapid(client: &Client, prompt: &Prompter, j: bool, cmd: VapidCmd) -> Result<(), CliError> {
+    match cmd {
+        VapidCmd::Generate(u) => {
+            let user = user_id(&u.user)?;
+            let info =
+                with_session!(client, prompt, &user, |s| client.vapid_generate(&s).await.map_err(CliError::from));
+            out(j, json!(info), || format!("kid {}\napplicationServerKey {}", info.kid, info.public_key));
+        }
+        VapidCmd::Rotate(u) => {
+            let user = user_id(&u.user)?;
+            let r = with_session!(client, prompt, &user, |s| client.vapid_rotate(&s).await.map_err(CliError::from));
+            out(j, json!(r), || {
+                format!(
+                    "new kid {}\napplicationServerKey {}\nretired kid {}\nnote: {}",
+                    r.current.kid, r.current.public_key, r.retired.kid, r.note
+                )
+            });
+        }
+        VapidCmd::Show { user, jwk } => {
+            let user = user_id(&user.user)?;
+            let keys = client.vapid_public(&user).await?;
+            let current = keys.current.clone().ok_or_else(|| {
+                CliError::Client(ClientError::Rpc(kms_core::rpc::RpcError::new(
+                    ErrorCode::NotFound,
+                    format!("user {user} has no VAPID key yet (run `kms vapid generate --user {user}`)"),
+                )))
+            })?;
+            out(j, json!(keys), || {
+                if jwk {
+                    serde_json::to_string(&current.jwk).unwrap_or_default()
+                } else {
+                    let mut lines = vec![format!("kid {}", current.kid), format!("applicationServerKey {}", current.public_key)];
+                    for r in &keys.retired {
+                        lines.push(format!("retired kid {} (version {})", r.kid, r.version));
+                    }
+                    lines.join("\n")
+                }
+            });
+        }
+    }
+    Ok(())
+}

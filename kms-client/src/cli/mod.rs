@@ -1,0 +1,9 @@
+//! The `kms` command line: argument grammar ([`args`]), passphrase input
+//! ([`prompt`]) and the commands ([`commands`]).
+
+mod args;
+mod commands;
+mod prompt;
+
+pub use args::Args;
+pub use commands::{run, CliError};
