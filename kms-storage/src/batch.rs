@@ -139,23 +139,14 @@ impl WriteBatch {
     fn admit(&mut self, key: &StoreKey, value: Option<&[u8]>) -> Result<(), StoreError> {
         let value_len = value.map_or(0, <[u8]>::len);
         if value_len > MAX_VALUE_LEN {
-            return Err(StoreError::TooLarge {
-                size: value_len,
-                max: MAX_VALUE_LEN,
-            });
+            return Err(StoreError::TooLarge { size: value_len, max: MAX_VALUE_LEN });
         }
         if self.ops >= MAX_BATCH_OPS {
             return Err(StoreError::TooMany { max: MAX_BATCH_OPS });
         }
-        let bytes = self
-            .bytes
-            .saturating_add(key.as_str().len())
-            .saturating_add(value_len);
+        let bytes = self.bytes.saturating_add(key.as_str().len()).saturating_add(value_len);
         if bytes > MAX_BATCH_BYTES {
-            return Err(StoreError::TooLarge {
-                size: bytes,
-                max: MAX_BATCH_BYTES,
-            });
+            return Err(StoreError::TooLarge { size: bytes, max: MAX_BATCH_BYTES });
         }
         self.ops = self.ops.saturating_add(1);
         self.bytes = bytes;
@@ -177,14 +168,7 @@ impl fmt::Debug for WriteBatch {
         }
         f.debug_struct("WriteBatch")
             .field("expectations", &self.expectations)
-            .field(
-                "writes",
-                &self
-                    .writes
-                    .iter()
-                    .map(|(k, v)| (k, Write(v)))
-                    .collect::<Vec<_>>(),
-            )
+            .field("writes", &self.writes.iter().map(|(k, v)| (k, Write(v))).collect::<Vec<_>>())
             .field("ops", &self.ops)
             .finish()
     }
@@ -208,10 +192,7 @@ mod tests {
         b.expect_absent(&key("d")).unwrap().expect_value(&key("a"), vec![9]).unwrap();
         assert_eq!(b.len(), 8);
         let writes: Vec<_> = b.writes().map(|(k, v)| (k.as_str().to_owned(), v.map(<[u8]>::to_vec))).collect();
-        assert_eq!(
-            writes,
-            [("a".into(), Some(vec![2])), ("b".into(), Some(vec![3])), ("c".into(), None)]
-        );
+        assert_eq!(writes, [("a".into(), Some(vec![2])), ("b".into(), Some(vec![3])), ("c".into(), None)]);
         let exp: Vec<_> = b.expectations().map(|(k, e)| (k.as_str(), e.clone())).collect();
         assert_eq!(exp, [("d", Expect::Absent), ("a", Expect::Value(vec![9]))]);
     }

@@ -39,9 +39,7 @@ fn check_segment(index: usize, segment: &str) -> Result<(), StoreError> {
         )));
     }
     if !segment.bytes().all(is_segment_byte) {
-        return Err(StoreError::InvalidKey(format!(
-            "segment {index} has a character outside [A-Za-z0-9._~@+=-]"
-        )));
+        return Err(StoreError::InvalidKey(format!("segment {index} has a character outside [A-Za-z0-9._~@+=-]")));
     }
     if segment == "." || segment == ".." {
         return Err(StoreError::InvalidKey(format!("segment {index} is '.' or '..'")));
@@ -53,19 +51,14 @@ fn check_segment(index: usize, segment: &str) -> Result<(), StoreError> {
 fn check_path(path: &str) -> Result<(), StoreError> {
     // Length first: it bounds all the work below, whatever the caller passed.
     if path.len() > MAX_KEY_LEN {
-        return Err(StoreError::InvalidKey(format!(
-            "key is {} bytes, at most {MAX_KEY_LEN} allowed",
-            path.len()
-        )));
+        return Err(StoreError::InvalidKey(format!("key is {} bytes, at most {MAX_KEY_LEN} allowed", path.len())));
     }
     if path.is_empty() {
         return Err(StoreError::InvalidKey("key is empty".to_owned()));
     }
     for (index, segment) in path.split(SEPARATOR).enumerate() {
         if index >= MAX_SEGMENTS {
-            return Err(StoreError::InvalidKey(format!(
-                "key has more than {MAX_SEGMENTS} segments"
-            )));
+            return Err(StoreError::InvalidKey(format!("key has more than {MAX_SEGMENTS} segments")));
         }
         check_segment(index, segment)?;
     }
@@ -281,14 +274,7 @@ mod tests {
 
     #[test]
     fn accepts_the_grammar() {
-        for ok in [
-            "a",
-            "users/alice",
-            "A-Z_a.z~0@9+x=y",
-            "...",
-            ".hidden/..x/x..",
-            "1/2/3/4/5/6/7/8",
-        ] {
+        for ok in ["a", "users/alice", "A-Z_a.z~0@9+x=y", "...", ".hidden/..x/x..", "1/2/3/4/5/6/7/8"] {
             assert_eq!(StoreKey::new(ok).unwrap().as_str(), ok);
             assert_eq!(KeyPrefix::new(ok).unwrap().as_str(), ok);
         }
@@ -382,8 +368,16 @@ mod tests {
         let p = KeyPrefix::new("users/alice").unwrap();
         let (start, end) = p.descendant_range();
         for k in [
-            "users/alice", "users/alice/x", "users/alice/~", "users/alice+", "users/alice-",
-            "users/alice.", "users/alice0", "users/alicex", "users/alic", "users/alice/0/~",
+            "users/alice",
+            "users/alice/x",
+            "users/alice/~",
+            "users/alice+",
+            "users/alice-",
+            "users/alice.",
+            "users/alice0",
+            "users/alicex",
+            "users/alic",
+            "users/alice/0/~",
         ] {
             let key = StoreKey::new(k).unwrap();
             let in_range = k >= start.as_str() && k < end.as_str();

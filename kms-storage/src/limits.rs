@@ -48,11 +48,7 @@ impl ListCollector {
     /// A collector for a listing of at most `limit` records (lowered to
     /// [`MAX_LIST_LEN`]).
     pub fn new(limit: usize) -> Self {
-        Self {
-            limit: limit.min(MAX_LIST_LEN),
-            bytes: 0,
-            items: Vec::new(),
-        }
+        Self { limit: limit.min(MAX_LIST_LEN), bytes: 0, items: Vec::new() }
     }
 
     /// The effective limit, after lowering to [`MAX_LIST_LEN`].
@@ -74,15 +70,9 @@ impl ListCollector {
             return Err(StoreError::TooMany { max: self.limit });
         }
         check_stored_value(&value)?;
-        let bytes = self
-            .bytes
-            .saturating_add(key.as_str().len())
-            .saturating_add(value.len());
+        let bytes = self.bytes.saturating_add(key.as_str().len()).saturating_add(value.len());
         if bytes > MAX_LIST_BYTES {
-            return Err(StoreError::TooLarge {
-                size: bytes,
-                max: MAX_LIST_BYTES,
-            });
+            return Err(StoreError::TooLarge { size: bytes, max: MAX_LIST_BYTES });
         }
         self.bytes = bytes;
         self.items.push((key, value));

@@ -3,8 +3,8 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::ops::Bound;
 use std::fmt;
+use std::ops::Bound;
 
 use crate::limits::ListCollector;
 use crate::{KeyPrefix, Store, StoreError, StoreKey, WriteBatch};
@@ -34,12 +34,7 @@ impl MemoryStore {
         // rather than pass.
         self.records
             .try_borrow()
-            .map(|records| {
-                records
-                    .iter()
-                    .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-                    .collect()
-            })
+            .map(|records| records.iter().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect())
             .unwrap_or_default()
     }
 
@@ -67,11 +62,7 @@ impl Store for MemoryStore {
         Ok(records.get(key).cloned())
     }
 
-    async fn list(
-        &self,
-        prefix: &KeyPrefix,
-        limit: usize,
-    ) -> Result<Vec<(StoreKey, Vec<u8>)>, StoreError> {
+    async fn list(&self, prefix: &KeyPrefix, limit: usize) -> Result<Vec<(StoreKey, Vec<u8>)>, StoreError> {
         let records = self.records.try_borrow().map_err(|_| Self::busy())?;
         let mut out = ListCollector::new(limit);
         // The prefix itself, then the `[prefix/, prefix0)` range: exactly the
@@ -93,9 +84,7 @@ impl Store for MemoryStore {
         // makes the batch all-or-nothing here.
         for (key, expect) in batch.expectations() {
             if !expect.holds(records.get(key).map(Vec::as_slice)) {
-                return Err(StoreError::Conflict {
-                    key: key.to_string(),
-                });
+                return Err(StoreError::Conflict { key: key.to_string() });
             }
         }
         for (key, value) in batch.into_writes() {

@@ -11,9 +11,9 @@
 //! the last complete commit. WAL also lets other connections read the last
 //! committed state while a write is in progress.
 //!
-//! The file holds sealed secrets, so on unix it is created (or tightened) to
-//! mode 0600 before SQLite opens it; SQLite gives the `-wal` and `-shm` files
-//! it creates next to it the same mode as the database file.
+//! The file holds sealed secrets, so on unix it is set to mode 0600 as soon
+//! as it is opened, before anything is written to it; SQLite gives the
+//! `-wal` and `-shm` files it creates next to it the same mode.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -69,57 +69,47 @@ impl SqliteStore {
     /// store of this crate ([`StoreError::Corrupt`]).
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| io_error("creating the database directory", &e))?;
+            std::fs::create_dir_all(parent).map_err(|e| io_error("creating the database directory", &e))?;
         }
-        restrict_permissions(path)?;
         // No SQLITE_OPEN_URI: the path is a file name, never a URI with
         // options an attacker-influenced path could smuggle in.
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags)
-            .map_err(|e| sql_error("opening the database", e))?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| sql_error("opening the database", e))?;
+        // Right after the open, before anything is written: SQLite has
+        // created the file (empty) with the umask's default mode.
+        restrict_permissions(path)?;
         Self::init(conn, Some(path.to_path_buf()))
     }
 
     /// A private in-memory database, gone when the value is dropped.
     pub fn open_in_memory() -> Result<Self, StoreError> {
-        let conn = Connection::open_in_memory()
-            .map_err(|e| sql_error("opening an in-memory database", e))?;
+        let conn = Connection::open_in_memory().map_err(|e| sql_error("opening an in-memory database", e))?;
         Self::init(conn, None)
     }
 
     /// Closes the connection, reporting any error (dropping also closes, but
     /// silently).
     pub fn close(self) -> Result<(), StoreError> {
-        self.conn
-            .close()
-            .map_err(|(_, e)| sql_error("closing the database", e))
+        self.conn.close().map_err(|(_, e)| sql_error("closing the database", e))
     }
 
     fn init(conn: Connection, path: Option<PathBuf>) -> Result<Self, StoreError> {
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| sql_error("setting the busy timeout", e))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| sql_error("setting the busy timeout", e))?;
         let mode: String = conn
-            .pragma_update_and_check(None, "journal_mode", "OFF", |row| row.get(0))
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
             .map_err(|e| sql_error("enabling WAL", e))?;
         // An in-memory database has no file to journal to; it answers
         // "memory", and durability is moot for it.
-        let expected = if path.is_some() { "off" } else { "off" };
+        let expected = if path.is_some() { "wal" } else { "memory" };
         if !mode.eq_ignore_ascii_case(expected) {
-            return Err(StoreError::Backend(format!(
-                "the database refused WAL journaling (journal mode is {mode})"
-            )));
+            return Err(StoreError::Backend(format!("the database refused WAL journaling (journal mode is {mode})")));
         }
         // FULL: fsync the WAL at every commit, so a returned commit survives
         // a power cut, not only a process crash.
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(|e| sql_error("setting synchronous=FULL", e))?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(|e| sql_error("setting synchronous=FULL", e))?;
         // Overwrite freed pages with zeros: a deleted or replaced sealed
         // record should not linger in the file's free space.
-        conn.pragma_update(None, "secure_delete", "ON")
-            .map_err(|e| sql_error("enabling secure_delete", e))?;
+        conn.pragma_update(None, "secure_delete", "ON").map_err(|e| sql_error("enabling secure_delete", e))?;
         let store = Self { conn, path };
         store.migrate()?;
         Ok(store)
@@ -140,52 +130,37 @@ impl SqliteStore {
             .map_err(|e| sql_error("reading the schema", e))?;
         if has_meta {
             let version: Option<i64> = tx
-                .query_row(
-                    "SELECT value FROM meta WHERE name = 'schema_version'",
-                    [],
-                    |row| row.get(0),
-                )
+                .query_row("SELECT value FROM meta WHERE name = 'schema_version'", [], |row| row.get(0))
                 .optional()
                 .map_err(|e| sql_error("reading the schema version", e))?;
             // Read-only in this branch: `tx` rolls back on drop.
             return match version {
                 Some(SCHEMA_VERSION) => Self::check_records_table(&tx),
-                Some(found) if found > SCHEMA_VERSION => Err(StoreError::SchemaTooNew {
-                    found,
-                    supported: SCHEMA_VERSION,
-                }),
-                Some(found) => Err(StoreError::Corrupt(format!(
-                    "unknown schema version {found}"
-                ))),
+                Some(found) if found > SCHEMA_VERSION => {
+                    Err(StoreError::SchemaTooNew { found, supported: SCHEMA_VERSION })
+                }
+                Some(found) => Err(StoreError::Corrupt(format!("unknown schema version {found}"))),
                 None => Err(StoreError::Corrupt("the schema version is missing".to_owned())),
             };
         }
         let other_tables: i64 = tx
-            .query_row(
-                "SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
-                [],
-                |row| row.get(0),
-            )
+            .query_row("SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'", [], |row| {
+                row.get(0)
+            })
             .map_err(|e| sql_error("reading the schema", e))?;
         if other_tables != 0 {
             // Someone else's SQLite file: writing our tables into it would
             // mix our secrets into their data.
-            return Err(StoreError::Corrupt(
-                "the file is a SQLite database of some other application".to_owned(),
-            ));
+            return Err(StoreError::Corrupt("the file is a SQLite database of some other application".to_owned()));
         }
         tx.execute_batch(
             "CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
              CREATE TABLE records (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;",
         )
         .map_err(|e| sql_error("creating the schema", e))?;
-        tx.execute(
-            "INSERT INTO meta (name, value) VALUES ('schema_version', ?1)",
-            params![SCHEMA_VERSION],
-        )
-        .map_err(|e| sql_error("recording the schema version", e))?;
-        tx.commit()
-            .map_err(|e| sql_error("committing the schema", e))
+        tx.execute("INSERT INTO meta (name, value) VALUES ('schema_version', ?1)", params![SCHEMA_VERSION])
+            .map_err(|e| sql_error("recording the schema version", e))?;
+        tx.commit().map_err(|e| sql_error("committing the schema", e))
     }
 
     /// A current-version database must have its records table; without it
@@ -224,26 +199,21 @@ impl SqliteStore {
 
 impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SqliteStore")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
+        f.debug_struct("SqliteStore").field("path", &self.path).finish_non_exhaustive()
     }
 }
 
-/// Creates the database file with mode 0600, or tightens an existing one,
-/// before SQLite opens it: SQLite would create it with the umask's default
-/// (often world-readable), and it holds sealed secrets.
+/// Sets the database file to mode 0600: SQLite creates it with the umask's
+/// default (often world-readable), and it holds sealed secrets. SQLite then
+/// gives the `-wal` and `-shm` files it creates the same mode.
+///
+/// Done by path, right after SQLite opened (and so created) the file and
+/// before anything is written to it. Not by creating the file ourselves
+/// first: opening and closing our own descriptor on a database file would
+/// drop every POSIX lock this process's SQLite connections hold on it.
 #[cfg(unix)]
 fn restrict_permissions(path: &Path) -> Result<(), StoreError> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| io_error("creating the database file", &e))?;
+    use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
         .map_err(|e| io_error("restricting the database file to mode 0600", &e))
 }
@@ -261,11 +231,7 @@ impl Store for SqliteStore {
         Self::read(&self.conn, key)
     }
 
-    async fn list(
-        &self,
-        prefix: &KeyPrefix,
-        limit: usize,
-    ) -> Result<Vec<(StoreKey, Vec<u8>)>, StoreError> {
+    async fn list(&self, prefix: &KeyPrefix, limit: usize) -> Result<Vec<(StoreKey, Vec<u8>)>, StoreError> {
         let mut out = ListCollector::new(limit);
         let (start, end) = prefix.descendant_range();
         // The prefix itself or the `[prefix/, prefix0)` range: both are
@@ -280,9 +246,8 @@ impl Store for SqliteStore {
                  ORDER BY key LIMIT ?4",
             )
             .map_err(|e| sql_error("preparing a listing", e))?;
-        let mut rows = stmt
-            .query(params![prefix.as_str(), start, end, fetch])
-            .map_err(|e| sql_error("listing records", e))?;
+        let mut rows =
+            stmt.query(params![prefix.as_str(), start, end, fetch]).map_err(|e| sql_error("listing records", e))?;
         while let Some(row) = rows.next().map_err(|e| sql_error("listing records", e))? {
             let key: String = row.get(0).map_err(|e| sql_error("reading a listed key", e))?;
             let value: Vec<u8> = row.get(1).map_err(|e| sql_error("reading a listed value", e))?;
@@ -305,9 +270,7 @@ impl Store for SqliteStore {
         for (key, expect) in batch.expectations() {
             let current = Self::read(&tx, key)?;
             if !expect.holds(current.as_deref()) {
-                return Err(StoreError::Conflict {
-                    key: key.to_string(),
-                });
+                return Err(StoreError::Conflict { key: key.to_string() });
             }
         }
         {

@@ -25,11 +25,7 @@ pub trait Store {
     /// if more exist the call fails with [`StoreError::TooMany`], and if
     /// their bytes pass [`crate::limits::MAX_LIST_BYTES`] with
     /// [`StoreError::TooLarge`]. Callers never silently get a truncated view.
-    async fn list(
-        &self,
-        prefix: &KeyPrefix,
-        limit: usize,
-    ) -> Result<Vec<(StoreKey, Vec<u8>)>, StoreError>;
+    async fn list(&self, prefix: &KeyPrefix, limit: usize) -> Result<Vec<(StoreKey, Vec<u8>)>, StoreError>;
 
     /// Applies every operation of `batch` atomically: all of them or none
     /// (see [`WriteBatch`] for the exact semantics). Preconditions are
@@ -43,11 +39,7 @@ impl<S: Store + ?Sized> Store for Rc<S> {
     async fn get(&self, key: &StoreKey) -> Result<Option<Vec<u8>>, StoreError> {
         (**self).get(key).await
     }
-    async fn list(
-        &self,
-        prefix: &KeyPrefix,
-        limit: usize,
-    ) -> Result<Vec<(StoreKey, Vec<u8>)>, StoreError> {
+    async fn list(&self, prefix: &KeyPrefix, limit: usize) -> Result<Vec<(StoreKey, Vec<u8>)>, StoreError> {
         (**self).list(prefix, limit).await
     }
     async fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
@@ -60,11 +52,7 @@ impl<S: Store + ?Sized> Store for Box<S> {
     async fn get(&self, key: &StoreKey) -> Result<Option<Vec<u8>>, StoreError> {
         (**self).get(key).await
     }
-    async fn list(
-        &self,
-        prefix: &KeyPrefix,
-        limit: usize,
-    ) -> Result<Vec<(StoreKey, Vec<u8>)>, StoreError> {
+    async fn list(&self, prefix: &KeyPrefix, limit: usize) -> Result<Vec<(StoreKey, Vec<u8>)>, StoreError> {
         (**self).list(prefix, limit).await
     }
     async fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
@@ -77,11 +65,7 @@ impl<S: Store + ?Sized> Store for &S {
     async fn get(&self, key: &StoreKey) -> Result<Option<Vec<u8>>, StoreError> {
         (**self).get(key).await
     }
-    async fn list(
-        &self,
-        prefix: &KeyPrefix,
-        limit: usize,
-    ) -> Result<Vec<(StoreKey, Vec<u8>)>, StoreError> {
+    async fn list(&self, prefix: &KeyPrefix, limit: usize) -> Result<Vec<(StoreKey, Vec<u8>)>, StoreError> {
         (**self).list(prefix, limit).await
     }
     async fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {

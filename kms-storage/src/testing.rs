@@ -27,12 +27,7 @@ pub struct FailingStore<S> {
 impl<S: Store> FailingStore<S> {
     /// Wraps `inner`; nothing fails until armed.
     pub fn new(inner: S) -> Self {
-        Self {
-            inner,
-            commits_before_failure: Cell::new(None),
-            fail_next_read: Cell::new(false),
-            commits: Cell::new(0),
-        }
+        Self { inner, commits_before_failure: Cell::new(None), fail_next_read: Cell::new(false), commits: Cell::new(0) }
     }
 
     /// The next commit fails with `Backend("injected failure")` and writes
@@ -107,11 +102,7 @@ impl<S: Store> Store for FailingStore<S> {
         self.inner.get(key).await
     }
 
-    async fn list(
-        &self,
-        prefix: &KeyPrefix,
-        limit: usize,
-    ) -> Result<Vec<(StoreKey, Vec<u8>)>, StoreError> {
+    async fn list(&self, prefix: &KeyPrefix, limit: usize) -> Result<Vec<(StoreKey, Vec<u8>)>, StoreError> {
         if self.take_read_failure() {
             return Err(Self::injected());
         }
@@ -148,10 +139,7 @@ mod tests {
             s.fail_commit_after(1);
             s.commit(put("b")).await.unwrap();
             let before = s.inner().snapshot();
-            assert_eq!(
-                s.commit(put("c")).await,
-                Err(StoreError::Backend(INJECTED_FAILURE.into()))
-            );
+            assert_eq!(s.commit(put("c")).await, Err(StoreError::Backend(INJECTED_FAILURE.into())));
             assert_eq!(s.inner().snapshot(), before);
             s.commit(put("c")).await.unwrap();
             assert_eq!(s.successful_commits(), 3);

@@ -2,6 +2,9 @@
 //! across reopen, several connections on one file, schema versioning, file
 //! permissions, and crash safety.
 #![cfg(feature = "sqlite")]
+// Test helpers outside #[test] fns are not covered by clippy.toml's
+// allow-*-in-tests: a panic here is a failed test, not a crashed KMS.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -68,10 +71,7 @@ fn a_second_connection_sees_committed_data_and_conflicts() {
     let mut stale = WriteBatch::new();
     stale.expect_value(&key("k"), b"v1".to_vec()).unwrap();
     stale.put(&key("k"), b"from first".to_vec()).unwrap();
-    assert_eq!(
-        block_on(first.commit(stale)),
-        Err(StoreError::Conflict { key: "k".into() })
-    );
+    assert_eq!(block_on(first.commit(stale)), Err(StoreError::Conflict { key: "k".into() }));
     assert_eq!(get(&first, "k").as_deref(), Some(&b"from second"[..]));
 }
 
@@ -83,17 +83,15 @@ fn a_newer_schema_version_is_refused_untouched() {
     let newer = SCHEMA_VERSION + 1;
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute("UPDATE meta SET value = ?1 WHERE name = 'schema_version'", [newer])
-            .unwrap();
+        conn.execute("UPDATE meta SET value = ?1 WHERE name = 'schema_version'", [newer]).unwrap();
         conn.execute("INSERT INTO records (key, value) VALUES ('k', x'01')", []).unwrap();
     }
     let err = SqliteStore::open(&path).unwrap_err();
     assert_eq!(err, StoreError::SchemaTooNew { found: newer, supported: SCHEMA_VERSION });
     assert!(err.to_string().contains("newer"), "{err}");
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let version: i64 = conn
-        .query_row("SELECT value FROM meta WHERE name = 'schema_version'", [], |r| r.get(0))
-        .unwrap();
+    let version: i64 =
+        conn.query_row("SELECT value FROM meta WHERE name = 'schema_version'", [], |r| r.get(0)).unwrap();
     assert_eq!(version, newer);
 }
 
@@ -101,10 +99,7 @@ fn a_newer_schema_version_is_refused_untouched() {
 fn foreign_files_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let foreign = dir.path().join("foreign.db");
-    rusqlite::Connection::open(&foreign)
-        .unwrap()
-        .execute_batch("CREATE TABLE cookies (name TEXT)")
-        .unwrap();
+    rusqlite::Connection::open(&foreign).unwrap().execute_batch("CREATE TABLE cookies (name TEXT)").unwrap();
     assert!(matches!(SqliteStore::open(&foreign), Err(StoreError::Corrupt(_))));
 
     let garbage = dir.path().join("garbage.db");
@@ -129,10 +124,7 @@ fn values_of_the_wrong_type_are_corrupt_not_panics() {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute("INSERT INTO records (key, value) VALUES ('p/bad key!', x'00')", []).unwrap();
     }
-    assert!(matches!(
-        block_on(store.list(&KeyPrefix::new("p").unwrap(), 10)),
-        Err(StoreError::Corrupt(_))
-    ));
+    assert!(matches!(block_on(store.list(&KeyPrefix::new("p").unwrap(), 10)), Err(StoreError::Corrupt(_))));
 }
 
 #[cfg(unix)]
@@ -143,6 +135,7 @@ fn database_files_are_private() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kms.db");
     let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(mode(&path), 0o600, "right after open");
     put(&store, "k", b"v");
     assert_eq!(mode(&path), 0o600);
     for side in ["kms.db-wal", "kms.db-shm"] {
@@ -182,8 +175,8 @@ fn crash_value(generation: u64, i: usize) -> Vec<u8> {
 /// The single generation all records share, or a description of the damage.
 fn check_consistent(path: &Path) -> Result<u64, String> {
     let store = SqliteStore::open(path).map_err(|e| format!("reopen failed: {e}"))?;
-    let records = block_on(store.list(&KeyPrefix::new("crash").unwrap(), RECORDS))
-        .map_err(|e| format!("list failed: {e}"))?;
+    let records =
+        block_on(store.list(&KeyPrefix::new("crash").unwrap(), RECORDS)).map_err(|e| format!("list failed: {e}"))?;
     if records.is_empty() {
         return Ok(0);
     }
@@ -234,13 +227,15 @@ impl Drop for KillOnDrop {
     }
 }
 
-fn spawn_writer(path: &PathBuf) -> KillOnDrop {
+/// Starts the writer; its output goes to `log`, for the failure message.
+fn spawn_writer(path: &PathBuf, log: &Path) -> KillOnDrop {
+    let log = std::fs::File::create(log).unwrap();
     let child = Command::new(std::env::current_exe().unwrap())
-        .args(["crash_child_writer", "--exact", "--ignored", "--test-threads=1"])
+        .args(["crash_child_writer", "--exact", "--ignored", "--test-threads=1", "--nocapture"])
         .env(CHILD_ENV, path)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
         .spawn()
         .unwrap();
     KillOnDrop(child)
@@ -253,23 +248,30 @@ fn spawn_writer(path: &PathBuf) -> KillOnDrop {
 /// SIGKILL loses what the process had not handed to the OS; a power cut
 /// would also lose what the OS had not written to disk, which
 /// `synchronous=FULL` covers and a test cannot simulate.
+///
+/// Has teeth: with `commit` mutated to commit each record separately, this
+/// test fails within a run or two.
 #[test]
 fn crash_safety() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kms.db");
     let mut last = 0u64;
+    // Varied delays, so kills land at different points of a commit.
     for kill_after_ms in [200u64, 10, 35, 60, 85, 110, 5, 25, 45, 70] {
-        let mut child = spawn_writer(&path);
+        let log = dir.path().join("child.log");
+        let mut child = spawn_writer(&path, &log);
+        let child_log = || std::fs::read_to_string(&log).unwrap_or_default();
         // Wait until the child has committed past the last generation.
         let start = Instant::now();
         let seen = loop {
-            let generation = check_consistent(&path).unwrap();
+            let generation = check_consistent(&path)
+                .unwrap_or_else(|e| panic!("while the child runs: {e}\nchild output:\n{}", child_log()));
             if generation > last {
                 break generation;
             }
             assert!(start.elapsed() < Duration::from_secs(10), "the child never committed");
             if let Some(status) = child.0.try_wait().unwrap() {
-                panic!("the child exited early: {status}");
+                panic!("the child exited early: {status}\nchild output:\n{}", child_log());
             }
             std::thread::sleep(Duration::from_millis(10));
         };
@@ -278,7 +280,6 @@ fn crash_safety() {
         child.0.kill().unwrap();
         child.0.wait().unwrap();
         let after = check_consistent(&path).unwrap();
-        eprintln!("seen {seen} after {after}");
         assert!(after >= seen, "generation went back from {seen} to {after}");
         last = after;
     }

@@ -17,9 +17,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if json {
-                println!("{}", serde_json::json!({"error": {"code": e.code(), "message": e.to_string()}}));
+                println!("{}", serde_json::json!({"error": {"code": e.code(), "message": e.message()}}));
             } else {
-                eprintln!("kms: error: {e}");
+                eprintln!("kms: error: {}: {}", e.code(), e.message());
             }
             ExitCode::FAILURE
         }

@@ -14,6 +14,9 @@ pub struct Args {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Which passphrase enrollment to unlock with, when the user has several.
+    #[arg(long, global = true, value_name = "ENROLLMENT_ID")]
+    pub unlock_with: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }

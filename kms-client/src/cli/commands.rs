@@ -29,6 +29,15 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// The human message, without the code.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Client(ClientError::Rpc(e)) => e.message.clone(),
+            Self::Client(other) => other.to_string(),
+            Self::Usage(m) | Self::Store(m) => m.clone(),
+        }
+    }
+
     /// The stable error code.
     pub fn code(&self) -> ErrorCode {
         match self {
@@ -60,7 +69,14 @@ pub async fn run(args: Args) -> Result<(), CliError> {
     let engine = Kms::new(Box::new(store), SystemClock, OsRng, KmsConfig::default())
         .map_err(|e| CliError::Client(e.into()))?;
     let client = KmsClient::new(InProcess::new(engine));
-    let prompt = Prompter::new();
+    let unlock_with = args
+        .unlock_with
+        .as_deref()
+        .map(EnrollmentId::parse)
+        .transpose()
+        .map_err(|e| CliError::Usage(format!("--unlock-with: {e}")))?;
+    let mut prompt = Prompter::new();
+    prompt.unlock_with = unlock_with;
     let j = args.json;
 
     match args.command {
@@ -105,7 +121,16 @@ pub async fn run(args: Args) -> Result<(), CliError> {
 /// Asks for the passphrase and opens a session.
 async fn unlock(client: &Client, prompt: &Prompter, user: &UserId) -> Result<Session, CliError> {
     let passphrase = prompt.read("Passphrase: ").map_err(CliError::Usage)?;
-    let r = client.unlock_passphrase(user, passphrase).await?;
+    let r = client
+        .unlock(user, prompt.unlock_with.clone(), kms_core::rpc::UnlockCredential::Passphrase { passphrase })
+        .await
+        .map_err(|e| match e {
+            ClientError::Rpc(r) if r.message.contains("several enrollments match") => CliError::Usage(
+                "the user has several passphrase enrollments: choose one with --unlock-with ID (see `kms enrollments list`)"
+                    .into(),
+            ),
+            other => other.into(),
+        })?;
     Ok(Session::from(&r))
 }
 

@@ -9,6 +9,8 @@ use zeroize::Zeroizing;
 /// Where passphrases come from.
 pub struct Prompter {
     tty: bool,
+    /// The enrollment to unlock with, when the user chose one.
+    pub unlock_with: Option<kms_core::ids::EnrollmentId>,
 }
 
 impl std::fmt::Debug for Prompter {
@@ -20,7 +22,7 @@ impl std::fmt::Debug for Prompter {
 impl Prompter {
     /// Reads from the terminal when stdin is one, else from stdin lines.
     pub fn new() -> Self {
-        Self { tty: std::io::stdin().is_terminal() }
+        Self { tty: std::io::stdin().is_terminal(), unlock_with: None }
     }
 
     /// Reads one passphrase.

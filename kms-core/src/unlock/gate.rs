@@ -75,12 +75,12 @@ pub const MAX_AUTHENTICATOR_DATA_LEN: usize = 1024;
 /// Largest signature accepted, in bytes. A DER ECDSA P-256 signature is at
 /// most 72 bytes.
 pub const MAX_SIGNATURE_LEN: usize = 80;
-/// Largest credential id, in bytes (WebAuthn L3 §5.4.3: at most 1023).
+/// Largest credential id, in bytes (WebAuthn L3 §4, "Credential ID": at most 1023).
 pub const MAX_CREDENTIAL_ID_LEN: usize = 1023;
 /// Largest RP ID: a DNS name of at most 253 characters.
 pub const MAX_RP_ID_LEN: usize = 253;
-/// Shortest challenge the verifier will check against. WebAuthn L3 §13.4.3
-/// asks for at least 16 random bytes; a shorter expected challenge is a bug
+/// Shortest challenge the verifier will check against. WebAuthn L3
+/// ("Cryptographic Challenges") asks for at least 16 random bytes; a shorter expected challenge is a bug
 /// in the caller, and the assertion is refused rather than checked against it.
 pub const MIN_CHALLENGE_LEN: usize = 16;
 
@@ -415,7 +415,8 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<bool, D::Erro
 /// 7. "Using credentialRecord.publicKey, verify that sig is a valid signature
 ///    over the binary concatenation of authData and hash", hash being
 ///    SHA-256(clientDataJSON). ES256 signatures in WebAuthn are DER-encoded
-///    ECDSA (§6.5.5). Both low-S and high-S forms are accepted: WebAuthn does
+///    ECDSA ("Signature Formats for Packed Attestation, FIDO U2F Attestation,
+///    and Assertion Signatures"). Both low-S and high-S forms are accepted: WebAuthn does
 ///    not require low-S and authenticators produce both; malleability does
 ///    not matter here because a signature is never used as an identifier and
 ///    the challenge is single-use.

@@ -40,6 +40,8 @@ pub struct JwtRequest {
 
 /// Claims that passed [`validate`] at a given time. The fields are private
 /// and there is no other constructor, so holding one means the checks ran.
+/// The `exp` check is relative to the `now_ms` given to [`validate`]: validate
+/// right before signing, and do not keep these around.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidatedClaims {
     aud: PushOrigin,

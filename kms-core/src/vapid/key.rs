@@ -285,9 +285,9 @@ impl<'de> Deserialize<'de> for VapidPublicKey {
 /// turn it into a key with [`VapidPublicKey::from_jwk`], which checks it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Jwk {
-    /// Always `"EC"`.
+    /// `"EC"` (checked by [`VapidPublicKey::from_jwk`]).
     pub kty: String,
-    /// Always `"P-256"`.
+    /// `"P-256"` (checked by [`VapidPublicKey::from_jwk`]).
     pub crv: String,
     /// The x coordinate, 32 bytes, unpadded base64url.
     pub x: String,

@@ -50,6 +50,40 @@
 //! Rotating a key orphans every push subscription made with the old one
 //! (push services answer 401/403): retired keys stay listed so that the
 //! application can tell which subscriptions to renew.
+//!
+//! # Example
+//!
+//! ```
+//! use kms_core::ids::UserId;
+//! use kms_core::secret::MasterSecret;
+//! use kms_core::vapid::{self, JwtRequest, PushOrigin, VapidKeyRecord, VapidSigningKey};
+//! # use rand_chacha::rand_core::SeedableRng;
+//! # let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(0); // the platform's CSPRNG
+//! # let master = MasterSecret::generate(&mut rng);
+//! let now_ms = 1_700_000_000_000; // from the caller's clock
+//! let user = UserId::parse("alice")?;
+//! let sealing = vapid::vapid_sealing_key(&master, &user)?;
+//!
+//! // Create a key and the record to store.
+//! let key = VapidSigningKey::generate(&mut rng);
+//! let record = VapidKeyRecord::create(&key, &sealing, &user, 1, now_ms, &mut rng)?;
+//! let application_server_key = record.info()?.public_key; // for pushManager.subscribe()
+//!
+//! // Later: open the record and sign a token for a subscription's endpoint.
+//! let key = record.open(&sealing, &user)?;
+//! let aud = PushOrigin::from_endpoint("https://fcm.googleapis.com/fcm/send/abc")?;
+//! let request = JwtRequest {
+//!     aud: aud.to_string(),
+//!     sub: "mailto:ops@example.com".into(),
+//!     exp: now_ms / 1000 + 12 * 3600,
+//!     jti: None,
+//! };
+//! let claims = vapid::validate(&request, now_ms)?;
+//! let jwt = vapid::sign(&key, &claims)?;
+//! let header = vapid::authorization_header(&jwt, &key.public());
+//! assert!(header.ends_with(&format!(", k={application_server_key}")));
+//! # Ok::<(), kms_core::CoreError>(())
+//! ```
 
 pub mod jwt;
 pub mod key;

@@ -101,9 +101,7 @@ fn describe(value: Option<&[u8]>) -> String {
 
 /// A distinct, non-trivial byte pattern of `len` bytes.
 fn pattern(seed: u8, len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i.wrapping_mul(31) as u8) ^ seed.wrapping_mul(17) ^ ((i >> 8) as u8))
-        .collect()
+    (0..len).map(|i| (i.wrapping_mul(31) as u8) ^ seed.wrapping_mul(17) ^ ((i >> 8) as u8)).collect()
 }
 
 /// Builds a batch; the builder's own errors are case failures.
@@ -118,7 +116,10 @@ async fn commit(store: &dyn Store, b: WriteBatch, what: &str) -> CaseResult {
 }
 
 async fn put(store: &dyn Store, k: &StoreKey, value: Vec<u8>) -> CaseResult {
-    let b = batch(|b| { b.put(k, value)?; Ok(()) })?;
+    let b = batch(|b| {
+        b.put(k, value)?;
+        Ok(())
+    })?;
     commit(store, b, &format!("put {k}")).await
 }
 
@@ -128,22 +129,14 @@ async fn get(store: &dyn Store, k: &StoreKey) -> Result<Option<Vec<u8>>, Detail>
 
 async fn expect_stored(store: &dyn Store, k: &StoreKey, expected: Option<&[u8]>, when: &str) -> CaseResult {
     let got = get(store, k).await?;
-    ensure!(
-        got.as_deref() == expected,
-        "{when}: {k} is {}, expected {}",
-        describe(got.as_deref()),
-        describe(expected)
-    );
+    ensure!(got.as_deref() == expected, "{when}: {k} is {}, expected {}", describe(got.as_deref()), describe(expected));
     Ok(())
 }
 
 /// Every record under the root, as (key, value).
 async fn state(store: &dyn Store) -> Result<Vec<(String, Vec<u8>)>, Detail> {
     let root = KeyPrefix::new(ROOT)?;
-    let records = store
-        .list(&root, MAX_LIST_LEN)
-        .await
-        .map_err(|e| format!("listing the whole store failed: {e}"))?;
+    let records = store.list(&root, MAX_LIST_LEN).await.map_err(|e| format!("listing the whole store failed: {e}"))?;
     Ok(records.into_iter().map(|(k, v)| (k.as_str().to_owned(), v)).collect())
 }
 
@@ -158,12 +151,7 @@ fn describe_state(records: &[(String, Vec<u8>)]) -> String {
 
 async fn expect_state(store: &dyn Store, expected: &[(String, Vec<u8>)], when: &str) -> CaseResult {
     let got = state(store).await?;
-    ensure!(
-        got == expected,
-        "{when}: store holds {}, expected {}",
-        describe_state(&got),
-        describe_state(expected)
-    );
+    ensure!(got == expected, "{when}: store holds {}, expected {}", describe_state(&got), describe_state(expected));
     Ok(())
 }
 
@@ -172,10 +160,9 @@ async fn expect_state(store: &dyn Store, expected: &[(String, Vec<u8>)], when: &
 async fn expect_conflict(store: &dyn Store, b: WriteBatch, conflict_key: &StoreKey, what: &str) -> CaseResult {
     let before = state(store).await?;
     match store.commit(b).await {
-        Err(StoreError::Conflict { key }) => ensure!(
-            key == conflict_key.as_str(),
-            "{what}: conflict named {key}, expected {conflict_key}"
-        ),
+        Err(StoreError::Conflict { key }) => {
+            ensure!(key == conflict_key.as_str(), "{what}: conflict named {key}, expected {conflict_key}")
+        }
         other => return Err(format!("{what}: expected Conflict on {conflict_key}, got {other:?}").into()),
     }
     expect_state(store, &before, &format!("{what}, after the conflict")).await
@@ -203,7 +190,8 @@ async fn overwrite(store: &dyn Store) -> CaseResult {
     put(store, &k, b"second".to_vec()).await?;
     expect_stored(store, &k, Some(b"second"), "after overwrite with a shorter value").await?;
     put(store, &k, b"third, the longest value of them all".to_vec()).await?;
-    expect_stored(store, &k, Some(b"third, the longest value of them all"), "after overwrite with a longer value").await?;
+    expect_stored(store, &k, Some(b"third, the longest value of them all"), "after overwrite with a longer value")
+        .await?;
     let expected = vec![(k.as_str().to_owned(), b"third, the longest value of them all".to_vec())];
     expect_state(store, &expected, "after overwrites, one record").await
 }
@@ -212,7 +200,15 @@ async fn delete(store: &dyn Store) -> CaseResult {
     let (a, b) = (key("a")?, key("b")?);
     put(store, &a, vec![1]).await?;
     put(store, &b, vec![2]).await?;
-    commit(store, batch(|x| { x.delete(&a)?; Ok(()) })?, "delete a").await?;
+    commit(
+        store,
+        batch(|x| {
+            x.delete(&a)?;
+            Ok(())
+        })?,
+        "delete a",
+    )
+    .await?;
     expect_stored(store, &a, None, "after delete").await?;
     expect_stored(store, &b, Some(&[2]), "other key after delete").await?;
     put(store, &a, vec![3]).await?;
@@ -220,7 +216,10 @@ async fn delete(store: &dyn Store) -> CaseResult {
 }
 
 async fn delete_missing_is_ok(store: &dyn Store) -> CaseResult {
-    let b = batch(|x| { x.delete(&key("never")?)?; Ok(()) })?;
+    let b = batch(|x| {
+        x.delete(&key("never")?)?;
+        Ok(())
+    })?;
     commit(store, b, "delete of a missing key").await?;
     expect_state(store, &[], "after deleting a missing key").await
 }
@@ -245,26 +244,49 @@ async fn batch_is_atomic_on_conflict(store: &dyn Store) -> CaseResult {
     })?;
     expect_conflict(store, x, &c, "batch with a failing expect_value").await?;
     // The store is still usable after the conflicts.
-    let x = batch(|x| { x.expect_value(&a, vec![1])?.put(&b, vec![2])?; Ok(()) })?;
+    let x = batch(|x| {
+        x.expect_value(&a, vec![1])?.put(&b, vec![2])?;
+        Ok(())
+    })?;
     commit(store, x, "batch after conflicts").await?;
     expect_stored(store, &b, Some(&[2]), "after a good batch following conflicts").await
 }
 
 async fn expect_absent_ok_and_conflict(store: &dyn Store) -> CaseResult {
     let k = key("k")?;
-    let x = batch(|x| { x.expect_absent(&k)?.put(&k, vec![1])?; Ok(()) })?;
+    let x = batch(|x| {
+        x.expect_absent(&k)?.put(&k, vec![1])?;
+        Ok(())
+    })?;
     commit(store, x, "expect_absent on an absent key").await?;
     expect_stored(store, &k, Some(&[1]), "after expect_absent + put").await?;
-    let x = batch(|x| { x.expect_absent(&k)?.put(&k, vec![2])?; Ok(()) })?;
+    let x = batch(|x| {
+        x.expect_absent(&k)?.put(&k, vec![2])?;
+        Ok(())
+    })?;
     expect_conflict(store, x, &k, "expect_absent on a present key").await?;
     // An empty value is present, not absent.
     let e = key("empty")?;
     put(store, &e, Vec::new()).await?;
-    let x = batch(|x| { x.expect_absent(&e)?.delete(&e)?; Ok(()) })?;
+    let x = batch(|x| {
+        x.expect_absent(&e)?.delete(&e)?;
+        Ok(())
+    })?;
     expect_conflict(store, x, &e, "expect_absent on a key holding an empty value").await?;
     // After a delete the key is absent again.
-    commit(store, batch(|x| { x.delete(&k)?; Ok(()) })?, "delete").await?;
-    let x = batch(|x| { x.expect_absent(&k)?.put(&k, vec![3])?; Ok(()) })?;
+    commit(
+        store,
+        batch(|x| {
+            x.delete(&k)?;
+            Ok(())
+        })?,
+        "delete",
+    )
+    .await?;
+    let x = batch(|x| {
+        x.expect_absent(&k)?.put(&k, vec![3])?;
+        Ok(())
+    })?;
     commit(store, x, "expect_absent after delete").await?;
     expect_stored(store, &k, Some(&[3]), "after expect_absent + put, again").await
 }
@@ -272,7 +294,10 @@ async fn expect_absent_ok_and_conflict(store: &dyn Store) -> CaseResult {
 async fn expect_value_ok_and_conflict(store: &dyn Store) -> CaseResult {
     let (k, missing) = (key("k")?, key("missing")?);
     put(store, &k, vec![1, 2, 3]).await?;
-    let x = batch(|x| { x.expect_value(&k, vec![1, 2, 3])?.put(&k, vec![4])?; Ok(()) })?;
+    let x = batch(|x| {
+        x.expect_value(&k, vec![1, 2, 3])?.put(&k, vec![4])?;
+        Ok(())
+    })?;
     commit(store, x, "expect_value with the stored bytes").await?;
     expect_stored(store, &k, Some(&[4]), "after a successful compare-and-swap").await?;
     for (expected, why) in [
@@ -281,18 +306,30 @@ async fn expect_value_ok_and_conflict(store: &dyn Store) -> CaseResult {
         (vec![4, 0], "stored bytes plus one"),
         (vec![], "empty bytes"),
     ] {
-        let x = batch(|x| { x.expect_value(&k, expected)?.put(&k, vec![7])?; Ok(()) })?;
+        let x = batch(|x| {
+            x.expect_value(&k, expected)?.put(&k, vec![7])?;
+            Ok(())
+        })?;
         expect_conflict(store, x, &k, &format!("expect_value with {why}")).await?;
     }
-    let x = batch(|x| { x.expect_value(&k, vec![4])?.delete(&k)?; Ok(()) })?;
+    let x = batch(|x| {
+        x.expect_value(&k, vec![4])?.delete(&k)?;
+        Ok(())
+    })?;
     commit(store, x, "expect_value + delete").await?;
     for (expected, why) in [(vec![], "empty bytes"), (vec![4], "the deleted bytes")] {
-        let x = batch(|x| { x.expect_value(&missing, expected)?.put(&missing, vec![1])?; Ok(()) })?;
+        let x = batch(|x| {
+            x.expect_value(&missing, expected)?.put(&missing, vec![1])?;
+            Ok(())
+        })?;
         expect_conflict(store, x, &missing, &format!("expect_value with {why} on an absent key")).await?;
     }
     // Empty stored value matched by empty expected bytes.
     put(store, &k, Vec::new()).await?;
-    let x = batch(|x| { x.expect_value(&k, Vec::new())?.put(&k, vec![8])?; Ok(()) })?;
+    let x = batch(|x| {
+        x.expect_value(&k, Vec::new())?.put(&k, vec![8])?;
+        Ok(())
+    })?;
     commit(store, x, "expect_value of an empty stored value").await?;
     expect_stored(store, &k, Some(&[8]), "after compare-and-swap from empty").await
 }
@@ -300,14 +337,23 @@ async fn expect_value_ok_and_conflict(store: &dyn Store) -> CaseResult {
 async fn preconditions_see_state_before_batch(store: &dyn Store) -> CaseResult {
     let k = key("k")?;
     // The put earlier in the batch must not satisfy the precondition.
-    let x = batch(|x| { x.put(&k, vec![1])?.expect_value(&k, vec![1])?; Ok(()) })?;
+    let x = batch(|x| {
+        x.put(&k, vec![1])?.expect_value(&k, vec![1])?;
+        Ok(())
+    })?;
     expect_conflict(store, x, &k, "expect_value satisfied only by the batch's own put").await?;
     put(store, &k, vec![1]).await?;
     // The delete earlier in the batch must not satisfy expect_absent.
-    let x = batch(|x| { x.delete(&k)?.expect_absent(&k)?; Ok(()) })?;
+    let x = batch(|x| {
+        x.delete(&k)?.expect_absent(&k)?;
+        Ok(())
+    })?;
     expect_conflict(store, x, &k, "expect_absent satisfied only by the batch's own delete").await?;
     // The delete earlier in the batch must not break expect_value.
-    let x = batch(|x| { x.delete(&k)?.expect_value(&k, vec![1])?; Ok(()) })?;
+    let x = batch(|x| {
+        x.delete(&k)?.expect_value(&k, vec![1])?;
+        Ok(())
+    })?;
     commit(store, x, "delete then expect_value of the old bytes").await?;
     expect_stored(store, &k, None, "after delete guarded by expect_value").await
 }
@@ -360,10 +406,7 @@ async fn list_whole_segments_sorted(store: &dyn Store) -> CaseResult {
             ][..],
         ),
     ] {
-        let got = store
-            .list(&prefix(p)?, 100)
-            .await
-            .map_err(|e| format!("list {p} failed: {e}"))?;
+        let got = store.list(&prefix(p)?, 100).await.map_err(|e| format!("list {p} failed: {e}"))?;
         let got_names: Vec<String> = got
             .iter()
             .map(|(k, _)| k.as_str().strip_prefix(&format!("{ROOT}/")).unwrap_or(k.as_str()).to_owned())
@@ -385,7 +428,8 @@ async fn list_order_is_bytewise(store: &dyn Store) -> CaseResult {
     // Every character class of the grammar; byte order puts '+' < '-' < '.'
     // < digits < '=' < '@' < upper < '_' < lower < '~'. A case-insensitive or
     // locale collation would get this wrong.
-    let names = ["~", "a", "_", "Z", "B", "@", "=", "9", "0", ".d", "-", "+", "b", "A", "z", "a.", "a-", "a+", "a~", "aa"];
+    let names =
+        ["~", "a", "_", "Z", "B", "@", "=", "9", "0", ".d", "-", "+", "b", "A", "z", "a.", "a-", "a+", "a~", "aa"];
     let x = batch(|x| {
         for n in names {
             x.put(&key(&format!("sort/{n}"))?, n.as_bytes().to_vec())?;
@@ -395,10 +439,7 @@ async fn list_order_is_bytewise(store: &dyn Store) -> CaseResult {
     commit(store, x, "writing the sort fixture").await?;
     let mut expected: Vec<String> = names.iter().map(|n| format!("{ROOT}/sort/{n}")).collect();
     expected.sort();
-    let got = store
-        .list(&prefix("sort")?, 100)
-        .await
-        .map_err(|e| format!("list failed: {e}"))?;
+    let got = store.list(&prefix("sort")?, 100).await.map_err(|e| format!("list failed: {e}"))?;
     let got_keys: Vec<&str> = got.iter().map(|(k, _)| k.as_str()).collect();
     ensure!(got_keys == expected, "got order {got_keys:?}, expected {expected:?}");
     Ok(())
@@ -423,7 +464,11 @@ async fn list_limit_too_many(store: &dyn Store) -> CaseResult {
     for limit in [4, 1, 0] {
         match store.list(&p, limit).await {
             Err(StoreError::TooMany { max }) => ensure!(max == limit, "limit {limit}: TooMany reported max {max}"),
-            other => return Err(format!("limit {limit} with 5 records: expected TooMany, got {:?}", other.map(|v| v.len())).into()),
+            other => {
+                return Err(
+                    format!("limit {limit} with 5 records: expected TooMany, got {:?}", other.map(|v| v.len())).into()
+                )
+            }
         }
     }
     match store.list(&prefix("none")?, 0).await {
@@ -454,7 +499,15 @@ async fn list_limit_clamped_to_max(store: &dyn Store) -> CaseResult {
         }
         other => return Err(format!("{total} records: expected TooMany, got {:?}", other.map(|v| v.len())).into()),
     }
-    commit(store, batch(|x| { x.delete(&key("many/00000")?)?; Ok(()) })?, "deleting one").await?;
+    commit(
+        store,
+        batch(|x| {
+            x.delete(&key("many/00000")?)?;
+            Ok(())
+        })?,
+        "deleting one",
+    )
+    .await?;
     match store.list(&prefix("many")?, usize::MAX).await {
         Ok(items) => ensure!(items.len() == MAX_LIST_LEN, "got {} records, expected {MAX_LIST_LEN}", items.len()),
         Err(e) => return Err(format!("listing exactly {MAX_LIST_LEN} records failed: {e}").into()),
@@ -480,7 +533,15 @@ async fn list_bytes_capped(store: &dyn Store) -> CaseResult {
         }
         other => return Err(format!("{count} MiB listing: expected TooLarge, got {:?}", other.map(|v| v.len())).into()),
     }
-    commit(store, batch(|x| { x.delete(&key("big/00")?)?; Ok(()) })?, "deleting one").await?;
+    commit(
+        store,
+        batch(|x| {
+            x.delete(&key("big/00")?)?;
+            Ok(())
+        })?,
+        "deleting one",
+    )
+    .await?;
     let items = store
         .list(&prefix("big")?, 100)
         .await
@@ -515,16 +576,10 @@ async fn values_byte_exact(store: &dyn Store) -> CaseResult {
     for (name, value) in &cases {
         expect_stored(store, &key(&format!("v/{name}"))?, Some(value), "get after put").await?;
     }
-    let listed = store
-        .list(&prefix("v")?, 100)
-        .await
-        .map_err(|e| format!("list failed: {e}"))?;
+    let listed = store.list(&prefix("v")?, 100).await.map_err(|e| format!("list failed: {e}"))?;
     ensure!(listed.len() == cases.len(), "listed {} of {} values", listed.len(), cases.len());
     for (k, v) in &listed {
-        let expected = cases
-            .iter()
-            .find(|(name, _)| k.as_str().ends_with(&format!("/{name}")))
-            .map(|(_, value)| value);
+        let expected = cases.iter().find(|(name, _)| k.as_str().ends_with(&format!("/{name}"))).map(|(_, value)| value);
         ensure!(expected == Some(v), "{k} listed as {}", describe(Some(v)));
     }
     Ok(())
@@ -540,10 +595,9 @@ async fn value_size_cap(store: &dyn Store) -> CaseResult {
     x.put(&small, vec![1]).map_err(|e| format!("small put refused: {e}"))?;
     let size = MAX_VALUE_LEN.saturating_add(1);
     match x.put(&over, vec![0; size]) {
-        Err(StoreError::TooLarge { size: s, max }) => ensure!(
-            s == size && max == MAX_VALUE_LEN,
-            "TooLarge reported size {s} max {max}"
-        ),
+        Err(StoreError::TooLarge { size: s, max }) => {
+            ensure!(s == size && max == MAX_VALUE_LEN, "TooLarge reported size {s} max {max}")
+        }
         Err(e) => return Err(format!("one byte over the cap: expected TooLarge, got {e}").into()),
         Ok(_) => return Err("a value one byte over the cap was accepted".to_owned().into()),
     }
@@ -592,10 +646,7 @@ async fn many_keys_in_one_batch(store: &dyn Store) -> CaseResult {
         Ok(())
     })?;
     commit(store, x, "500 puts").await?;
-    let listed = store
-        .list(&prefix("n")?, 500)
-        .await
-        .map_err(|e| format!("listing 500 records failed: {e}"))?;
+    let listed = store.list(&prefix("n")?, 500).await.map_err(|e| format!("listing 500 records failed: {e}"))?;
     ensure!(listed.len() == 500, "listed {} of 500 records", listed.len());
     for (i, (k, v)) in (0..500u32).zip(&listed) {
         ensure!(

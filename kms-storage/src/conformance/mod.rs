@@ -49,10 +49,7 @@ impl Case {
 
     /// Runs the case against `store`, which must be fresh and empty.
     pub async fn run(&self, store: &dyn Store) -> Result<(), ConformanceFailure> {
-        (self.run)(store).await.map_err(|detail| ConformanceFailure {
-            case: self.name,
-            detail,
-        })
+        (self.run)(store).await.map_err(|detail| ConformanceFailure { case: self.name, detail })
     }
 }
 

@@ -1,0 +1,187 @@
+//! The `kms` binary, driven as a user or a script would: passphrases on
+//! stdin, a store in a temporary directory, JSON output parsed and checked,
+//! and the JWT verified by an independent implementation (`jsonwebtoken`).
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+const PASS: &str = "correct horse battery staple";
+
+fn kms(store: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kms"))
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn kms");
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
+    child.wait_with_output().expect("kms output")
+}
+
+fn ok_json(store: &Path, args: &[&str], stdin: &str) -> Value {
+    let mut full = vec!["--json"];
+    full.extend_from_slice(args);
+    let out = kms(store, &full, stdin);
+    assert!(out.status.success(), "kms {args:?} failed: {}", String::from_utf8_lossy(&out.stdout));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("kms {args:?}: no JSON output ({e}); stderr: {}", String::from_utf8_lossy(&out.stderr))
+    })
+}
+
+fn err_json(store: &Path, args: &[&str], stdin: &str) -> Value {
+    let mut full = vec!["--json"];
+    full.extend_from_slice(args);
+    let out = kms(store, &full, stdin);
+    assert!(!out.status.success(), "kms {args:?} should have failed");
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("kms {args:?}: no JSON error ({e}); stderr: {}", String::from_utf8_lossy(&out.stderr)));
+    v["error"].clone()
+}
+
+fn setup(store: &Path, user: &str) {
+    let v = ok_json(store, &["setup", "--user", user], &format!("{PASS}\n"));
+    assert_eq!(v["user"], user);
+    assert_eq!(v["enrollment"]["method"], "passphrase");
+    assert_eq!(v["enrollment"]["iterations"], 600_000);
+}
+
+#[test]
+fn setup_generate_sign_and_verify_with_jsonwebtoken() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("kms.sqlite");
+    setup(&store, "alice");
+
+    let key = ok_json(&store, &["vapid", "generate", "--user", "alice"], &format!("{PASS}\n"));
+    let shown = ok_json(&store, &["vapid", "show", "--user", "alice"], "");
+    assert_eq!(shown["current"]["kid"], key["kid"]);
+    let raw = shown["current"]["public_key"].as_str().unwrap();
+    assert_eq!(raw.len(), 87, "65 bytes as unpadded base64url");
+
+    let signed = ok_json(
+        &store,
+        &["jwt", "sign", "--user", "alice", "--aud", "https://fcm.googleapis.com", "--sub", "mailto:ops@example.com", "--ttl", "1h"],
+        &format!("{PASS}\n"),
+    );
+    let jwt = signed["jwt"].as_str().unwrap();
+    let jwk = &shown["current"]["jwk"];
+    let key = jsonwebtoken::DecodingKey::from_ec_components(jwk["x"].as_str().unwrap(), jwk["y"].as_str().unwrap()).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.set_audience(&["https://fcm.googleapis.com"]);
+    let data = jsonwebtoken::decode::<Value>(jwt, &key, &validation).expect("jsonwebtoken verifies our JWT");
+    assert_eq!(data.claims["sub"], "mailto:ops@example.com");
+    assert_eq!(
+        signed["authorization"].as_str().unwrap(),
+        format!("vapid t={jwt}, k={raw}")
+    );
+
+    // The text mode with --header prints the header value alone.
+    let out = kms(
+        &store,
+        &["jwt", "sign", "--user", "alice", "--aud", "https://fcm.googleapis.com", "--sub", "mailto:ops@example.com", "--header"],
+        &format!("{PASS}\n"),
+    );
+    assert!(out.status.success());
+    let line = String::from_utf8(out.stdout).unwrap();
+    assert!(line.starts_with("vapid t=") && line.trim_end().ends_with(&format!(", k={raw}")), "{line}");
+}
+
+#[test]
+fn errors_are_one_clear_line_and_nonzero() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("kms.sqlite");
+    setup(&store, "bob");
+
+    // Set up twice.
+    assert_eq!(err_json(&store, &["setup", "--user", "bob"], &format!("{PASS}\n"))["code"], "already_exists");
+    // Wrong passphrase.
+    assert_eq!(err_json(&store, &["vapid", "generate", "--user", "bob"], "not the passphrase\n")["code"], "unlock_failed");
+    // A full endpoint as aud.
+    ok_json(&store, &["vapid", "generate", "--user", "bob"], &format!("{PASS}\n"));
+    let e = err_json(
+        &store,
+        &["jwt", "sign", "--user", "bob", "--aud", "https://fcm.googleapis.com/fcm/send/abc", "--sub", "mailto:a@b.example"],
+        &format!("{PASS}\n"),
+    );
+    assert_eq!(e["code"], "invalid_input");
+    assert!(e["message"].as_str().unwrap().contains("https://fcm.googleapis.com\""), "{e}");
+    // More than 24 h.
+    let e = err_json(
+        &store,
+        &["jwt", "sign", "--user", "bob", "--aud", "https://fcm.googleapis.com", "--sub", "mailto:a@b.example", "--ttl", "25h"],
+        &format!("{PASS}\n"),
+    );
+    assert_eq!(e["code"], "invalid_input");
+    // No passphrase on stdin at all.
+    assert_eq!(err_json(&store, &["vapid", "rotate", "--user", "bob"], "")["code"], "invalid_input");
+    // Unknown user.
+    assert_eq!(err_json(&store, &["vapid", "show", "--user", "nobody"], "")["code"], "not_found");
+
+    // Text mode: one line on stderr, prefixed, exit status 1.
+    let out = kms(&store, &["vapid", "show", "--user", "nobody"], "");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("kms: error: not_found: "), "{err}");
+}
+
+#[test]
+fn enrollments_add_change_remove() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("kms.sqlite");
+    setup(&store, "carol");
+    ok_json(&store, &["vapid", "generate", "--user", "carol"], &format!("{PASS}\n"));
+    let kid = ok_json(&store, &["vapid", "show", "--user", "carol"], "")["current"]["kid"].clone();
+
+    let second = "a second passphrase, also long";
+    let added = ok_json(
+        &store,
+        &["enrollments", "add-passphrase", "--user", "carol", "--label", "backup"],
+        &format!("{PASS}\n{second}\n"),
+    );
+    let list = ok_json(&store, &["enrollments", "list", "--user", "carol"], "");
+    let list = list["enrollments"].as_array().unwrap().clone();
+    assert_eq!(list.len(), 2);
+    assert!(list.iter().all(|e| e.get("wrapped").is_none() && e.get("salt").is_none()));
+
+    // With two passphrases, unlocking needs to know which.
+    let first_id = list.iter().find(|e| e["id"] != added["id"]).unwrap()["id"].as_str().unwrap().to_owned();
+    let added_id = added["id"].as_str().unwrap().to_owned();
+    let e = err_json(&store, &["vapid", "rotate", "--user", "carol"], &format!("{PASS}\n"));
+    assert_eq!(e["code"], "invalid_input", "{e}");
+    assert!(e["message"].as_str().unwrap().contains("--unlock-with"), "{e}");
+
+    // The backup passphrase unlocks through its own enrollment only.
+    let e = err_json(&store, &["vapid", "rotate", "--user", "carol", "--unlock-with", &first_id], &format!("{second}\n"));
+    assert_eq!(e["code"], "unlock_failed");
+
+    // Change the first passphrase (keys stay), then remove the backup.
+    let third = "the third passphrase, changed";
+    ok_json(
+        &store,
+        &["enrollments", "change-passphrase", "--user", "carol", "--id", &first_id, "--unlock-with", &first_id],
+        &format!("{PASS}\n{third}\n"),
+    );
+    assert_eq!(ok_json(&store, &["vapid", "show", "--user", "carol"], "")["current"]["kid"], kid);
+    let r = ok_json(
+        &store,
+        &["enrollments", "remove", "--user", "carol", "--id", &added_id, "--unlock-with", &added_id],
+        &format!("{second}\n"),
+    );
+    assert_eq!(r["remaining"], 1);
+
+    // Now the old passphrase fails, the new one works, and the last
+    // enrollment cannot be removed.
+    assert_eq!(err_json(&store, &["vapid", "rotate", "--user", "carol"], &format!("{PASS}\n"))["code"], "unlock_failed");
+    let e = err_json(&store, &["enrollments", "remove", "--user", "carol", "--id", &first_id], &format!("{third}\n"));
+    assert_eq!(e["code"], "forbidden");
+    assert_eq!(ok_json(&store, &["enrollments", "list", "--user", "carol"], "")["enrollments"].as_array().unwrap().len(), 1);
+    let rotated = ok_json(&store, &["vapid", "rotate", "--user", "carol"], &format!("{third}\n"));
+    assert_eq!(rotated["retired"]["kid"], kid);
+    assert_eq!(rotated["resubscribe_required"], true);
+}
