@@ -1,1 +1,1 @@
-//! Runnable examples live beside this file; see `walkthrough.rs`.
+//! Runnable examples live beside this file: `walkthrough.rs` is the main one.

@@ -13,8 +13,9 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::env::UnixMillis;
 use crate::error::{CoreError, Result};
-use crate::ids::UserId;
+use crate::ids::{KeyId, UserId};
 use crate::secret::MasterSecret;
+use crate::vapid::VapidSigningKey;
 
 /// Default session lifetime: 5 minutes.
 pub const DEFAULT_TTL_MS: u64 = 5 * 60 * 1000;
@@ -80,6 +81,10 @@ struct Session {
     token: SessionToken,
     master: MasterSecret,
     expires_ms: UnixMillis,
+    /// The current VAPID signing key, unsealed once per session so that
+    /// signing a JWT costs one ECDSA signature, not an unseal plus a key
+    /// schedule. Zeroized with the session.
+    vapid: Option<(KeyId, VapidSigningKey)>,
 }
 
 impl std::fmt::Debug for Session {
@@ -130,7 +135,7 @@ impl Sessions {
         }
         let token = SessionToken::generate(rng);
         let expires_ms = now.saturating_add(self.ttl_ms);
-        self.live.push(Session { user: user.clone(), token: token.clone(), master, expires_ms });
+        self.live.push(Session { user: user.clone(), token: token.clone(), master, expires_ms, vapid: None });
         (token, expires_ms)
     }
 
@@ -151,6 +156,36 @@ impl Sessions {
     pub fn master(&mut self, user: &UserId, token: &SessionToken, now: UnixMillis) -> Result<&MasterSecret> {
         let i = self.check(user, token, now)?;
         self.live.get(i).map(|s| &s.master).ok_or_else(|| CoreError::Internal("session vanished".into()))
+    }
+
+    /// The session's cached VAPID signing key, if it is the key `kid`.
+    /// Checked like [`Self::master`].
+    pub fn cached_vapid_key(
+        &mut self,
+        user: &UserId,
+        token: &SessionToken,
+        kid: &KeyId,
+        now: UnixMillis,
+    ) -> Result<Option<&VapidSigningKey>> {
+        let i = self.check(user, token, now)?;
+        Ok(self.live.get(i).and_then(|s| s.vapid.as_ref()).filter(|(k, _)| k == kid).map(|(_, key)| key))
+    }
+
+    /// Caches `key` (the key `kid`) in `user`'s session `token`, replacing
+    /// any older one.
+    pub fn cache_vapid_key(
+        &mut self,
+        user: &UserId,
+        token: &SessionToken,
+        kid: KeyId,
+        key: VapidSigningKey,
+        now: UnixMillis,
+    ) -> Result<()> {
+        let i = self.check(user, token, now)?;
+        if let Some(s) = self.live.get_mut(i) {
+            s.vapid = Some((kid, key));
+        }
+        Ok(())
     }
 
     /// The expiry of `user`'s session `token`, checked like [`Self::master`].

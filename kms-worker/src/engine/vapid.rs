@@ -141,7 +141,8 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
 
     pub(super) async fn sign_jwt(&mut self, p: SignJwtParams) -> EngineResult<SignedJwt> {
         let now = self.clock.now_ms();
-        let master = self.session_master_copy(&p.user, &p.session)?;
+        // Session first: without one, nothing else is looked at.
+        self.sessions.expiry(&p.user, &p.session, now)?;
         let claims = jwt::validate(&p.claims, now)?;
         let user = self.load_user(&p.user).await?;
         let kid = user
@@ -149,9 +150,22 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             .current_kid
             .clone()
             .ok_or_else(|| CoreError::NotFound("VAPID key (use vapid_generate first)".into()))?;
-        let record = self.load_key(&p.user, &kid).await?;
-        let sealing = vapid_sealing_key(&master, &p.user)?;
-        let signing = record.value.open(&sealing, &p.user)?;
-        Ok(SignedJwt::issue(&signing, &claims)?)
+        // Only the current key signs. It is unsealed once per session and
+        // kept there; a rotation changes `current_kid`, which misses the cache.
+        if self.sessions.cached_vapid_key(&p.user, &p.session, &kid, now)?.is_none() {
+            let record = self.load_key(&p.user, &kid).await?;
+            if record.value.status() != KeyStatus::Current {
+                return Err(RpcError::new(ErrorCode::Internal, "the current VAPID key is marked retired"));
+            }
+            let master = self.session_master_copy(&p.user, &p.session)?;
+            let sealing = vapid_sealing_key(&master, &p.user)?;
+            let signing = record.value.open(&sealing, &p.user)?;
+            self.sessions.cache_vapid_key(&p.user, &p.session, kid.clone(), signing, now)?;
+        }
+        let signing = self
+            .sessions
+            .cached_vapid_key(&p.user, &p.session, &kid, now)?
+            .ok_or_else(|| RpcError::new(ErrorCode::Internal, "VAPID key cache"))?;
+        Ok(SignedJwt::issue(signing, &claims)?)
     }
 }
