@@ -1,0 +1,1 @@
+//! Cross-crate integration tests live beside this folder (`flow.rs`).
