@@ -58,8 +58,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let decoding = jsonwebtoken::DecodingKey::from_ec_components(&key.jwk.x, &key.jwk.y)?;
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
     validation.set_audience(&[PUSH_SERVICE]);
-    let claims = jsonwebtoken::decode::<serde_json::Value>(&signed.jwt, &decoding, &validation)?.claims;
-    println!("    valid: aud={} sub={} exp={}", claims["aud"], claims["sub"], claims["exp"]);
+    #[derive(serde::Deserialize)]
+    struct Claims {
+        aud: String,
+        sub: String,
+        exp: u64,
+    }
+    let claims = jsonwebtoken::decode::<Claims>(&signed.jwt, &decoding, &validation)?.claims;
+    println!("    valid: aud={} sub={} exp={}", claims.aud, claims.sub, claims.exp);
 
     step(5, "refusals: each is a typed error with a stable code");
     let full_url = JwtRequest { aud: format!("{PUSH_SERVICE}/fcm/send/abc"), sub: "mailto:ops@example.com".into(), exp, jti: None };

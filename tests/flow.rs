@@ -2,7 +2,7 @@
 //! durable SQLite store, with the process "restarting" (a new engine over
 //! the same file) between steps, as the CLI does.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use futures::executor::block_on;
 use kms_client::client::Session;

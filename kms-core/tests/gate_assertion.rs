@@ -2,8 +2,9 @@
 //! software authenticator whose output goes through the JSON a browser's
 //! `PublicKeyCredential.toJSON()` produces.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 // Tests may unwrap (see clippy.toml); this covers the helpers outside `#[test]`.
-#![allow(clippy::unwrap_used)]
 
 #[path = "support/authenticator.rs"]
 mod authenticator;

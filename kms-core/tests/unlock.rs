@@ -2,7 +2,7 @@
 //! kind of mismatch (wrong secret, another user, another enrollment id,
 //! another method, a damaged record) fails with the same outward error.
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use kms_core::ids::{EnrollmentId, UserId};
 use kms_core::secret::{MasterSecret, Passphrase, PrfOutput};

@@ -2,9 +2,10 @@
 //! independent implementation (jsonwebtoken 11, RustCrypto backend), and the
 //! `Authorization` header (RFC 8292 section 3).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 // Test code: a panic here is a failed test (as `clippy.toml` allows inside
 // `#[test]` functions, extended to this file's helpers).
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -1,9 +1,10 @@
 //! VAPID keys: known answers (RFC 6979 A.2.5, RFC 7638 thumbprint), public
 //! key parsing, and the sealed storage form.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 // Test code: a panic here is a failed test (as `clippy.toml` allows inside
 // `#[test]` functions, extended to this file's helpers).
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use kms_core::ids::{KeyId, UserId};
 use kms_core::secret::{Key256, MasterSecret};

@@ -1,9 +1,10 @@
 //! `PushOrigin`: the JWT `aud` must be the push service's origin
 //! (RFC 8292 section 2), https except for loopback test services.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 // Test code: a panic here is a failed test (as `clippy.toml` allows inside
 // `#[test]` functions, extended to this file's helpers).
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use kms_core::vapid::PushOrigin;
 use kms_core::ErrorCode;

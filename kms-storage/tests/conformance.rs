@@ -1,7 +1,8 @@
 //! Runs the conformance suite against every backend of this crate.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 // Test helpers outside #[test] fns are not covered by clippy.toml's
 // allow-*-in-tests: a panic here is a failed test, not a crashed KMS.
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 use futures::executor::block_on;
 use kms_storage::conformance::{cases, run_all, ConformanceFailure};

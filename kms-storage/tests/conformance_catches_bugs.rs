@@ -6,9 +6,10 @@
 //! wins inside a batch, a value over the cap reaching a backend, a batch over
 //! the operation cap) because `WriteBatch` settles them before a backend
 //! sees the batch; those are covered by `WriteBatch`'s own tests.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 // Test helpers outside #[test] fns are not covered by clippy.toml's
 // allow-*-in-tests: a panic here is a failed test, not a crashed KMS.
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

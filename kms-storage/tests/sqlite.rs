@@ -1,10 +1,11 @@
 //! SQLite-specific behaviour the conformance suite cannot see: durability
 //! across reopen, several connections on one file, schema versioning, file
 //! permissions, and crash safety.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 #![cfg(feature = "sqlite")]
 // Test helpers outside #[test] fns are not covered by clippy.toml's
 // allow-*-in-tests: a panic here is a failed test, not a crashed KMS.
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

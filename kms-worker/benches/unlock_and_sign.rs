@@ -11,7 +11,7 @@
 //!
 //! Run with `scripts/bench.sh`, which prints the ratios.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::hint::black_box;
 
