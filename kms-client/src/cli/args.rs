@@ -14,6 +14,10 @@ pub struct Args {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// PBKDF2 iterations for new and re-wrapped passphrases (at least 600,000;
+    /// see `kms calibrate`).
+    #[arg(long, global = true, env = "KMS_PBKDF2_ITERATIONS")]
+    pub iterations: Option<u32>,
     /// Which passphrase enrollment to unlock with, when the user has several.
     #[arg(long, global = true, value_name = "ENROLLMENT_ID")]
     pub unlock_with: Option<String>,
@@ -26,6 +30,13 @@ pub struct Args {
 pub enum Command {
     /// Show this KMS's version and policy.
     Info,
+    /// Measure PBKDF2 on this machine and recommend an iteration count for a
+    /// target unlock time (never below 600,000).
+    Calibrate {
+        /// The unlock time to aim for, in milliseconds.
+        #[arg(long, default_value_t = 500)]
+        target_ms: u32,
+    },
     /// Create a user with a passphrase (asked for twice).
     Setup(UserArg),
     /// Manage a user's enrollments (ways to unlock).

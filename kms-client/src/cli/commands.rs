@@ -4,6 +4,8 @@
 use kms_core::ids::{EnrollmentId, UserId};
 use kms_core::rpc::NewEnrollment;
 use kms_core::vapid::JwtRequest;
+use kms_core::crypto::kdf::pbkdf2_sha256;
+use kms_core::unlock::passphrase::{calibrate_iterations, PassphrasePolicy};
 use kms_core::ErrorCode;
 use kms_storage::SqliteStore;
 use kms_worker::{Kms, KmsConfig};
@@ -66,8 +68,12 @@ fn out(json_mode: bool, value: serde_json::Value, text: impl FnOnce() -> String)
 pub async fn run(args: Args) -> Result<(), CliError> {
     let path = args.store.clone().unwrap_or_else(default_store_path);
     let store = SqliteStore::open(&path).map_err(|e| CliError::Store(format!("{}: {e}", path.display())))?;
-    let engine = Kms::new(Box::new(store), SystemClock, OsRng, KmsConfig::default())
-        .map_err(|e| CliError::Client(e.into()))?;
+    let mut config = KmsConfig::default();
+    if let Some(n) = args.iterations {
+        config.passphrase = PassphrasePolicy::new(config.passphrase.min_chars(), n)
+            .map_err(|e| CliError::Usage(format!("--iterations: {}", kms_core::rpc::RpcError::from(e).message)))?;
+    }
+    let engine = Kms::new(Box::new(store), SystemClock, OsRng, config).map_err(|e| CliError::Client(e.into()))?;
     let client = KmsClient::new(InProcess::new(engine));
     let unlock_with = args
         .unlock_with
@@ -90,6 +96,18 @@ pub async fn run(args: Args) -> Result<(), CliError> {
                     path.display(),
                     info.pbkdf2_iterations,
                     info.min_passphrase_chars
+                )
+            });
+        }
+        Command::Calibrate { target_ms } => {
+            let recommended = calibrate_iterations(f64::from(target_ms), |n| {
+                let started = std::time::Instant::now();
+                let _ = pbkdf2_sha256(b"calibration passphrase", &[0u8; 16], n);
+                started.elapsed().as_secs_f64() * 1000.0
+            });
+            out(j, json!({"target_ms": target_ms, "iterations": recommended}), || {
+                format!(
+                    "recommended: --iterations {recommended} (aiming at {target_ms} ms per unlock; 600000 is the floor)"
                 )
             });
         }
