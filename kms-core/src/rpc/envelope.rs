@@ -1,10 +1,13 @@
 //! Request and response envelopes, and their total, capped decoding.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+use serde_json::value::RawValue;
+use serde_json::Value;
 
 use super::error::{sanitize_serde_error, RpcError};
-use super::methods::{Call, METHOD_NAMES};
+use super::methods::Call;
 
 /// The protocol version this build speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -40,20 +43,29 @@ impl Request {
     }
 
     /// Decodes a request. Total: any input gives a request or a typed error.
+    ///
+    /// The envelope is read as raw JSON slices of the input and `params` is
+    /// parsed once, straight into its typed struct: secrets in the params
+    /// (a passphrase, a PRF output) land only in types that zeroize them,
+    /// never in an intermediate `serde_json::Value` that would not.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         if bytes.len() > MAX_REQUEST_BYTES {
             return Err((None, RpcError::invalid(format!("request larger than {MAX_REQUEST_BYTES} bytes"))));
         }
-        let value: Value = serde_json::from_slice(bytes)
-            .map_err(|_| (None, RpcError::invalid("request is not valid JSON")))?;
-        let Value::Object(mut obj) = value else {
-            return Err((None, RpcError::invalid("request must be a JSON object")));
-        };
-        let id = decode_id(obj.get("id")).map_err(|e| (None, e))?;
+        let text = std::str::from_utf8(bytes).map_err(|_| (None, RpcError::invalid("request is not UTF-8 JSON")))?;
+        let fields: BTreeMap<String, &RawValue> = serde_json::from_str(text)
+            .map_err(|_| (None, RpcError::invalid("request must be a JSON object")))?;
+        let id = decode_id(fields.get("id").copied()).map_err(|e| (None, e))?;
         let fail = |e: RpcError| (Some(id.clone()), e);
 
-        match obj.get("v") {
-            Some(Value::Number(n)) if n.as_u64() == Some(u64::from(PROTOCOL_VERSION)) => {}
+        for key in fields.keys() {
+            if !matches!(key.as_str(), "v" | "id" | "method" | "params") {
+                let shown: String = key.chars().filter(|c| c.is_ascii_graphic()).take(40).collect();
+                return Err(fail(RpcError::invalid(format!("unknown envelope field `{shown}`"))));
+            }
+        }
+        match fields.get("v").map(|raw| serde_json::from_str::<u64>(raw.get())) {
+            Some(Ok(v)) if v == u64::from(PROTOCOL_VERSION) => {}
             Some(_) => {
                 return Err(fail(RpcError::invalid(format!(
                     "unsupported protocol version (this KMS speaks v{PROTOCOL_VERSION})"
@@ -61,45 +73,38 @@ impl Request {
             }
             None => return Err(fail(RpcError::invalid("missing field `v`"))),
         }
-        let method = match obj.remove("method") {
-            Some(Value::String(m)) => m,
-            Some(_) => return Err(fail(RpcError::invalid("`method` must be a string"))),
+        let method = match fields.get("method").map(|raw| serde_json::from_str::<String>(raw.get())) {
+            Some(Ok(m)) => m,
+            Some(Err(_)) => return Err(fail(RpcError::invalid("`method` must be a string"))),
             None => return Err(fail(RpcError::invalid("missing field `method`"))),
         };
-        if !METHOD_NAMES.contains(&method.as_str()) {
-            let shown: String = method.chars().filter(|c| c.is_ascii_graphic()).take(40).collect();
-            return Err(fail(RpcError::invalid(format!("unknown method `{shown}`"))));
-        }
-        let params = obj.remove("params").unwrap_or_else(|| Value::Object(Map::new()));
-        for key in obj.keys() {
-            if !matches!(key.as_str(), "v" | "id") {
-                let shown: String = key.chars().filter(|c| c.is_ascii_graphic()).take(40).collect();
-                return Err(fail(RpcError::invalid(format!("unknown envelope field `{shown}`"))));
-            }
-        }
-        let mut tagged = Map::new();
-        tagged.insert("method".into(), Value::String(method.clone()));
-        tagged.insert("params".into(), params);
-        let call: Call = serde_json::from_value(Value::Object(tagged))
-            .map_err(|e| fail(RpcError::invalid(format!("{method}: {}", sanitize_serde_error(&e)))))?;
+        let params = fields.get("params").map(|raw| raw.get()).unwrap_or("{}");
+        let call = Call::from_parts(&method, params).map_err(fail)?;
         Ok(Self { v: PROTOCOL_VERSION, id, call })
     }
 
-    /// Encodes the request as JSON.
+    /// Encodes the request as JSON, straight from the typed call (no
+    /// intermediate `Value` holding a copy of any secret).
     pub fn encode(&self) -> Result<Vec<u8>, RpcError> {
-        let mut obj = match serde_json::to_value(&self.call) {
-            Ok(Value::Object(o)) => o,
-            _ => return Err(RpcError::new(crate::ErrorCode::Internal, "could not encode request")),
-        };
-        obj.insert("v".into(), Value::from(self.v));
-        obj.insert("id".into(), serde_json::to_value(&self.id).unwrap_or(Value::Null));
-        serde_json::to_vec(&Value::Object(obj))
+        #[derive(Serialize)]
+        struct Wire<'a> {
+            v: u32,
+            id: &'a RequestId,
+            #[serde(flatten)]
+            call: &'a Call,
+        }
+        serde_json::to_vec(&Wire { v: self.v, id: &self.id, call: &self.call })
             .map_err(|_| RpcError::new(crate::ErrorCode::Internal, "could not encode request"))
     }
 }
 
-fn decode_id(v: Option<&Value>) -> Result<RequestId, RpcError> {
-    match v {
+fn decode_id(raw: Option<&RawValue>) -> Result<RequestId, RpcError> {
+    let Some(raw) = raw else {
+        return Err(RpcError::invalid("missing field `id`"));
+    };
+    let value: Value =
+        serde_json::from_str(raw.get()).map_err(|_| RpcError::invalid("`id` must be a non-negative integer or a string"))?;
+    match Some(&value) {
         Some(Value::Number(n)) => n.as_u64().map(RequestId::Num).ok_or_else(|| RpcError::invalid("`id` must be a non-negative integer or a string")),
         Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_ID_LEN => Ok(RequestId::Str(s.clone())),
         Some(Value::String(_)) => Err(RpcError::invalid(format!("`id` string must be 1 to {MAX_ID_LEN} bytes"))),
@@ -168,5 +173,46 @@ impl Response {
             (Some(_), Some(_)) => return Err(RpcError::invalid("response has both result and error")),
         };
         Ok(Self { v: wire.v, id: wire.id, outcome })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rpc::methods::{NewEnrollment, SetupParams};
+    use crate::secret::Passphrase;
+
+    #[test]
+    fn request_round_trip() {
+        let call = Call::Setup(SetupParams {
+            user: crate::ids::UserId::parse("alice").unwrap(),
+            enrollment: NewEnrollment::Passphrase { passphrase: Passphrase::new("a long passphrase") },
+            label: None,
+        });
+        let bytes = Request::new(RequestId::Str("r1".into()), call).encode().unwrap();
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["v"], 1);
+        assert_eq!(v["id"], "r1");
+        assert_eq!(v["method"], "setup");
+        assert_eq!(v["params"]["enrollment"]["kind"], "passphrase");
+        let back = Request::decode(&bytes).unwrap();
+        assert_eq!(back.id, RequestId::Str("r1".into()));
+        assert_eq!(back.call.name(), "setup");
+    }
+
+    #[test]
+    fn decode_errors_keep_the_id_when_readable() {
+        let e = Request::decode(br#"{"v":1,"id":7,"method":"nope"}"#).unwrap_err();
+        assert_eq!(e.0, Some(RequestId::Num(7)));
+        assert!(e.1.message.contains("unknown method `nope`"));
+        let e = Request::decode(br#"{"v":2,"id":"x","method":"info"}"#).unwrap_err();
+        assert_eq!(e.0, Some(RequestId::Str("x".into())));
+        let e = Request::decode(b"[1,2]").unwrap_err();
+        assert_eq!(e.0, None);
+        let e = Request::decode(br#"{"v":1,"id":1,"method":"info","extra":0}"#).unwrap_err();
+        assert!(e.1.message.contains("unknown envelope field `extra`"));
+        let e = Request::decode(&[0xff, 0xfe]).unwrap_err();
+        assert_eq!(e.1.code, crate::ErrorCode::InvalidInput);
+        assert!(Request::decode(br#"{"v":1,"id":1,"method":"info"}"#).is_ok());
     }
 }
