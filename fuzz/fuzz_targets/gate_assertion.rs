@@ -6,7 +6,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     };
     let Ok(cred) = kms_core::unlock::gate::GateCredential::new(
         "Y3JlZGVudGlhbA",
-        "BGD-1LolWp0xyWHrdMY1bWjASbiSO2H6bOZpYi5g8p-2eQP-EAi4vJmkGunpViisZPLxsgwtfp9RdxBj5CHWuJm8",
+        "BGD-1LolWp0xyWHrdMY1bWjASbiSO2H6bOZpYi5g8p-2eQP-EAi4vJmkGunpVii8ZPLxsgwtfp9Rd6PClNRGIpk",
         "localhost",
     ) else {
         return;

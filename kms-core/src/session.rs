@@ -229,6 +229,15 @@ impl Sessions {
         before - self.live.len()
     }
 
+    /// Ends every session of `user` except `keep` (after a change of how the
+    /// user unlocks: a session opened with a removed or replaced credential
+    /// must not outlive it). Returns how many were ended.
+    pub fn lock_user_except(&mut self, user: &UserId, keep: &SessionToken) -> usize {
+        let before = self.live.len();
+        self.live.retain(|s| &s.user != user || s.token.ct_eq(keep));
+        before - self.live.len()
+    }
+
     /// Drops expired sessions (zeroizing their secrets).
     pub fn purge_expired(&mut self, now: UnixMillis) {
         self.live.retain(|s| s.expires_ms > now);

@@ -22,12 +22,16 @@ pub struct UserRecord {
     pub current_kid: Option<KeyId>,
     /// Version number the next VAPID key gets (1 for the first).
     pub next_vapid_version: u32,
+    /// Bumped by every enrollment change, so two concurrent changes (each
+    /// checking "not the last one", "not too many") cannot both commit.
+    #[serde(default)]
+    pub enrollment_epoch: u64,
 }
 
 impl UserRecord {
     /// A fresh user.
     pub fn new(user: UserId, now: UnixMillis) -> Self {
-        Self { v: USER_RECORD_VERSION, user, created_ms: now, current_kid: None, next_vapid_version: 1 }
+        Self { v: USER_RECORD_VERSION, user, created_ms: now, current_kid: None, next_vapid_version: 1, enrollment_epoch: 0 }
     }
 
     /// Parses a stored user record and checks it belongs to `user`.
@@ -41,6 +45,11 @@ impl UserRecord {
             return Err(corrupt());
         }
         Ok(rec)
+    }
+
+    /// The record after one more enrollment change.
+    pub fn bump_enrollments(&self) -> Self {
+        Self { enrollment_epoch: self.enrollment_epoch.wrapping_add(1), ..self.clone() }
     }
 
     /// Serializes the record.

@@ -133,7 +133,8 @@ struct WireResponse {
     error: Option<RpcError>,
 }
 
-/// Largest response a client accepts (an audit export is the biggest).
+/// Largest response a client accepts. Responses are small today; the cap
+/// leaves room for bulk results (an audit export, issue 3).
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
 impl Response {

@@ -78,6 +78,11 @@ impl Call {
             serde_json::from_str(params)
                 .map_err(|e| RpcError::invalid(format!("{method}: {}", sanitize_serde_error(&e))))
         }
+        // serde would read a JSON array positionally into a struct; the
+        // protocol has named params only.
+        if !params.trim_start().starts_with('{') {
+            return Err(RpcError::invalid(format!("{method}: params must be a JSON object")));
+        }
         Ok(match method {
             "info" => Self::Info(p(method, params)?),
             "setup" => Self::Setup(p(method, params)?),
@@ -299,6 +304,10 @@ pub struct SessionStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnrollmentList {
     pub enrollments: Vec<EnrollmentInfo>,
+    /// Enrollments whose stored record is damaged (does not parse): they
+    /// cannot unlock; remove them with `remove_enrollment`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub damaged: Vec<EnrollmentId>,
 }
 
 /// `prf_begin` result: the salt to pass as `prf.eval.first` (base64url).

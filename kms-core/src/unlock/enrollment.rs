@@ -105,6 +105,10 @@ pub struct EnrollmentInfo {
     pub label: Option<String>,
     pub created_ms: UnixMillis,
     pub updated_ms: UnixMillis,
+    /// Whether this enrollment protects the master secret at rest. False for
+    /// a gate-mode passkey: whoever copies the store can unwrap the master
+    /// secret; the passkey only gates the running KMS's API.
+    pub protects_at_rest: bool,
     /// Passphrase: the PBKDF2 iteration count.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub iterations: Option<u32>,
@@ -187,6 +191,7 @@ impl EnrollmentRecord {
             label: self.label.clone(),
             created_ms: self.created_ms,
             updated_ms: self.updated_ms,
+            protects_at_rest: !matches!(self.params, MethodParams::PasskeyGate(_)),
             iterations: None,
             credential_id: None,
             prf_salt: None,

@@ -273,8 +273,8 @@ pub struct ExpectedAssertion<'a> {
 }
 
 /// Why an assertion was refused. Callers outside the engine only ever see
-/// [`CoreError::UnlockFailed`]; this detail is for the audit log, through
-/// [`AssertionError::reason`].
+/// [`CoreError::UnlockFailed`]; this detail is for the audit log (issue 3),
+/// through [`AssertionError::reason`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AssertionError {
@@ -347,7 +347,7 @@ impl AssertionError {
 
 impl From<AssertionError> for CoreError {
     /// Deliberately coarse: every refusal is the same [`CoreError::UnlockFailed`]
-    /// to the caller. The engine audits [`AssertionError::reason`].
+    /// to the caller. The audit log (issue 3) records [`AssertionError::reason`].
     fn from(_: AssertionError) -> Self {
         CoreError::UnlockFailed
     }

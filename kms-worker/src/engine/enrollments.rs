@@ -19,7 +19,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     pub(super) async fn list_enrollments(&self, p: UserParams) -> EngineResult<EnrollmentList> {
         self.load_user(&p.user).await?;
         let all = self.load_enrollments(&p.user).await?;
-        Ok(EnrollmentList { enrollments: all.iter().map(|l| l.value.info()).collect() })
+        Ok(EnrollmentList { enrollments: all.ok.iter().map(|l| l.value.info()).collect(), damaged: all.damaged_ids() })
     }
 
     pub(super) async fn add_enrollment(&mut self, p: AddEnrollmentParams) -> EngineResult<EnrollmentInfo> {
@@ -29,14 +29,14 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         self.sessions.master(&p.user, &p.session, now)?;
         let user = self.load_user(&p.user).await?;
         let existing = self.load_enrollments(&p.user).await?;
-        if existing.len() >= self.config.max_enrollments {
+        if existing.count() >= self.config.max_enrollments {
             return Err(CoreError::invalid(format!(
                 "a user may have at most {} enrollments",
                 self.config.max_enrollments
             ))
             .into());
         }
-        let records: Vec<_> = existing.iter().map(|l| l.value.clone()).collect();
+        let records: Vec<_> = existing.ok.iter().map(|l| l.value.clone()).collect();
         // The master secret is taken out of the session for the wrap; the
         // session map is not borrowed across the await inside.
         let master = self.session_master_copy(&p.user, &p.session)?;
@@ -44,6 +44,10 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
 
         let mut batch = WriteBatch::new();
         user.expect_unchanged(&mut batch)?;
+        // The cap and the duplicate-credential check above hold only if no
+        // enrollment changed meanwhile.
+        existing.expect_unchanged(&mut batch)?;
+        batch.put(&user.key, user.value.bump_enrollments().encode()?).map_err(store_error)?;
         let key = layout::enrollment(&p.user, &record.id)?;
         batch.expect_absent(&key).map_err(store_error)?;
         batch.put(&key, record.encode()?).map_err(store_error)?;
@@ -54,13 +58,17 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     pub(super) async fn remove_enrollment(&mut self, p: RemoveEnrollmentParams) -> EngineResult<RemoveResult> {
         let now = self.clock.now_ms();
         self.sessions.master(&p.user, &p.session, now)?;
-        self.load_user(&p.user).await?;
+        let user = self.load_user(&p.user).await?;
         let all = self.load_enrollments(&p.user).await?;
+        // A damaged record can be removed too: that is how a user recovers.
         let target = all
+            .ok
             .iter()
             .find(|l| l.value.id == p.enrollment_id)
+            .map(|l| &l.key)
+            .or_else(|| all.damaged.iter().find(|d| d.value.as_ref() == Some(&p.enrollment_id)).map(|d| &d.key))
             .ok_or_else(|| CoreError::NotFound(format!("enrollment {}", p.enrollment_id)))?;
-        if all.len() <= 1 {
+        if all.count() <= 1 {
             return Err(CoreError::Forbidden(
                 "cannot remove the last enrollment: the master secret would be lost; add another one first".into(),
             )
@@ -69,20 +77,23 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let mut batch = WriteBatch::new();
         // Every other enrollment must still be there, or two concurrent
         // removals could each leave the user with none.
-        for l in &all {
-            l.expect_unchanged(&mut batch)?;
-        }
-        batch.delete(&target.key).map_err(store_error)?;
+        all.expect_unchanged(&mut batch)?;
+        user.expect_unchanged(&mut batch)?;
+        batch.put(&user.key, user.value.bump_enrollments().encode()?).map_err(store_error)?;
+        batch.delete(target).map_err(store_error)?;
         batch.delete(&layout::throttle(&p.user, &p.enrollment_id)?).map_err(store_error)?;
         self.store.commit(batch).await.map_err(store_error)?;
-        Ok(RemoveResult { removed: p.enrollment_id, remaining: all.len() - 1 })
+        // Sessions opened elsewhere, perhaps with the removed credential, end.
+        self.sessions.lock_user_except(&p.user, &p.session);
+        Ok(RemoveResult { removed: p.enrollment_id, remaining: all.count().saturating_sub(1) })
     }
 
     pub(super) async fn change_passphrase(&mut self, p: ChangePassphraseParams) -> EngineResult<EnrollmentInfo> {
         let now = self.clock.now_ms();
         self.sessions.master(&p.user, &p.session, now)?;
         self.load_user(&p.user).await?;
-        let loaded = self.find_enrollment(&p.user, p.enrollment_id.as_ref(), Method::Passphrase, |_| true).await?;
+        let loaded =
+            self.find_enrollment(&p.user, p.enrollment_id.as_ref(), Method::Passphrase, |_| true).await?.record()?;
         self.config.passphrase.check(&p.new_passphrase)?;
         let params = self.config.passphrase.new_params(&mut self.rng);
         let out = self.run_pbkdf2(&p.new_passphrase, &params).await?;
@@ -98,6 +109,8 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         // A new passphrase starts with a clean slate.
         batch.delete(&layout::throttle(&p.user, &old.id)?).map_err(store_error)?;
         self.store.commit(batch).await.map_err(store_error)?;
+        // Whoever knew the old passphrase loses their open sessions too.
+        self.sessions.lock_user_except(&p.user, &p.session);
         Ok(record.info())
     }
 

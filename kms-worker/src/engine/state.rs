@@ -23,6 +23,58 @@ pub(super) struct Loaded<T> {
     pub value: T,
 }
 
+/// A user's enrollments: the intact ones and the damaged ones.
+pub(super) struct Enrollments {
+    pub ok: Vec<Loaded<EnrollmentRecord>>,
+    /// Records that do not parse; the value is the id taken from the key.
+    pub damaged: Vec<Loaded<Option<EnrollmentId>>>,
+}
+
+impl Enrollments {
+    /// How many enrollments the user has, damaged ones included.
+    pub fn count(&self) -> usize {
+        self.ok.len() + self.damaged.len()
+    }
+
+    /// The ids of the damaged records that have one.
+    pub fn damaged_ids(&self) -> Vec<EnrollmentId> {
+        self.damaged.iter().filter_map(|d| d.value.clone()).collect()
+    }
+
+    /// Preconditions that every enrollment, damaged or not, is unchanged.
+    pub fn expect_unchanged(&self, batch: &mut WriteBatch) -> EngineResult<()> {
+        for l in &self.ok {
+            l.expect_unchanged(batch)?;
+        }
+        for d in &self.damaged {
+            d.expect_unchanged(batch)?;
+        }
+        Ok(())
+    }
+}
+
+/// What [`Kms::find_enrollment`] found.
+pub(super) enum Found {
+    Record(Loaded<EnrollmentRecord>),
+    /// The named enrollment's record is damaged.
+    Damaged(Loaded<Option<EnrollmentId>>),
+    /// No intact record matched and this damaged one may be the one meant.
+    DamagedId(EnrollmentId),
+}
+
+impl Found {
+    /// The record, or the error an operation other than unlock reports.
+    pub fn record(self) -> EngineResult<Loaded<EnrollmentRecord>> {
+        match self {
+            Self::Record(l) => Ok(l),
+            Self::Damaged(_) | Self::DamagedId(_) => Err(RpcError::new(
+                ErrorCode::Internal,
+                "the enrollment record is damaged: remove it (remove_enrollment) and enroll again",
+            )),
+        }
+    }
+}
+
 impl<T> Loaded<T> {
     /// Adds to `batch` the precondition that this record is still exactly as
     /// it was read.
@@ -52,21 +104,25 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         Ok(Loaded { key, bytes: Some(bytes), value })
     }
 
-    /// All enrollments of a user, sorted by id. A record that does not parse,
-    /// or that sits under a key other than its own id, is reported, never
-    /// skipped: skipping could make "the last enrollment" check wrong.
-    pub(super) async fn load_enrollments(&self, user: &UserId) -> EngineResult<Vec<Loaded<EnrollmentRecord>>> {
+    /// All enrollments of a user, sorted by key. A record that does not
+    /// parse, or sits under a key other than its own id, is kept aside as
+    /// damaged, never skipped: skipping would make "the last enrollment" and
+    /// "too many enrollments" wrong.
+    pub(super) async fn load_enrollments(&self, user: &UserId) -> EngineResult<Enrollments> {
         let prefix = layout::enrollments(user)?;
         let limit = self.config.max_enrollments.saturating_add(1);
         let rows = self.store.list(&prefix, limit).await.map_err(store_error)?;
-        let mut out = Vec::with_capacity(rows.len());
+        let mut out = Enrollments { ok: Vec::with_capacity(rows.len()), damaged: Vec::new() };
         for (key, bytes) in rows {
-            let value = EnrollmentRecord::decode(&bytes)
-                .map_err(|_| RpcError::new(ErrorCode::Internal, "an enrollment record is corrupt"))?;
-            if layout::enrollment(user, &value.id)? != key {
-                return Err(RpcError::new(ErrorCode::Internal, "an enrollment record is stored under a foreign key"));
+            match EnrollmentRecord::decode(&bytes) {
+                Ok(value) if layout::enrollment(user, &value.id)? == key => {
+                    out.ok.push(Loaded { key, bytes: Some(bytes), value });
+                }
+                _ => {
+                    let id = key.segments().last().and_then(|s| EnrollmentId::parse(s).ok());
+                    out.damaged.push(Loaded { key, bytes: Some(bytes), value: id });
+                }
             }
-            out.push(Loaded { key, bytes: Some(bytes), value });
         }
         Ok(out)
     }
@@ -79,18 +135,31 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         id: Option<&EnrollmentId>,
         method: Method,
         pick: impl Fn(&EnrollmentRecord) -> bool,
-    ) -> EngineResult<Loaded<EnrollmentRecord>> {
+    ) -> EngineResult<Found> {
         let all = self.load_enrollments(user).await?;
+        let damaged_first = all.damaged_ids().into_iter().next();
+        if let Some(id) = id {
+            if let Some(d) = all.damaged.into_iter().find(|d| d.value.as_ref() == Some(id)) {
+                return Ok(Found::Damaged(d));
+            }
+        }
         let mut matching = all
+            .ok
             .into_iter()
             .filter(|l| l.value.params.method() == method && id.is_none_or(|id| &l.value.id == id) && pick(&l.value));
-        let first = matching.next().ok_or_else(|| {
-            RpcError::from(CoreError::NotFound(format!("{} enrollment of user {user}", method.as_str())))
-        })?;
+        let Some(first) = matching.next() else {
+            // With nothing intact to match, a damaged record is the only
+            // candidate: report it as such (an unlock then fails like a
+            // wrong credential) rather than as "not found".
+            if let (None, Some(d)) = (id, damaged_first) {
+                return Ok(Found::DamagedId(d));
+            }
+            return Err(CoreError::NotFound(format!("{} enrollment of user {user}", method.as_str())).into());
+        };
         if matching.next().is_some() {
             return Err(CoreError::invalid("several enrollments match: pass enrollment_id").into());
         }
-        Ok(first)
+        Ok(Found::Record(first))
     }
 
     /// The throttle state of an enrollment (default when none is stored).

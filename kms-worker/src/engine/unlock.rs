@@ -15,7 +15,7 @@ use kms_core::{CoreError, ErrorCode};
 use kms_storage::WriteBatch;
 use rand_core::CryptoRngCore;
 
-use super::state::Loaded;
+use super::state::{Found, Loaded};
 use super::Kms;
 use crate::error::{store_error, EngineResult};
 
@@ -30,40 +30,56 @@ struct Unlocked {
 impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     pub(super) async fn unlock(&mut self, p: UnlockParams) -> EngineResult<SessionResult> {
         let now = self.clock.now_ms();
+        // A gate challenge is consumed first, before anything can fail, so
+        // it is answered at most once.
+        let gate = match &p.credential {
+            UnlockCredential::PasskeyGate { ceremony_id, .. } => match self.ceremonies.take(&p.user, ceremony_id, now)? {
+                CeremonyKind::GateChallenge { enrollment_id, challenge } => Some((enrollment_id, challenge)),
+                CeremonyKind::PrfSalt { .. } => return Err(CoreError::invalid("ceremony_id: not a gate challenge").into()),
+            },
+            _ => None,
+        };
         self.load_user(&p.user).await?;
 
-        // Which enrollment, and (for gate mode) which challenge. The gate
-        // ceremony is consumed here, before anything can fail, so a challenge
-        // is answered at most once.
-        let (loaded, gate_challenge) = match &p.credential {
-            UnlockCredential::Passphrase { .. } => {
-                (self.find_enrollment(&p.user, p.enrollment_id.as_ref(), Method::Passphrase, |_| true).await?, None)
+        // Which enrollment.
+        let found = match (&p.credential, &gate) {
+            (UnlockCredential::Passphrase { .. }, _) => {
+                self.find_enrollment(&p.user, p.enrollment_id.as_ref(), Method::Passphrase, |_| true).await?
             }
-            UnlockCredential::PasskeyPrf { credential_id, .. } => {
+            (UnlockCredential::PasskeyPrf { credential_id, .. }, _) => {
                 let pick = |r: &EnrollmentRecord| r.info().credential_id.as_deref() == Some(credential_id.as_str());
-                (self.find_enrollment(&p.user, p.enrollment_id.as_ref(), Method::PasskeyPrf, pick).await?, None)
+                self.find_enrollment(&p.user, p.enrollment_id.as_ref(), Method::PasskeyPrf, pick).await?
             }
-            UnlockCredential::PasskeyGate { ceremony_id, .. } => {
-                let (eid, challenge) = match self.ceremonies.take(&p.user, ceremony_id, now)? {
-                    CeremonyKind::GateChallenge { enrollment_id, challenge } => (enrollment_id, challenge),
-                    CeremonyKind::PrfSalt { .. } => {
-                        return Err(CoreError::invalid("ceremony_id: not a gate challenge").into())
-                    }
-                };
-                if p.enrollment_id.as_ref().is_some_and(|id| id != &eid) {
+            (UnlockCredential::PasskeyGate { .. }, Some((eid, _))) => {
+                if p.enrollment_id.as_ref().is_some_and(|id| id != eid) {
                     return Err(CoreError::invalid("enrollment_id: does not match the challenge").into());
                 }
-                (self.find_enrollment(&p.user, Some(&eid), Method::PasskeyGate, |_| true).await?, Some(challenge))
+                self.find_enrollment(&p.user, Some(eid), Method::PasskeyGate, |_| true).await?
+            }
+            (UnlockCredential::PasskeyGate { .. }, None) => {
+                return Err(RpcError::new(ErrorCode::Internal, "gate unlock without a challenge"))
             }
         };
-        let eid = loaded.value.id.clone();
+        // A damaged record fails like a wrong credential, and counts as one.
+        let (loaded, eid) = match found {
+            Found::Record(l) => {
+                let eid = l.value.id.clone();
+                (Some(l), eid)
+            }
+            Found::Damaged(Loaded { value: Some(eid), .. }) | Found::DamagedId(eid) => (None, eid),
+            Found::Damaged(Loaded { value: None, .. }) => return Err(CoreError::UnlockFailed.into()),
+        };
 
         // Throttle before any KDF or signature check runs.
         let throttle = self.load_throttle(&p.user, &eid).await?;
         throttle.value.check(&self.config.throttle, now)?;
 
-        match self.check_credential(&p.user, &eid, &loaded, p.credential, gate_challenge).await {
-            Ok(unlocked) => {
+        let checked = match &loaded {
+            Some(l) => self.check_credential(&p.user, &eid, l, p.credential, gate.map(|(_, c)| c)).await,
+            None => Err(CoreError::UnlockFailed.into()),
+        };
+        match (checked, loaded) {
+            (Ok(unlocked), Some(loaded)) => {
                 let mut batch = WriteBatch::new();
                 if throttle.bytes.is_some() {
                     throttle.expect_unchanged(&mut batch)?;
@@ -80,7 +96,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
                 let (session, expires_ms) = self.sessions.open(&p.user, unlocked.master, now, &mut self.rng);
                 Ok(SessionResult { user: p.user, session, expires_ms, enrollment: info, rewrapped: unlocked.rewrapped })
             }
-            Err(e) if e.code == ErrorCode::UnlockFailed => {
+            (Err(e), _) if e.code == ErrorCode::UnlockFailed => {
                 // The one write a failed operation makes: the failure count,
                 // so the back-off survives a reload.
                 let mut batch = WriteBatch::new();
@@ -89,7 +105,8 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
                 self.store.commit(batch).await.map_err(store_error)?;
                 Err(e)
             }
-            Err(e) => Err(e),
+            (Err(e), _) => Err(e),
+            (Ok(_), None) => Err(RpcError::new(ErrorCode::Internal, "unlocked without a record")),
         }
     }
 
@@ -178,7 +195,8 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     pub(super) async fn gate_begin(&mut self, p: GateBeginParams) -> EngineResult<GateBeginResult> {
         let now = self.clock.now_ms();
         self.load_user(&p.user).await?;
-        let loaded = self.find_enrollment(&p.user, p.enrollment_id.as_ref(), Method::PasskeyGate, |_| true).await?;
+        let loaded =
+            self.find_enrollment(&p.user, p.enrollment_id.as_ref(), Method::PasskeyGate, |_| true).await?.record()?;
         let MethodParams::PasskeyGate(gate) = &loaded.value.params else {
             return Err(RpcError::new(ErrorCode::Internal, "enrollment method mismatch"));
         };

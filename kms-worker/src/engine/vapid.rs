@@ -51,6 +51,12 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let sealing = vapid_sealing_key(master, &user.user)?;
         let signing = VapidSigningKey::generate(&mut self.rng);
         let version = user.next_vapid_version;
+        if usize::try_from(version).map_or(true, |v| v > MAX_KEYS) {
+            return Err(CoreError::Forbidden(format!(
+                "a user keeps at most {MAX_KEYS} VAPID keys (current and retired); this user has used them all"
+            ))
+            .into());
+        }
         let record = VapidKeyRecord::create(&signing, &sealing, &user.user, version, now, &mut self.rng)?;
         let mut next = user.clone();
         next.current_kid = Some(record.kid().clone());
