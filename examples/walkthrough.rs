@@ -50,7 +50,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     step(3, "sign a VAPID JWT for a push service (RFC 8292)");
     let exp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() + 12 * 3600;
     let signed = kms
-        .sign_jwt(&session, JwtRequest { aud: PUSH_SERVICE.into(), sub: "mailto:ops@example.com".into(), exp, jti: None })
+        .sign_jwt(
+            &session,
+            JwtRequest { aud: PUSH_SERVICE.into(), sub: "mailto:ops@example.com".into(), exp, jti: None },
+        )
         .await?;
     println!("    Authorization: {}...", signed.authorization.get(..60).unwrap_or_default());
 
@@ -68,9 +71,15 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     println!("    valid: aud={} sub={} exp={}", claims.aud, claims.sub, claims.exp);
 
     step(5, "refusals: each is a typed error with a stable code");
-    let full_url = JwtRequest { aud: format!("{PUSH_SERVICE}/fcm/send/abc"), sub: "mailto:ops@example.com".into(), exp, jti: None };
+    let full_url = JwtRequest {
+        aud: format!("{PUSH_SERVICE}/fcm/send/abc"),
+        sub: "mailto:ops@example.com".into(),
+        exp,
+        jti: None,
+    };
     show(kms.sign_jwt(&session, full_url).await);
-    let too_long = JwtRequest { aud: PUSH_SERVICE.into(), sub: "mailto:ops@example.com".into(), exp: exp + 13 * 3600, jti: None };
+    let too_long =
+        JwtRequest { aud: PUSH_SERVICE.into(), sub: "mailto:ops@example.com".into(), exp: exp + 13 * 3600, jti: None };
     show(kms.sign_jwt(&session, too_long).await);
     show(kms.setup_passphrase(&alice, Passphrase::new(PASSPHRASE)).await);
     kms.lock(&session).await?;

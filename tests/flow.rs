@@ -23,12 +23,18 @@ type Client = KmsClient<InProcess<ManualClock, ChaCha20Rng>>;
 
 fn open(path: &std::path::Path, clock: &ManualClock, seed: u64) -> Client {
     let store = SqliteStore::open(path).unwrap();
-    let engine = Kms::new(Box::new(store), clock.clone(), ChaCha20Rng::seed_from_u64(seed), KmsConfig::default()).unwrap();
+    let engine =
+        Kms::new(Box::new(store), clock.clone(), ChaCha20Rng::seed_from_u64(seed), KmsConfig::default()).unwrap();
     KmsClient::new(InProcess::new(engine))
 }
 
 fn claims(exp_s: u64) -> JwtRequest {
-    JwtRequest { aud: "https://updates.push.services.mozilla.com".into(), sub: "https://example.com/contact".into(), exp: exp_s, jti: Some("t-1".into()) }
+    JwtRequest {
+        aud: "https://updates.push.services.mozilla.com".into(),
+        sub: "https://example.com/contact".into(),
+        exp: exp_s,
+        jti: Some("t-1".into()),
+    }
 }
 
 #[test]
@@ -38,7 +44,9 @@ fn setup_sign_restart_throttle_and_isolation() {
         let path = dir.path().join("kms.sqlite");
         // jsonwebtoken checks `exp` against the real clock, so the test clock
         // starts at the real time and only moves forward.
-        let now_ms = u64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap();
+        let now_ms =
+            u64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis())
+                .unwrap();
         let clock = ManualClock::new(now_ms);
         let alice = UserId::parse("alice").unwrap();
         let bob = UserId::parse("bob").unwrap();

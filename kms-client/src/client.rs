@@ -70,7 +70,12 @@ impl<T: Transport> KmsClient<T> {
     }
 
     /// Sets up `user` with a first enrollment; returns an open session.
-    pub async fn setup(&self, user: &UserId, enrollment: NewEnrollment, label: Option<String>) -> Result<SessionResult, ClientError> {
+    pub async fn setup(
+        &self,
+        user: &UserId,
+        enrollment: NewEnrollment,
+        label: Option<String>,
+    ) -> Result<SessionResult, ClientError> {
         self.call(Call::Setup(SetupParams { user: user.clone(), enrollment, label })).await
     }
 
@@ -95,7 +100,12 @@ impl<T: Transport> KmsClient<T> {
     }
 
     /// Unlocks with a passkey's PRF output.
-    pub async fn unlock_prf(&self, user: &UserId, credential_id: &str, prf_output: PrfOutput) -> Result<SessionResult, ClientError> {
+    pub async fn unlock_prf(
+        &self,
+        user: &UserId,
+        credential_id: &str,
+        prf_output: PrfOutput,
+    ) -> Result<SessionResult, ClientError> {
         self.unlock(user, None, UnlockCredential::PasskeyPrf { credential_id: credential_id.into(), prf_output }).await
     }
 
@@ -122,7 +132,11 @@ impl<T: Transport> KmsClient<T> {
     }
 
     /// Starts a gate-mode unlock: the challenge to sign.
-    pub async fn gate_begin(&self, user: &UserId, enrollment_id: Option<EnrollmentId>) -> Result<GateBeginResult, ClientError> {
+    pub async fn gate_begin(
+        &self,
+        user: &UserId,
+        enrollment_id: Option<EnrollmentId>,
+    ) -> Result<GateBeginResult, ClientError> {
         self.call(Call::GateBegin(GateBeginParams { user: user.clone(), enrollment_id })).await
     }
 
@@ -153,7 +167,11 @@ impl<T: Transport> KmsClient<T> {
     }
 
     /// Removes an enrollment (never the last one).
-    pub async fn remove_enrollment(&self, session: &Session, enrollment_id: EnrollmentId) -> Result<RemoveResult, ClientError> {
+    pub async fn remove_enrollment(
+        &self,
+        session: &Session,
+        enrollment_id: EnrollmentId,
+    ) -> Result<RemoveResult, ClientError> {
         self.call(Call::RemoveEnrollment(RemoveEnrollmentParams {
             user: session.user.clone(),
             session: session.token.clone(),

@@ -41,8 +41,9 @@ fn err_json(store: &Path, args: &[&str], stdin: &str) -> Value {
     full.extend_from_slice(args);
     let out = kms(store, &full, stdin);
     assert!(!out.status.success(), "kms {args:?} should have failed");
-    let v: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("kms {args:?}: no JSON error ({e}); stderr: {}", String::from_utf8_lossy(&out.stderr)));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("kms {args:?}: no JSON error ({e}); stderr: {}", String::from_utf8_lossy(&out.stderr))
+    });
     v["error"].clone()
 }
 
@@ -67,25 +68,44 @@ fn setup_generate_sign_and_verify_with_jsonwebtoken() {
 
     let signed = ok_json(
         &store,
-        &["jwt", "sign", "--user", "alice", "--aud", "https://fcm.googleapis.com", "--sub", "mailto:ops@example.com", "--ttl", "1h"],
+        &[
+            "jwt",
+            "sign",
+            "--user",
+            "alice",
+            "--aud",
+            "https://fcm.googleapis.com",
+            "--sub",
+            "mailto:ops@example.com",
+            "--ttl",
+            "1h",
+        ],
         &format!("{PASS}\n"),
     );
     let jwt = signed["jwt"].as_str().unwrap();
     let jwk = &shown["current"]["jwk"];
-    let key = jsonwebtoken::DecodingKey::from_ec_components(jwk["x"].as_str().unwrap(), jwk["y"].as_str().unwrap()).unwrap();
+    let key =
+        jsonwebtoken::DecodingKey::from_ec_components(jwk["x"].as_str().unwrap(), jwk["y"].as_str().unwrap()).unwrap();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
     validation.set_audience(&["https://fcm.googleapis.com"]);
     let data = jsonwebtoken::decode::<Value>(jwt, &key, &validation).expect("jsonwebtoken verifies our JWT");
     assert_eq!(data.claims["sub"], "mailto:ops@example.com");
-    assert_eq!(
-        signed["authorization"].as_str().unwrap(),
-        format!("vapid t={jwt}, k={raw}")
-    );
+    assert_eq!(signed["authorization"].as_str().unwrap(), format!("vapid t={jwt}, k={raw}"));
 
     // The text mode with --header prints the header value alone.
     let out = kms(
         &store,
-        &["jwt", "sign", "--user", "alice", "--aud", "https://fcm.googleapis.com", "--sub", "mailto:ops@example.com", "--header"],
+        &[
+            "jwt",
+            "sign",
+            "--user",
+            "alice",
+            "--aud",
+            "https://fcm.googleapis.com",
+            "--sub",
+            "mailto:ops@example.com",
+            "--header",
+        ],
         &format!("{PASS}\n"),
     );
     assert!(out.status.success());
@@ -102,12 +122,24 @@ fn errors_are_one_clear_line_and_nonzero() {
     // Set up twice.
     assert_eq!(err_json(&store, &["setup", "--user", "bob"], &format!("{PASS}\n"))["code"], "already_exists");
     // Wrong passphrase.
-    assert_eq!(err_json(&store, &["vapid", "generate", "--user", "bob"], "not the passphrase\n")["code"], "unlock_failed");
+    assert_eq!(
+        err_json(&store, &["vapid", "generate", "--user", "bob"], "not the passphrase\n")["code"],
+        "unlock_failed"
+    );
     // A full endpoint as aud.
     ok_json(&store, &["vapid", "generate", "--user", "bob"], &format!("{PASS}\n"));
     let e = err_json(
         &store,
-        &["jwt", "sign", "--user", "bob", "--aud", "https://fcm.googleapis.com/fcm/send/abc", "--sub", "mailto:a@b.example"],
+        &[
+            "jwt",
+            "sign",
+            "--user",
+            "bob",
+            "--aud",
+            "https://fcm.googleapis.com/fcm/send/abc",
+            "--sub",
+            "mailto:a@b.example",
+        ],
         &format!("{PASS}\n"),
     );
     assert_eq!(e["code"], "invalid_input");
@@ -115,7 +147,18 @@ fn errors_are_one_clear_line_and_nonzero() {
     // More than 24 h.
     let e = err_json(
         &store,
-        &["jwt", "sign", "--user", "bob", "--aud", "https://fcm.googleapis.com", "--sub", "mailto:a@b.example", "--ttl", "25h"],
+        &[
+            "jwt",
+            "sign",
+            "--user",
+            "bob",
+            "--aud",
+            "https://fcm.googleapis.com",
+            "--sub",
+            "mailto:a@b.example",
+            "--ttl",
+            "25h",
+        ],
         &format!("{PASS}\n"),
     );
     assert_eq!(e["code"], "invalid_input");
@@ -159,7 +202,8 @@ fn enrollments_add_change_remove() {
     assert!(e["message"].as_str().unwrap().contains("--unlock-with"), "{e}");
 
     // The backup passphrase unlocks through its own enrollment only.
-    let e = err_json(&store, &["vapid", "rotate", "--user", "carol", "--unlock-with", &first_id], &format!("{second}\n"));
+    let e =
+        err_json(&store, &["vapid", "rotate", "--user", "carol", "--unlock-with", &first_id], &format!("{second}\n"));
     assert_eq!(e["code"], "unlock_failed");
 
     // Change the first passphrase (keys stay), then remove the backup.
@@ -179,10 +223,16 @@ fn enrollments_add_change_remove() {
 
     // Now the old passphrase fails, the new one works, and the last
     // enrollment cannot be removed.
-    assert_eq!(err_json(&store, &["vapid", "rotate", "--user", "carol"], &format!("{PASS}\n"))["code"], "unlock_failed");
+    assert_eq!(
+        err_json(&store, &["vapid", "rotate", "--user", "carol"], &format!("{PASS}\n"))["code"],
+        "unlock_failed"
+    );
     let e = err_json(&store, &["enrollments", "remove", "--user", "carol", "--id", &first_id], &format!("{third}\n"));
     assert_eq!(e["code"], "forbidden");
-    assert_eq!(ok_json(&store, &["enrollments", "list", "--user", "carol"], "")["enrollments"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        ok_json(&store, &["enrollments", "list", "--user", "carol"], "")["enrollments"].as_array().unwrap().len(),
+        1
+    );
     let rotated = ok_json(&store, &["vapid", "rotate", "--user", "carol"], &format!("{third}\n"));
     assert_eq!(rotated["retired"]["kid"], kid);
     assert_eq!(rotated["resubscribe_required"], true);

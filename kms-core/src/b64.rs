@@ -18,9 +18,8 @@ pub fn decode(s: &str, max_len: usize, field: &str) -> Result<Vec<u8>> {
     if s.len() > max_len.saturating_mul(4) / 3 + 4 {
         return Err(CoreError::invalid(format!("{field}: longer than {max_len} bytes")));
     }
-    let bytes = URL_SAFE_NO_PAD
-        .decode(s)
-        .map_err(|_| CoreError::invalid(format!("{field}: not unpadded base64url")))?;
+    let bytes =
+        URL_SAFE_NO_PAD.decode(s).map_err(|_| CoreError::invalid(format!("{field}: not unpadded base64url")))?;
     if bytes.len() > max_len {
         return Err(CoreError::invalid(format!("{field}: longer than {max_len} bytes")));
     }
@@ -30,7 +29,5 @@ pub fn decode(s: &str, max_len: usize, field: &str) -> Result<Vec<u8>> {
 /// Decodes unpadded base64url of exactly `N` bytes.
 pub fn decode_array<const N: usize>(s: &str, field: &str) -> Result<[u8; N]> {
     let bytes = decode(s, N, field)?;
-    bytes
-        .try_into()
-        .map_err(|_| CoreError::invalid(format!("{field}: expected exactly {N} bytes")))
+    bytes.try_into().map_err(|_| CoreError::invalid(format!("{field}: expected exactly {N} bytes")))
 }

@@ -127,10 +127,8 @@ impl PrfOutput {
     /// all-zero output (a broken or fake authenticator).
     pub fn bytes(&self) -> Result<Zeroizing<[u8; 32]>> {
         let raw = Zeroizing::new(crate::b64::decode(&self.0, 32, "prf_output")?);
-        let arr: [u8; 32] = raw
-            .as_slice()
-            .try_into()
-            .map_err(|_| CoreError::invalid("prf_output: expected exactly 32 bytes"))?;
+        let arr: [u8; 32] =
+            raw.as_slice().try_into().map_err(|_| CoreError::invalid("prf_output: expected exactly 32 bytes"))?;
         let arr = Zeroizing::new(arr);
         if arr.iter().all(|b| *b == 0) {
             return Err(CoreError::invalid("prf_output: all-zero output refused"));

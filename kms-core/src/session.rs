@@ -89,7 +89,10 @@ struct Session {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("user", &self.user).field("expires_ms", &self.expires_ms).finish_non_exhaustive()
+        f.debug_struct("Session")
+            .field("user", &self.user)
+            .field("expires_ms", &self.expires_ms)
+            .finish_non_exhaustive()
     }
 }
 

@@ -36,7 +36,12 @@ fn passphrase_record(master: &MasterSecret, user: &UserId, id: &EnrollmentId) ->
     passphrase::enroll(master, user, id.clone(), None, params, &out, 1, &mut rng).unwrap()
 }
 
-fn unlock_pass(rec: &EnrollmentRecord, user: &UserId, id: &EnrollmentId, pass: &str) -> Result<MasterSecret, CoreError> {
+fn unlock_pass(
+    rec: &EnrollmentRecord,
+    user: &UserId,
+    id: &EnrollmentId,
+    pass: &str,
+) -> Result<MasterSecret, CoreError> {
     let MethodParams::Passphrase(params) = &rec.params else { panic!("not a passphrase record") };
     let out = passphrase::pbkdf2_native(&Passphrase::new(pass), params)?;
     passphrase::unlock(rec, user, id, &out)
@@ -96,7 +101,10 @@ fn prf_round_trip_and_refusals() {
 
     let back = prf::unlock(&rec, &alice, &id, &output).unwrap();
     assert!(same_master(&master, &back, &alice));
-    assert_eq!(prf::unlock(&rec, &alice, &id, &PrfOutput::from_bytes(&[0x5b; 32])).unwrap_err(), CoreError::UnlockFailed);
+    assert_eq!(
+        prf::unlock(&rec, &alice, &id, &PrfOutput::from_bytes(&[0x5b; 32])).unwrap_err(),
+        CoreError::UnlockFailed
+    );
     assert_eq!(
         prf::unlock(&rec, &alice, &id, &PrfOutput::from_bytes(&[0; 32])).unwrap_err().code(),
         kms_core::ErrorCode::InvalidInput
@@ -125,7 +133,8 @@ fn gate_wrap_is_bound_to_user_and_enrollment() {
     assert_eq!(gate_wrap::unlock_after_assertion(&rec, &bob, &id).unwrap_err(), CoreError::UnlockFailed);
     // The gate key is kept in the record (policy, not cryptography), but it
     // never prints.
-    assert!(!format!("{rec:?}").contains(&serde_json::to_value(&rec).unwrap()["params"]["gate_key"].as_str().unwrap().to_owned()));
+    assert!(!format!("{rec:?}")
+        .contains(&serde_json::to_value(&rec).unwrap()["params"]["gate_key"].as_str().unwrap().to_owned()));
 }
 
 #[test]

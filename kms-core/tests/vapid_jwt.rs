@@ -11,8 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use kms_core::vapid::{
-    authorization_header, sign, validate, JwtRequest, PushOrigin, SignedJwt, VapidSigningKey,
-    MAX_JWT_LIFETIME_S,
+    authorization_header, sign, validate, JwtRequest, PushOrigin, SignedJwt, VapidSigningKey, MAX_JWT_LIFETIME_S,
 };
 use kms_core::ErrorCode;
 use rand_chacha::rand_core::SeedableRng;
@@ -27,21 +26,11 @@ fn key(seed: u64) -> VapidSigningKey {
 }
 
 fn req(aud: &str, sub: &str, exp: u64, jti: Option<&str>) -> JwtRequest {
-    JwtRequest {
-        aud: aud.into(),
-        sub: sub.into(),
-        exp,
-        jti: jti.map(Into::into),
-    }
+    JwtRequest { aud: aud.into(), sub: sub.into(), exp, jti: jti.map(Into::into) }
 }
 
 fn ok_req() -> JwtRequest {
-    req(
-        "https://fcm.googleapis.com",
-        "mailto:ops@example.com",
-        NOW_S + 12 * 3600,
-        None,
-    )
+    req("https://fcm.googleapis.com", "mailto:ops@example.com", NOW_S + 12 * 3600, None)
 }
 
 fn invalid_message(r: &JwtRequest, now_ms: u64) -> String {
@@ -51,20 +40,12 @@ fn invalid_message(r: &JwtRequest, now_ms: u64) -> String {
 }
 
 fn real_now_ms() -> u64 {
-    u64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
+    u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap()
 }
 
 fn b64d(s: &str) -> Vec<u8> {
     use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(s)
-        .unwrap()
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).unwrap()
 }
 
 fn b64e(b: &[u8]) -> String {
@@ -98,17 +79,9 @@ fn validation(aud: &str) -> Validation {
 
 #[test]
 fn valid_claims_and_accessors() {
-    let r = req(
-        "https://web.push.apple.com",
-        "https://example.com/contact",
-        NOW_S + 60,
-        Some("id-1"),
-    );
+    let r = req("https://web.push.apple.com", "https://example.com/contact", NOW_S + 60, Some("id-1"));
     let c = validate(&r, NOW_MS).unwrap();
-    assert_eq!(
-        c.aud(),
-        &PushOrigin::parse("https://web.push.apple.com").unwrap()
-    );
+    assert_eq!(c.aud(), &PushOrigin::parse("https://web.push.apple.com").unwrap());
     assert_eq!(c.aud().as_str(), "https://web.push.apple.com");
     assert_eq!(c.sub(), "https://example.com/contact");
     assert_eq!(c.exp(), NOW_S + 60);
@@ -118,12 +91,7 @@ fn valid_claims_and_accessors() {
 
 #[test]
 fn exp_bounds() {
-    let at = |exp: u64| {
-        validate(
-            &req("https://fcm.googleapis.com", "mailto:a@b.c", exp, None),
-            NOW_MS,
-        )
-    };
+    let at = |exp: u64| validate(&req("https://fcm.googleapis.com", "mailto:a@b.c", exp, None), NOW_MS);
     let past = at(NOW_S - 1).unwrap_err().to_string();
     assert!(past.contains("exp must be in the future"), "{past}");
     let now = at(NOW_S).unwrap_err().to_string();
@@ -143,37 +111,14 @@ fn exp_bounds() {
     // A clock at the end of time does not wrap either.
     assert!(validate(&ok_req(), u64::MAX).is_err());
     // Sub-second clocks: exp must be strictly later than now.
-    assert!(validate(
-        &req(
-            "https://fcm.googleapis.com",
-            "mailto:a@b.c",
-            NOW_S + 1,
-            None
-        ),
-        NOW_MS + 999
-    )
-    .is_ok());
-    assert!(validate(
-        &req(
-            "https://fcm.googleapis.com",
-            "mailto:a@b.c",
-            NOW_S + 1,
-            None
-        ),
-        NOW_MS + 1000
-    )
-    .is_err());
+    assert!(validate(&req("https://fcm.googleapis.com", "mailto:a@b.c", NOW_S + 1, None), NOW_MS + 999).is_ok());
+    assert!(validate(&req("https://fcm.googleapis.com", "mailto:a@b.c", NOW_S + 1, None), NOW_MS + 1000).is_err());
 }
 
 #[test]
 fn sub_must_be_mailto_or_https() {
     let with_sub = |s: &str| req("https://fcm.googleapis.com", s, NOW_S + 60, None);
-    for good in [
-        "mailto:ops@example.com",
-        "https://example.com",
-        "https://example.com/contact?x=1",
-        "mailto:a@b",
-    ] {
+    for good in ["mailto:ops@example.com", "https://example.com", "https://example.com/contact?x=1", "mailto:a@b"] {
         assert!(validate(&with_sub(good), NOW_MS).is_ok(), "{good}");
     }
     for bad in [
@@ -207,14 +152,7 @@ fn sub_must_be_mailto_or_https() {
 
 #[test]
 fn jti_rules() {
-    let with_jti = |j: &str| {
-        req(
-            "https://fcm.googleapis.com",
-            "mailto:a@b.c",
-            NOW_S + 60,
-            Some(j),
-        )
-    };
+    let with_jti = |j: &str| req("https://fcm.googleapis.com", "mailto:a@b.c", NOW_S + 60, Some(j));
     assert!(validate(&with_jti("a"), NOW_MS).is_ok());
     assert!(validate(&with_jti("a b~!#$%&'()*+,-./:;<=>?@[]^_`{|}"), NOW_MS).is_ok());
     assert!(validate(&with_jti(&"x".repeat(128)), NOW_MS).is_ok());
@@ -228,12 +166,7 @@ fn jti_rules() {
 
 #[test]
 fn aud_must_be_origin() {
-    let r = req(
-        "https://fcm.googleapis.com/fcm/send/abc:def",
-        "mailto:a@b.c",
-        NOW_S + 60,
-        None,
-    );
+    let r = req("https://fcm.googleapis.com/fcm/send/abc:def", "mailto:a@b.c", NOW_S + 60, None);
     let msg = invalid_message(&r, NOW_MS);
     assert!(msg.contains("aud must be an origin"), "{msg}");
     assert!(msg.contains("\"https://fcm.googleapis.com\""), "{msg}");
@@ -243,22 +176,14 @@ fn aud_must_be_origin() {
 
 #[test]
 fn request_json_is_strict() {
-    let r: JwtRequest = serde_json::from_str(
-        r#"{"aud":"https://fcm.googleapis.com","sub":"mailto:a@b.c","exp":5}"#,
-    )
-    .unwrap();
-    assert_eq!(
-        r,
-        req("https://fcm.googleapis.com", "mailto:a@b.c", 5, None)
-    );
+    let r: JwtRequest =
+        serde_json::from_str(r#"{"aud":"https://fcm.googleapis.com","sub":"mailto:a@b.c","exp":5}"#).unwrap();
+    assert_eq!(r, req("https://fcm.googleapis.com", "mailto:a@b.c", 5, None));
     assert!(serde_json::from_str::<JwtRequest>(
         r#"{"aud":"https://fcm.googleapis.com","sub":"mailto:a@b.c","exp":5,"iss":"x"}"#
     )
     .is_err());
-    assert!(serde_json::from_str::<JwtRequest>(
-        r#"{"aud":"https://fcm.googleapis.com","sub":"mailto:a@b.c"}"#
-    )
-    .is_err());
+    assert!(serde_json::from_str::<JwtRequest>(r#"{"aud":"https://fcm.googleapis.com","sub":"mailto:a@b.c"}"#).is_err());
     assert!(serde_json::from_str::<JwtRequest>(
         r#"{"aud":"https://fcm.googleapis.com","sub":"mailto:a@b.c","exp":-1}"#
     )
@@ -277,39 +202,22 @@ fn jwt_layout_is_exact() {
     assert_eq!(b64d(parts[0]), br#"{"typ":"JWT","alg":"ES256"}"#);
     assert_eq!(
         String::from_utf8(b64d(parts[1])).unwrap(),
-        format!(
-            r#"{{"aud":"https://fcm.googleapis.com","exp":{},"sub":"mailto:ops@example.com"}}"#,
-            NOW_S + 43_200
-        )
+        format!(r#"{{"aud":"https://fcm.googleapis.com","exp":{},"sub":"mailto:ops@example.com"}}"#, NOW_S + 43_200)
     );
     // Raw r || s, not DER.
     let sig: [u8; 64] = b64d(parts[2]).try_into().unwrap();
-    assert!(k
-        .public()
-        .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig));
+    assert!(k.public().verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig));
     // No padding anywhere.
     assert!(!jwt.contains('='));
     // Deterministic signatures: same key and claims, same token.
     assert_eq!(sign(&k, &c).unwrap(), jwt);
 
-    let with_jti = validate(
-        &req(
-            "https://fcm.googleapis.com",
-            "mailto:a@b.c",
-            NOW_S + 1,
-            Some("j1"),
-        ),
-        NOW_MS,
-    )
-    .unwrap();
+    let with_jti = validate(&req("https://fcm.googleapis.com", "mailto:a@b.c", NOW_S + 1, Some("j1")), NOW_MS).unwrap();
     let jwt = sign(&k, &with_jti).unwrap();
     let payload = String::from_utf8(b64d(jwt.split('.').nth(1).unwrap())).unwrap();
     assert_eq!(
         payload,
-        format!(
-            r#"{{"aud":"https://fcm.googleapis.com","exp":{},"sub":"mailto:a@b.c","jti":"j1"}}"#,
-            NOW_S + 1
-        )
+        format!(r#"{{"aud":"https://fcm.googleapis.com","exp":{},"sub":"mailto:a@b.c","jti":"j1"}}"#, NOW_S + 1)
     );
 }
 
@@ -320,12 +228,7 @@ fn jsonwebtoken_verifies_our_jwt() {
     let k = key(4);
     let now = real_now_ms();
     let exp = now / 1000 + 12 * 3600;
-    let r = req(
-        "https://updates.push.services.mozilla.com",
-        "https://example.com/ops",
-        exp,
-        Some("t-1"),
-    );
+    let r = req("https://updates.push.services.mozilla.com", "https://example.com/ops", exp, Some("t-1"));
     let jwt = sign(&k, &validate(&r, now).unwrap()).unwrap();
 
     let header = jsonwebtoken::decode_header(&jwt).unwrap();
@@ -350,12 +253,7 @@ fn jsonwebtoken_verifies_our_jwt() {
     );
 
     // Another audience, another key: refused.
-    assert!(jsonwebtoken::decode::<Claims>(
-        &jwt,
-        &decoding_key(&k),
-        &validation("https://fcm.googleapis.com")
-    )
-    .is_err());
+    assert!(jsonwebtoken::decode::<Claims>(&jwt, &decoding_key(&k), &validation("https://fcm.googleapis.com")).is_err());
     assert!(jsonwebtoken::decode::<Claims>(
         &jwt,
         &decoding_key(&key(5)),
@@ -369,31 +267,16 @@ fn jsonwebtoken_rejects_tampered_tokens() {
     let k = key(6);
     let now = real_now_ms();
     let aud = "https://fcm.googleapis.com";
-    let jwt = sign(
-        &k,
-        &validate(&req(aud, "mailto:a@b.c", now / 1000 + 600, None), now).unwrap(),
-    )
-    .unwrap();
+    let jwt = sign(&k, &validate(&req(aud, "mailto:a@b.c", now / 1000 + 600, None), now).unwrap()).unwrap();
     let parts: Vec<&str> = jwt.split('.').collect();
     let dk = decoding_key(&k);
     assert!(jsonwebtoken::decode::<Claims>(&jwt, &dk, &validation(aud)).is_ok());
 
     // Payload replaced: a later exp, same everything else.
-    let forged_payload = format!(
-        r#"{{"aud":"{aud}","exp":{},"sub":"mailto:a@b.c"}}"#,
-        now / 1000 + 86_000
-    );
-    let forged = format!(
-        "{}.{}.{}",
-        parts[0],
-        b64e(forged_payload.as_bytes()),
-        parts[2]
-    );
+    let forged_payload = format!(r#"{{"aud":"{aud}","exp":{},"sub":"mailto:a@b.c"}}"#, now / 1000 + 86_000);
+    let forged = format!("{}.{}.{}", parts[0], b64e(forged_payload.as_bytes()), parts[2]);
     let err = jsonwebtoken::decode::<Claims>(&forged, &dk, &validation(aud)).unwrap_err();
-    assert_eq!(
-        err.kind(),
-        &jsonwebtoken::errors::ErrorKind::InvalidSignature
-    );
+    assert_eq!(err.kind(), &jsonwebtoken::errors::ErrorKind::InvalidSignature);
 
     // Signature bit flipped.
     let mut sig = b64d(parts[2]);
@@ -409,26 +292,12 @@ fn payload_strings_are_json_escaped() {
     let k = key(7);
     let now = real_now_ms();
     let sub = r#"https://example.com/a"b\c"#;
-    let jwt = sign(
-        &k,
-        &validate(
-            &req("https://fcm.googleapis.com", sub, now / 1000 + 60, None),
-            now,
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let jwt =
+        sign(&k, &validate(&req("https://fcm.googleapis.com", sub, now / 1000 + 60, None), now).unwrap()).unwrap();
     let payload = String::from_utf8(b64d(jwt.split('.').nth(1).unwrap())).unwrap();
-    assert!(
-        payload.contains(r#""sub":"https://example.com/a\"b\\c""#),
-        "{payload}"
-    );
-    let data = jsonwebtoken::decode::<Claims>(
-        &jwt,
-        &decoding_key(&k),
-        &validation("https://fcm.googleapis.com"),
-    )
-    .unwrap();
+    assert!(payload.contains(r#""sub":"https://example.com/a\"b\\c""#), "{payload}");
+    let data =
+        jsonwebtoken::decode::<Claims>(&jwt, &decoding_key(&k), &validation("https://fcm.googleapis.com")).unwrap();
     assert_eq!(data.claims.sub, sub);
 }
 
@@ -440,10 +309,7 @@ fn authorization_header_format() {
     let c = validate(&ok_req(), NOW_MS).unwrap();
     let jwt = sign(&k, &c).unwrap();
     let header = authorization_header(&jwt, &k.public());
-    assert_eq!(
-        header,
-        format!("vapid t={jwt}, k={}", k.public().to_sec1_b64())
-    );
+    assert_eq!(header, format!("vapid t={jwt}, k={}", k.public().to_sec1_b64()));
     let rest = header.strip_prefix("vapid t=").unwrap();
     let (t, kpart) = rest.split_once(", k=").unwrap();
     assert_eq!(t, jwt);

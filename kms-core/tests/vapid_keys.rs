@@ -8,9 +8,7 @@
 
 use kms_core::ids::{KeyId, UserId};
 use kms_core::secret::{Key256, MasterSecret};
-use kms_core::vapid::{
-    vapid_sealing_key, Jwk, KeyStatus, VapidKeyRecord, VapidPublicKey, VapidSigningKey,
-};
+use kms_core::vapid::{vapid_sealing_key, Jwk, KeyStatus, VapidKeyRecord, VapidPublicKey, VapidSigningKey};
 use kms_core::{CoreError, ErrorCode};
 use proptest::prelude::*;
 use rand_chacha::rand_core::SeedableRng;
@@ -24,21 +22,13 @@ fn vectors() -> serde_json::Value {
 
 fn hex(s: &str) -> Vec<u8> {
     assert_eq!(s.len() % 2, 0);
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
 
 /// `0x04 || Ux || Uy` of the RFC 6979 A.2.5 key.
 fn rfc6979_sec1() -> Vec<u8> {
     let v = vectors();
-    [
-        vec![0x04],
-        hex(v["public_key_ux"].as_str().unwrap()),
-        hex(v["public_key_uy"].as_str().unwrap()),
-    ]
-    .concat()
+    [vec![0x04], hex(v["public_key_ux"].as_str().unwrap()), hex(v["public_key_uy"].as_str().unwrap())].concat()
 }
 
 fn rng(seed: u64) -> ChaCha20Rng {
@@ -56,14 +46,8 @@ fn rfc6979_public_key_encodings() {
     let v = vectors();
     let pk = VapidPublicKey::from_sec1_bytes(&rfc6979_sec1()).unwrap();
     assert_eq!(pk.to_sec1_bytes().to_vec(), rfc6979_sec1());
-    assert_eq!(
-        pk.to_sec1_b64(),
-        v["public_key_sec1_b64url"].as_str().unwrap()
-    );
-    assert_eq!(
-        VapidPublicKey::from_sec1_b64(&pk.to_sec1_b64()).unwrap(),
-        pk
-    );
+    assert_eq!(pk.to_sec1_b64(), v["public_key_sec1_b64url"].as_str().unwrap());
+    assert_eq!(VapidPublicKey::from_sec1_b64(&pk.to_sec1_b64()).unwrap(), pk);
 }
 
 /// The thumbprint, computed independently with Python (see the vector file).
@@ -72,19 +56,10 @@ fn rfc6979_jwk_and_thumbprint() {
     let v = vectors();
     let pk = VapidPublicKey::from_sec1_bytes(&rfc6979_sec1()).unwrap();
     let jwk = pk.jwk();
-    let canonical = format!(
-        r#"{{"crv":"{}","kty":"{}","x":"{}","y":"{}"}}"#,
-        jwk.crv, jwk.kty, jwk.x, jwk.y
-    );
+    let canonical = format!(r#"{{"crv":"{}","kty":"{}","x":"{}","y":"{}"}}"#, jwk.crv, jwk.kty, jwk.x, jwk.y);
     assert_eq!(canonical, v["jwk_canonical"].as_str().unwrap());
-    assert_eq!(
-        pk.thumbprint().as_str(),
-        v["jwk_thumbprint"].as_str().unwrap()
-    );
-    assert_eq!(
-        pk.thumbprint().as_str(),
-        "DOvxvJiAdIqVWIkFt5hDtCunXLF0BV4-JGv4f-ALSm0"
-    );
+    assert_eq!(pk.thumbprint().as_str(), v["jwk_thumbprint"].as_str().unwrap());
+    assert_eq!(pk.thumbprint().as_str(), "DOvxvJiAdIqVWIkFt5hDtCunXLF0BV4-JGv4f-ALSm0");
     // The JWK serializes with the RFC 7518 member names.
     let json: serde_json::Value = serde_json::to_value(&jwk).unwrap();
     assert_eq!(json["kty"], "EC");
@@ -102,13 +77,8 @@ fn rfc6979_signatures_verify() {
     let pk = VapidPublicKey::from_sec1_bytes(&rfc6979_sec1()).unwrap();
     for sig in v["signatures"].as_array().unwrap() {
         let msg = sig["message"].as_str().unwrap().as_bytes();
-        let rs: [u8; 64] = [
-            hex(sig["r"].as_str().unwrap()),
-            hex(sig["s"].as_str().unwrap()),
-        ]
-        .concat()
-        .try_into()
-        .unwrap();
+        let rs: [u8; 64] =
+            [hex(sig["r"].as_str().unwrap()), hex(sig["s"].as_str().unwrap())].concat().try_into().unwrap();
         assert!(pk.verify(msg, &rs));
         for i in [0, 31, 32, 63] {
             let mut bad = rs;
@@ -134,24 +104,13 @@ fn from_sec1_refuses_compressed_identity_off_curve_and_bad_lengths() {
     // A 65-byte string with a compressed tag.
     let mut wrong_tag = sec1.clone();
     wrong_tag[0] = 0x02;
-    assert_eq!(
-        VapidPublicKey::from_sec1_bytes(&wrong_tag)
-            .unwrap_err()
-            .code(),
-        ErrorCode::InvalidInput
-    );
+    assert_eq!(VapidPublicKey::from_sec1_bytes(&wrong_tag).unwrap_err().code(), ErrorCode::InvalidInput);
     // The identity (SEC1 encodes it as a single 0x00).
-    assert!(matches!(
-        VapidPublicKey::from_sec1_bytes(&[0x00]),
-        Err(CoreError::InvalidInput(_))
-    ));
+    assert!(matches!(VapidPublicKey::from_sec1_bytes(&[0x00]), Err(CoreError::InvalidInput(_))));
     // (0, 0) and (Ux, Uy + 1) are not on the curve.
     let mut zero = [0u8; 65];
     zero[0] = 0x04;
-    assert!(matches!(
-        VapidPublicKey::from_sec1_bytes(&zero),
-        Err(CoreError::InvalidInput(_))
-    ));
+    assert!(matches!(VapidPublicKey::from_sec1_bytes(&zero), Err(CoreError::InvalidInput(_))));
     let mut off = sec1.clone();
     off[64] ^= 1;
     let err = VapidPublicKey::from_sec1_bytes(&off).unwrap_err();
@@ -161,9 +120,7 @@ fn from_sec1_refuses_compressed_identity_off_curve_and_bad_lengths() {
     assert!(VapidPublicKey::from_sec1_bytes(&sec1[..64]).is_err());
     assert!(VapidPublicKey::from_sec1_bytes(&[sec1.clone(), vec![0]].concat()).is_err());
     // base64url: padded, standard alphabet, garbage, too long.
-    let b64 = VapidPublicKey::from_sec1_bytes(&sec1)
-        .unwrap()
-        .to_sec1_b64();
+    let b64 = VapidPublicKey::from_sec1_bytes(&sec1).unwrap().to_sec1_b64();
     assert!(VapidPublicKey::from_sec1_b64(&format!("{b64}=")).is_err());
     assert!(VapidPublicKey::from_sec1_b64(&b64.replace('-', "+")).is_err());
     assert!(VapidPublicKey::from_sec1_b64("not base64 at all!").is_err());
@@ -218,18 +175,10 @@ fn signing_key_debug_is_redacted_and_public_matches() {
     assert_eq!(format!("{key:?}"), "VapidSigningKey(<redacted>)");
     let sig = key.sign(b"payload").unwrap();
     assert!(key.public().verify(b"payload", &sig));
-    assert!(!VapidSigningKey::generate(&mut rng(2))
-        .public()
-        .verify(b"payload", &sig));
+    assert!(!VapidSigningKey::generate(&mut rng(2)).public().verify(b"payload", &sig));
     // Same seed, same key; different seed, different key.
-    assert_eq!(
-        VapidSigningKey::generate(&mut rng(1)).public(),
-        key.public()
-    );
-    assert_ne!(
-        VapidSigningKey::generate(&mut rng(2)).public(),
-        key.public()
-    );
+    assert_eq!(VapidSigningKey::generate(&mut rng(1)).public(), key.public());
+    assert_ne!(VapidSigningKey::generate(&mut rng(2)).public(), key.public());
     // The kid is 43 characters of base64url (32 bytes).
     assert_eq!(key.public().thumbprint().as_str().len(), 43);
 }
@@ -251,54 +200,33 @@ fn fixture() -> Fixture {
     let sealing = vapid_sealing_key(&master, &alice).unwrap();
     let key = VapidSigningKey::generate(&mut rng);
     let kid = key.public().thumbprint();
-    Fixture {
-        rng,
-        alice,
-        sealing,
-        key,
-        kid,
-    }
+    Fixture { rng, alice, sealing, key, kid }
 }
 
 #[test]
 fn seal_unseal_round_trip() {
     let mut f = fixture();
-    let sealed = f
-        .key
-        .seal(&f.sealing, &f.alice, &f.kid, 1, &mut f.rng)
-        .unwrap();
+    let sealed = f.key.seal(&f.sealing, &f.alice, &f.kid, 1, &mut f.rng).unwrap();
     let back = VapidSigningKey::unseal(&f.sealing, &f.alice, &f.kid, 1, &sealed).unwrap();
     assert_eq!(back.public(), f.key.public());
     // Deterministic ECDSA: equal signatures mean equal scalars.
     assert_eq!(back.sign(b"m").unwrap(), f.key.sign(b"m").unwrap());
     // Sealing twice uses fresh nonces.
-    let again = f
-        .key
-        .seal(&f.sealing, &f.alice, &f.kid, 1, &mut f.rng)
-        .unwrap();
+    let again = f.key.seal(&f.sealing, &f.alice, &f.kid, 1, &mut f.rng).unwrap();
     assert_ne!(again, sealed);
 }
 
 #[test]
 fn unseal_in_any_other_context_is_integrity() {
     let mut f = fixture();
-    let sealed = f
-        .key
-        .seal(&f.sealing, &f.alice, &f.kid, 3, &mut f.rng)
-        .unwrap();
+    let sealed = f.key.seal(&f.sealing, &f.alice, &f.kid, 3, &mut f.rng).unwrap();
 
     // Another user, with alice's sealing key and with their own.
     let bob = user("bob");
-    assert_eq!(
-        VapidSigningKey::unseal(&f.sealing, &bob, &f.kid, 3, &sealed).unwrap_err(),
-        CoreError::Integrity
-    );
+    assert_eq!(VapidSigningKey::unseal(&f.sealing, &bob, &f.kid, 3, &sealed).unwrap_err(), CoreError::Integrity);
     let master = MasterSecret::generate(&mut f.rng);
     let bob_key = vapid_sealing_key(&master, &bob).unwrap();
-    assert_eq!(
-        VapidSigningKey::unseal(&bob_key, &bob, &f.kid, 3, &sealed).unwrap_err(),
-        CoreError::Integrity
-    );
+    assert_eq!(VapidSigningKey::unseal(&bob_key, &bob, &f.kid, 3, &sealed).unwrap_err(), CoreError::Integrity);
     // Another kid.
     let other_kid = VapidSigningKey::generate(&mut f.rng).public().thumbprint();
     assert_eq!(
@@ -316,10 +244,7 @@ fn unseal_in_any_other_context_is_integrity() {
     // same master secret's subkey for another user.
     let other_master = MasterSecret::generate(&mut f.rng);
     let other = vapid_sealing_key(&other_master, &f.alice).unwrap();
-    assert_eq!(
-        VapidSigningKey::unseal(&other, &f.alice, &f.kid, 3, &sealed).unwrap_err(),
-        CoreError::Integrity
-    );
+    assert_eq!(VapidSigningKey::unseal(&other, &f.alice, &f.kid, 3, &sealed).unwrap_err(), CoreError::Integrity);
     // The right context still works.
     assert!(VapidSigningKey::unseal(&f.sealing, &f.alice, &f.kid, 3, &sealed).is_ok());
 }
@@ -337,10 +262,7 @@ fn sealing_key_is_per_user() {
     let sealed = key.seal(&alice_key, &alice, &kid, 1, &mut r).unwrap();
     // Bob's subkey of the same master secret cannot open alice's blob even
     // with alice's AAD.
-    assert_eq!(
-        VapidSigningKey::unseal(&bob_key, &alice, &kid, 1, &sealed).unwrap_err(),
-        CoreError::Integrity
-    );
+    assert_eq!(VapidSigningKey::unseal(&bob_key, &alice, &kid, 1, &sealed).unwrap_err(), CoreError::Integrity);
     // Derivation is deterministic.
     let alice_again = vapid_sealing_key(&master, &alice).unwrap();
     assert!(VapidSigningKey::unseal(&alice_again, &alice, &kid, 1, &sealed).is_ok());
@@ -349,15 +271,7 @@ fn sealing_key_is_per_user() {
 // ------------------------------------------------------------------ records
 
 fn record(f: &mut Fixture, version: u32) -> VapidKeyRecord {
-    VapidKeyRecord::create(
-        &f.key,
-        &f.sealing,
-        &f.alice,
-        version,
-        1_700_000_000_000,
-        &mut f.rng,
-    )
-    .unwrap()
+    VapidKeyRecord::create(&f.key, &f.sealing, &f.alice, version, 1_700_000_000_000, &mut f.rng).unwrap()
 }
 
 /// Serializes a record, edits the JSON, and parses it back.
@@ -424,38 +338,19 @@ fn record_open_refuses_any_tampering() {
     let other = VapidSigningKey::generate(&mut f.rng);
 
     // Moved to another user.
-    assert_eq!(
-        rec.open(&f.sealing, &user("mallory")).unwrap_err(),
-        CoreError::Integrity
-    );
+    assert_eq!(rec.open(&f.sealing, &user("mallory")).unwrap_err(), CoreError::Integrity);
     // Opened with another sealing key.
     let wrong = Key256::generate(&mut f.rng);
-    assert_eq!(
-        rec.open(&wrong, &f.alice).unwrap_err(),
-        CoreError::Integrity
-    );
+    assert_eq!(rec.open(&wrong, &f.alice).unwrap_err(), CoreError::Integrity);
     // Version edited.
     let r = edited(&rec, |j| j["version"] = 3.into());
-    assert_eq!(
-        r.open(&f.sealing, &f.alice).unwrap_err(),
-        CoreError::Integrity
-    );
+    assert_eq!(r.open(&f.sealing, &f.alice).unwrap_err(), CoreError::Integrity);
     // Kid edited.
-    let r = edited(&rec, |j| {
-        j["kid"] = other.public().thumbprint().as_str().into()
-    });
-    assert_eq!(
-        r.open(&f.sealing, &f.alice).unwrap_err(),
-        CoreError::Integrity
-    );
+    let r = edited(&rec, |j| j["kid"] = other.public().thumbprint().as_str().into());
+    assert_eq!(r.open(&f.sealing, &f.alice).unwrap_err(), CoreError::Integrity);
     // Public half swapped: open refuses, and so does info (kid mismatch).
-    let r = edited(&rec, |j| {
-        j["public_key"] = other.public().to_sec1_b64().into()
-    });
-    assert_eq!(
-        r.open(&f.sealing, &f.alice).unwrap_err(),
-        CoreError::Integrity
-    );
+    let r = edited(&rec, |j| j["public_key"] = other.public().to_sec1_b64().into());
+    assert_eq!(r.open(&f.sealing, &f.alice).unwrap_err(), CoreError::Integrity);
     assert_eq!(r.info().unwrap_err(), CoreError::Integrity);
     // Public half and kid swapped together: the AAD no longer matches.
     let r = edited(&rec, |j| {
@@ -463,26 +358,12 @@ fn record_open_refuses_any_tampering() {
         j["kid"] = other.public().thumbprint().as_str().into();
     });
     assert!(r.info().is_ok());
-    assert_eq!(
-        r.open(&f.sealing, &f.alice).unwrap_err(),
-        CoreError::Integrity
-    );
+    assert_eq!(r.open(&f.sealing, &f.alice).unwrap_err(), CoreError::Integrity);
     // Sealed blob taken from another record of the same user.
-    let other_rec = VapidKeyRecord::create(
-        &other,
-        &f.sealing,
-        &f.alice,
-        2,
-        1_700_000_000_000,
-        &mut f.rng,
-    )
-    .unwrap();
+    let other_rec = VapidKeyRecord::create(&other, &f.sealing, &f.alice, 2, 1_700_000_000_000, &mut f.rng).unwrap();
     let other_sealed = serde_json::to_value(&other_rec).unwrap()["sealed"].clone();
     let r = edited(&rec, |j| j["sealed"] = other_sealed);
-    assert_eq!(
-        r.open(&f.sealing, &f.alice).unwrap_err(),
-        CoreError::Integrity
-    );
+    assert_eq!(r.open(&f.sealing, &f.alice).unwrap_err(), CoreError::Integrity);
     // A flipped bit in the blob.
     let r = edited(&rec, |j| {
         let s = j["sealed"].as_str().unwrap().to_owned();
@@ -490,10 +371,7 @@ fn record_open_refuses_any_tampering() {
         bytes[20] = if bytes[20] == b'A' { b'B' } else { b'A' };
         j["sealed"] = String::from_utf8(bytes).unwrap().into();
     });
-    assert_eq!(
-        r.open(&f.sealing, &f.alice).unwrap_err(),
-        CoreError::Integrity
-    );
+    assert_eq!(r.open(&f.sealing, &f.alice).unwrap_err(), CoreError::Integrity);
     // Untouched, it opens.
     assert!(rec.open(&f.sealing, &f.alice).is_ok());
 }

@@ -42,23 +42,16 @@ fn accepts_push_service_and_loopback_origins() {
 fn full_url_is_refused_with_the_origin_to_use() {
     let msg = refused("https://fcm.googleapis.com/fcm/send/abc");
     assert!(
-        msg.contains(r#"aud must be an origin (scheme://host[:port]), not a full URL: use "https://fcm.googleapis.com""#),
+        msg.contains(
+            r#"aud must be an origin (scheme://host[:port]), not a full URL: use "https://fcm.googleapis.com""#
+        ),
         "{msg}"
     );
     for (input, origin) in [
         ("https://fcm.googleapis.com/", "https://fcm.googleapis.com"),
-        (
-            "https://fcm.googleapis.com?x=1",
-            "https://fcm.googleapis.com",
-        ),
-        (
-            "https://fcm.googleapis.com#frag",
-            "https://fcm.googleapis.com",
-        ),
-        (
-            "https://push.example.com:8443/wpush/v2/x",
-            "https://push.example.com:8443",
-        ),
+        ("https://fcm.googleapis.com?x=1", "https://fcm.googleapis.com"),
+        ("https://fcm.googleapis.com#frag", "https://fcm.googleapis.com"),
+        ("https://push.example.com:8443/wpush/v2/x", "https://push.example.com:8443"),
         ("http://localhost:8080/push", "http://localhost:8080"),
     ] {
         let msg = refused(input);
@@ -70,20 +63,11 @@ fn full_url_is_refused_with_the_origin_to_use() {
 #[test]
 fn non_canonical_forms_are_refused_with_the_canonical_one() {
     for (input, origin) in [
-        (
-            "https://user:pw@fcm.googleapis.com",
-            "https://fcm.googleapis.com",
-        ),
-        (
-            "https://user@fcm.googleapis.com",
-            "https://fcm.googleapis.com",
-        ),
+        ("https://user:pw@fcm.googleapis.com", "https://fcm.googleapis.com"),
+        ("https://user@fcm.googleapis.com", "https://fcm.googleapis.com"),
         ("https://FCM.googleapis.com", "https://fcm.googleapis.com"),
         ("HTTPS://fcm.googleapis.com", "https://fcm.googleapis.com"),
-        (
-            "https://fcm.googleapis.com:443",
-            "https://fcm.googleapis.com",
-        ),
+        ("https://fcm.googleapis.com:443", "https://fcm.googleapis.com"),
         ("https://bücher.example", "https://xn--bcher-kva.example"),
         (" https://fcm.googleapis.com", "https://fcm.googleapis.com"),
         ("https:fcm.googleapis.com", "https://fcm.googleapis.com"),
@@ -140,14 +124,8 @@ fn garbage_empty_and_huge_inputs() {
 #[test]
 fn serde_as_string_and_parse_on_read() {
     let o = PushOrigin::parse("https://web.push.apple.com").unwrap();
-    assert_eq!(
-        serde_json::to_string(&o).unwrap(),
-        r#""https://web.push.apple.com""#
-    );
-    assert_eq!(
-        serde_json::from_str::<PushOrigin>(r#""https://web.push.apple.com""#).unwrap(),
-        o
-    );
+    assert_eq!(serde_json::to_string(&o).unwrap(), r#""https://web.push.apple.com""#);
+    assert_eq!(serde_json::from_str::<PushOrigin>(r#""https://web.push.apple.com""#).unwrap(), o);
     let err = serde_json::from_str::<PushOrigin>(r#""https://web.push.apple.com/x""#).unwrap_err();
     assert!(err.to_string().contains("not a full URL"), "{err}");
     assert!(serde_json::from_str::<PushOrigin>("42").is_err());
@@ -156,42 +134,19 @@ fn serde_as_string_and_parse_on_read() {
 #[test]
 fn origin_of_an_endpoint() {
     for (endpoint, origin) in [
-        (
-            "https://fcm.googleapis.com/fcm/send/dR3x:APA91b",
-            "https://fcm.googleapis.com",
-        ),
+        ("https://fcm.googleapis.com/fcm/send/dR3x:APA91b", "https://fcm.googleapis.com"),
         (
             "https://updates.push.services.mozilla.com/wpush/v2/gAAAAA?x=1#y",
             "https://updates.push.services.mozilla.com",
         ),
-        (
-            "https://web.push.apple.com/QGp4",
-            "https://web.push.apple.com",
-        ),
+        ("https://web.push.apple.com/QGp4", "https://web.push.apple.com"),
         ("http://localhost:8080/push/1", "http://localhost:8080"),
-        (
-            "https://FCM.googleapis.com:443/x",
-            "https://fcm.googleapis.com",
-        ),
+        ("https://FCM.googleapis.com:443/x", "https://fcm.googleapis.com"),
     ] {
-        assert_eq!(
-            PushOrigin::from_endpoint(endpoint).unwrap().as_str(),
-            origin,
-            "{endpoint}"
-        );
+        assert_eq!(PushOrigin::from_endpoint(endpoint).unwrap().as_str(), origin, "{endpoint}");
     }
-    for bad in [
-        "",
-        "http://example.com/push",
-        "ftp://x/y",
-        "not a url",
-        "https://u:p@fcm.googleapis.com/x",
-    ] {
-        assert_eq!(
-            PushOrigin::from_endpoint(bad).unwrap_err().code(),
-            ErrorCode::InvalidInput,
-            "{bad}"
-        );
+    for bad in ["", "http://example.com/push", "ftp://x/y", "not a url", "https://u:p@fcm.googleapis.com/x"] {
+        assert_eq!(PushOrigin::from_endpoint(bad).unwrap_err().code(), ErrorCode::InvalidInput, "{bad}");
     }
     assert!(PushOrigin::from_endpoint(&format!("https://a.example/{}", "x".repeat(5000))).is_err());
 }

@@ -54,16 +54,15 @@ fn unlock(c: &mut Criterion) {
     g.bench_function("bare_pbkdf2_600k", |b| {
         b.iter(|| kms_core::crypto::kdf::pbkdf2_sha256(black_box(PASS.as_bytes()), black_box(&salt), 600_000))
     });
-    g.bench_function("engine_unlock_600k", |b| {
-        b.iter(|| block_on(kms.handle_json(black_box(unlock_req.as_bytes()))))
-    });
+    g.bench_function("engine_unlock_600k", |b| b.iter(|| block_on(kms.handle_json(black_box(unlock_req.as_bytes())))));
     g.finish();
     drop(Passphrase::new(PASS));
 }
 
 fn sign(c: &mut Criterion) {
     let mut kms = engine();
-    let setup = call(&mut kms, "setup", json!({"user": "alice", "enrollment": {"kind": "passphrase", "passphrase": PASS}}));
+    let setup =
+        call(&mut kms, "setup", json!({"user": "alice", "enrollment": {"kind": "passphrase", "passphrase": PASS}}));
     let session = setup["session"].as_str().unwrap().to_owned();
     call(&mut kms, "vapid_generate", json!({"user": "alice", "session": session}));
     let exp = NOW_MS / 1000 + 12 * 3600;

@@ -10,7 +10,12 @@ use zeroize::Zeroizing;
 #[async_trait(?Send)]
 pub trait Pbkdf2Provider {
     /// PBKDF2-HMAC-SHA256(password, salt, iterations), 32 bytes.
-    async fn pbkdf2_sha256(&self, password: &[u8], salt: &[u8], iterations: u32) -> Result<Zeroizing<[u8; 32]>, RpcError>;
+    async fn pbkdf2_sha256(
+        &self,
+        password: &[u8],
+        salt: &[u8],
+        iterations: u32,
+    ) -> Result<Zeroizing<[u8; 32]>, RpcError>;
 }
 
 /// The RustCrypto implementation: the reference every other provider must
@@ -20,7 +25,12 @@ pub struct NativePbkdf2;
 
 #[async_trait(?Send)]
 impl Pbkdf2Provider for NativePbkdf2 {
-    async fn pbkdf2_sha256(&self, password: &[u8], salt: &[u8], iterations: u32) -> Result<Zeroizing<[u8; 32]>, RpcError> {
+    async fn pbkdf2_sha256(
+        &self,
+        password: &[u8],
+        salt: &[u8],
+        iterations: u32,
+    ) -> Result<Zeroizing<[u8; 32]>, RpcError> {
         Ok(kms_core::crypto::kdf::pbkdf2_sha256(password, salt, iterations))
     }
 }

@@ -31,7 +31,14 @@ pub struct UserRecord {
 impl UserRecord {
     /// A fresh user.
     pub fn new(user: UserId, now: UnixMillis) -> Self {
-        Self { v: USER_RECORD_VERSION, user, created_ms: now, current_kid: None, next_vapid_version: 1, enrollment_epoch: 0 }
+        Self {
+            v: USER_RECORD_VERSION,
+            user,
+            created_ms: now,
+            current_kid: None,
+            next_vapid_version: 1,
+            enrollment_epoch: 0,
+        }
     }
 
     /// Parses a stored user record and checks it belongs to `user`.

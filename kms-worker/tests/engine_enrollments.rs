@@ -21,7 +21,13 @@ use support::*;
 
 const AUD: &str = "https://push.example.net";
 
-fn add(h: &mut Harness, user: &str, session: &SessionToken, enrollment: NewEnrollment, label: Option<&str>) -> Result<Value, kms_core::rpc::RpcError> {
+fn add(
+    h: &mut Harness,
+    user: &str,
+    session: &SessionToken,
+    enrollment: NewEnrollment,
+    label: Option<&str>,
+) -> Result<Value, kms_core::rpc::RpcError> {
     h.call(Call::AddEnrollment(AddEnrollmentParams {
         user: uid(user),
         session: session.clone(),
@@ -58,7 +64,10 @@ fn list_shows_public_fields_only() {
     sorted.sort_unstable();
     assert_eq!(ids, sorted, "listed in id order");
 
-    let common = ["created_ms", "id", "label", "method", "updated_ms"];
+    let mut top: Vec<&String> = list.as_object().unwrap().keys().collect();
+    top.sort_unstable();
+    assert_eq!(top, vec!["enrollments"], "no damaged records to report");
+    let common = ["created_ms", "id", "label", "method", "protects_at_rest", "updated_ms"];
     for e in entries {
         let mut keys: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort_unstable();
@@ -68,18 +77,22 @@ fn list_shows_public_fields_only() {
                 expected.push("iterations");
                 assert_eq!(e["iterations"], json!(FLOOR_ITERATIONS));
                 assert_eq!(e["label"], json!(null));
+                assert_eq!(e["protects_at_rest"], json!(true));
             }
             "passkey_prf" => {
                 expected.extend(["credential_id", "prf_salt"]);
                 assert_eq!(e["credential_id"], json!(b64(b"yubikey-cred")));
                 assert_eq!(e["prf_salt"], prf["prf_salt"], "the PRF input is public: the browser needs it");
                 assert_eq!(e["label"], json!("yubikey"));
+                assert_eq!(e["protects_at_rest"], json!(true));
             }
             "passkey_gate" => {
                 expected.extend(["credential_id", "rp_id"]);
                 assert_eq!(e["credential_id"], json!(gate.credential_id_b64()));
                 assert_eq!(e["rp_id"], json!(RP_ID));
                 assert_eq!(e["label"], json!("phone"));
+                // Gate mode only gates the API: the wrap key is in the store.
+                assert_eq!(e["protects_at_rest"], json!(false));
             }
             other => panic!("unexpected method {other}"),
         }
@@ -146,17 +159,34 @@ fn a_second_passphrase_needs_a_session_and_either_one_unlocks() {
     let runs = h.kdf_runs();
     let e = add(&mut h, "alice", &token(&b64([9u8; 32])), second_pass.clone(), None).unwrap_err();
     assert_eq!(e.code, ErrorCode::Locked, "{e}");
+    // The session is checked before anything else, so a caller without one
+    // learns nothing, not even whether the user exists.
+    let e = add(
+        &mut h,
+        "nobody",
+        &token(&b64([9u8; 32])),
+        NewEnrollment::PasskeyGate { credential_id: b64(b"x"), public_key: "not a key".into() },
+        None,
+    )
+    .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Locked, "{e}");
     assert_eq!(h.snapshot(), before);
     assert_eq!(h.kdf_runs(), runs);
 
     // With one.
-    let info: EnrollmentInfo = serde_json::from_value(add(&mut h, "alice", &s, second_pass, Some("backup")).unwrap()).unwrap();
+    let info: EnrollmentInfo =
+        serde_json::from_value(add(&mut h, "alice", &s, second_pass, Some("backup")).unwrap()).unwrap();
     let second = info.id.clone();
     assert_ne!(second, first);
     assert_eq!(info.iterations, Some(FLOOR_ITERATIONS));
     assert_eq!(info.label.as_deref(), Some("backup"));
-    let changed = changed_keys(&before, &h.snapshot());
-    assert_eq!(changed.into_iter().collect::<Vec<_>>(), vec![enrollment_key("alice", second.as_str())]);
+    let after = h.snapshot();
+    let changed = changed_keys(&before, &after);
+    assert_eq!(
+        changed.into_iter().collect::<Vec<_>>(),
+        vec![enrollment_key("alice", second.as_str()), user_key("alice")]
+    );
+    assert_epoch_bumped(&before, &after, "alice");
 
     // Two passphrase enrollments: the caller must say which.
     let runs = h.kdf_runs();
@@ -198,7 +228,7 @@ fn add_refuses_duplicates_bad_input_and_too_many() {
     // A third is fine.
     h.add_prf("alice", &s, b"cred-3", &prf_bytes(3)).expect("a third enrollment");
     let after_third = h.snapshot();
-    assert_eq!(changed_keys(&before, &after_third).len(), 1);
+    assert_eq!(changed_keys(&before, &after_third).len(), 2, "the enrollment and the user's epoch");
 
     // A fourth is over the configured cap.
     let e = h.add_prf("alice", &s, b"cred-4", &prf_bytes(4)).unwrap_err();
@@ -247,13 +277,25 @@ fn remove_needs_a_session_and_never_removes_the_last_enrollment() {
     assert_eq!(h.err(remove(&eid("no-such-enrollment"), &s)).code, ErrorCode::NotFound);
     assert_eq!(h.snapshot(), before);
 
+    // A session opened elsewhere (here with the passkey).
+    let other = session_of(&h.unlock_prf("alice", b"cred", &prf_bytes(1)).unwrap());
     let r: RemoveResult = h.ok(remove(&pass_eid, &s));
     assert_eq!((r.removed.as_str(), r.remaining), (pass_eid.as_str(), 1));
-    let mut gone: Vec<String> = changed_keys(&before, &h.snapshot()).into_iter().collect();
-    gone.sort();
-    assert_eq!(gone, vec![enrollment_key("alice", pass_eid.as_str()), throttle_key("alice", pass_eid.as_str())]);
+    let after = h.snapshot();
+    let changed: Vec<String> = changed_keys(&before, &after).into_iter().collect();
+    assert_eq!(
+        changed,
+        vec![enrollment_key("alice", pass_eid.as_str()), user_key("alice"), throttle_key("alice", pass_eid.as_str())]
+    );
+    assert_epoch_bumped(&before, &after, "alice");
     assert!(h.get_raw(&enrollment_key("alice", pass_eid.as_str())).is_none());
     assert!(h.get_raw(&throttle_key("alice", pass_eid.as_str())).is_none());
+
+    // A change of how the user unlocks ends every other session of the
+    // user; the one that made it stays.
+    let e = h.err(Call::SessionStatus(Harness::session_params("alice", &other)));
+    assert_eq!(e.code, ErrorCode::Locked, "{e}");
+    assert!(h.call(Call::SessionStatus(Harness::session_params("alice", &s))).is_ok());
 
     // The passphrase no longer unlocks anything; the passkey still does.
     expect_code(h.unlock_passphrase("alice", PASS_A), ErrorCode::NotFound);
@@ -274,6 +316,7 @@ fn change_passphrase_keeps_the_master_secret_and_the_vapid_key() {
     let mut h = Harness::new(105);
     let setup = h.setup_passphrase("alice", PASS_A);
     let (s, pass_eid) = (setup.session, setup.enrollment.id);
+    h.add_prf("alice", &s, b"cred", &prf_bytes(1)).unwrap();
     let key_before: VapidPublicInfo = h.ok(Call::VapidGenerate(Harness::session_params("alice", &s)));
     let jwt_before = sign(&mut h, "alice", &s);
     let old_record = h.record(&enrollment_key("alice", pass_eid.as_str()));
@@ -296,8 +339,21 @@ fn change_passphrase_keeps_the_master_secret_and_the_vapid_key() {
     assert_eq!(h.snapshot(), before);
     assert_eq!(h.kdf_runs(), runs);
 
+    // Failed guesses at the old passphrase (planted, to spare the KDF runs):
+    // a new passphrase starts with a clean slate.
+    let throttle = throttle_key("alice", pass_eid.as_str());
+    h.put_record(&throttle, &json!({"failures": 10, "last_failure_ms": h.now()}));
+
+    // A session opened elsewhere (with the passkey).
+    let other = session_of(&h.unlock_prf("alice", b"cred", &prf_bytes(1)).unwrap());
+
     h.clock.advance(1000);
     let info: EnrollmentInfo = h.ok(change(&s, PASS_B));
+    // Whoever knew the old passphrase loses their sessions; the session that
+    // made the change keeps its own.
+    assert_eq!(h.err(Call::SessionStatus(Harness::session_params("alice", &other))).code, ErrorCode::Locked);
+    assert!(h.call(Call::SessionStatus(Harness::session_params("alice", &s))).is_ok());
+    assert_eq!(h.get_raw(&throttle), None, "the change clears the throttle record");
     assert_eq!(info.id, pass_eid, "the enrollment keeps its id");
     let new_record = h.record(&enrollment_key("alice", pass_eid.as_str()));
     assert_ne!(new_record["params"]["salt"], old_record["params"]["salt"]);

@@ -83,8 +83,9 @@ fn prf_setup_and_unlock() {
     assert!(e.message.contains("prf_output"), "{e}");
     assert_eq!(h.snapshot(), before);
 
-    // An unknown credential id has no enrollment.
+    // An unknown credential id has no enrollment, and is no guess either.
     expect_code(h.unlock_prf("alice", b"cred-unknown", &out), ErrorCode::NotFound);
+    assert_eq!(h.snapshot(), before);
 }
 
 #[test]
@@ -234,6 +235,11 @@ fn gate_unlock_requires_a_fresh_assertion() {
     assert_eq!(e["code"], "unlock_failed");
     assert_eq!(stored_sign_count(&h, "alice", &eid), 1);
     assert_eq!(h.record(&throttle_key("alice", &eid))["failures"], json!(2));
+    // That failed attempt spent the ceremony too: not even a good answer to
+    // it is taken now.
+    let late = auth.assert(&b64d(&b3.challenge), 2);
+    let e = h.rpc_err("unlock", unlock_json("alice", b3.ceremony_id.as_str(), &late));
+    assert_eq!(e["code"], "not_found");
 
     // A perfect assertion by another key claiming this credential.
     let b4 = gate_begin(&mut h, "alice");
@@ -278,29 +284,46 @@ fn gate_refuses_every_kind_of_bad_assertion() {
         ("another origin", {
             let a = a.clone();
             Box::new(move |c: &[u8]| {
-                a.assert_with(client_data_json("webauthn.get", c, "https://evil.example"), authenticator_data(RP_ID, UP | UV, 10))
+                a.assert_with(
+                    client_data_json("webauthn.get", c, "https://evil.example"),
+                    authenticator_data(RP_ID, UP | UV, 10),
+                )
             })
         }),
         ("another RP ID hash", {
             let a = a.clone();
-            Box::new(move |c: &[u8]| a.assert_with(client_data_json("webauthn.get", c, ORIGIN), authenticator_data("evil.example", UP | UV, 10)))
+            Box::new(move |c: &[u8]| {
+                a.assert_with(
+                    client_data_json("webauthn.get", c, ORIGIN),
+                    authenticator_data("evil.example", UP | UV, 10),
+                )
+            })
         }),
         ("no user verification", {
             let a = a.clone();
-            Box::new(move |c: &[u8]| a.assert_with(client_data_json("webauthn.get", c, ORIGIN), authenticator_data(RP_ID, UP, 10)))
+            Box::new(move |c: &[u8]| {
+                a.assert_with(client_data_json("webauthn.get", c, ORIGIN), authenticator_data(RP_ID, UP, 10))
+            })
         }),
         ("no user presence", {
             let a = a.clone();
-            Box::new(move |c: &[u8]| a.assert_with(client_data_json("webauthn.get", c, ORIGIN), authenticator_data(RP_ID, UV, 10)))
+            Box::new(move |c: &[u8]| {
+                a.assert_with(client_data_json("webauthn.get", c, ORIGIN), authenticator_data(RP_ID, UV, 10))
+            })
         }),
         ("a registration ceremony", {
             let a = a.clone();
-            Box::new(move |c: &[u8]| a.assert_with(client_data_json("webauthn.create", c, ORIGIN), authenticator_data(RP_ID, UP | UV, 10)))
+            Box::new(move |c: &[u8]| {
+                a.assert_with(client_data_json("webauthn.create", c, ORIGIN), authenticator_data(RP_ID, UP | UV, 10))
+            })
         }),
         ("a cross-origin iframe", {
             let a = a.clone();
             Box::new(move |c: &[u8]| {
-                let cdj = format!(r#"{{"type":"webauthn.get","challenge":"{}","origin":"{ORIGIN}","crossOrigin":true}}"#, b64(c));
+                let cdj = format!(
+                    r#"{{"type":"webauthn.get","challenge":"{}","origin":"{ORIGIN}","crossOrigin":true}}"#,
+                    b64(c)
+                );
                 a.assert_with(cdj.into_bytes(), authenticator_data(RP_ID, UP | UV, 10))
             })
         }),
@@ -379,19 +402,22 @@ fn gate_ceremonies_are_bound_to_user_enrollment_kind_and_time() {
     let second_eid = added["id"].as_str().unwrap().to_owned();
     let e = h.rpc_err("gate_begin", json!({"user": "alice"}));
     assert_eq!(e["code"], "invalid_input", "two gate enrollments: the caller must pick one: {e}");
-    let b: GateBeginResult = h.ok(Call::GateBegin(GateBeginParams { user: uid("alice"), enrollment_id: Some(eid(&second_eid)) }));
+    let b: GateBeginResult =
+        h.ok(Call::GateBegin(GateBeginParams { user: uid("alice"), enrollment_id: Some(eid(&second_eid)) }));
     assert_eq!(b.credential_id, second.credential_id_b64());
     let mut req = unlock_json("alice", b.ceremony_id.as_str(), &alice_auth.assert(&b64d(&b.challenge), 1));
     req["enrollment_id"] = json!(first_eid.as_str());
     let e = h.rpc_err("unlock", req);
     assert_eq!(e["code"], "invalid_input", "{e}");
 
-    // Expired.
+    // Expired: refused, and not counted as a guess.
     let t = h.now();
     let b = gate_begin(&mut h, "bob");
     h.clock.set(t + CEREMONY_TTL_MS);
+    let before = h.snapshot();
     let e = h.rpc_err("unlock", unlock_json("bob", b.ceremony_id.as_str(), &bob_auth.assert(&b64d(&b.challenge), 1)));
     assert_eq!(e["code"], "not_found", "{e}");
+    assert_eq!(h.snapshot(), before);
 
     // A user without a gate enrollment gets no challenge.
     h.setup_prf("carol", b"carol-cred", &prf_bytes(1));

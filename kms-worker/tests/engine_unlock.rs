@@ -7,11 +7,11 @@
 
 mod support;
 
+use kms_core::rpc::RpcError;
 use kms_core::rpc::{Call, NewEnrollment, SessionResult, SessionStatus, SetupParams, UserParams};
 use kms_core::secret::Passphrase;
 use kms_core::unlock::passphrase::PassphrasePolicy;
 use kms_core::vapid::VapidPublicInfo;
-use kms_core::rpc::RpcError;
 use kms_core::{CoreError, ErrorCode};
 use kms_worker::KmsConfig;
 use serde_json::{json, Value};
@@ -205,6 +205,14 @@ fn corrupted_enrollment_fails_exactly_like_a_wrong_passphrase() {
     }
 
     assert_eq!(h.record(&throttle_key("alice", &eid))["failures"], json!(4));
+
+    // A record that does not even parse: the same answer, without a KDF.
+    h.clock.advance(1000); // the back-off the fourth failure imposed
+    h.put_raw(&key, b"{\"v\":1,\"id\":".to_vec());
+    let runs = h.kdf_runs();
+    assert_eq!(h.rpc_err("unlock", unlock_json(PASS_A)), wrong);
+    assert_eq!(h.kdf_runs(), runs);
+    assert_eq!(h.record(&throttle_key("alice", &eid))["failures"], json!(5));
 }
 
 #[test]
@@ -308,6 +316,29 @@ fn sessions_expire_after_five_minutes_and_belong_to_one_user() {
     // not exist any more).
     let e = h.err(Call::SessionStatus(Harness::session_params("alice", &bob)));
     assert_eq!(e.code, ErrorCode::Locked, "{e}");
+}
+
+#[test]
+fn a_user_has_at_most_eight_live_sessions() {
+    let mut h = Harness::new(13);
+    let first = h.setup_prf("alice", b"cred", &prf_bytes(5)).session;
+    let bob = h.setup_prf("bob", b"bob-cred", &prf_bytes(6)).session;
+    let mut sessions = vec![first];
+    for _ in 0..7 {
+        sessions.push(session_of(&h.unlock_prf("alice", b"cred", &prf_bytes(5)).unwrap()));
+    }
+    for s in &sessions {
+        assert!(h.call(Call::SessionStatus(Harness::session_params("alice", s))).is_ok());
+    }
+    // The ninth closes the oldest, and only that one.
+    let ninth = session_of(&h.unlock_prf("alice", b"cred", &prf_bytes(5)).unwrap());
+    let e = h.err(Call::SessionStatus(Harness::session_params("alice", &sessions[0])));
+    assert_eq!(e.code, ErrorCode::Locked);
+    for s in sessions[1..].iter().chain([&ninth]) {
+        assert!(h.call(Call::SessionStatus(Harness::session_params("alice", s))).is_ok());
+    }
+    // Other users are not affected.
+    assert!(h.call(Call::SessionStatus(Harness::session_params("bob", &bob))).is_ok());
 }
 
 #[test]

@@ -226,7 +226,11 @@ fn sign_jwt_refuses_bad_claims_and_writes_nothing() {
     let before = h.snapshot();
 
     let cases: Vec<(&str, JwtRequest, &str)> = vec![
-        ("the endpoint instead of its origin", claims("https://fcm.googleapis.com/fcm/send/abc:123", SUB, good_exp), "\"https://fcm.googleapis.com\""),
+        (
+            "the endpoint instead of its origin",
+            claims("https://fcm.googleapis.com/fcm/send/abc:123", SUB, good_exp),
+            "\"https://fcm.googleapis.com\"",
+        ),
         ("a trailing slash", claims("https://fcm.googleapis.com/", SUB, good_exp), "\"https://fcm.googleapis.com\""),
         ("plain http to a remote host", claims("http://push.example.net", SUB, good_exp), "https"),
         ("exp over 24 h ahead", claims(AUD, SUB, now_s + 86_401), "24 h"),
@@ -250,4 +254,28 @@ fn sign_jwt_refuses_bad_claims_and_writes_nothing() {
     // Without a session, the claims are not even looked at.
     let e = h.err(sign_call("alice", &token(&b64([5u8; 32])), claims("not a url", "", 0)));
     assert_eq!(e.code, ErrorCode::Locked, "{e}");
+}
+
+#[test]
+fn a_user_has_at_most_256_vapid_keys() {
+    let mut h = Harness::new(306);
+    let s = alice(&mut h);
+    h.ok::<VapidPublicInfo>(Call::VapidGenerate(sp("alice", &s)));
+    // Pretend 254 rotations happened (behind the engine's back: only the
+    // counter matters for the cap).
+    let mut meta = h.record(&user_key("alice"));
+    meta["next_vapid_version"] = json!(256);
+    h.put_record(&user_key("alice"), &meta);
+
+    let r: RotateResult = h.ok(Call::VapidRotate(sp("alice", &s)));
+    assert_eq!(r.current.version, 256, "the 256th key is allowed");
+    let before = h.snapshot();
+    let e = h.err(Call::VapidRotate(sp("alice", &s)));
+    assert_eq!(e.code, ErrorCode::Forbidden, "{e}");
+    assert!(e.message.contains("256"), "{e}");
+    assert_eq!(h.snapshot(), before);
+    // The current key keeps signing.
+    let exp = h.now() / 1000 + 60;
+    let jwt: SignedJwt = h.ok(sign_call("alice", &s, claims(AUD, SUB, exp)));
+    assert_eq!(jwt.kid, r.current.kid);
 }

@@ -1,11 +1,11 @@
 //! The commands: each opens the store, drives the engine in-process through
 //! the typed client, and prints text or JSON.
 
+use kms_core::crypto::kdf::pbkdf2_sha256;
 use kms_core::ids::{EnrollmentId, UserId};
 use kms_core::rpc::NewEnrollment;
-use kms_core::vapid::JwtRequest;
-use kms_core::crypto::kdf::pbkdf2_sha256;
 use kms_core::unlock::passphrase::{calibrate_iterations, PassphrasePolicy};
+use kms_core::vapid::JwtRequest;
 use kms_core::ErrorCode;
 use kms_storage::SqliteStore;
 use kms_worker::{Kms, KmsConfig};
@@ -246,7 +246,8 @@ async fn vapid(client: &Client, prompt: &Prompter, j: bool, cmd: VapidCmd) -> Re
                 if jwk {
                     serde_json::to_string(&current.jwk).unwrap_or_default()
                 } else {
-                    let mut lines = vec![format!("kid {}", current.kid), format!("applicationServerKey {}", current.public_key)];
+                    let mut lines =
+                        vec![format!("kid {}", current.kid), format!("applicationServerKey {}", current.public_key)];
                     for r in &keys.retired {
                         lines.push(format!("retired kid {} (version {})", r.kid, r.version));
                     }

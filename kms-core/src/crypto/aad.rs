@@ -57,9 +57,6 @@ mod tests {
     fn encoding_is_injective_across_field_boundaries() {
         assert_ne!(master_wrap("ab", "c", "m"), master_wrap("a", "bc", "m"));
         assert_ne!(master_wrap("u", "e", "passphrase"), master_wrap("u", "e", "passkey_prf"));
-        assert_ne!(
-            build(Purpose::MasterWrap, &[b"x"]),
-            build(Purpose::VapidKey, &[b"x"])
-        );
+        assert_ne!(build(Purpose::MasterWrap, &[b"x"]), build(Purpose::VapidKey, &[b"x"]));
     }
 }

@@ -73,10 +73,7 @@ pub fn open(key: &Key256, aad: &[u8], sealed: &Sealed) -> Result<Zeroizing<Vec<u
     let (nonce, ct) = sealed.0.split_at_checked(NONCE_LEN).ok_or(CoreError::Integrity)?;
     let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| CoreError::Integrity)?;
     let cipher = Aes256Gcm::new(key.expose().into());
-    cipher
-        .decrypt(&Nonce::from(nonce), Payload { msg: ct, aad })
-        .map(Zeroizing::new)
-        .map_err(|_| CoreError::Integrity)
+    cipher.decrypt(&Nonce::from(nonce), Payload { msg: ct, aad }).map(Zeroizing::new).map_err(|_| CoreError::Integrity)
 }
 
 #[cfg(test)]

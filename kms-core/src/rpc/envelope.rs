@@ -17,6 +17,32 @@ pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 /// Longest string request id.
 pub const MAX_ID_LEN: usize = 64;
 
+/// The envelope's fields as raw slices of the input. Duplicate keys are
+/// refused: with them, which `method` runs would depend on the parser.
+struct Envelope<'a>(BTreeMap<String, &'a RawValue>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Envelope<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Envelope<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+                let mut out = BTreeMap::new();
+                while let Some((k, v)) = map.next_entry::<String, &'de RawValue>()? {
+                    if out.insert(k, v).is_some() {
+                        return Err(serde::de::Error::custom("duplicate field"));
+                    }
+                }
+                Ok(Envelope(out))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
 /// A request id, echoed in the response: a number or a short string.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -53,8 +79,16 @@ impl Request {
             return Err((None, RpcError::invalid(format!("request larger than {MAX_REQUEST_BYTES} bytes"))));
         }
         let text = std::str::from_utf8(bytes).map_err(|_| (None, RpcError::invalid("request is not UTF-8 JSON")))?;
-        let fields: BTreeMap<String, &RawValue> = serde_json::from_str(text)
-            .map_err(|_| (None, RpcError::invalid("request must be a JSON object")))?;
+        let fields = serde_json::from_str::<Envelope<'_>>(text)
+            .map_err(|e| {
+                let msg = if e.to_string().starts_with("duplicate field") {
+                    "request has a duplicate envelope field"
+                } else {
+                    "request must be a JSON object"
+                };
+                (None, RpcError::invalid(msg))
+            })?
+            .0;
         let id = decode_id(fields.get("id").copied()).map_err(|e| (None, e))?;
         let fail = |e: RpcError| (Some(id.clone()), e);
 
@@ -102,10 +136,13 @@ fn decode_id(raw: Option<&RawValue>) -> Result<RequestId, RpcError> {
     let Some(raw) = raw else {
         return Err(RpcError::invalid("missing field `id`"));
     };
-    let value: Value =
-        serde_json::from_str(raw.get()).map_err(|_| RpcError::invalid("`id` must be a non-negative integer or a string"))?;
+    let value: Value = serde_json::from_str(raw.get())
+        .map_err(|_| RpcError::invalid("`id` must be a non-negative integer or a string"))?;
     match Some(&value) {
-        Some(Value::Number(n)) => n.as_u64().map(RequestId::Num).ok_or_else(|| RpcError::invalid("`id` must be a non-negative integer or a string")),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .map(RequestId::Num)
+            .ok_or_else(|| RpcError::invalid("`id` must be a non-negative integer or a string")),
         Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_ID_LEN => Ok(RequestId::Str(s.clone())),
         Some(Value::String(_)) => Err(RpcError::invalid(format!("`id` string must be 1 to {MAX_ID_LEN} bytes"))),
         Some(_) => Err(RpcError::invalid("`id` must be a non-negative integer or a string")),
@@ -212,6 +249,8 @@ mod tests {
         assert_eq!(e.0, None);
         let e = Request::decode(br#"{"v":1,"id":1,"method":"info","extra":0}"#).unwrap_err();
         assert!(e.1.message.contains("unknown envelope field `extra`"));
+        let e = Request::decode(br#"{"v":1,"id":1,"method":"vapid_public","method":"info"}"#).unwrap_err();
+        assert!(e.1.message.contains("duplicate"), "{}", e.1.message);
         let e = Request::decode(&[0xff, 0xfe]).unwrap_err();
         assert_eq!(e.1.code, crate::ErrorCode::InvalidInput);
         assert!(Request::decode(br#"{"v":1,"id":1,"method":"info"}"#).is_ok());

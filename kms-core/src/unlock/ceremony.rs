@@ -102,10 +102,7 @@ impl CeremonyBook {
     /// happens next, so a challenge can be answered once only. Unknown, used,
     /// expired and other users' ceremonies all give `not_found`.
     pub fn take(&mut self, user: &UserId, id: &CeremonyId, now: UnixMillis) -> Result<CeremonyKind> {
-        let pos = self
-            .pending
-            .iter()
-            .position(|p| bool::from(p.id.as_str().as_bytes().ct_eq(id.as_str().as_bytes())));
+        let pos = self.pending.iter().position(|p| bool::from(p.id.as_str().as_bytes().ct_eq(id.as_str().as_bytes())));
         let not_found = || CoreError::NotFound("ceremony (unknown, already used, or expired)".into());
         let pending = match pos {
             Some(i) => self.pending.remove(i),

@@ -75,10 +75,7 @@ pub struct GateParams {
 
 impl std::fmt::Debug for GateParams {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GateParams")
-            .field("credential", &self.credential)
-            .field("gate_key", &"<redacted>")
-            .finish()
+        f.debug_struct("GateParams").field("credential", &self.credential).field("gate_key", &"<redacted>").finish()
     }
 }
 
@@ -126,9 +123,9 @@ pub struct EnrollmentInfo {
 /// Checks an optional label: printable, at most [`MAX_LABEL_LEN`] characters.
 pub fn check_label(label: Option<String>) -> Result<Option<String>> {
     match label {
-        Some(l) if l.chars().count() > MAX_LABEL_LEN || l.chars().any(char::is_control) => Err(
-            CoreError::invalid(format!("label: at most {MAX_LABEL_LEN} printable characters")),
-        ),
+        Some(l) if l.chars().count() > MAX_LABEL_LEN || l.chars().any(char::is_control) => {
+            Err(CoreError::invalid(format!("label: at most {MAX_LABEL_LEN} printable characters")))
+        }
         other => Ok(other),
     }
 }
@@ -148,7 +145,15 @@ impl EnrollmentRecord {
     ) -> Result<Self> {
         let aad = aad::master_wrap(user.as_str(), id.as_str(), params.method().as_str());
         let wrapped = aead::seal(wrap_key, &aad, master.expose(), rng)?;
-        Ok(Self { v: RECORD_VERSION, id, label: check_label(label)?, created_ms: now, updated_ms: now, params, wrapped })
+        Ok(Self {
+            v: RECORD_VERSION,
+            id,
+            label: check_label(label)?,
+            created_ms: now,
+            updated_ms: now,
+            params,
+            wrapped,
+        })
     }
 
     /// Unwraps the master secret. The AAD is rebuilt from what the caller

@@ -80,10 +80,7 @@ impl PassphrasePolicy {
             return Err(CoreError::invalid(format!("passphrase: longer than {MAX_BYTES} bytes")));
         }
         if p.char_len() < self.min_chars {
-            return Err(CoreError::invalid(format!(
-                "passphrase: at least {} characters required",
-                self.min_chars
-            )));
+            return Err(CoreError::invalid(format!("passphrase: at least {} characters required", self.min_chars)));
         }
         Ok(())
     }
@@ -151,7 +148,12 @@ pub fn enroll(
 /// Unwraps the master secret of a passphrase enrollment, given the PBKDF2
 /// output for the record's parameters. A wrong passphrase and a corrupted
 /// record both give [`CoreError::UnlockFailed`].
-pub fn unlock(record: &EnrollmentRecord, user: &UserId, id: &EnrollmentId, pbkdf2_out: &[u8; 32]) -> Result<MasterSecret> {
+pub fn unlock(
+    record: &EnrollmentRecord,
+    user: &UserId,
+    id: &EnrollmentId,
+    pbkdf2_out: &[u8; 32],
+) -> Result<MasterSecret> {
     let MethodParams::Passphrase(params) = &record.params else {
         return Err(CoreError::UnlockFailed);
     };

@@ -75,7 +75,12 @@ pub fn enroll(
 
 /// Unwraps the master secret with a PRF output. A malformed output is
 /// `invalid_input`; a wrong one or a corrupted record is `unlock_failed`.
-pub fn unlock(record: &EnrollmentRecord, user: &UserId, id: &EnrollmentId, prf_output: &PrfOutput) -> Result<MasterSecret> {
+pub fn unlock(
+    record: &EnrollmentRecord,
+    user: &UserId,
+    id: &EnrollmentId,
+    prf_output: &PrfOutput,
+) -> Result<MasterSecret> {
     // Reject all-zero and wrong-length outputs before anything else.
     prf_output.bytes()?;
     let MethodParams::PasskeyPrf(params) = &record.params else {

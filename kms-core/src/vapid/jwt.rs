@@ -89,12 +89,7 @@ pub fn validate(req: &JwtRequest, now_ms: u64) -> Result<ValidatedClaims> {
     if let Some(jti) = &req.jti {
         check_jti(jti)?;
     }
-    Ok(ValidatedClaims {
-        aud,
-        sub: req.sub.clone(),
-        exp: req.exp,
-        jti: req.jti.clone(),
-    })
+    Ok(ValidatedClaims { aud, sub: req.sub.clone(), exp: req.exp, jti: req.jti.clone() })
 }
 
 fn check_exp(exp: u64, now_ms: u64) -> Result<()> {
@@ -123,32 +118,23 @@ fn check_sub(sub: &str) -> Result<()> {
     const RULE: &str = "sub must be a mailto: URI (\"mailto:ops@example.com\") or an https: URL \
                         (\"https://example.com/contact\"), RFC 8292 section 2.1";
     if sub.is_empty() || sub.len() > MAX_SUB_LEN {
-        return Err(CoreError::invalid(format!(
-            "sub must be 1 to {MAX_SUB_LEN} bytes"
-        )));
+        return Err(CoreError::invalid(format!("sub must be 1 to {MAX_SUB_LEN} bytes")));
     }
     // The value is sent verbatim; a URI is ASCII, anything else is
     // percent-encoded.
     if !sub.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(CoreError::invalid(
-            "sub must be printable ASCII without spaces (percent-encode other characters)",
-        ));
+        return Err(CoreError::invalid("sub must be printable ASCII without spaces (percent-encode other characters)"));
     }
     if let Some(address) = sub.strip_prefix("mailto:") {
         return match address.split_once('@') {
             Some((local, domain)) if !local.is_empty() && !domain.is_empty() => Ok(()),
-            _ => Err(CoreError::invalid(format!(
-                "{RULE}: a mailto: URI needs an address with an @"
-            ))),
+            _ => Err(CoreError::invalid(format!("{RULE}: a mailto: URI needs an address with an @"))),
         };
     }
     if sub.starts_with("https://") {
-        let url =
-            Url::parse(sub).map_err(|_| CoreError::invalid(format!("{RULE}: not a valid URL")))?;
+        let url = Url::parse(sub).map_err(|_| CoreError::invalid(format!("{RULE}: not a valid URL")))?;
         if url.host().is_none() {
-            return Err(CoreError::invalid(format!(
-                "{RULE}: the https: URL needs a host"
-            )));
+            return Err(CoreError::invalid(format!("{RULE}: the https: URL needs a host")));
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(CoreError::invalid("sub must not contain userinfo"));
@@ -160,17 +146,10 @@ fn check_sub(sub: &str) -> Result<()> {
 
 fn check_jti(jti: &str) -> Result<()> {
     if jti.is_empty() || jti.len() > MAX_JTI_LEN {
-        return Err(CoreError::invalid(format!(
-            "jti must be 1 to {MAX_JTI_LEN} characters"
-        )));
+        return Err(CoreError::invalid(format!("jti must be 1 to {MAX_JTI_LEN} characters")));
     }
-    if !jti
-        .bytes()
-        .all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\')
-    {
-        return Err(CoreError::invalid(
-            "jti must be printable ASCII without \" and \\",
-        ));
+    if !jti.bytes().all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\') {
+        return Err(CoreError::invalid("jti must be printable ASCII without \" and \\"));
     }
     Ok(())
 }
@@ -194,19 +173,10 @@ struct Payload<'a> {
 /// Fails (`Internal`) only if serialization or ECDSA fails, which does not
 /// happen for these inputs.
 pub fn sign(key: &VapidSigningKey, claims: &ValidatedClaims) -> Result<String> {
-    let payload = Payload {
-        aud: claims.aud.as_str(),
-        exp: claims.exp,
-        sub: &claims.sub,
-        jti: claims.jti.as_deref(),
-    };
-    let payload = serde_json::to_vec(&payload)
-        .map_err(|_| CoreError::Internal("jwt payload serialization failed".into()))?;
-    let signing_input = format!(
-        "{}.{}",
-        crate::b64::encode(HEADER_JSON),
-        crate::b64::encode(payload)
-    );
+    let payload = Payload { aud: claims.aud.as_str(), exp: claims.exp, sub: &claims.sub, jti: claims.jti.as_deref() };
+    let payload =
+        serde_json::to_vec(&payload).map_err(|_| CoreError::Internal("jwt payload serialization failed".into()))?;
+    let signing_input = format!("{}.{}", crate::b64::encode(HEADER_JSON), crate::b64::encode(payload));
     let signature = key.sign(signing_input.as_bytes())?;
     Ok(format!("{signing_input}.{}", crate::b64::encode(signature)))
 }
@@ -235,11 +205,6 @@ impl SignedJwt {
     pub fn issue(key: &VapidSigningKey, claims: &ValidatedClaims) -> Result<Self> {
         let jwt = sign(key, claims)?;
         let public = key.public();
-        Ok(Self {
-            authorization: authorization_header(&jwt, &public),
-            kid: public.thumbprint(),
-            exp: claims.exp,
-            jwt,
-        })
+        Ok(Self { authorization: authorization_header(&jwt, &public), kid: public.thumbprint(), exp: claims.exp, jwt })
     }
 }

@@ -63,9 +63,9 @@ impl VapidSigningKey {
     /// buffer is wiped when it drops.
     pub(crate) fn from_scalar(scalar: Zeroizing<[u8; 32]>) -> Result<Self> {
         let bytes: &FieldBytes = (&*scalar).into();
-        SigningKey::from_bytes(bytes).map(Self).map_err(|_| {
-            CoreError::invalid("vapid key: scalar is zero or not below the P-256 group order")
-        })
+        SigningKey::from_bytes(bytes)
+            .map(Self)
+            .map_err(|_| CoreError::invalid("vapid key: scalar is zero or not below the P-256 group order"))
     }
 
     /// The public half.
@@ -80,10 +80,7 @@ impl VapidSigningKey {
     /// Fails only if ECDSA produced `r = 0` or `s = 0` (probability about
     /// 2^-255); the error is `Internal`. Returning it keeps this total.
     pub fn sign(&self, msg: &[u8]) -> Result<[u8; 64]> {
-        let sig: Signature = self
-            .0
-            .try_sign(msg)
-            .map_err(|_| CoreError::Internal("ecdsa signing failed".into()))?;
+        let sig: Signature = self.0.try_sign(msg).map_err(|_| CoreError::Internal("ecdsa signing failed".into()))?;
         Ok(sig.to_bytes().into())
     }
 
@@ -104,9 +101,7 @@ impl VapidSigningKey {
         rng: &mut impl CryptoRngCore,
     ) -> Result<Sealed> {
         if !ids_equal(&self.public().thumbprint(), kid) {
-            return Err(CoreError::Internal(
-                "vapid seal: kid is not this key's thumbprint".into(),
-            ));
+            return Err(CoreError::Internal("vapid seal: kid is not this key's thumbprint".into()));
         }
         let aad = aad::vapid_key(user.as_str(), kid.as_str(), version);
         let mut scalar = self.0.to_bytes();
@@ -122,19 +117,10 @@ impl VapidSigningKey {
     /// Every failure (wrong key, user, kid or version; altered blob; a
     /// plaintext that is not a valid scalar; a thumbprint mismatch) is
     /// [`CoreError::Integrity`].
-    pub fn unseal(
-        sealing_key: &Key256,
-        user: &UserId,
-        kid: &KeyId,
-        version: u32,
-        sealed: &Sealed,
-    ) -> Result<Self> {
+    pub fn unseal(sealing_key: &Key256, user: &UserId, kid: &KeyId, version: u32, sealed: &Sealed) -> Result<Self> {
         let aad = aad::vapid_key(user.as_str(), kid.as_str(), version);
         let plaintext = aead::open(sealing_key, &aad, sealed)?;
-        let scalar: &[u8; 32] = plaintext
-            .as_slice()
-            .try_into()
-            .map_err(|_| CoreError::Integrity)?;
+        let scalar: &[u8; 32] = plaintext.as_slice().try_into().map_err(|_| CoreError::Integrity)?;
         let key = Self::from_scalar(Zeroizing::new(*scalar)).map_err(|_| CoreError::Integrity)?;
         drop(plaintext);
         if !ids_equal(&key.public().thumbprint(), kid) {
@@ -173,14 +159,10 @@ impl VapidPublicKey {
     /// are refused with `InvalidInput`.
     pub fn from_sec1_bytes(bytes: &[u8]) -> Result<Self> {
         if bytes.len() != SEC1_UNCOMPRESSED_LEN {
-            return Err(CoreError::invalid(
-                "vapid public key: expected a 65-byte uncompressed P-256 point",
-            ));
+            return Err(CoreError::invalid("vapid public key: expected a 65-byte uncompressed P-256 point"));
         }
         if bytes.first() != Some(&0x04) {
-            return Err(CoreError::invalid(
-                "vapid public key: expected an uncompressed point (first byte 0x04)",
-            ));
+            return Err(CoreError::invalid("vapid public key: expected an uncompressed point (first byte 0x04)"));
         }
         PublicKey::from_sec1_bytes(bytes)
             .map(Self)
@@ -198,9 +180,7 @@ impl VapidPublicKey {
     /// `x`, `y` 32 bytes each of unpadded base64url forming a curve point.
     pub fn from_jwk(jwk: &Jwk) -> Result<Self> {
         if jwk.kty != "EC" || jwk.crv != "P-256" {
-            return Err(CoreError::invalid(
-                "jwk: expected kty \"EC\" and crv \"P-256\"",
-            ));
+            return Err(CoreError::invalid("jwk: expected kty \"EC\" and crv \"P-256\""));
         }
         let x: [u8; 32] = crate::b64::decode_array(&jwk.x, "jwk.x")?;
         let y: [u8; 32] = crate::b64::decode_array(&jwk.y, "jwk.y")?;
@@ -235,12 +215,7 @@ impl VapidPublicKey {
     /// The key as a JWK (RFC 7518 section 6.2.1).
     pub fn jwk(&self) -> Jwk {
         let (x, y) = self.coordinates();
-        Jwk {
-            kty: "EC".to_owned(),
-            crv: "P-256".to_owned(),
-            x: crate::b64::encode(x),
-            y: crate::b64::encode(y),
-        }
+        Jwk { kty: "EC".to_owned(), crv: "P-256".to_owned(), x: crate::b64::encode(x), y: crate::b64::encode(y) }
     }
 
     /// The RFC 7638 JWK thumbprint: unpadded base64url of SHA-256 over exactly
@@ -249,10 +224,7 @@ impl VapidPublicKey {
     /// [`KeyId`]. `x` and `y` are base64url, so they need no JSON escaping.
     pub fn thumbprint(&self) -> KeyId {
         let jwk = self.jwk();
-        let canonical = format!(
-            r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
-            jwk.x, jwk.y
-        );
+        let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#, jwk.x, jwk.y);
         KeyId::from_thumbprint(crate::b64::encode(Sha256::digest(canonical.as_bytes())))
     }
 
@@ -397,8 +369,7 @@ impl VapidKeyRecord {
     /// equal the unsealed key's public key (a record whose public half was
     /// swapped is refused). Every failure is [`CoreError::Integrity`].
     pub fn open(&self, sealing_key: &Key256, user: &UserId) -> Result<VapidSigningKey> {
-        let key =
-            VapidSigningKey::unseal(sealing_key, user, &self.kid, self.version, &self.sealed)?;
+        let key = VapidSigningKey::unseal(sealing_key, user, &self.kid, self.version, &self.sealed)?;
         let stored = self.public_key.to_sec1_bytes();
         let actual = key.public().to_sec1_bytes();
         if !bool::from(stored.ct_eq(&actual)) {
@@ -479,10 +450,7 @@ mod tests {
 
     fn hex(s: &str) -> Vec<u8> {
         assert_eq!(s.len() % 2, 0);
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
     }
 
     fn vectors() -> serde_json::Value {
@@ -491,9 +459,7 @@ mod tests {
 
     fn rfc6979_key() -> VapidSigningKey {
         let v = vectors();
-        let x: [u8; 32] = hex(v["private_key_x"].as_str().unwrap())
-            .try_into()
-            .unwrap();
+        let x: [u8; 32] = hex(v["private_key_x"].as_str().unwrap()).try_into().unwrap();
         VapidSigningKey::from_scalar(Zeroizing::new(x)).unwrap()
     }
 
@@ -508,11 +474,7 @@ mod tests {
         for sig in sigs {
             assert_eq!(sig["hash"], "SHA-256");
             let msg = sig["message"].as_str().unwrap();
-            let expected = [
-                hex(sig["r"].as_str().unwrap()),
-                hex(sig["s"].as_str().unwrap()),
-            ]
-            .concat();
+            let expected = [hex(sig["r"].as_str().unwrap()), hex(sig["s"].as_str().unwrap())].concat();
             let got = key.sign(msg.as_bytes()).unwrap();
             assert_eq!(got.to_vec(), expected, "message {msg:?}");
             // Deterministic: the same input gives the same signature.
@@ -526,26 +488,17 @@ mod tests {
     #[test]
     fn public_key_matches_rfc6979_a25() {
         let v = vectors();
-        let expected = [
-            vec![0x04],
-            hex(v["public_key_ux"].as_str().unwrap()),
-            hex(v["public_key_uy"].as_str().unwrap()),
-        ]
-        .concat();
+        let expected =
+            [vec![0x04], hex(v["public_key_ux"].as_str().unwrap()), hex(v["public_key_uy"].as_str().unwrap())].concat();
         assert_eq!(rfc6979_key().public().to_sec1_bytes().to_vec(), expected);
-        assert_eq!(
-            rfc6979_key().public().thumbprint().as_str(),
-            v["jwk_thumbprint"].as_str().unwrap()
-        );
+        assert_eq!(rfc6979_key().public().thumbprint().as_str(), v["jwk_thumbprint"].as_str().unwrap());
     }
 
     #[test]
     fn from_scalar_refuses_zero_and_order() {
         assert!(VapidSigningKey::from_scalar(Zeroizing::new([0u8; 32])).is_err());
         // n, the order of P-256 (FIPS 186-4 D.1.2.3).
-        let n: [u8; 32] = hex("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551")
-            .try_into()
-            .unwrap();
+        let n: [u8; 32] = hex("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551").try_into().unwrap();
         assert!(VapidSigningKey::from_scalar(Zeroizing::new(n)).is_err());
         let mut n_minus_1 = n;
         n_minus_1[31] -= 1;
@@ -561,31 +514,13 @@ mod tests {
         let sk = Key256::generate(&mut rng);
         let user = UserId::parse("alice").unwrap();
         let kid = KeyId::parse("kid").unwrap();
-        for pt in [
-            vec![0u8; 32],
-            vec![1u8; 31],
-            vec![1u8; 33],
-            vec![0xffu8; 32],
-        ] {
-            let sealed =
-                aead::seal(&sk, &aad::vapid_key("alice", "kid", 1), &pt, &mut rng).unwrap();
-            assert_eq!(
-                VapidSigningKey::unseal(&sk, &user, &kid, 1, &sealed).unwrap_err(),
-                CoreError::Integrity
-            );
+        for pt in [vec![0u8; 32], vec![1u8; 31], vec![1u8; 33], vec![0xffu8; 32]] {
+            let sealed = aead::seal(&sk, &aad::vapid_key("alice", "kid", 1), &pt, &mut rng).unwrap();
+            assert_eq!(VapidSigningKey::unseal(&sk, &user, &kid, 1, &sealed).unwrap_err(), CoreError::Integrity);
         }
         // A valid scalar sealed under a kid that is not its thumbprint.
-        let sealed = aead::seal(
-            &sk,
-            &aad::vapid_key("alice", "kid", 1),
-            &[1u8; 32],
-            &mut rng,
-        )
-        .unwrap();
-        assert_eq!(
-            VapidSigningKey::unseal(&sk, &user, &kid, 1, &sealed).unwrap_err(),
-            CoreError::Integrity
-        );
+        let sealed = aead::seal(&sk, &aad::vapid_key("alice", "kid", 1), &[1u8; 32], &mut rng).unwrap();
+        assert_eq!(VapidSigningKey::unseal(&sk, &user, &kid, 1, &sealed).unwrap_err(), CoreError::Integrity);
     }
 
     #[test]
@@ -596,17 +531,11 @@ mod tests {
         let key = VapidSigningKey::generate(&mut rng);
         let user = UserId::parse("alice").unwrap();
         let other = VapidSigningKey::generate(&mut rng).public().thumbprint();
-        assert!(matches!(
-            key.seal(&sk, &user, &other, 1, &mut rng),
-            Err(CoreError::Internal(_))
-        ));
+        assert!(matches!(key.seal(&sk, &user, &other, 1, &mut rng), Err(CoreError::Internal(_))));
     }
 
     #[test]
     fn debug_is_redacted() {
-        assert_eq!(
-            format!("{:?}", rfc6979_key()),
-            "VapidSigningKey(<redacted>)"
-        );
+        assert_eq!(format!("{:?}", rfc6979_key()), "VapidSigningKey(<redacted>)");
     }
 }

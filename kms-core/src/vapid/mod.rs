@@ -90,11 +90,11 @@ pub mod key;
 pub mod origin;
 
 pub use jwt::{
-    authorization_header, sign, validate, JwtRequest, SignedJwt, ValidatedClaims, MAX_JTI_LEN,
-    MAX_JWT_LIFETIME_S, MAX_SUB_LEN,
+    authorization_header, sign, validate, JwtRequest, SignedJwt, ValidatedClaims, MAX_JTI_LEN, MAX_JWT_LIFETIME_S,
+    MAX_SUB_LEN,
 };
 pub use key::{
-    vapid_sealing_key, Jwk, KeyStatus, VapidKeyRecord, VapidPublicInfo, VapidPublicKey,
-    VapidSigningKey, SEC1_UNCOMPRESSED_LEN,
+    vapid_sealing_key, Jwk, KeyStatus, VapidKeyRecord, VapidPublicInfo, VapidPublicKey, VapidSigningKey,
+    SEC1_UNCOMPRESSED_LEN,
 };
 pub use origin::{PushOrigin, MAX_ENDPOINT_LEN, MAX_ORIGIN_LEN};

@@ -13,8 +13,7 @@ pub const MAX_ORIGIN_LEN: usize = 2048;
 /// Longest subscription endpoint URL accepted, in bytes.
 pub const MAX_ENDPOINT_LEN: usize = 4096;
 
-const SCHEME_RULE: &str =
-    "the scheme must be https (http is allowed only for localhost, 127.0.0.0/8 and [::1])";
+const SCHEME_RULE: &str = "the scheme must be https (http is allowed only for localhost, 127.0.0.0/8 and [::1])";
 
 /// The origin (`scheme://host[:port]`) of a push service, in its ASCII
 /// serialization (WHATWG URL): exactly what RFC 8292 section 2 requires as
@@ -33,16 +32,15 @@ impl PushOrigin {
     /// shows the origin to use instead.
     pub fn parse(s: &str) -> Result<Self> {
         if s.is_empty() {
-            return Err(CoreError::invalid("aud must not be empty: use the push service's origin, e.g. \"https://fcm.googleapis.com\""));
+            return Err(CoreError::invalid(
+                "aud must not be empty: use the push service's origin, e.g. \"https://fcm.googleapis.com\"",
+            ));
         }
         if s.len() > MAX_ORIGIN_LEN {
-            return Err(CoreError::invalid(format!(
-                "aud is longer than {MAX_ORIGIN_LEN} bytes"
-            )));
+            return Err(CoreError::invalid(format!("aud is longer than {MAX_ORIGIN_LEN} bytes")));
         }
-        let url = Url::parse(s).map_err(|_| {
-            CoreError::invalid("aud must be an origin (scheme://host[:port]): not a valid URL")
-        })?;
+        let url = Url::parse(s)
+            .map_err(|_| CoreError::invalid("aud must be an origin (scheme://host[:port]): not a valid URL"))?;
         check_scheme_and_host(&url, "aud")?;
         let origin = url.origin().ascii_serialization();
         if origin != s {
@@ -68,12 +66,9 @@ impl PushOrigin {
             return Err(CoreError::invalid("endpoint must not be empty"));
         }
         if endpoint.len() > MAX_ENDPOINT_LEN {
-            return Err(CoreError::invalid(format!(
-                "endpoint is longer than {MAX_ENDPOINT_LEN} bytes"
-            )));
+            return Err(CoreError::invalid(format!("endpoint is longer than {MAX_ENDPOINT_LEN} bytes")));
         }
-        let url =
-            Url::parse(endpoint).map_err(|_| CoreError::invalid("endpoint is not a valid URL"))?;
+        let url = Url::parse(endpoint).map_err(|_| CoreError::invalid("endpoint is not a valid URL"))?;
         check_scheme_and_host(&url, "endpoint")?;
         if !url.username().is_empty() || url.password().is_some() {
             return Err(CoreError::invalid("endpoint must not contain userinfo"));
@@ -95,9 +90,7 @@ fn check_scheme_and_host(url: &Url, field: &str) -> Result<()> {
     match url.scheme() {
         "https" if host.is_some() => Ok(()),
         "http" if host.as_ref().is_some_and(is_loopback) => Ok(()),
-        "http" => Err(CoreError::invalid(format!(
-            "{field}: {SCHEME_RULE}; use https for a remote push service"
-        ))),
+        "http" => Err(CoreError::invalid(format!("{field}: {SCHEME_RULE}; use https for a remote push service"))),
         _ => Err(CoreError::invalid(format!("{field}: {SCHEME_RULE}"))),
     }
 }
@@ -149,24 +142,14 @@ mod tests {
         // `url` reads `127.1` as 127.0.0.1; the input is not its own
         // serialization, so it is refused with the canonical form shown.
         let err = PushOrigin::parse("http://127.1:9000").unwrap_err();
-        assert!(
-            err.to_string().contains("\"http://127.0.0.1:9000\""),
-            "{err}"
-        );
+        assert!(err.to_string().contains("\"http://127.0.0.1:9000\""), "{err}");
     }
 
     #[test]
     fn from_endpoint_keeps_non_default_port_only() {
+        assert_eq!(PushOrigin::from_endpoint("https://push.example:443/x").unwrap().as_str(), "https://push.example");
         assert_eq!(
-            PushOrigin::from_endpoint("https://push.example:443/x")
-                .unwrap()
-                .as_str(),
-            "https://push.example"
-        );
-        assert_eq!(
-            PushOrigin::from_endpoint("https://push.example:8443/x")
-                .unwrap()
-                .as_str(),
+            PushOrigin::from_endpoint("https://push.example:8443/x").unwrap().as_str(),
             "https://push.example:8443"
         );
     }

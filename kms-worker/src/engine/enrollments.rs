@@ -68,7 +68,11 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             .map(|l| &l.key)
             .or_else(|| all.damaged.iter().find(|d| d.value.as_ref() == Some(&p.enrollment_id)).map(|d| &d.key))
             .ok_or_else(|| CoreError::NotFound(format!("enrollment {}", p.enrollment_id)))?;
-        if all.count() <= 1 {
+        // Never remove the last enrollment, nor the last intact one: damaged
+        // records cannot unlock, so removing the only working one would lose
+        // the master secret.
+        let removing_intact = all.ok.iter().any(|l| l.value.id == p.enrollment_id);
+        if all.count() <= 1 || (removing_intact && all.ok.len() <= 1) {
             return Err(CoreError::Forbidden(
                 "cannot remove the last enrollment: the master secret would be lost; add another one first".into(),
             )

@@ -79,9 +79,15 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
 
     /// Runs one call and returns its result as JSON.
     pub async fn call(&mut self, call: Call) -> Result<Value, RpcError> {
-        let now = self.clock.now_ms();
-        // Expired secrets leave memory as soon as the engine runs.
-        self.sessions.purge_expired(now);
+        let outcome = self.dispatch(call).await;
+        // Expired secrets leave memory whenever the engine runs. (After the
+        // call, so that the call itself can say "expired" rather than "no
+        // session".)
+        self.sessions.purge_expired(self.clock.now_ms());
+        outcome
+    }
+
+    async fn dispatch(&mut self, call: Call) -> Result<Value, RpcError> {
         match call {
             Call::Info(_) => json(self.info()),
             Call::Setup(p) => json(self.setup(p).await),

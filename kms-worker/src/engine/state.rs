@@ -96,10 +96,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     /// The user's record; `not_found` if the user does not exist.
     pub(super) async fn load_user(&self, user: &UserId) -> EngineResult<Loaded<UserRecord>> {
         let key = layout::user(user)?;
-        let bytes = self
-            .get(&key)
-            .await?
-            .ok_or_else(|| RpcError::from(CoreError::NotFound(format!("user {user}"))))?;
+        let bytes = self.get(&key).await?.ok_or_else(|| RpcError::from(CoreError::NotFound(format!("user {user}"))))?;
         let value = UserRecord::decode(&bytes, user)?;
         Ok(Loaded { key, bytes: Some(bytes), value })
     }

@@ -33,10 +33,14 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         // A gate challenge is consumed first, before anything can fail, so
         // it is answered at most once.
         let gate = match &p.credential {
-            UnlockCredential::PasskeyGate { ceremony_id, .. } => match self.ceremonies.take(&p.user, ceremony_id, now)? {
-                CeremonyKind::GateChallenge { enrollment_id, challenge } => Some((enrollment_id, challenge)),
-                CeremonyKind::PrfSalt { .. } => return Err(CoreError::invalid("ceremony_id: not a gate challenge").into()),
-            },
+            UnlockCredential::PasskeyGate { ceremony_id, .. } => {
+                match self.ceremonies.take(&p.user, ceremony_id, now)? {
+                    CeremonyKind::GateChallenge { enrollment_id, challenge } => Some((enrollment_id, challenge)),
+                    CeremonyKind::PrfSalt { .. } => {
+                        return Err(CoreError::invalid("ceremony_id: not a gate challenge").into())
+                    }
+                }
+            }
             _ => None,
         };
         self.load_user(&p.user).await?;

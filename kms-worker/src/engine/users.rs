@@ -69,9 +69,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     ) -> EngineResult<EnrollmentRecord> {
         let now = self.clock.now_ms();
         let id = EnrollmentId::generate(&mut self.rng);
-        let same_credential = |cred: &str| {
-            existing.iter().any(|r| r.info().credential_id.as_deref() == Some(cred))
-        };
+        let same_credential = |cred: &str| existing.iter().any(|r| r.info().credential_id.as_deref() == Some(cred));
         match new {
             NewEnrollment::Passphrase { passphrase } => {
                 self.config.passphrase.check(&passphrase)?;
@@ -112,4 +110,3 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         self.pbkdf2.pbkdf2_sha256(passphrase.as_bytes(), &salt, params.iterations).await
     }
 }
-

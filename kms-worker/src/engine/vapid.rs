@@ -60,9 +60,8 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let record = VapidKeyRecord::create(&signing, &sealing, &user.user, version, now, &mut self.rng)?;
         let mut next = user.clone();
         next.current_kid = Some(record.kid().clone());
-        next.next_vapid_version = version
-            .checked_add(1)
-            .ok_or_else(|| RpcError::new(ErrorCode::Internal, "VAPID key versions exhausted"))?;
+        next.next_vapid_version =
+            version.checked_add(1).ok_or_else(|| RpcError::new(ErrorCode::Internal, "VAPID key versions exhausted"))?;
         Ok((record, next))
     }
 
@@ -70,7 +69,10 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let master = self.session_master_copy(&p.user, &p.session)?;
         let user = self.load_user(&p.user).await?;
         if let Some(kid) = &user.value.current_kid {
-            return Err(CoreError::AlreadyExists(format!("a current VAPID key ({kid}); vapid_rotate replaces it, but one")).into());
+            return Err(CoreError::AlreadyExists(format!(
+                "a current VAPID key ({kid}); vapid_rotate replaces it, but one"
+            ))
+            .into());
         }
         let (record, next_user) = self.make_key(&master, &user.value)?;
         let mut batch = WriteBatch::new();
@@ -119,11 +121,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
 
     pub(super) async fn vapid_public(&self, p: UserParams) -> EngineResult<VapidKeys> {
         let user = self.load_user(&p.user).await?;
-        let rows = self
-            .store
-            .list(&layout::vapid_keys(&p.user)?, MAX_KEYS)
-            .await
-            .map_err(store_error)?;
+        let rows = self.store.list(&layout::vapid_keys(&p.user)?, MAX_KEYS).await.map_err(store_error)?;
         let mut current = None;
         let mut retired = Vec::new();
         for (key, bytes) in rows {

@@ -75,7 +75,12 @@ pub struct LoggingPbkdf2 {
 
 #[async_trait(?Send)]
 impl Pbkdf2Provider for LoggingPbkdf2 {
-    async fn pbkdf2_sha256(&self, password: &[u8], salt: &[u8], iterations: u32) -> Result<Zeroizing<[u8; 32]>, RpcError> {
+    async fn pbkdf2_sha256(
+        &self,
+        password: &[u8],
+        salt: &[u8],
+        iterations: u32,
+    ) -> Result<Zeroizing<[u8; 32]>, RpcError> {
         self.runs.borrow_mut().push(iterations);
         NativePbkdf2.pbkdf2_sha256(password, salt, iterations).await
     }
@@ -89,7 +94,12 @@ pub struct FakeFastPbkdf2;
 
 #[async_trait(?Send)]
 impl Pbkdf2Provider for FakeFastPbkdf2 {
-    async fn pbkdf2_sha256(&self, password: &[u8], salt: &[u8], iterations: u32) -> Result<Zeroizing<[u8; 32]>, RpcError> {
+    async fn pbkdf2_sha256(
+        &self,
+        password: &[u8],
+        salt: &[u8],
+        iterations: u32,
+    ) -> Result<Zeroizing<[u8; 32]>, RpcError> {
         let mut h = Sha256::new();
         h.update(iterations.to_be_bytes());
         h.update((salt.len() as u64).to_be_bytes());
@@ -249,7 +259,12 @@ impl Harness {
     }
 
     /// Unlocks `user` with a passphrase, naming the enrollment.
-    pub fn unlock_passphrase_of(&mut self, user: &str, eid: Option<&EnrollmentId>, pass: &str) -> Result<Value, RpcError> {
+    pub fn unlock_passphrase_of(
+        &mut self,
+        user: &str,
+        eid: Option<&EnrollmentId>,
+        pass: &str,
+    ) -> Result<Value, RpcError> {
         self.call(Call::Unlock(UnlockParams {
             user: uid(user),
             enrollment_id: eid.cloned(),
@@ -377,10 +392,7 @@ pub fn check_envelope(out: &[u8]) -> Value {
         .unwrap_or_else(|e| panic!("response is not JSON ({e}): {}", String::from_utf8_lossy(out)));
     let obj = resp.as_object().unwrap_or_else(|| panic!("response is not an object: {resp}"));
     assert_eq!(obj.get("v"), Some(&json!(1)), "{resp}");
-    assert!(
-        matches!(obj.get("id"), Some(Value::Null | Value::Number(_) | Value::String(_))),
-        "bad id in {resp}"
-    );
+    assert!(matches!(obj.get("id"), Some(Value::Null | Value::Number(_) | Value::String(_))), "bad id in {resp}");
     for k in obj.keys() {
         assert!(matches!(k.as_str(), "v" | "id" | "result" | "error"), "unexpected member {k} in {resp}");
     }
@@ -487,7 +499,8 @@ pub const UV: u8 = 1 << 2;
 
 /// `clientDataJSON` as a browser serializes it for `navigator.credentials.get`.
 pub fn client_data_json(type_: &str, challenge: &[u8], origin: &str) -> Vec<u8> {
-    format!(r#"{{"type":"{type_}","challenge":"{}","origin":"{origin}","crossOrigin":false}}"#, b64(challenge)).into_bytes()
+    format!(r#"{{"type":"{type_}","challenge":"{}","origin":"{origin}","crossOrigin":false}}"#, b64(challenge))
+        .into_bytes()
 }
 
 /// `SHA-256(rp_id) || flags || signCount (u32 BE)`, no extensions.
@@ -534,7 +547,10 @@ impl SoftAuthenticator {
     /// A valid assertion over `challenge` (UP and UV set) with `sign_count`,
     /// as the browser's `PublicKeyCredential.toJSON()`.
     pub fn assert(&self, challenge: &[u8], sign_count: u32) -> Value {
-        self.assert_with(client_data_json("webauthn.get", challenge, ORIGIN), authenticator_data(RP_ID, UP | UV, sign_count))
+        self.assert_with(
+            client_data_json("webauthn.get", challenge, ORIGIN),
+            authenticator_data(RP_ID, UP | UV, sign_count),
+        )
     }
 
     /// An assertion over the given parts, signed with this key, claiming
@@ -549,7 +565,12 @@ impl SoftAuthenticator {
 
 /// `PublicKeyCredential.toJSON()` of an assertion (WebAuthn L3 §5.1.8,
 /// `AuthenticationResponseJSON`).
-pub fn assertion_json(credential_id: &[u8], client_data_json: &[u8], authenticator_data: &[u8], signature: &[u8]) -> Value {
+pub fn assertion_json(
+    credential_id: &[u8],
+    client_data_json: &[u8],
+    authenticator_data: &[u8],
+    signature: &[u8],
+) -> Value {
     json!({
         "id": b64(credential_id),
         "rawId": b64(credential_id),
@@ -601,4 +622,83 @@ pub fn verify_jwt(jwt: &str, x: &str, y: &str, aud: &str) -> Result<VapidClaims,
     v.set_required_spec_claims(&["exp", "aud", "sub"]);
     v.leeway = 0;
     jsonwebtoken::decode::<VapidClaims>(jwt, &key, &v).map(|d| d.claims)
+}
+
+// ------------------------------------------------------------------ races
+
+/// A store that lets a test play a concurrent writer: a batch armed with
+/// [`RacingStore::before_next_commit`] is committed to the shared records
+/// just before the engine's next commit, i.e. after the engine read what it
+/// read and before it writes. The engine's preconditions must then refuse
+/// to overwrite the interloper's change.
+#[derive(Debug)]
+pub struct RacingStore {
+    inner: Rc<MemoryStore>,
+    interloper: RefCell<Option<WriteBatch>>,
+}
+
+impl RacingStore {
+    pub fn new(inner: Rc<MemoryStore>) -> Self {
+        Self { inner, interloper: RefCell::new(None) }
+    }
+
+    /// Commits `batch` right before the engine's next commit.
+    pub fn before_next_commit(&self, batch: WriteBatch) {
+        *self.interloper.borrow_mut() = Some(batch);
+    }
+
+    /// Whether the armed batch is still waiting (the engine never committed).
+    pub fn armed(&self) -> bool {
+        self.interloper.borrow().is_some()
+    }
+}
+
+#[async_trait(?Send)]
+impl Store for RacingStore {
+    async fn get(&self, key: &StoreKey) -> Result<Option<Vec<u8>>, kms_storage::StoreError> {
+        self.inner.get(key).await
+    }
+
+    async fn list(
+        &self,
+        prefix: &kms_storage::KeyPrefix,
+        limit: usize,
+    ) -> Result<Vec<(StoreKey, Vec<u8>)>, kms_storage::StoreError> {
+        self.inner.list(prefix, limit).await
+    }
+
+    async fn commit(&self, batch: WriteBatch) -> Result<(), kms_storage::StoreError> {
+        let interloper = self.interloper.borrow_mut().take();
+        if let Some(first) = interloper {
+            self.inner.commit(first).await.expect("the interloper's commit");
+        }
+        self.inner.commit(batch).await
+    }
+}
+
+/// A batch putting `value` under `key`.
+pub fn put_batch(key: &str, value: Vec<u8>) -> WriteBatch {
+    let mut b = WriteBatch::new();
+    b.put(&StoreKey::new(key).expect("key"), value).expect("put");
+    b
+}
+
+/// A batch deleting `key`.
+pub fn delete_batch(key: &str) -> WriteBatch {
+    let mut b = WriteBatch::new();
+    b.delete(&StoreKey::new(key).expect("key")).expect("delete");
+    b
+}
+
+/// Asserts that `user`'s record differs between the snapshots only by one
+/// more enrollment change (its `enrollment_epoch`, the counter that makes
+/// concurrent enrollment changes conflict).
+#[track_caller]
+pub fn assert_epoch_bumped(before: &Snapshot, after: &Snapshot, user: &str) {
+    let key = user_key(user);
+    let parse = |s: &Snapshot| -> Value { serde_json::from_slice(&s[&key]).expect("user record") };
+    let (mut b, a) = (parse(before), parse(after));
+    let epoch = b["enrollment_epoch"].as_u64().unwrap_or(0);
+    b["enrollment_epoch"] = json!(epoch + 1);
+    assert_eq!(a, b, "the user record changes by its enrollment epoch only");
 }
