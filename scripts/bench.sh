@@ -10,13 +10,13 @@ root = pathlib.Path("target/criterion")
 def mean_ns(group, name):
     est = json.loads((root / group / name / "new" / "estimates.json").read_text())
     return est["mean"]["point_estimate"], est["mean"]["confidence_interval"]
-rows = [("unlock", "engine_unlock_600k", "bare_pbkdf2_600k", 1.05),
-        ("jwt", "engine_sign_jwt", "bare_p256_sign", 1.3)]
+rows = [("unlock", "engine_unlock_600k", ["bare_pbkdf2_600k", "bare_pbkdf2_600k_after"], 1.05),
+        ("jwt", "engine_sign_jwt", ["bare_p256_sign"], 1.3)]
 print()
 print(f"{'operation':<22}{'engine':>14}{'bare':>14}{'ratio':>8}{'target':>8}")
 for group, eng, bare, target in rows:
     e, _ = mean_ns(group, eng)
-    b, _ = mean_ns(group, bare)
+    b = sum(mean_ns(group, x)[0] for x in bare) / len(bare)
     unit, div = ("ms", 1e6) if e > 1e6 else ("us", 1e3)
     print(f"{group + '/' + eng:<22}{e/div:>11.3f} {unit}{b/div:>11.3f} {unit}{e/b:>8.3f}{target:>8.2f}")
 PY
