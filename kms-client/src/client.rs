@@ -120,10 +120,10 @@ impl<T: Transport> KmsClient<T> {
         self.call(Call::SessionStatus(session.params())).await
     }
 
-    /// The user's enrollments.
-    pub async fn list_enrollments(&self, user: &UserId) -> Result<Vec<EnrollmentInfo>, ClientError> {
-        let list: EnrollmentList = self.call(Call::ListEnrollments(UserParams { user: user.clone() })).await?;
-        Ok(list.enrollments)
+    /// The user's enrollments, and the ids of damaged ones (records that no
+    /// longer parse: they cannot unlock and should be removed).
+    pub async fn list_enrollments(&self, user: &UserId) -> Result<EnrollmentList, ClientError> {
+        self.call(Call::ListEnrollments(UserParams { user: user.clone() })).await
     }
 
     /// Starts a PRF enrollment: the salt for `prf.eval.first`.

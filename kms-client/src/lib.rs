@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod error;
+pub mod relay;
 pub mod transport;
 
 pub use client::KmsClient;

@@ -119,8 +119,11 @@ fn a_passphrase_record_moved_to_another_user_does_not_open() {
 
     // Whoever can write the store overwrites alice's enrollment with bob's
     // bytes: the record's id is not the slot's, so it is damaged and fails
-    // like a wrong passphrase, before any KDF.
+    // like a wrong passphrase, named or not, before any KDF.
     h.put_raw(&enrollment_key("alice", &a_eid), bob_bytes.clone());
+    let e = expect_code(h.unlock_passphrase_of("alice", Some(&eid(&a_eid)), PASS_B), ErrorCode::UnlockFailed);
+    assert_eq!(e, coarse);
+    h.clock.advance(10_000);
     let e = expect_code(h.unlock_passphrase("alice", PASS_B), ErrorCode::UnlockFailed);
     assert_eq!(e, coarse);
     assert_eq!(h.kdf_runs(), 2, "setups only");

@@ -167,15 +167,23 @@ async fn enrollments(client: &Client, prompt: &Prompter, j: bool, cmd: Enrollmen
         EnrollmentsCmd::List(u) => {
             let user = user_id(&u.user)?;
             let list = client.list_enrollments(&user).await?;
-            out(j, json!({"enrollments": list}), || {
-                list.iter()
+            out(j, json!(list), || {
+                let mut lines: Vec<String> = list
+                    .enrollments
+                    .iter()
                     .map(|e| {
                         let extra = e.iterations.map(|i| format!(" iterations={i}")).unwrap_or_default();
                         let label = e.label.as_deref().map(|l| format!(" label={l:?}")).unwrap_or_default();
-                        format!("{} {}{extra}{label}", e.id, e.method.as_str())
+                        let gate = if e.protects_at_rest { "" } else { " (gate mode: no protection at rest)" };
+                        format!("{} {}{extra}{label}{gate}", e.id, e.method.as_str())
                     })
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                    .collect();
+                for id in &list.damaged {
+                    lines.push(format!(
+                        "{id} DAMAGED: this record cannot unlock; remove it with `kms enrollments remove --id {id}`"
+                    ));
+                }
+                lines.join("\n")
             });
         }
         EnrollmentsCmd::AddPassphrase { user, label } => {

@@ -78,6 +78,11 @@ impl Call {
             serde_json::from_str(params)
                 .map_err(|e| RpcError::invalid(format!("{method}: {}", sanitize_serde_error(&e))))
         }
+        // Only a known method name is ever echoed back in full.
+        let Some(method) = METHOD_NAMES.iter().copied().find(|m| *m == method) else {
+            let shown: String = method.chars().filter(|c| c.is_ascii_graphic()).take(40).collect();
+            return Err(RpcError::invalid(format!("unknown method `{shown}`")));
+        };
         // serde would read a JSON array positionally into a struct; the
         // protocol has named params only.
         if !params.trim_start().starts_with('{') {
@@ -99,10 +104,7 @@ impl Call {
             "vapid_rotate" => Self::VapidRotate(p(method, params)?),
             "vapid_public" => Self::VapidPublic(p(method, params)?),
             "sign_jwt" => Self::SignJwt(p(method, params)?),
-            other => {
-                let shown: String = other.chars().filter(|c| c.is_ascii_graphic()).take(40).collect();
-                return Err(RpcError::invalid(format!("unknown method `{shown}`")));
-            }
+            other => return Err(RpcError::invalid(format!("method `{other}` is listed but not dispatched"))),
         })
     }
 
@@ -373,6 +375,10 @@ mod tests {
             }
         }
         assert!(Call::from_parts("nope", "{}").unwrap_err().message.contains("unknown method"));
+        // An unknown method is cut to 40 printable characters, whatever else is wrong.
+        let long = "x".repeat(10_000);
+        let e = Call::from_parts(&long, "[]").unwrap_err();
+        assert!(e.message.len() < 80, "{}", e.message);
     }
 
     #[test]

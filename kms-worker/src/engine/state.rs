@@ -58,8 +58,6 @@ pub(super) enum Found {
     Record(Loaded<EnrollmentRecord>),
     /// The named enrollment's record is damaged.
     Damaged(Loaded<Option<EnrollmentId>>),
-    /// No intact record matched and this damaged one may be the one meant.
-    DamagedId(EnrollmentId),
 }
 
 impl Found {
@@ -67,7 +65,7 @@ impl Found {
     pub fn record(self) -> EngineResult<Loaded<EnrollmentRecord>> {
         match self {
             Self::Record(l) => Ok(l),
-            Self::Damaged(_) | Self::DamagedId(_) => Err(RpcError::new(
+            Self::Damaged(_) => Err(RpcError::new(
                 ErrorCode::Internal,
                 "the enrollment record is damaged: remove it (remove_enrollment) and enroll again",
             )),
@@ -134,23 +132,26 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         pick: impl Fn(&EnrollmentRecord) -> bool,
     ) -> EngineResult<Found> {
         let all = self.load_enrollments(user).await?;
-        let damaged_first = all.damaged_ids().into_iter().next();
-        if let Some(id) = id {
-            if let Some(d) = all.damaged.into_iter().find(|d| d.value.as_ref() == Some(id)) {
-                return Ok(Found::Damaged(d));
-            }
+        let Enrollments { ok, damaged } = all;
+        // A damaged record is picked by its id. The one exception: a
+        // passphrase unlock names no enrollment and carries nothing that
+        // identifies one, so when no intact passphrase record exists, a
+        // damaged record may be the one meant, and the caller must get the
+        // answer a wrong passphrase gets (a passkey names its credential, so
+        // an unknown one is simply not found).
+        let fallback = id.is_none()
+            && method == Method::Passphrase
+            && !ok.iter().any(|l| l.value.params.method() == Method::Passphrase);
+        if let Some(d) = damaged.into_iter().find(|d| match id {
+            Some(id) => d.value.as_ref() == Some(id),
+            None => fallback,
+        }) {
+            return Ok(Found::Damaged(d));
         }
-        let mut matching = all
-            .ok
+        let mut matching = ok
             .into_iter()
             .filter(|l| l.value.params.method() == method && id.is_none_or(|id| &l.value.id == id) && pick(&l.value));
         let Some(first) = matching.next() else {
-            // With nothing intact to match, a damaged record is the only
-            // candidate: report it as such (an unlock then fails like a
-            // wrong credential) rather than as "not found".
-            if let (None, Some(d)) = (id, damaged_first) {
-                return Ok(Found::DamagedId(d));
-            }
             return Err(CoreError::NotFound(format!("{} enrollment of user {user}", method.as_str())).into());
         };
         if matching.next().is_some() {

@@ -70,7 +70,9 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
                 let eid = l.value.id.clone();
                 (Some(l), eid)
             }
-            Found::Damaged(Loaded { value: Some(eid), .. }) | Found::DamagedId(eid) => (None, eid),
+            Found::Damaged(Loaded { value: Some(eid), .. }) => (None, eid),
+            // Unnamed and unnameable (a key no id parses from): nothing to
+            // count the failure against.
             Found::Damaged(Loaded { value: None, .. }) => return Err(CoreError::UnlockFailed.into()),
         };
 
