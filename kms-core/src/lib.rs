@@ -12,6 +12,7 @@
 //! (`rand_core::CryptoRngCore`) are passed in by the caller, and records are
 //! returned to the caller to store (see `kms-worker`).
 
+pub mod audit;
 pub mod b64;
 pub mod crypto;
 pub mod env;

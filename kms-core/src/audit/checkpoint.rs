@@ -1,0 +1,146 @@
+//! Signed checkpoints: a statement, signed with the scope's audit key, that
+//! the chain had `size` entries and that the last one hashed to `head`.
+//!
+//! A hash chain alone cannot show that its tail was cut off or that a whole
+//! copy is old. A checkpoint can: whoever kept one knows a size and head the
+//! KMS committed to, and any later export must extend it (like a signed tree
+//! head in Certificate Transparency, or the C2SP checkpoint format
+//! `origin\nsize\nroot\n`).
+//!
+//! # Signed text
+//!
+//! ```text
+//! kms-audit-checkpoint/v1\n
+//! <scope>\n          "user:<id>" or "instance" (never contains a newline)
+//! <size>\n           decimal, no leading zeros: entries covered = last seq + 1
+//! <head>\n           unpadded base64url SHA-256 of entry size-1 (genesis hash if 0)
+//! <ts_ms>\n          decimal, milliseconds since the Unix epoch
+//! ```
+//!
+//! Every field is of a form that cannot contain `\n`, and the text starts
+//! with a label of its own, so it is unambiguous and cannot be mistaken for
+//! anything else the KMS signs (a JWT signing input is two base64url parts
+//! joined by `.`). The signature is ES256 (ECDSA P-256 over SHA-256 of the
+//! text), written as unpadded base64url of the raw 64-byte `r || s`.
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::chain::ChainState;
+use super::entry::{de_digest, AuditScope};
+use super::error::AuditError;
+use super::key::{AuditPublicKey, AuditSigningKey};
+use crate::ids::KeyId;
+
+/// The first line of the signed text.
+const CHECKPOINT_LABEL: &str = "kms-audit-checkpoint/v1";
+/// How an export's checkpoint line starts.
+const LINE_PREFIX: &str = "{\"type\":\"checkpoint\",";
+/// A checkpoint is about 300 bytes; [`Checkpoint::parse`] refuses more than
+/// this.
+const MAX_CHECKPOINT_TEXT: usize = 2048;
+
+/// A signed checkpoint, as stored, exported, and held by a verifier.
+///
+/// Deserializing refuses unknown fields and checks the form of `head` (32
+/// bytes) and `sig` (64 bytes); the signature itself is checked by
+/// [`Checkpoint::verify`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    pub scope: AuditScope,
+    /// Entries covered: the last covered `seq` + 1.
+    pub size: u64,
+    /// Unpadded base64url SHA-256 of entry `size - 1` (the genesis hash for
+    /// `size` 0).
+    #[serde(deserialize_with = "de_digest")]
+    pub head: String,
+    /// When it was signed, milliseconds since the Unix epoch.
+    pub ts_ms: u64,
+    /// RFC 7638 thumbprint of the audit public key that signed it.
+    pub kid: KeyId,
+    /// Unpadded base64url of the raw ES256 signature `r || s` over
+    /// [`Checkpoint::signed_text`].
+    #[serde(deserialize_with = "de_sig")]
+    pub sig: String,
+}
+
+/// The exact text a checkpoint's signature covers (see the module docs).
+pub fn checkpoint_text(scope: &AuditScope, size: u64, head_b64: &str, ts_ms: u64) -> String {
+    format!("{CHECKPOINT_LABEL}\n{scope}\n{size}\n{head_b64}\n{ts_ms}\n")
+}
+
+impl Checkpoint {
+    /// Signs the current size and head of `state` at `ts_ms` with the
+    /// scope's audit key (which the caller unsealed, so this needs the
+    /// user's session for a user scope).
+    pub fn sign(key: &AuditSigningKey, state: &ChainState, ts_ms: u64) -> Result<Self, AuditError> {
+        let head = state.head_b64();
+        let text = checkpoint_text(state.scope(), state.next_seq(), &head, ts_ms);
+        let sig = key.sign(text.as_bytes())?;
+        Ok(Self {
+            scope: state.scope().clone(),
+            size: state.next_seq(),
+            head,
+            ts_ms,
+            kid: key.kid().clone(),
+            sig: crate::b64::encode(sig),
+        })
+    }
+
+    /// Parses a checkpoint as a person passes it to a verifier (for
+    /// example `kms audit verify --expect-checkpoint`): either the bare JSON
+    /// object, or a checkpoint line copied from an export (starting with
+    /// `{"type":"checkpoint",`). Surrounding whitespace is ignored. The
+    /// signature is not checked here.
+    pub fn parse(text: &str) -> Result<Self, AuditError> {
+        let text = text.trim();
+        if text.len() > MAX_CHECKPOINT_TEXT {
+            return Err(AuditError::InvalidInput("checkpoint: text too long".into()));
+        }
+        let body = match text.strip_prefix(LINE_PREFIX) {
+            Some(members) => format!("{{{members}"),
+            None => text.to_owned(),
+        };
+        serde_json::from_str(&body).map_err(|_| AuditError::InvalidInput("checkpoint: not a checkpoint object".into()))
+    }
+
+    /// The text the signature covers.
+    pub fn signed_text(&self) -> String {
+        checkpoint_text(&self.scope, self.size, &self.head, self.ts_ms)
+    }
+
+    /// Whether this checkpoint was signed by `key`: its `kid` must be the
+    /// key's thumbprint and its signature must verify over
+    /// [`Checkpoint::signed_text`]. Says nothing about whether the head
+    /// matches a given log; [`super::verify_export`] checks that.
+    pub fn verify(&self, key: &AuditPublicKey) -> bool {
+        if self.kid != key.kid() {
+            return false;
+        }
+        match crate::b64::decode_array::<64>(&self.sig, "sig") {
+            Ok(sig) => key.verify(self.signed_text().as_bytes(), &sig),
+            Err(_) => false,
+        }
+    }
+}
+
+/// `sig`: base64url of exactly 64 bytes.
+fn de_sig<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    crate::b64::decode_array::<64>(&s, "sig")
+        .map_err(|_| serde::de::Error::custom("expected 64 bytes of base64url"))?;
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_layout() {
+        assert_eq!(
+            checkpoint_text(&AuditScope::Instance, 12, "AAAA", 1_700_000_000_000),
+            "kms-audit-checkpoint/v1\ninstance\n12\nAAAA\n1700000000000\n"
+        );
+    }
+}

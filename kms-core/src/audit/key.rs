@@ -1,0 +1,422 @@
+//! The audit signing key (ECDSA P-256) that signs checkpoints, its public
+//! half, and its stored forms.
+//!
+//! - **User scope**: one key per user, generated once, stored only sealed
+//!   ([`AuditKeyRecord`]): AES-256-GCM under [`audit_sealing_key`] (an HKDF
+//!   subkey of the master secret, purpose `audit-seal`), with associated data
+//!   binding the user and the kid, recomputed on every open. Signing a
+//!   checkpoint therefore needs the user's session (unlock, lock, export).
+//! - **Instance scope**: there is no master secret to seal under, so the key
+//!   is stored in the clear ([`InstanceAuditKeyRecord`]). This is weaker:
+//!   whoever copies the store can sign instance checkpoints, and so can
+//!   rewrite the instance log and re-sign it. Only a verifier holding an
+//!   earlier instance checkpoint detects that (as a fork or rollback).
+//!
+//! Secret and public halves are different types ([`AuditSigningKey`],
+//! [`AuditPublicKey`]), and the audit key is a different type from the VAPID
+//! key even though both are P-256 (one cannot be passed where the other is
+//! expected). The public half reuses [`VapidPublicKey`]'s checked parsing,
+//! JWK form and RFC 7638 thumbprint.
+
+use p256::ecdsa::signature::Signer as _;
+use p256::ecdsa::{Signature, SigningKey};
+use p256::FieldBytes;
+use rand_core::CryptoRngCore;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use subtle::ConstantTimeEq as _;
+use zeroize::{Zeroize, Zeroizing};
+
+use super::error::AuditError;
+use crate::crypto::aead::{self, Sealed};
+use crate::crypto::kdf;
+use crate::ids::{KeyId, UserId};
+use crate::secret::{Key256, MasterSecret};
+use crate::vapid::{Jwk, VapidPublicKey};
+
+/// The HKDF purpose of the key that seals a user's audit signing key.
+const SEALING_PURPOSE: &str = "audit-seal";
+/// The version of the stored key records' layout.
+const RECORD_FORMAT: u32 = 1;
+/// The AAD layout version, as in `crate::crypto::aad` (`AAD_FORMAT`).
+const AAD_FORMAT: &[u8] = b"kms-aad/v1";
+/// The AAD purpose label of a sealed audit signing key.
+const AAD_PURPOSE: &[u8] = b"audit-key";
+
+/// The associated data of a sealed audit signing key: the same
+/// length-prefixed encoding as `crate::crypto::aad::build` (u32 big-endian
+/// length before each field: `kms-aad/v1`, the purpose, then the fields), with
+/// its own purpose label `audit-key`, distinct from every label there
+/// (`master-wrap`, `vapid-key`). The encoding is injective, so this AAD
+/// never equals another purpose's. Binds the user and the key id.
+///
+/// If `aad.rs` gains a `Purpose::AuditKey` with label `audit-key`, its
+/// output is byte-for-byte this one and the stored records stay valid.
+pub fn audit_key_aad(user: &UserId, kid: &KeyId) -> Vec<u8> {
+    let fields: [&[u8]; 4] = [AAD_FORMAT, AAD_PURPOSE, user.as_str().as_bytes(), kid.as_str().as_bytes()];
+    let mut out = Vec::with_capacity(fields.iter().map(|f| f.len() + 4).sum());
+    for f in fields {
+        // Ids and labels, far below 4 GiB; saturate rather than wrap.
+        let len = u32::try_from(f.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(f);
+    }
+    out
+}
+
+/// The key that seals a user's audit signing key: an HKDF subkey of the
+/// master secret, bound to the user and to the purpose `audit-seal`.
+pub fn audit_sealing_key(master: &MasterSecret, user: &UserId) -> Result<Key256, AuditError> {
+    kdf::derive_subkey(master, user.as_str(), SEALING_PURPOSE)
+        .map_err(|_| AuditError::Internal("audit sealing key derivation failed".into()))
+}
+
+/// The public half of an audit signing key: a P-256 point (never the
+/// identity, always on the curve). This is what a third party needs to
+/// verify an export. Serialized (in stored records) as the unpadded
+/// base64url of the 65-byte uncompressed point; exports carry it as a JWK.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditPublicKey(VapidPublicKey);
+
+impl AuditPublicKey {
+    /// Parses a JWK (RFC 7518 section 6.2.1): `kty` `EC`, `crv` `P-256`,
+    /// `x` and `y` 32 bytes each forming a curve point.
+    pub fn from_jwk(jwk: &Jwk) -> Result<Self, AuditError> {
+        VapidPublicKey::from_jwk(jwk)
+            .map(Self)
+            .map_err(|_| AuditError::InvalidInput("audit public key: not a P-256 JWK".into()))
+    }
+
+    /// Parses the unpadded base64url of the 65-byte uncompressed SEC1 point.
+    pub fn from_sec1_b64(s: &str) -> Result<Self, AuditError> {
+        VapidPublicKey::from_sec1_b64(s)
+            .map(Self)
+            .map_err(|_| AuditError::InvalidInput("audit public key: not an uncompressed P-256 point".into()))
+    }
+
+    /// Parses what a person pins: a JWK as JSON text (starts with `{`) or
+    /// the base64url of the uncompressed point. Surrounding whitespace is
+    /// ignored.
+    pub fn parse(s: &str) -> Result<Self, AuditError> {
+        let s = s.trim();
+        if s.starts_with('{') {
+            if s.len() > 1024 {
+                return Err(AuditError::InvalidInput("audit public key: JWK text too long".into()));
+            }
+            let jwk: Jwk = serde_json::from_str(s)
+                .map_err(|_| AuditError::InvalidInput("audit public key: not a JWK object".into()))?;
+            Self::from_jwk(&jwk)
+        } else {
+            Self::from_sec1_b64(s)
+        }
+    }
+
+    fn from_signing(key: &SigningKey) -> Result<Self, AuditError> {
+        let point = key.verifying_key().to_encoded_point(false);
+        VapidPublicKey::from_sec1_bytes(point.as_bytes())
+            .map(Self)
+            .map_err(|_| AuditError::Internal("audit public key encoding".into()))
+    }
+
+    /// The key as a JWK.
+    pub fn jwk(&self) -> Jwk {
+        self.0.jwk()
+    }
+
+    /// Unpadded base64url of the 65-byte uncompressed point.
+    pub fn to_sec1_b64(&self) -> String {
+        self.0.to_sec1_b64()
+    }
+
+    /// The RFC 7638 JWK thumbprint: the key's `kid` in checkpoints and
+    /// export headers.
+    pub fn kid(&self) -> KeyId {
+        self.0.thumbprint()
+    }
+
+    /// Verifies an ES256 signature (raw `r || s`) over `msg`.
+    pub fn verify(&self, msg: &[u8], signature: &[u8; 64]) -> bool {
+        self.0.verify(msg, signature)
+    }
+}
+
+impl Serialize for AuditPublicKey {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for AuditPublicKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        VapidPublicKey::deserialize(d).map(Self)
+    }
+}
+
+/// An audit signing key (ECDSA P-256, ES256 signatures with RFC 6979
+/// deterministic nonces, so signing needs no randomness).
+///
+/// Not serializable, not `Clone`, `Debug` prints `<redacted>`; the wrapped
+/// `p256` signing key zeroizes its scalar on drop. The only ways to persist
+/// it are [`AuditKeyRecord::create`] (sealed) and, for the instance scope
+/// only, [`InstanceAuditKeyRecord::create`] (in the clear).
+pub struct AuditSigningKey {
+    key: SigningKey,
+    public: AuditPublicKey,
+    kid: KeyId,
+}
+
+impl std::fmt::Debug for AuditSigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditSigningKey(<redacted>)")
+    }
+}
+
+impl AuditSigningKey {
+    /// A fresh random key. `rng` must be a CSPRNG (the platform's). Fails
+    /// only on an internal encoding error.
+    pub fn generate(rng: &mut impl CryptoRngCore) -> Result<Self, AuditError> {
+        Self::from_key(SigningKey::random(rng))
+    }
+
+    fn from_key(key: SigningKey) -> Result<Self, AuditError> {
+        let public = AuditPublicKey::from_signing(&key)?;
+        let kid = public.kid();
+        Ok(Self { key, public, kid })
+    }
+
+    /// Rebuilds a key from its 32-byte big-endian scalar (zero and values
+    /// not below the group order are refused).
+    fn from_scalar(scalar: &Zeroizing<[u8; 32]>) -> Result<Self, AuditError> {
+        let bytes: &FieldBytes = (&**scalar).into();
+        let key = SigningKey::from_bytes(bytes).map_err(|_| AuditError::Integrity)?;
+        Self::from_key(key)
+    }
+
+    /// The public half.
+    pub fn public(&self) -> &AuditPublicKey {
+        &self.public
+    }
+
+    /// The key id (RFC 7638 thumbprint of the public half).
+    pub fn kid(&self) -> &KeyId {
+        &self.kid
+    }
+
+    /// ES256 over `msg`: raw `r || s`.
+    pub(crate) fn sign(&self, msg: &[u8]) -> Result<[u8; 64], AuditError> {
+        let sig: Signature = self.key.try_sign(msg).map_err(|_| AuditError::Internal("ecdsa signing failed".into()))?;
+        Ok(sig.to_bytes().into())
+    }
+}
+
+fn ids_equal(a: &KeyId, b: &KeyId) -> bool {
+    bool::from(a.as_str().as_bytes().ct_eq(b.as_str().as_bytes()))
+}
+
+/// The record format version `v`: `1` on write, anything else refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RecordFormatV1;
+
+impl Serialize for RecordFormatV1 {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u32(RECORD_FORMAT)
+    }
+}
+
+impl<'de> Deserialize<'de> for RecordFormatV1 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = u32::deserialize(d)?;
+        if v == RECORD_FORMAT {
+            Ok(Self)
+        } else {
+            Err(serde::de::Error::custom(format!("audit key record: unsupported format version {v}")))
+        }
+    }
+}
+
+/// What storage holds for a user's audit signing key: the public key and
+/// the sealed private scalar. The public fields are unauthenticated at rest
+/// until [`AuditKeyRecord::open`] checks them against the sealed key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditKeyRecord {
+    v: RecordFormatV1,
+    kid: KeyId,
+    public_key: AuditPublicKey,
+    sealed: Sealed,
+    created_ms: u64,
+}
+
+impl AuditKeyRecord {
+    /// Seals `key` for `user` under `sealing_key` ([`audit_sealing_key`]),
+    /// with AAD [`audit_key_aad`]`(user, kid)`.
+    pub fn create(
+        key: &AuditSigningKey,
+        sealing_key: &Key256,
+        user: &UserId,
+        now_ms: u64,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Self, AuditError> {
+        let aad = audit_key_aad(user, &key.kid);
+        let mut scalar: [u8; 32] = key.key.to_bytes().into();
+        let sealed = aead::seal(sealing_key, &aad, &scalar, rng);
+        scalar.zeroize();
+        let sealed = sealed.map_err(|_| AuditError::Internal("audit key seal failed".into()))?;
+        Ok(Self { v: RecordFormatV1, kid: key.kid.clone(), public_key: key.public.clone(), sealed, created_ms: now_ms })
+    }
+
+    /// Unseals the key. The AAD is recomputed from `user` (the caller's, not
+    /// the record's) and the record's kid; after the tag verified, the key's
+    /// thumbprint must be the kid and its public half the stored one. Every
+    /// failure is [`AuditError::Integrity`].
+    pub fn open(&self, sealing_key: &Key256, user: &UserId) -> Result<AuditSigningKey, AuditError> {
+        let aad = audit_key_aad(user, &self.kid);
+        let plaintext = aead::open(sealing_key, &aad, &self.sealed).map_err(|_| AuditError::Integrity)?;
+        let scalar = Zeroizing::new(<[u8; 32]>::try_from(plaintext.as_slice()).map_err(|_| AuditError::Integrity)?);
+        drop(plaintext);
+        let key = AuditSigningKey::from_scalar(&scalar)?;
+        if !ids_equal(&key.kid, &self.kid) || key.public != self.public_key {
+            return Err(AuditError::Integrity);
+        }
+        Ok(key)
+    }
+
+    /// The stored public key, after checking that the stored kid is its
+    /// thumbprint ([`AuditError::Integrity`] otherwise). Unauthenticated: use
+    /// it to show the key, and pin it only after [`AuditKeyRecord::open`]
+    /// succeeded once.
+    pub fn public_key(&self) -> Result<&AuditPublicKey, AuditError> {
+        if ids_equal(&self.public_key.kid(), &self.kid) {
+            Ok(&self.public_key)
+        } else {
+            Err(AuditError::Integrity)
+        }
+    }
+
+    /// The key id.
+    pub fn kid(&self) -> &KeyId {
+        &self.kid
+    }
+
+    /// Creation time, milliseconds since the Unix epoch.
+    pub fn created_ms(&self) -> u64 {
+        self.created_ms
+    }
+}
+
+/// The instance's audit signing key as stored: **in the clear** (there is
+/// no master secret to seal it under; see the module docs for what that
+/// costs). Serialized as
+/// `{"v":1,"kid":..,"public_key":..,"secret_scalar":<b64url>,"created_ms":..}`.
+/// `Debug` redacts the scalar; the in-memory copy is wiped on drop.
+pub struct InstanceAuditKeyRecord {
+    kid: KeyId,
+    public_key: AuditPublicKey,
+    scalar: Zeroizing<[u8; 32]>,
+    created_ms: u64,
+}
+
+impl std::fmt::Debug for InstanceAuditKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstanceAuditKeyRecord")
+            .field("kid", &self.kid)
+            .field("public_key", &self.public_key)
+            .field("secret_scalar", &"<redacted>")
+            .field("created_ms", &self.created_ms)
+            .finish()
+    }
+}
+
+impl InstanceAuditKeyRecord {
+    /// The stored form of the instance key (unsealed).
+    pub fn create(key: &AuditSigningKey, now_ms: u64) -> Self {
+        Self {
+            kid: key.kid.clone(),
+            public_key: key.public.clone(),
+            scalar: Zeroizing::new(key.key.to_bytes().into()),
+            created_ms: now_ms,
+        }
+    }
+
+    /// The key; its thumbprint and public half must match the stored ones
+    /// ([`AuditError::Integrity`] otherwise).
+    pub fn open(&self) -> Result<AuditSigningKey, AuditError> {
+        let key = AuditSigningKey::from_scalar(&self.scalar)?;
+        if !ids_equal(&key.kid, &self.kid) || key.public != self.public_key {
+            return Err(AuditError::Integrity);
+        }
+        Ok(key)
+    }
+
+    /// The stored public key (checked only against the stored kid).
+    pub fn public_key(&self) -> Result<&AuditPublicKey, AuditError> {
+        if ids_equal(&self.public_key.kid(), &self.kid) {
+            Ok(&self.public_key)
+        } else {
+            Err(AuditError::Integrity)
+        }
+    }
+
+    /// The key id.
+    pub fn kid(&self) -> &KeyId {
+        &self.kid
+    }
+}
+
+/// The stored form of [`InstanceAuditKeyRecord`]; its copy of the scalar
+/// text is wiped when it drops.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstanceWire {
+    v: RecordFormatV1,
+    kid: KeyId,
+    public_key: AuditPublicKey,
+    secret_scalar: String,
+    created_ms: u64,
+}
+
+impl Drop for InstanceWire {
+    fn drop(&mut self) {
+        self.secret_scalar.zeroize();
+    }
+}
+
+impl Serialize for InstanceAuditKeyRecord {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        InstanceWire {
+            v: RecordFormatV1,
+            kid: self.kid.clone(),
+            public_key: self.public_key.clone(),
+            secret_scalar: crate::b64::encode(*self.scalar),
+            created_ms: self.created_ms,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for InstanceAuditKeyRecord {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let w = InstanceWire::deserialize(d)?;
+        let scalar = Zeroizing::new(
+            crate::b64::decode_array::<32>(&w.secret_scalar, "secret_scalar").map_err(serde::de::Error::custom)?,
+        );
+        Ok(Self { kid: w.kid.clone(), public_key: w.public_key.clone(), scalar, created_ms: w.created_ms })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aad_is_injective_and_labelled() {
+        let id = |s: &str| UserId::parse(s).unwrap();
+        let kid = |s: &str| KeyId::parse(s).unwrap();
+        assert_ne!(audit_key_aad(&id("ab"), &kid("c")), audit_key_aad(&id("a"), &kid("bc")));
+        let expected =
+            [&[0, 0, 0, 10][..], b"kms-aad/v1", &[0, 0, 0, 9], b"audit-key", &[0, 0, 0, 2], b"ab", &[0, 0, 0, 1], b"c"]
+                .concat();
+        assert_eq!(audit_key_aad(&id("ab"), &kid("c")), expected);
+        // The same framing as crate::crypto::aad, with a label of its own.
+        assert_eq!(crate::crypto::aad::vapid_key("ab", "c", 1)[..14], [&[0, 0, 0, 10][..], b"kms-aad/v1"].concat()[..]);
+    }
+}
