@@ -2,6 +2,7 @@
 //! `users/<user>/`, so one prefix holds all of a user's state and no key of
 //! one user can name another's.
 
+use kms_core::audit::AuditScope;
 use kms_core::ids::{EnrollmentId, KeyId, UserId};
 use kms_core::rpc::RpcError;
 use kms_core::ErrorCode;
@@ -43,3 +44,43 @@ pub fn vapid_keys(u: &UserId) -> Result<KeyPrefix, RpcError> {
     KeyPrefix::from_segments(&["users", u.as_str(), "vapid"])
         .map_err(|e| RpcError::new(ErrorCode::Internal, format!("store key: {e}")))
 }
+
+/// Where a chain's records live: under the user for a user scope, under
+/// `instance/` for the instance scope.
+fn audit_base(scope: &AuditScope) -> Vec<&str> {
+    match scope {
+        AuditScope::User(u) => vec!["users", u.as_str(), "audit"],
+        AuditScope::Instance => vec!["instance", "audit"],
+    }
+}
+
+fn audit_key_of(scope: &AuditScope, rest: &[&str]) -> Result<StoreKey, RpcError> {
+    let mut segs = audit_base(scope);
+    segs.extend_from_slice(rest);
+    key(&segs)
+}
+
+/// A chain's state (sequence number, head, current MAC key).
+pub fn audit_state(scope: &AuditScope) -> Result<StoreKey, RpcError> {
+    audit_key_of(scope, &["state"])
+}
+
+/// One page of a chain's entries (a JSON array of up to
+/// [`AUDIT_PAGE_SIZE`] entries): pages keep an export to a few reads.
+pub fn audit_page(scope: &AuditScope, page: u64) -> Result<StoreKey, RpcError> {
+    audit_key_of(scope, &["page", &format!("{page:012}")])
+}
+
+/// A chain's most recent signed checkpoints.
+pub fn audit_checkpoints(scope: &AuditScope) -> Result<StoreKey, RpcError> {
+    audit_key_of(scope, &["checkpoints"])
+}
+
+/// A chain's audit signing key (sealed for a user, in the clear for the
+/// instance).
+pub fn audit_signing_key(scope: &AuditScope) -> Result<StoreKey, RpcError> {
+    audit_key_of(scope, &["key"])
+}
+
+/// Entries per audit page.
+pub const AUDIT_PAGE_SIZE: u64 = 64;

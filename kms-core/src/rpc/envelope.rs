@@ -14,6 +14,9 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// Largest request accepted, in bytes. The biggest legitimate request (a
 /// WebAuthn assertion) is a few kilobytes.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+/// Largest `audit_verify` request: an export can hold tens of thousands of
+/// entries (the export format's own cap is 10 MiB).
+pub const MAX_VERIFY_REQUEST_BYTES: usize = 11 * 1024 * 1024;
 /// Longest string request id.
 pub const MAX_ID_LEN: usize = 64;
 
@@ -75,8 +78,9 @@ impl Request {
     /// (a passphrase, a PRF output) land only in types that zeroize them,
     /// never in an intermediate `serde_json::Value` that would not.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        if bytes.len() > MAX_REQUEST_BYTES {
-            return Err((None, RpcError::invalid(format!("request larger than {MAX_REQUEST_BYTES} bytes"))));
+        let too_large = || (None, RpcError::invalid(format!("request larger than {MAX_REQUEST_BYTES} bytes")));
+        if bytes.len() > MAX_VERIFY_REQUEST_BYTES {
+            return Err(too_large());
         }
         let text = std::str::from_utf8(bytes).map_err(|_| (None, RpcError::invalid("request is not UTF-8 JSON")))?;
         let fields = serde_json::from_str::<Envelope<'_>>(text)
@@ -91,6 +95,10 @@ impl Request {
             .0;
         let id = decode_id(fields.get("id").copied()).map_err(|e| (None, e))?;
         let fail = |e: RpcError| (Some(id.clone()), e);
+        // Only `audit_verify` may carry more than the ordinary cap.
+        if bytes.len() > MAX_REQUEST_BYTES && fields.get("method").map(|m| m.get()) != Some("\"audit_verify\"") {
+            return Err(too_large());
+        }
 
         for key in fields.keys() {
             if !matches!(key.as_str(), "v" | "id" | "method" | "params") {

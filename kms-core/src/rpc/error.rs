@@ -12,7 +12,8 @@ use crate::error::{CoreError, ErrorCode};
 pub struct RpcError {
     pub code: ErrorCode,
     pub message: String,
-    /// For `throttled`: how long to wait before trying again.
+    /// For `throttled` and `quota_exceeded`: how long to wait before trying
+    /// again.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub retry_after_ms: Option<u64>,
 }
@@ -32,7 +33,9 @@ impl RpcError {
 impl From<CoreError> for RpcError {
     fn from(e: CoreError) -> Self {
         let retry_after_ms = match e {
-            CoreError::Throttled { retry_after_ms } => Some(retry_after_ms),
+            CoreError::Throttled { retry_after_ms } | CoreError::QuotaExceeded { retry_after_ms, .. } => {
+                Some(retry_after_ms)
+            }
             _ => None,
         };
         // The code already names the category; the message says what to do.
@@ -47,6 +50,13 @@ impl From<CoreError> for RpcError {
             }
             CoreError::Integrity => "a stored record failed authentication".to_owned(),
             CoreError::Internal(m) => format!("internal error: {m}"),
+            CoreError::LeaseExpired(m)
+            | CoreError::LeaseRevoked(m)
+            | CoreError::LeaseKeyRotated(m)
+            | CoreError::UserDeleted(m) => m.clone(),
+            CoreError::QuotaExceeded { limit, retry_after_ms } => {
+                format!("this lease allows {limit} tokens per hour; try again in {} s", retry_after_ms.div_ceil(1000))
+            }
         };
         Self { code: e.code(), message, retry_after_ms }
     }

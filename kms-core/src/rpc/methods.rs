@@ -49,6 +49,11 @@ pub enum Call {
     VapidPublic(UserParams),
     /// Signs a VAPID JWT (RFC 8292) with the current key. Needs a session.
     SignJwt(SignJwtParams),
+    /// Exports the user's audit log with a fresh signed checkpoint. Needs a
+    /// session.
+    AuditExport(SessionParams),
+    /// Verifies an audit export (anyone's). No session.
+    AuditVerify(AuditVerifyParams),
 }
 
 /// The wire names of all methods, in declaration order.
@@ -68,6 +73,8 @@ pub const METHOD_NAMES: &[&str] = &[
     "vapid_rotate",
     "vapid_public",
     "sign_jwt",
+    "audit_export",
+    "audit_verify",
 ];
 
 impl Call {
@@ -104,6 +111,8 @@ impl Call {
             "vapid_rotate" => Self::VapidRotate(p(method, params)?),
             "vapid_public" => Self::VapidPublic(p(method, params)?),
             "sign_jwt" => Self::SignJwt(p(method, params)?),
+            "audit_export" => Self::AuditExport(p(method, params)?),
+            "audit_verify" => Self::AuditVerify(p(method, params)?),
             other => return Err(RpcError::invalid(format!("method `{other}` is listed but not dispatched"))),
         })
     }
@@ -126,6 +135,8 @@ impl Call {
             Self::VapidRotate(_) => "vapid_rotate",
             Self::VapidPublic(_) => "vapid_public",
             Self::SignJwt(_) => "sign_jwt",
+            Self::AuditExport(_) => "audit_export",
+            Self::AuditVerify(_) => "audit_verify",
         }
     }
 }
@@ -358,6 +369,33 @@ pub struct RotateResult {
     pub note: String,
 }
 
+/// `audit_verify` parameters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditVerifyParams {
+    /// The export, as written by `audit_export` (JSON Lines).
+    pub export: String,
+    /// The audit public key the verifier expects (JWK JSON or base64url
+    /// SEC1); without it, the key in the export's header is trusted.
+    #[serde(default)]
+    pub expected_public_key: Option<String>,
+    /// Checkpoints the verifier saw before: a rollback or a fork against any
+    /// of them is detected.
+    #[serde(default)]
+    pub expected_checkpoints: Vec<crate::audit::Checkpoint>,
+}
+
+/// `audit_export` result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditExportResult {
+    /// The export (JSON Lines, `docs/audit-format.md`).
+    pub export: String,
+    pub entries: u64,
+    /// The fresh checkpoint the export ends with: keep it to detect a later
+    /// rollback.
+    pub checkpoint: crate::audit::Checkpoint,
+}
+
 /// `sign_jwt` result.
 pub type SignJwtResult = SignedJwt;
 
@@ -392,6 +430,6 @@ mod tests {
         }
         let info: Call = serde_json::from_value(serde_json::json!({"method": "info", "params": {}})).unwrap();
         assert_eq!(info.name(), "info");
-        assert_eq!(METHOD_NAMES.len(), 15);
+        assert_eq!(METHOD_NAMES.len(), 17);
     }
 }

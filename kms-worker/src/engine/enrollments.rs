@@ -2,6 +2,7 @@
 //! Every change needs a live session of the user and re-wraps the same
 //! master secret: the master secret and every key derived from it stay.
 
+use kms_core::audit::{AuditRecord, AuditScope, EventKind, Outcome};
 use kms_core::env::Clock;
 use kms_core::rpc::{
     AddEnrollmentParams, ChangePassphraseParams, EnrollmentList, RemoveEnrollmentParams, RemoveResult, UserParams,
@@ -51,6 +52,11 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let key = layout::enrollment(&p.user, &record.id)?;
         batch.expect_absent(&key).map_err(store_error)?;
         batch.put(&key, record.encode()?).map_err(store_error)?;
+        let entry = AuditRecord::new(EventKind::EnrollmentAdd, Outcome::Ok)
+            .with_method(record.params.method().as_str())
+            .with_id("enrollment_id", record.id.as_str());
+        self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
+        self.audited = true;
         self.store.commit(batch).await.map_err(store_error)?;
         Ok(record.info())
     }
@@ -86,6 +92,10 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         batch.put(&user.key, user.value.bump_enrollments().encode()?).map_err(store_error)?;
         batch.delete(target).map_err(store_error)?;
         batch.delete(&layout::throttle(&p.user, &p.enrollment_id)?).map_err(store_error)?;
+        let entry = AuditRecord::new(EventKind::EnrollmentRemove, Outcome::Ok)
+            .with_id("enrollment_id", p.enrollment_id.as_str());
+        self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
+        self.audited = true;
         self.store.commit(batch).await.map_err(store_error)?;
         // Sessions opened elsewhere, perhaps with the removed credential, end.
         self.sessions.lock_user_except(&p.user, &p.session);
@@ -112,6 +122,10 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         batch.put(&loaded.key, record.encode()?).map_err(store_error)?;
         // A new passphrase starts with a clean slate.
         batch.delete(&layout::throttle(&p.user, &old.id)?).map_err(store_error)?;
+        let entry =
+            AuditRecord::new(EventKind::PassphraseChange, Outcome::Ok).with_id("enrollment_id", old.id.as_str());
+        self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
+        self.audited = true;
         self.store.commit(batch).await.map_err(store_error)?;
         // Whoever knew the old passphrase loses their open sessions too.
         self.sessions.lock_user_except(&p.user, &p.session);

@@ -1,15 +1,19 @@
 //! The engine: decodes a request, runs it, encodes the response.
 
+mod audit;
 mod enrollments;
 mod state;
 mod unlock;
 mod users;
 mod vapid;
 
+use kms_core::audit::{AuditRecord, EventKind, Outcome};
 use kms_core::env::Clock;
-use kms_core::rpc::{Call, Request, Response, RpcError};
+use kms_core::ids::UserId;
+use kms_core::rpc::{Call, NewEnrollment, Request, Response, RpcError, UnlockCredential};
 use kms_core::session::Sessions;
 use kms_core::unlock::ceremony::CeremonyBook;
+use kms_core::ErrorCode;
 use kms_storage::Store;
 use rand_core::CryptoRngCore;
 use serde::Serialize;
@@ -28,6 +32,12 @@ pub struct Kms<C: Clock, R: CryptoRngCore> {
     config: KmsConfig,
     sessions: Sessions,
     ceremonies: CeremonyBook,
+    /// Set by an operation that audited itself (in its own batch), so the
+    /// failure audit in [`Kms::call`] does not write a second entry.
+    audited: bool,
+    /// A precise failure reason for the audit log that the caller does not
+    /// see (why a WebAuthn assertion was refused).
+    failure_reason: Option<&'static str>,
 }
 
 impl<C: Clock, R: CryptoRngCore> std::fmt::Debug for Kms<C, R> {
@@ -56,7 +66,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     ) -> Result<Self, RpcError> {
         let sessions = Sessions::with_ttl(config.session_ttl_ms)?;
         let ceremonies = CeremonyBook::new(config.ceremony_ttl_ms);
-        Ok(Self { store, clock, rng, pbkdf2, config, sessions, ceremonies })
+        Ok(Self { store, clock, rng, pbkdf2, config, sessions, ceremonies, audited: false, failure_reason: None })
     }
 
     /// The configuration.
@@ -79,7 +89,25 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
 
     /// Runs one call and returns its result as JSON.
     pub async fn call(&mut self, call: Call) -> Result<Value, RpcError> {
+        let hint = audit_hint(&call);
+        self.audited = false;
+        self.failure_reason = None;
         let outcome = self.dispatch(call).await;
+        if let (Err(e), Some((user, event, record))) = (&outcome, hint) {
+            if !self.audited {
+                // A refused or failed operation is audited too. If even that
+                // write fails, the caller still gets the original error.
+                let kind = match e.code {
+                    ErrorCode::UnlockFailed | ErrorCode::Storage | ErrorCode::Internal => Outcome::Failed,
+                    _ => Outcome::Refused,
+                };
+                let mut rec = AuditRecord { event, outcome: kind, ..record };
+                rec.reason = Some(e.code.as_str().to_owned());
+                if let Ok(scope) = self.scope_for(&user).await {
+                    let _ = self.audit_alone(&scope, vec![rec]).await;
+                }
+            }
+        }
         // Expired secrets leave memory whenever the engine runs. (After the
         // call, so that the call itself can say "expired" rather than "no
         // session".)
@@ -92,7 +120,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             Call::Info(_) => json(self.info()),
             Call::Setup(p) => json(self.setup(p).await),
             Call::Unlock(p) => json(self.unlock(p).await),
-            Call::Lock(p) => json(self.lock(p).map(|()| serde_json::json!({}))),
+            Call::Lock(p) => json(self.lock(p).await.map(|()| serde_json::json!({}))),
             Call::SessionStatus(p) => json(self.session_status(p)),
             Call::ListEnrollments(p) => json(self.list_enrollments(p).await),
             Call::PrfBegin(p) => json(self.prf_begin(p).await),
@@ -104,6 +132,8 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             Call::VapidRotate(p) => json(self.vapid_rotate(p).await),
             Call::VapidPublic(p) => json(self.vapid_public(p).await),
             Call::SignJwt(p) => json(self.sign_jwt(p).await),
+            Call::AuditExport(p) => json(self.audit_export(p).await),
+            Call::AuditVerify(p) => json(self.audit_verify(p)),
         }
     }
 }
@@ -112,4 +142,52 @@ fn json<T: Serialize>(r: EngineResult<T>) -> Result<Value, RpcError> {
     r.and_then(|v| {
         serde_json::to_value(v).map_err(|_| RpcError::new(kms_core::ErrorCode::Internal, "could not encode result"))
     })
+}
+
+/// For an audited method: the user, the event, and what the entry says
+/// before the outcome is known. Public reads (info, lists, public keys,
+/// ceremony starts) are not audited.
+fn audit_hint(call: &Call) -> Option<(UserId, EventKind, AuditRecord)> {
+    let blank = |e| AuditRecord::new(e, Outcome::Refused);
+    Some(match call {
+        Call::Setup(p) => {
+            (p.user.clone(), EventKind::Setup, blank(EventKind::Setup).with_method(new_method(&p.enrollment)))
+        }
+        Call::Unlock(p) => {
+            let mut r = blank(EventKind::Unlock).with_method(match &p.credential {
+                UnlockCredential::Passphrase { .. } => "passphrase",
+                UnlockCredential::PasskeyPrf { .. } => "passkey_prf",
+                UnlockCredential::PasskeyGate { .. } => "passkey_gate",
+            });
+            if let Some(id) = &p.enrollment_id {
+                r = r.with_id("enrollment_id", id.as_str());
+            }
+            (p.user.clone(), EventKind::Unlock, r)
+        }
+        Call::Lock(p) => (p.user.clone(), EventKind::Lock, blank(EventKind::Lock)),
+        Call::AddEnrollment(p) => (
+            p.user.clone(),
+            EventKind::EnrollmentAdd,
+            blank(EventKind::EnrollmentAdd).with_method(new_method(&p.enrollment)),
+        ),
+        Call::RemoveEnrollment(p) => (
+            p.user.clone(),
+            EventKind::EnrollmentRemove,
+            blank(EventKind::EnrollmentRemove).with_id("enrollment_id", p.enrollment_id.as_str()),
+        ),
+        Call::ChangePassphrase(p) => (p.user.clone(), EventKind::PassphraseChange, blank(EventKind::PassphraseChange)),
+        Call::VapidGenerate(p) => (p.user.clone(), EventKind::KeyGenerate, blank(EventKind::KeyGenerate)),
+        Call::VapidRotate(p) => (p.user.clone(), EventKind::KeyRotate, blank(EventKind::KeyRotate)),
+        Call::SignJwt(p) => (p.user.clone(), EventKind::JwtSign, blank(EventKind::JwtSign)),
+        Call::AuditExport(p) => (p.user.clone(), EventKind::Export, blank(EventKind::Export)),
+        _ => return None,
+    })
+}
+
+fn new_method(e: &NewEnrollment) -> &'static str {
+    match e {
+        NewEnrollment::Passphrase { .. } => "passphrase",
+        NewEnrollment::PasskeyPrf { .. } => "passkey_prf",
+        NewEnrollment::PasskeyGate { .. } => "passkey_gate",
+    }
 }

@@ -1,6 +1,7 @@
 //! Unlock (passphrase, passkey PRF, passkey gate), lock, and the ceremonies
 //! that precede a passkey operation.
 
+use kms_core::audit::{AuditRecord, AuditScope, EventKind, Outcome};
 use kms_core::env::Clock;
 use kms_core::ids::{EnrollmentId, UserId};
 use kms_core::rpc::{
@@ -76,6 +77,12 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             Found::Damaged(Loaded { value: None, .. }) => return Err(CoreError::UnlockFailed.into()),
         };
 
+        let method = match &p.credential {
+            UnlockCredential::Passphrase { .. } => Method::Passphrase,
+            UnlockCredential::PasskeyPrf { .. } => Method::PasskeyPrf,
+            UnlockCredential::PasskeyGate { .. } => Method::PasskeyGate,
+        }
+        .as_str();
         // Throttle before any KDF or signature check runs.
         let throttle = self.load_throttle(&p.user, &eid).await?;
         throttle.value.check(&self.config.throttle, now)?;
@@ -87,6 +94,18 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         match (checked, loaded) {
             (Ok(unlocked), Some(loaded)) => {
                 let mut batch = WriteBatch::new();
+                // Every unlock signs a checkpoint: the key is sealed under the
+                // master secret, which is in hand now.
+                let audit_key = self.user_audit_key(&unlocked.master, &p.user).await?;
+                let mut entry = AuditRecord::new(EventKind::Unlock, Outcome::Ok)
+                    .with_method(method)
+                    .with_id("enrollment_id", eid.as_str());
+                if unlocked.rewrapped {
+                    entry = entry.with_reason("rewrapped");
+                }
+                let scope = AuditScope::User(p.user.clone());
+                self.audit_into(&mut batch, &scope, vec![entry], Some(&audit_key), None).await?;
+                self.audited = true;
                 if throttle.bytes.is_some() {
                     throttle.expect_unchanged(&mut batch)?;
                     batch.delete(&throttle.key).map_err(store_error)?;
@@ -95,9 +114,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
                     loaded.expect_unchanged(&mut batch)?;
                     batch.put(&loaded.key, updated.encode()?).map_err(store_error)?;
                 }
-                if !batch.is_empty() {
-                    self.store.commit(batch).await.map_err(store_error)?;
-                }
+                self.store.commit(batch).await.map_err(store_error)?;
                 let info = unlocked.updated.as_ref().unwrap_or(&loaded.value).info();
                 let (session, expires_ms) = self.sessions.open(&p.user, unlocked.master, now, &mut self.rng);
                 Ok(SessionResult { user: p.user, session, expires_ms, enrollment: info, rewrapped: unlocked.rewrapped })
@@ -108,6 +125,14 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
                 let mut batch = WriteBatch::new();
                 throttle.expect_unchanged(&mut batch)?;
                 batch.put(&throttle.key, throttle.value.failed(now).encode()?).map_err(store_error)?;
+                let mut entry = AuditRecord::new(EventKind::Unlock, Outcome::Failed)
+                    .with_method(method)
+                    .with_id("enrollment_id", eid.as_str())
+                    .with_reason(self.failure_reason.take().unwrap_or("unlock_failed"));
+                entry = entry.with_id("failures", (throttle.value.failures.saturating_add(1)).to_string());
+                let scope = self.scope_for(&p.user).await?;
+                self.audit_into(&mut batch, &scope, vec![entry], None, None).await?;
+                self.audited = true;
                 self.store.commit(batch).await.map_err(store_error)?;
                 Err(e)
             }
@@ -167,7 +192,11 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
                     allowed_origins: &self.config.allowed_origins,
                     rp_id: &gate.credential.rp_id,
                 };
-                let count = verify_assertion(&gate.credential, &assertion, &expected).map_err(CoreError::from)?;
+                let count = verify_assertion(&gate.credential, &assertion, &expected).map_err(|e| {
+                    // Coarse outward; the precise reason goes to the audit log.
+                    self.failure_reason = Some(e.reason());
+                    CoreError::from(e)
+                })?;
                 let master = gate_wrap::unlock_after_assertion(record, user, eid)?;
                 let mut updated = record.clone();
                 if let MethodParams::PasskeyGate(g) = &mut updated.params {
@@ -179,7 +208,18 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         }
     }
 
-    pub(super) fn lock(&mut self, p: SessionParams) -> EngineResult<()> {
+    /// Locks a session, after appending `lock` and a signed checkpoint (the
+    /// last chance to sign before the master secret leaves memory).
+    pub(super) async fn lock(&mut self, p: SessionParams) -> EngineResult<()> {
+        let master = self.session_master_copy(&p.user, &p.session)?;
+        let key = self.user_audit_key(&master, &p.user).await?;
+        drop(master);
+        let mut batch = WriteBatch::new();
+        let scope = AuditScope::User(p.user.clone());
+        self.audit_into(&mut batch, &scope, vec![AuditRecord::new(EventKind::Lock, Outcome::Ok)], Some(&key), None)
+            .await?;
+        self.audited = true;
+        self.store.commit(batch).await.map_err(store_error)?;
         let now = self.clock.now_ms();
         Ok(self.sessions.lock(&p.user, &p.session, now)?)
     }

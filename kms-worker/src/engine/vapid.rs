@@ -1,5 +1,6 @@
 //! Per-user VAPID keys (generate, rotate, public keys) and JWT signing.
 
+use kms_core::audit::{AuditRecord, AuditScope, EventKind, Outcome};
 use kms_core::env::Clock;
 use kms_core::ids::{KeyId, UserId};
 use kms_core::rpc::{RotateResult, RpcError, SessionParams, SignJwtParams, UserParams, VapidKeys};
@@ -81,6 +82,11 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let key = layout::vapid_key(&p.user, record.kid())?;
         batch.expect_absent(&key).map_err(store_error)?;
         batch.put(&key, encode_key(&record)?).map_err(store_error)?;
+        let entry = AuditRecord::new(EventKind::KeyGenerate, Outcome::Ok)
+            .with_id("kid", record.kid().as_str())
+            .with_id("version", record.version().to_string());
+        self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
+        self.audited = true;
         self.store.commit(batch).await.map_err(store_error)?;
         Ok(record.info()?)
     }
@@ -107,6 +113,11 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let key = layout::vapid_key(&p.user, record.kid())?;
         batch.expect_absent(&key).map_err(store_error)?;
         batch.put(&key, encode_key(&record)?).map_err(store_error)?;
+        let entry = AuditRecord::new(EventKind::KeyRotate, Outcome::Ok)
+            .with_id("kid", record.kid().as_str())
+            .with_id("retired_kid", old_kid.as_str());
+        self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
+        self.audited = true;
         self.store.commit(batch).await.map_err(store_error)?;
 
         let current = record.info()?;
@@ -170,6 +181,18 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             .sessions
             .cached_vapid_key(&p.user, &p.session, &kid, now)?
             .ok_or_else(|| RpcError::new(ErrorCode::Internal, "VAPID key cache"))?;
-        Ok(SignedJwt::issue(signing, &claims)?)
+        let signed = SignedJwt::issue(signing, &claims)?;
+        // No audit, no token. The entry names the key, audience and expiry,
+        // never the token itself.
+        let mut entry = AuditRecord::new(EventKind::JwtSign, Outcome::Ok)
+            .with_id("kid", kid.as_str())
+            .with_id("aud", claims.aud().as_str())
+            .with_id("exp", claims.exp().to_string());
+        if let Some(jti) = claims.jti() {
+            entry = entry.with_id("jti", jti);
+        }
+        self.audit_alone(&AuditScope::User(p.user.clone()), vec![entry]).await?;
+        self.audited = true;
+        Ok(signed)
     }
 }

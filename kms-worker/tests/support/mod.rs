@@ -332,14 +332,22 @@ impl Harness {
 
     // ---- the store, directly
 
-    /// Every record, by key.
+    /// Every record except the audit log's, by key. The audit log is the
+    /// one thing every operation writes, failed ones included (see
+    /// `audit_snapshot` and the audit tests); "a failed operation changes
+    /// nothing" is about everything else.
     pub fn snapshot(&self) -> Snapshot {
-        self.store.snapshot()
+        self.store.snapshot().into_iter().filter(|(k, _)| !is_audit_key(k)).collect()
+    }
+
+    /// The audit log's records only.
+    pub fn audit_snapshot(&self) -> Snapshot {
+        self.store.snapshot().into_iter().filter(|(k, _)| is_audit_key(k)).collect()
     }
 
     /// The raw bytes under `key`.
     pub fn get_raw(&self, key: &str) -> Option<Vec<u8>> {
-        self.snapshot().remove(key)
+        self.store.snapshot().remove(key)
     }
 
     /// The record under `key`, parsed as JSON (panics if absent).
@@ -701,4 +709,9 @@ pub fn assert_epoch_bumped(before: &Snapshot, after: &Snapshot, user: &str) {
     let epoch = b["enrollment_epoch"].as_u64().unwrap_or(0);
     b["enrollment_epoch"] = json!(epoch + 1);
     assert_eq!(a, b, "the user record changes by its enrollment epoch only");
+}
+
+/// Whether a store key belongs to an audit chain.
+pub fn is_audit_key(key: &str) -> bool {
+    key.starts_with("instance/audit/") || (key.starts_with("users/") && key.split('/').nth(2) == Some("audit"))
 }

@@ -1,0 +1,238 @@
+//! Writing the audit log. Every operation that touches a secret or a
+//! delegation appends to its user's chain (or the instance chain), success or
+//! failure. A successful operation appends in the same atomic batch as its
+//! state change, so one never lands without the other; a failed one appends
+//! in a batch of its own (the audit entry, and for unlock the throttle
+//! counter, are the only writes a failure makes). No audit, no result: if the
+//! audit write fails, the caller gets a storage error, not the result.
+
+use kms_core::audit::{
+    self, AuditEntry, AuditKeyRecord, AuditMacKey, AuditRecord, AuditScope, AuditSigningKey, ChainState, Checkpoint,
+    InstanceAuditKeyRecord,
+};
+use kms_core::env::Clock;
+use kms_core::ids::UserId;
+use kms_core::rpc::RpcError;
+use kms_core::secret::MasterSecret;
+use kms_core::{CoreError, ErrorCode};
+use kms_storage::{StoreKey, WriteBatch};
+use rand_core::CryptoRngCore;
+
+use super::state::Loaded;
+use super::Kms;
+use crate::error::{store_error, EngineResult};
+use crate::layout::{self, AUDIT_PAGE_SIZE};
+
+/// How many recent checkpoints a chain keeps (each export carries them).
+pub const KEPT_CHECKPOINTS: usize = 64;
+const MAX_AUDIT_RECORD: usize = 2 * 1024 * 1024;
+
+fn corrupt(what: &str) -> RpcError {
+    RpcError::new(ErrorCode::Internal, format!("the audit {what} is corrupt"))
+}
+
+fn encode<T: serde::Serialize>(v: &T, what: &str) -> EngineResult<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|_| RpcError::new(ErrorCode::Internal, format!("could not encode the audit {what}")))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> EngineResult<T> {
+    if bytes.len() > MAX_AUDIT_RECORD {
+        return Err(corrupt(what));
+    }
+    serde_json::from_slice(bytes).map_err(|_| corrupt(what))
+}
+
+/// What a new user's audit chain starts with (written by `setup`).
+pub(super) struct NewChain {
+    pub state: ChainState,
+    pub key_record: AuditKeyRecord,
+    pub signing: AuditSigningKey,
+}
+
+impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
+    /// A user's chain and sealed audit key, created at setup while the master
+    /// secret is in hand. `K_0` is derived from the master secret, so whoever
+    /// can unlock can check every MAC of the log.
+    pub(super) fn new_user_chain(&mut self, master: &MasterSecret, user: &UserId) -> EngineResult<NewChain> {
+        let now = self.clock.now_ms();
+        let scope = AuditScope::User(user.clone());
+        let state = ChainState::genesis(scope, audit::audit_mac_key0(master, user).map_err(CoreError::from)?);
+        let signing = AuditSigningKey::generate(&mut self.rng).map_err(CoreError::from)?;
+        let sealing = audit::audit_sealing_key(master, user).map_err(CoreError::from)?;
+        let key_record =
+            AuditKeyRecord::create(&signing, &sealing, user, now, &mut self.rng).map_err(CoreError::from)?;
+        Ok(NewChain { state, key_record, signing })
+    }
+
+    /// The user's audit signing key, unsealed with the master secret.
+    pub(super) async fn user_audit_key(&self, master: &MasterSecret, user: &UserId) -> EngineResult<AuditSigningKey> {
+        let key = layout::audit_signing_key(&AuditScope::User(user.clone()))?;
+        let bytes = self.get(&key).await?.ok_or_else(|| corrupt("key (missing)"))?;
+        let record: AuditKeyRecord = decode(&bytes, "key")?;
+        let sealing = audit::audit_sealing_key(master, user).map_err(CoreError::from)?;
+        Ok(record.open(&sealing, user).map_err(CoreError::from)?)
+    }
+
+    /// The scope an event about `user` goes to: the user's chain when it
+    /// exists, else the instance chain (an unlock attempt for an unknown
+    /// user, say) with the user named in the entry.
+    pub(super) async fn scope_for(&self, user: &UserId) -> EngineResult<AuditScope> {
+        let scope = AuditScope::User(user.clone());
+        Ok(if self.get(&layout::audit_state(&scope)?).await?.is_some() { scope } else { AuditScope::Instance })
+    }
+
+    /// Appends `records` to `scope`'s chain inside `batch`, with the
+    /// precondition that the chain state is still the one read (so two
+    /// engines never fork or duplicate a sequence number). With `checkpoint`,
+    /// a checkpoint over the new head is signed and kept. `fresh` is the
+    /// state of a chain being created in this same batch.
+    pub(super) async fn audit_into(
+        &mut self,
+        batch: &mut WriteBatch,
+        scope: &AuditScope,
+        records: Vec<AuditRecord>,
+        checkpoint: Option<&AuditSigningKey>,
+        fresh: Option<ChainState>,
+    ) -> EngineResult<Vec<AuditEntry>> {
+        let now = self.clock.now_ms();
+        let state_key = layout::audit_state(scope)?;
+        let loaded = match fresh {
+            Some(state) => Loaded { key: state_key.clone(), bytes: None, value: state },
+            None => self.load_chain(scope, &state_key).await?,
+        };
+        let is_new_instance = loaded.bytes.is_none() && *scope == AuditScope::Instance;
+        loaded.expect_unchanged(batch)?;
+
+        // The page the next entry goes to, as stored.
+        let mut page_no = loaded.value.next_seq() / AUDIT_PAGE_SIZE;
+        let mut page = self.load_page(scope, page_no).await?;
+        let mut state = loaded.value;
+        let mut written = Vec::with_capacity(records.len());
+        for record in records {
+            let (entry, next) = audit::append(&state, scope, record, now).map_err(CoreError::from)?;
+            let entry_page = entry.seq / AUDIT_PAGE_SIZE;
+            if entry_page != page_no {
+                batch.put(&layout::audit_page(scope, page_no)?, encode(&page, "page")?).map_err(store_error)?;
+                page_no = entry_page;
+                page = Vec::new();
+            }
+            page.push(entry.clone());
+            written.push(entry);
+            state = next;
+        }
+        batch.put(&layout::audit_page(scope, page_no)?, encode(&page, "page")?).map_err(store_error)?;
+
+        if let Some(key) = checkpoint {
+            let cp = Checkpoint::sign(key, &state, now).map_err(CoreError::from)?;
+            let cps_key = layout::audit_checkpoints(scope)?;
+            let mut cps: Vec<Checkpoint> = match self.get(&cps_key).await? {
+                Some(b) => decode(&b, "checkpoints")?,
+                None => Vec::new(),
+            };
+            cps.push(cp);
+            let excess = cps.len().saturating_sub(KEPT_CHECKPOINTS);
+            cps.drain(..excess);
+            batch.put(&cps_key, encode(&cps, "checkpoints")?).map_err(store_error)?;
+        }
+        if is_new_instance {
+            // The instance chain signs with a key kept in the clear: there is
+            // no master secret to seal it under (see docs/threat-model.md).
+            let key = AuditSigningKey::generate(&mut self.rng).map_err(CoreError::from)?;
+            let record = InstanceAuditKeyRecord::create(&key, now);
+            let key_key = layout::audit_signing_key(scope)?;
+            batch.expect_absent(&key_key).map_err(store_error)?;
+            batch.put(&key_key, encode(&record, "instance key")?).map_err(store_error)?;
+        }
+        batch.put(&state_key, encode(&state, "state")?).map_err(store_error)?;
+        Ok(written)
+    }
+
+    async fn load_chain(&mut self, scope: &AuditScope, key: &StoreKey) -> EngineResult<Loaded<ChainState>> {
+        match self.get(key).await? {
+            Some(bytes) => {
+                let value: ChainState = decode(&bytes, "chain state")?;
+                if value.scope() != scope {
+                    return Err(corrupt("chain state (scope)"));
+                }
+                Ok(Loaded { key: key.clone(), bytes: Some(bytes), value })
+            }
+            None if *scope == AuditScope::Instance => {
+                // The instance chain starts on first use, with a random K_0
+                // that is never kept.
+                let k0 = AuditMacKey::generate(&mut self.rng);
+                Ok(Loaded { key: key.clone(), bytes: None, value: ChainState::genesis(scope.clone(), k0) })
+            }
+            None => Err(corrupt("chain state (missing)")),
+        }
+    }
+
+    async fn load_page(&self, scope: &AuditScope, page: u64) -> EngineResult<Vec<AuditEntry>> {
+        match self.get(&layout::audit_page(scope, page)?).await? {
+            Some(bytes) => decode(&bytes, "page"),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Appends `records` in a batch of their own (failures, read-only
+    /// operations). No audit, no result.
+    pub(super) async fn audit_alone(&mut self, scope: &AuditScope, records: Vec<AuditRecord>) -> EngineResult<()> {
+        let mut batch = WriteBatch::new();
+        self.audit_into(&mut batch, scope, records, None, None).await?;
+        self.store.commit(batch).await.map_err(store_error)
+    }
+
+    /// Every entry of a chain, in order, and its kept checkpoints.
+    pub(super) async fn read_chain(&self, scope: &AuditScope) -> EngineResult<(Vec<AuditEntry>, Vec<Checkpoint>)> {
+        let state: ChainState = match self.get(&layout::audit_state(scope)?).await? {
+            Some(b) => decode(&b, "chain state")?,
+            None => return Ok((Vec::new(), Vec::new())),
+        };
+        let n = state.next_seq();
+        let mut entries = Vec::with_capacity(usize::try_from(n).unwrap_or(0).min(1 << 20));
+        let pages = n.div_ceil(AUDIT_PAGE_SIZE);
+        for p in 0..pages {
+            entries.extend(self.load_page(scope, p).await?);
+        }
+        let cps = match self.get(&layout::audit_checkpoints(scope)?).await? {
+            Some(b) => decode(&b, "checkpoints")?,
+            None => Vec::new(),
+        };
+        Ok((entries, cps))
+    }
+}
+
+impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
+    /// `audit_export`: appends `export`, signs a checkpoint over the whole
+    /// chain, and returns the chain as an export that ends with it.
+    pub(super) async fn audit_export(
+        &mut self,
+        p: kms_core::rpc::SessionParams,
+    ) -> EngineResult<kms_core::rpc::AuditExportResult> {
+        let master = self.session_master_copy(&p.user, &p.session)?;
+        let key = self.user_audit_key(&master, &p.user).await?;
+        drop(master);
+        let scope = AuditScope::User(p.user.clone());
+        let mut batch = WriteBatch::new();
+        let record = AuditRecord::new(audit::EventKind::Export, audit::Outcome::Ok);
+        self.audit_into(&mut batch, &scope, vec![record], Some(&key), None).await?;
+        self.audited = true;
+        self.store.commit(batch).await.map_err(store_error)?;
+
+        let (entries, checkpoints) = self.read_chain(&scope).await?;
+        let checkpoint = checkpoints.last().cloned().ok_or_else(|| corrupt("checkpoints (missing)"))?;
+        let export = audit::write_export(&scope, key.public(), &entries, &checkpoints).map_err(CoreError::from)?;
+        Ok(kms_core::rpc::AuditExportResult { export, entries: entries.len() as u64, checkpoint })
+    }
+
+    /// `audit_verify`: the same verifier the CLI and the browser use.
+    pub(super) fn audit_verify(
+        &self,
+        p: kms_core::rpc::AuditVerifyParams,
+    ) -> EngineResult<kms_core::audit::VerifyReport> {
+        let expected_public_key =
+            p.expected_public_key.as_deref().map(audit::AuditPublicKey::parse).transpose().map_err(CoreError::from)?;
+        let opts =
+            audit::VerifyOptions { expected_public_key, expected_checkpoints: p.expected_checkpoints, mac_key0: None };
+        Ok(audit::verify_export(&p.export, &opts))
+    }
+}

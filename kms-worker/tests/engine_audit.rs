@@ -1,0 +1,193 @@
+//! The engine's audit log: every sensitive operation is recorded, success or
+//! failure, in the user's own chain; nothing secret is written; an export
+//! verifies with the public key alone, and tampering with the stored log is
+//! caught by the same verifier.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod support;
+
+use kms_core::audit::{verify_export, AuditPublicKey, Checkpoint, VerifyOptions};
+use kms_core::rpc::{AuditVerifyParams, Call, SignJwtParams};
+use kms_core::vapid::JwtRequest;
+use serde_json::{json, Value};
+use support::*;
+
+const AUD: &str = "https://push.example.net";
+
+fn sign(h: &mut Harness, user: &str, session: &kms_core::session::SessionToken) -> Value {
+    let exp = h.now() / 1000 + 3600;
+    h.ok(Call::SignJwt(SignJwtParams {
+        user: uid(user),
+        session: session.clone(),
+        claims: JwtRequest { aud: AUD.into(), sub: "mailto:ops@example.com".into(), exp, jti: Some("j-1".into()) },
+    }))
+}
+
+fn export(h: &mut Harness, user: &str, session: &kms_core::session::SessionToken) -> Value {
+    h.rpc_ok("audit_export", json!({"user": user, "session": session}))
+}
+
+fn events(export: &str) -> Vec<(String, String)> {
+    export
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["type"] == "entry")
+        .map(|v| (v["event"].as_str().unwrap().to_owned(), v["outcome"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+#[test]
+fn every_operation_is_recorded_success_or_failure_and_the_export_verifies() {
+    let mut h = Harness::new(900);
+    let s = session_of(&serde_json::to_value(h.setup_passphrase("alice", PASS_A)).unwrap());
+    h.rpc_ok("vapid_generate", json!({"user": "alice", "session": s}));
+    let jwt = sign(&mut h, "alice", &s)["jwt"].as_str().unwrap().to_owned();
+    h.rpc_ok("lock", json!({"user": "alice", "session": s}));
+    // Locked: refused, and recorded.
+    let e = h.rpc_err("sign_jwt", json!({"user": "alice", "session": s, "claims": {"aud": AUD, "sub": "mailto:a@b.example", "exp": h.now() / 1000 + 60}}));
+    assert_eq!(e["code"], "locked");
+    // Four wrong passphrases (the fourth starts the back-off), then a throttled attempt.
+    for _ in 0..4 {
+        expect_code(h.unlock_passphrase("alice", PASS_WRONG), kms_core::ErrorCode::UnlockFailed);
+    }
+    expect_code(h.unlock_passphrase("alice", PASS_A), kms_core::ErrorCode::Throttled);
+    h.clock.advance(1000);
+    let s = session_of(&h.unlock_passphrase("alice", PASS_A).unwrap());
+    let out = export(&mut h, "alice", &s);
+    let text = out["export"].as_str().unwrap();
+
+    let got = events(text);
+    let want: Vec<(&str, &str)> = vec![
+        ("setup", "ok"),
+        ("key_generate", "ok"),
+        ("jwt_sign", "ok"),
+        ("lock", "ok"),
+        ("jwt_sign", "refused"),
+        ("unlock", "failed"),
+        ("unlock", "failed"),
+        ("unlock", "failed"),
+        ("unlock", "failed"),
+        ("unlock", "refused"),
+        ("unlock", "ok"),
+        ("export", "ok"),
+    ];
+    assert_eq!(got, want.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>());
+    assert_eq!(out["entries"], json!(want.len()));
+
+    // Nothing secret is in the log: no passphrase, session token or token.
+    for secret in [PASS_A, PASS_WRONG, s.as_str(), &jwt, jwt.rsplit('.').next().unwrap()] {
+        assert!(!text.contains(secret), "the export contains a secret");
+    }
+    // The refusal says why.
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let throttled = lines.iter().find(|v| v["event"] == "unlock" && v["outcome"] == "refused").unwrap();
+    assert_eq!(throttled["reason"], "throttled");
+
+    // It verifies with the public key alone, and checkpoints were signed at
+    // setup, lock, unlock and export.
+    let header = &lines[0];
+    let key = AuditPublicKey::parse(&header["audit_public_key"].to_string()).unwrap();
+    let report = verify_export(text, &VerifyOptions { expected_public_key: Some(key), ..Default::default() });
+    assert!(report.valid, "{report}");
+    assert!(lines.iter().filter(|v| v["type"] == "checkpoint").count() >= 4);
+
+    // The same verifier through the RPC.
+    let r = h.ok::<Value>(Call::AuditVerify(AuditVerifyParams {
+        export: text.to_owned(),
+        expected_public_key: Some(header["audit_public_key"].to_string()),
+        expected_checkpoints: vec![],
+    }));
+    assert_eq!(r["valid"], json!(true), "{r}");
+}
+
+#[test]
+fn each_user_sees_only_their_own_history_and_unknown_users_go_to_the_instance_log() {
+    let mut h = Harness::new(901);
+    let a = session_of(&serde_json::to_value(h.setup_passphrase("alice", PASS_A)).unwrap());
+    let b = session_of(&serde_json::to_value(h.setup_passphrase("bob", PASS_B)).unwrap());
+    sign_noop(&mut h, "bob", &b);
+    expect_code(h.unlock_passphrase("nobody", PASS_A), kms_core::ErrorCode::NotFound);
+
+    let ea = export(&mut h, "alice", &a);
+    let eb = export(&mut h, "bob", &b);
+    assert_eq!(
+        events(ea["export"].as_str().unwrap()),
+        vec![("setup".into(), "ok".into()), ("export".into(), "ok".into())]
+    );
+    assert!(events(eb["export"].as_str().unwrap()).contains(&("key_generate".to_string(), "refused".to_string())));
+    assert!(!ea["export"].as_str().unwrap().contains("user:bob"));
+    // The unknown user's attempt is in the instance chain.
+    let instance: Vec<String> =
+        h.audit_snapshot().keys().filter(|k| k.starts_with("instance/audit/")).cloned().collect();
+    assert!(instance.iter().any(|k| k.ends_with("/state")), "{instance:?}");
+    // Alice cannot export Bob's log with her session.
+    let e = h.rpc_err("audit_export", json!({"user": "bob", "session": a}));
+    assert_eq!(e["code"], "forbidden");
+}
+
+fn sign_noop(h: &mut Harness, user: &str, s: &kms_core::session::SessionToken) {
+    // Without a VAPID key, generate is fine but rotate is refused: an audited refusal.
+    let e = h.rpc_err("vapid_rotate", json!({"user": user, "session": s}));
+    assert_eq!(e["code"], "not_found");
+    let _ = h.rpc_err("vapid_generate", json!({"user": user, "session": "not-a-session"}));
+}
+
+#[test]
+fn tampering_with_the_stored_log_is_caught_and_a_kept_checkpoint_catches_rollback() {
+    let mut h = Harness::new(902);
+    let s = session_of(&serde_json::to_value(h.setup_passphrase("carol", PASS_A)).unwrap());
+    h.rpc_ok("vapid_generate", json!({"user": "carol", "session": s}));
+    let first = export(&mut h, "carol", &s);
+    let kept: Checkpoint = serde_json::from_value(first["checkpoint"].clone()).unwrap();
+    let header: Value = serde_json::from_str(first["export"].as_str().unwrap().lines().next().unwrap()).unwrap();
+    let key = AuditPublicKey::parse(&header["audit_public_key"].to_string()).unwrap();
+
+    // A later export still agrees with the kept checkpoint.
+    sign(&mut h, "carol", &s);
+    let second = export(&mut h, "carol", &s);
+    let opts = VerifyOptions {
+        expected_public_key: Some(key.clone()),
+        expected_checkpoints: vec![kept.clone()],
+        ..Default::default()
+    };
+    assert!(verify_export(second["export"].as_str().unwrap(), &opts).valid);
+
+    // Presenting the first export after the second's checkpoint was seen is a rollback.
+    let newer: Checkpoint = serde_json::from_value(second["checkpoint"].clone()).unwrap();
+    let opts2 = VerifyOptions {
+        expected_public_key: Some(key.clone()),
+        expected_checkpoints: vec![newer],
+        ..Default::default()
+    };
+    let r = verify_export(first["export"].as_str().unwrap(), &opts2);
+    assert!(!r.valid);
+    assert_eq!(serde_json::to_value(&r.first_failure.unwrap().reason).unwrap(), json!("rollback"));
+
+    // Someone with the store rewrites an old entry (the key_generate one):
+    // the next export no longer verifies against what was seen.
+    let page_key = "users/carol/audit/page/000000000000";
+    let mut page: Vec<Value> = serde_json::from_slice(&h.get_raw(page_key).unwrap()).unwrap();
+    page[1]["ids"]["kid"] = json!("forged-kid");
+    h.put_raw(page_key, serde_json::to_vec(&page).unwrap());
+    let third = export(&mut h, "carol", &s);
+    let r = verify_export(third["export"].as_str().unwrap(), &opts);
+    assert!(!r.valid, "an edited entry must not verify");
+}
+
+#[test]
+fn a_failed_write_of_the_audit_entry_withholds_the_token() {
+    use kms_storage::testing::FailingStore;
+    use std::rc::Rc;
+    let store = Rc::new(kms_storage::MemoryStore::new());
+    let failing = Rc::new(FailingStore::new(store.clone()));
+    let mut h = Harness::over(903, kms_worker::KmsConfig::default(), failing.clone(), store);
+    let s = session_of(&serde_json::to_value(h.setup_passphrase("dave", PASS_A)).unwrap());
+    h.rpc_ok("vapid_generate", json!({"user": "dave", "session": s}));
+    failing.fail_next_commit();
+    let e = h.rpc_err(
+        "sign_jwt",
+        json!({"user": "dave", "session": s, "claims": {"aud": AUD, "sub": "mailto:a@b.example", "exp": h.now() / 1000 + 60}}),
+    );
+    assert_eq!(e["code"], "storage", "no audit, no token: {e}");
+}
