@@ -211,6 +211,17 @@ impl<T: Transport> KmsClient<T> {
         self.call(Call::VapidPublic(UserParams { user: user.clone() })).await
     }
 
+    /// Exports the user's audit log (ends with a freshly signed checkpoint).
+    pub async fn audit_export(&self, session: &Session) -> Result<AuditExportResult, ClientError> {
+        self.call(Call::AuditExport(session.params())).await
+    }
+
+    /// Verifies an audit export inside the KMS (the same verifier as
+    /// `kms_core::audit::verify_export`, which callers can also run locally).
+    pub async fn audit_verify(&self, params: AuditVerifyParams) -> Result<kms_core::audit::VerifyReport, ClientError> {
+        self.call(Call::AuditVerify(params)).await
+    }
+
     /// Signs a VAPID JWT with the current key.
     pub async fn sign_jwt(&self, session: &Session, claims: JwtRequest) -> Result<SignedJwt, ClientError> {
         self.call(Call::SignJwt(SignJwtParams { user: session.user.clone(), session: session.token.clone(), claims }))

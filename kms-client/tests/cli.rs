@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const PASS: &str = "correct horse battery staple";
 
@@ -260,4 +260,138 @@ fn calibrate_and_iterations() {
     ok_json(&store, &["vapid", "generate", "--user", "dave"], &format!("{PASS}\n"));
     let list = ok_json(&store, &["enrollments", "list", "--user", "dave"], "");
     assert_eq!(list["enrollments"][0]["iterations"], 650_000);
+}
+
+/// Rewrites an export's lines with `f` (lines as JSON values).
+fn tamper(text: &str, f: impl FnOnce(&mut Vec<Value>)) -> String {
+    let mut lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    f(&mut lines);
+    lines.iter().map(|v| format!("{v}\n")).collect()
+}
+
+fn verify_file(store: &Path, text: &str, extra: &[&str]) -> (bool, Value) {
+    let dir = store.parent().unwrap();
+    let path = dir.join("check.jsonl");
+    std::fs::write(&path, text).unwrap();
+    let mut args = vec!["--json", "audit", "verify", path.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = kms(store, &args, "");
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON report ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.success(), report["valid"] == true, "exit status must follow validity");
+    (out.status.success(), report)
+}
+
+#[test]
+fn audit_export_verify_and_every_tampering_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("kms.sqlite");
+    setup(&store, "erin");
+    setup(&store, "frank");
+    ok_json(&store, &["vapid", "generate", "--user", "erin"], &format!("{PASS}\n"));
+    let _ = err_json(&store, &["vapid", "rotate", "--user", "erin"], "wrong passphrase here\n");
+    let file = dir.path().join("erin.jsonl");
+    let first =
+        ok_json(&store, &["audit", "export", "--user", "erin", "-o", file.to_str().unwrap()], &format!("{PASS}\n"));
+    let kept = first["checkpoint"].to_string();
+    ok_json(&store, &["vapid", "rotate", "--user", "erin"], &format!("{PASS}\n"));
+    let file2 = dir.path().join("erin2.jsonl");
+    let second =
+        ok_json(&store, &["audit", "export", "--user", "erin", "-o", file2.to_str().unwrap()], &format!("{PASS}\n"));
+    let newer = second["checkpoint"].to_string();
+    let text = std::fs::read_to_string(&file2).unwrap();
+    let old_text = std::fs::read_to_string(&file).unwrap();
+    let frank_file = dir.path().join("frank.jsonl");
+    ok_json(&store, &["audit", "export", "--user", "frank", "-o", frank_file.to_str().unwrap()], &format!("{PASS}\n"));
+    let frank = std::fs::read_to_string(&frank_file).unwrap();
+    let header: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let key = header["audit_public_key"].to_string();
+
+    // Valid, with the pinned key and the kept checkpoint; the human report too.
+    let (ok, report) = verify_file(&store, &text, &["--expect-key", &key, "--expect-checkpoint", &kept]);
+    assert!(ok, "{report}");
+    assert!(report["entries"].as_u64().unwrap() >= 6);
+    let human = kms(&store, &["audit", "verify", file2.to_str().unwrap()], "");
+    assert!(human.status.success());
+    assert!(String::from_utf8_lossy(&human.stdout).to_lowercase().contains("valid"));
+
+    let entry_idx =
+        |lines: &Vec<Value>, seq: u64| lines.iter().position(|v| v["type"] == "entry" && v["seq"] == seq).unwrap();
+    let cases: Vec<(&str, String, Vec<&str>)> = vec![
+        (
+            "modified field",
+            tamper(&text, |l| {
+                let i = entry_idx(l, 1);
+                l[i]["ts_ms"] = json!(1);
+            }),
+            vec![],
+        ),
+        (
+            "deleted middle entry",
+            tamper(&text, |l| {
+                let i = entry_idx(l, 2);
+                l.remove(i);
+            }),
+            vec![],
+        ),
+        (
+            "deleted tail past a checkpoint",
+            tamper(&text, |l| {
+                let last = l.iter().rposition(|v| v["type"] == "entry").unwrap();
+                l.remove(last);
+            }),
+            vec![],
+        ),
+        (
+            "reordered entries",
+            tamper(&text, |l| {
+                let i = entry_idx(l, 1);
+                l.swap(i, i + 1);
+            }),
+            vec![],
+        ),
+        (
+            "inserted entry",
+            tamper(&text, |l| {
+                let i = entry_idx(l, 1);
+                let dup = l[i].clone();
+                l.insert(i + 1, dup);
+            }),
+            vec![],
+        ),
+        (
+            "replaced audit key",
+            tamper(&text, |l| {
+                let other: Value = serde_json::from_str(frank.lines().next().unwrap()).unwrap();
+                l[0]["audit_public_key"] = other["audit_public_key"].clone();
+                l[0]["audit_kid"] = other["audit_kid"].clone();
+            }),
+            vec!["--expect-key", &key],
+        ),
+        (
+            "forged checkpoint signature",
+            tamper(&text, |l| {
+                let last = l.len() - 1;
+                let sig = l[last]["sig"].as_str().unwrap().to_owned();
+                let flipped = if sig.starts_with('A') { format!("B{}", &sig[1..]) } else { format!("A{}", &sig[1..]) };
+                l[last]["sig"] = json!(flipped);
+            }),
+            vec![],
+        ),
+        (
+            "entry moved from another user's log",
+            tamper(&text, |l| {
+                let theirs: Vec<Value> = frank.lines().map(|x| serde_json::from_str(x).unwrap()).collect();
+                let i = entry_idx(l, 1);
+                l[i] = theirs.iter().find(|v| v["type"] == "entry" && v["seq"] == 1).unwrap().clone();
+            }),
+            vec![],
+        ),
+        ("rollback to an older export", old_text.clone(), vec!["--expect-checkpoint", &newer]),
+    ];
+    for (name, bad, extra) in &cases {
+        let (ok, report) = verify_file(&store, bad, extra);
+        assert!(!ok, "{name}: verified but must not");
+        assert!(report["first_failure"]["reason"].is_string(), "{name}: {report}");
+    }
 }

@@ -15,6 +15,8 @@ fn main() -> ExitCode {
     let json = args.json;
     match futures::executor::block_on(kms_client::cli::run(args)) {
         Ok(()) => ExitCode::SUCCESS,
+        // The verification report is already printed; exit 1 says it all.
+        Err(kms_client::cli::CliError::Invalid) => ExitCode::FAILURE,
         Err(e) => {
             if json {
                 println!("{}", serde_json::json!({"error": {"code": e.code(), "message": e.message()}}));

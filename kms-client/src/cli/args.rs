@@ -48,6 +48,39 @@ pub enum Command {
     /// Sign VAPID JWTs (RFC 8292).
     #[command(subcommand)]
     Jwt(JwtCmd),
+    /// Export and verify the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+}
+
+/// Audit log commands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// Export a user's audit log (asks for the passphrase: the export ends
+    /// with a freshly signed checkpoint).
+    Export {
+        #[command(flatten)]
+        user: UserArg,
+        /// Write the export here instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Verify an export with nothing but the public key; exit 0 only when valid.
+    Verify {
+        /// The export file (JSON Lines), or - for standard input.
+        file: PathBuf,
+        /// A checkpoint seen before (a JSON object or an export's checkpoint
+        /// line); a rollback or fork against it is detected. Repeatable.
+        #[arg(long = "expect-checkpoint", value_name = "JSON")]
+        expect_checkpoints: Vec<String>,
+        /// Read expected checkpoints from a file, one per line.
+        #[arg(long = "expect-checkpoints-file", value_name = "FILE")]
+        expect_checkpoints_file: Option<PathBuf>,
+        /// The audit public key to expect (JWK JSON or base64url SEC1 point);
+        /// without it the key in the export's header is trusted and reported.
+        #[arg(long = "expect-key", value_name = "KEY")]
+        expect_key: Option<String>,
+    },
 }
 
 /// The user to act on.

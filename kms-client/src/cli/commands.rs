@@ -12,7 +12,7 @@ use kms_worker::{Kms, KmsConfig};
 use rand_core::OsRng;
 use serde_json::json;
 
-use super::args::{parse_ttl, Args, Command, EnrollmentsCmd, JwtCmd, VapidCmd};
+use super::args::{parse_ttl, Args, AuditCmd, Command, EnrollmentsCmd, JwtCmd, VapidCmd};
 use super::prompt::Prompter;
 use crate::client::{KmsClient, Session};
 use crate::native::{default_store_path, SystemClock};
@@ -28,6 +28,9 @@ pub enum CliError {
     Usage(String),
     #[error("storage: {0}")]
     Store(String),
+    /// `audit verify` found the export invalid (the report was printed).
+    #[error("invalid: the audit export did not verify")]
+    Invalid,
 }
 
 impl CliError {
@@ -37,6 +40,7 @@ impl CliError {
             Self::Client(ClientError::Rpc(e)) => e.message.clone(),
             Self::Client(other) => other.to_string(),
             Self::Usage(m) | Self::Store(m) => m.clone(),
+            Self::Invalid => "the audit export did not verify (see the report above)".into(),
         }
     }
 
@@ -46,17 +50,18 @@ impl CliError {
             Self::Client(e) => e.code(),
             Self::Usage(_) => ErrorCode::InvalidInput,
             Self::Store(_) => ErrorCode::Storage,
+            Self::Invalid => ErrorCode::InvalidInput,
         }
     }
 }
 
-type Client = KmsClient<InProcess<SystemClock, OsRng>>;
+pub(super) type Client = KmsClient<InProcess<SystemClock, OsRng>>;
 
 fn user_id(s: &str) -> Result<UserId, CliError> {
     UserId::parse(s).map_err(|e| CliError::Usage(e.to_string()))
 }
 
-fn out(json_mode: bool, value: serde_json::Value, text: impl FnOnce() -> String) {
+pub(super) fn out(json_mode: bool, value: serde_json::Value, text: impl FnOnce() -> String) {
     if json_mode {
         println!("{value}");
     } else {
@@ -66,6 +71,18 @@ fn out(json_mode: bool, value: serde_json::Value, text: impl FnOnce() -> String)
 
 /// Runs one command.
 pub async fn run(args: Args) -> Result<(), CliError> {
+    // Verifying needs no store and no engine: only the file.
+    if let Command::Audit(AuditCmd::Verify { file, expect_checkpoints, expect_checkpoints_file, expect_key }) =
+        &args.command
+    {
+        return super::audit::verify(
+            file,
+            expect_checkpoints,
+            expect_checkpoints_file.as_deref(),
+            expect_key.as_deref(),
+            args.json,
+        );
+    }
     let path = args.store.clone().unwrap_or_else(default_store_path);
     let store = SqliteStore::open(&path).map_err(|e| CliError::Store(format!("{}: {e}", path.display())))?;
     let mut config = KmsConfig::default();
@@ -121,6 +138,7 @@ pub async fn run(args: Args) -> Result<(), CliError> {
             });
         }
         Command::Enrollments(cmd) => enrollments(&client, &prompt, j, cmd).await?,
+        Command::Audit(cmd) => return super::audit::run(&client, &prompt, j, cmd).await,
         Command::Vapid(cmd) => vapid(&client, &prompt, j, cmd).await?,
         Command::Jwt(JwtCmd::Sign { user, aud, sub, ttl, jti, header }) => {
             let user = user_id(&user.user)?;
@@ -137,7 +155,7 @@ pub async fn run(args: Args) -> Result<(), CliError> {
 }
 
 /// Asks for the passphrase and opens a session.
-async fn unlock(client: &Client, prompt: &Prompter, user: &UserId) -> Result<Session, CliError> {
+pub(super) async fn unlock(client: &Client, prompt: &Prompter, user: &UserId) -> Result<Session, CliError> {
     let passphrase = prompt.read("Passphrase: ").map_err(CliError::Usage)?;
     let r = client
         .unlock(user, prompt.unlock_with.clone(), kms_core::rpc::UnlockCredential::Passphrase { passphrase })

@@ -2,6 +2,7 @@
 //! ([`prompt`]) and the commands ([`commands`]).
 
 mod args;
+mod audit;
 mod commands;
 mod prompt;
 
