@@ -10,8 +10,8 @@ use aes_gcm::aead::{Aead as _, KeyInit as _};
 use aes_gcm::Aes128Gcm;
 use hkdf::Hkdf;
 use kms_client::relay::{
-    dangerous_encrypt_deterministic, decrypt, encrypt, encrypt_padded, AuthSecret, RelayError, ValidatedSubscription,
-    HEADER_LEN, MAX_BODY_LEN, MAX_PLAINTEXT_LEN, TAG_LEN,
+    dangerous_encrypt_deterministic, decrypt, encrypt, encrypt_padded, AuthSecret, PushServicePolicy, RelayError,
+    ValidatedSubscription, HEADER_LEN, MAX_BODY_LEN, MAX_PLAINTEXT_LEN, TAG_LEN,
 };
 use kms_core::ErrorCode;
 use p256::elliptic_curve::sec1::ToEncodedPoint as _;
@@ -40,11 +40,11 @@ fn uncompressed(key: &PublicKey) -> Vec<u8> {
 
 fn subscription(ua_public: &[u8], auth: &[u8]) -> ValidatedSubscription {
     let json = serde_json::json!({
-        "endpoint": "https://push.example.net/push/rfc8291",
+        "endpoint": "https://fcm.googleapis.com/fcm/send/rfc8291",
         "expirationTime": null,
         "keys": {"p256dh": kms_core::b64::encode(ua_public), "auth": kms_core::b64::encode(auth)},
     });
-    ValidatedSubscription::from_json(&json.to_string(), false).unwrap()
+    ValidatedSubscription::from_json(&json.to_string(), &PushServicePolicy::default()).unwrap()
 }
 
 fn auth_secret(bytes: &[u8]) -> AuthSecret {

@@ -29,6 +29,19 @@ pub enum ErrorCode {
     Storage,
     /// A bug or an impossible state; nothing was changed.
     Internal,
+    /// The lease has ended, or is too close to its end to issue a token that
+    /// lives at least a minute: extend it (with a session) or create another.
+    LeaseExpired,
+    /// The lease was revoked.
+    LeaseRevoked,
+    /// The VAPID key the lease is bound to is no longer the user's current
+    /// key (it was rotated): create a new lease for the new key.
+    LeaseKeyRotated,
+    /// The user the lease (or other record) belongs to was deleted.
+    UserDeleted,
+    /// The lease's tokens-per-hour quota is used up: retry after
+    /// `retry_after_ms`.
+    QuotaExceeded,
 }
 
 impl ErrorCode {
@@ -44,6 +57,11 @@ impl ErrorCode {
             Self::Forbidden => "forbidden",
             Self::Storage => "storage",
             Self::Internal => "internal",
+            Self::LeaseExpired => "lease_expired",
+            Self::LeaseRevoked => "lease_revoked",
+            Self::LeaseKeyRotated => "lease_key_rotated",
+            Self::UserDeleted => "user_deleted",
+            Self::QuotaExceeded => "quota_exceeded",
         }
     }
 }
@@ -81,6 +99,22 @@ pub enum CoreError {
     Integrity,
     #[error("internal error: {0}")]
     Internal(String),
+    /// A lease has ended (or is too close to its end to issue a token).
+    #[error("lease expired: {0}")]
+    LeaseExpired(String),
+    /// A lease was revoked.
+    #[error("lease revoked: {0}")]
+    LeaseRevoked(String),
+    /// A lease is bound to a VAPID key that is no longer the user's current one.
+    #[error("lease key rotated: {0}")]
+    LeaseKeyRotated(String),
+    /// The user was deleted.
+    #[error("user deleted: {0}")]
+    UserDeleted(String),
+    /// A lease's sliding-window quota (`limit` tokens per hour) is used up;
+    /// enough room frees up in `retry_after_ms`.
+    #[error("quota exceeded: {limit} tokens per hour; retry in {retry_after_ms} ms")]
+    QuotaExceeded { limit: u32, retry_after_ms: u64 },
 }
 
 impl CoreError {
@@ -95,6 +129,11 @@ impl CoreError {
             Self::Throttled { .. } => ErrorCode::Throttled,
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::Integrity | Self::Internal(_) => ErrorCode::Internal,
+            Self::LeaseExpired(_) => ErrorCode::LeaseExpired,
+            Self::LeaseRevoked(_) => ErrorCode::LeaseRevoked,
+            Self::LeaseKeyRotated(_) => ErrorCode::LeaseKeyRotated,
+            Self::UserDeleted(_) => ErrorCode::UserDeleted,
+            Self::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
         }
     }
 

@@ -18,6 +18,8 @@ pub mod crypto;
 pub mod env;
 pub mod error;
 pub mod ids;
+pub mod lease;
+pub mod push;
 pub mod rpc;
 pub mod secret;
 pub mod session;

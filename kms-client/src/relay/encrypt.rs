@@ -25,15 +25,14 @@
 use aes_gcm::aead::{AeadInPlace as _, KeyInit as _};
 use aes_gcm::Aes128Gcm;
 use hkdf::Hkdf;
+use p256::elliptic_curve::sec1::ToEncodedPoint as _;
 use p256::{PublicKey, SecretKey};
 use rand_core::CryptoRngCore;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use super::error::RelayError;
-use super::subscription::{
-    parse_uncompressed_point, uncompressed_point, AuthSecret, ValidatedSubscription, UNCOMPRESSED_POINT_LEN,
-};
+use super::subscription::{AuthSecret, ValidatedSubscription, UNCOMPRESSED_POINT_LEN};
 
 /// The record size written in the header (`rs`): the 4096 bytes a push
 /// service must accept. The single record is always smaller, as RFC 8291
@@ -145,7 +144,7 @@ fn derive_keys(
 ) -> Result<Keys, RelayError> {
     const HKDF_FAILED: RelayError = RelayError::Internal("HKDF refused a fixed output length");
     let mut ikm = Zeroizing::new([0u8; 32]);
-    Hkdf::<Sha256>::new(Some(auth.expose()), ecdh_secret)
+    Hkdf::<Sha256>::new(Some(auth.dangerous_as_bytes()), ecdh_secret)
         .expand_multi_info(&[WEBPUSH_INFO, ua_public, as_public], ikm.as_mut())
         .map_err(|_| HKDF_FAILED)?;
     let content = Hkdf::<Sha256>::new(Some(salt), ikm.as_ref());
@@ -251,4 +250,22 @@ pub fn decrypt(ua_secret: &SecretKey, auth: &AuthSecret, body: &[u8]) -> Result<
     }
     plaintext.truncate(delimiter_at);
     Ok(plaintext)
+}
+
+/// An uncompressed SEC1 point (`0x04 || x || y`) on P-256, as in a message
+/// header's key id. Compressed points and the identity are refused; `p256`
+/// refuses points off the curve.
+fn parse_uncompressed_point(bytes: &[u8; UNCOMPRESSED_POINT_LEN]) -> Option<PublicKey> {
+    if bytes.first() != Some(&0x04) {
+        return None;
+    }
+    PublicKey::from_sec1_bytes(bytes).ok()
+}
+
+/// The uncompressed SEC1 encoding of a point.
+fn uncompressed_point(key: &PublicKey) -> Result<[u8; UNCOMPRESSED_POINT_LEN], RelayError> {
+    key.to_encoded_point(false)
+        .as_bytes()
+        .try_into()
+        .map_err(|_| RelayError::Internal("a P-256 point did not encode to 65 bytes"))
 }

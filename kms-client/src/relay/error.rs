@@ -1,7 +1,7 @@
 //! The one error type of the relay module, and its stable codes.
 
 use kms_core::vapid::PushOrigin;
-use kms_core::ErrorCode;
+use kms_core::{CoreError, ErrorCode};
 
 /// Everything the relay side can fail with. Messages name fields and limits,
 /// never secret bytes (no auth secret, no token, no plaintext).
@@ -9,9 +9,10 @@ use kms_core::ErrorCode;
 #[non_exhaustive]
 pub enum RelayError {
     /// The push subscription is malformed or not acceptable (endpoint,
-    /// `p256dh`, `auth`).
+    /// push service not allowed, `p256dh`, `auth`): the error of
+    /// [`kms_core::push::ValidatedSubscription`]'s checks.
     #[error("invalid push subscription: {0}")]
-    InvalidSubscription(String),
+    InvalidSubscription(CoreError),
     /// The payload (with any requested padding) does not fit in the single
     /// 4096-byte record of RFC 8291 section 4.
     #[error(
@@ -89,8 +90,8 @@ impl RelayError {
     /// The stable code, as used on the wire by the rest of the KMS.
     pub fn code(&self) -> ErrorCode {
         match self {
-            Self::InvalidSubscription(_)
-            | Self::PayloadTooLarge { .. }
+            Self::InvalidSubscription(e) => e.code(),
+            Self::PayloadTooLarge { .. }
             | Self::InvalidTtl { .. }
             | Self::InvalidTopic(_)
             | Self::InvalidUrgency

@@ -11,9 +11,11 @@
 //!   address) and expires within 24 hours, never after the lease. They are
 //!   bearer credentials until then: keep them out of logs (`Debug` of the
 //!   types here does not print them).
-//! - **Push subscriptions** ([`ValidatedSubscription`]): the endpoint and the
-//!   user agent's public key `p256dh` and authentication secret `auth`, as
-//!   the browser's `PushSubscription.toJSON()` gives them.
+//! - **Push subscriptions** ([`ValidatedSubscription`], the type the KMS
+//!   stores too, from [`kms_core::push`]): the endpoint and the user agent's
+//!   public key `p256dh` and authentication secret `auth`, as the browser's
+//!   `PushSubscription.toJSON()` gives them, checked against the
+//!   deployment's [`PushServicePolicy`].
 //!
 //! It never holds a private key of the user: not the VAPID signing key (it
 //! stays in the KMS) and not the user agent's ECDH key (it stays in the
@@ -45,11 +47,13 @@
 //! # Caveats for operators
 //!
 //! - A relay sends an HTTP request to whatever endpoint a subscription
-//!   names. Validation refuses non-https endpoints and, unless enabled for
-//!   tests, hosts on the relay's own machine, but a DNS name can point
-//!   anywhere: restrict endpoints to the push services you serve (an
-//!   allowlist of hosts) or filter egress, so a forged subscription cannot
-//!   make the relay reach internal services.
+//!   names. Validation ([`ValidatedSubscription::parse`]) admits only
+//!   `https` endpoints at the push services on the [`PushServicePolicy`]'s
+//!   allowlist (by default the major browsers' push services), and hosts on
+//!   the relay's own machine only when the policy allows loopback (tests).
+//!   Configure the same policy as the KMS. The allowlist names hosts, not
+//!   addresses: filter egress as well if DNS for those names is not
+//!   trusted.
 //! - `now_s` comes from the relay's clock. A clock that runs late makes the
 //!   relay send tokens the push service already considers expired; keep a
 //!   margin ([`PushOptions::min_token_remaining_s`]).
@@ -57,7 +61,10 @@
 //! # Example
 //!
 //! ```
-//! use kms_client::relay::{build_push_request, decrypt, AuthSecret, PushOptions, TokenHolder, Ttl, ValidatedSubscription};
+//! use kms_client::relay::{
+//!     build_push_request, decrypt, subscription_from_json, AuthSecret, PushOptions, PushServicePolicy, TokenHolder,
+//!     Ttl,
+//! };
 //! use kms_core::vapid::{self, JwtRequest, SignedJwt, VapidSigningKey};
 //! use p256::elliptic_curve::sec1::ToEncodedPoint as _;
 //! # use rand_chacha::rand_core::SeedableRng;
@@ -69,11 +76,12 @@
 //!
 //! // A subscription, as the page sent it (PushSubscription.toJSON()).
 //! let json = format!(
-//!     r#"{{"endpoint":"https://push.example.net/send/abc","expirationTime":null,
+//!     r#"{{"endpoint":"https://fcm.googleapis.com/fcm/send/abc","expirationTime":null,
 //!         "keys":{{"p256dh":"{p256dh}","auth":"{auth}"}}}}"#
 //! );
-//! let sub = ValidatedSubscription::from_json(&json, false)?;
-//! assert_eq!(sub.origin().as_str(), "https://push.example.net");
+//! let policy = PushServicePolicy::default(); // the major push services; configure yours
+//! let sub = subscription_from_json(&json, &policy)?;
+//! assert_eq!(sub.origin().as_str(), "https://fcm.googleapis.com");
 //!
 //! // Tokens come from the KMS under a lease; here one is signed directly.
 //! # let key = VapidSigningKey::generate(&mut rng);
@@ -111,7 +119,7 @@ pub use request::{
     MAX_TTL_S,
 };
 pub use subscription::{
-    AuthSecret, PushSubscription, PushSubscriptionKeys, ValidatedSubscription, AUTH_SECRET_LEN,
-    MAX_SUBSCRIPTION_JSON_LEN, UNCOMPRESSED_POINT_LEN,
+    subscription_from_json, AuthSecret, HostPattern, PushServicePolicy, PushSubscription, PushSubscriptionKeys,
+    ValidatedSubscription, AUTH_SECRET_LEN, DEFAULT_PUSH_SERVICES, MAX_SUBSCRIPTION_JSON_LEN, UNCOMPRESSED_POINT_LEN,
 };
 pub use tokens::{TokenHolder, MAX_JWT_LEN};

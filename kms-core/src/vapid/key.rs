@@ -68,6 +68,20 @@ impl VapidSigningKey {
             .map_err(|_| CoreError::invalid("vapid key: scalar is zero or not below the P-256 group order"))
     }
 
+    /// The 32-byte big-endian secret scalar, for sealing it under a key other
+    /// than the user's VAPID sealing key inside this crate (a lease's wrap,
+    /// see [`crate::lease`]). The returned buffer is wiped when it drops;
+    /// [`VapidSigningKey::from_scalar`] is the inverse.
+    pub(crate) fn scalar_bytes(&self) -> Zeroizing<[u8; 32]> {
+        let mut field = self.0.to_bytes();
+        let mut out = Zeroizing::new([0u8; 32]);
+        for (o, b) in out.iter_mut().zip(field.iter()) {
+            *o = *b;
+        }
+        field.zeroize();
+        out
+    }
+
     /// The public half.
     pub fn public(&self) -> VapidPublicKey {
         VapidPublicKey(PublicKey::from(self.0.verifying_key()))

@@ -1,0 +1,116 @@
+//! Creating, extending, revoking and expiring leases.
+
+use rand_core::CryptoRngCore;
+
+use super::credential::LeaseCredential;
+use super::custody;
+use super::id::LeaseId;
+use super::params::{check_lifetime, LeaseParams};
+use super::record::{LeaseFormatV1, LeaseRecord, LeaseStatus};
+use super::refusal::check_usable;
+use super::CLEANUP_AFTER_MS;
+use crate::error::{CoreError, Result};
+use crate::ids::{KeyId, UserId};
+use crate::vapid::VapidSigningKey;
+
+/// `now_ms + lifetime_s` seconds, or `invalid_input` past the end of time.
+fn end_after(now_ms: u64, lifetime_s: u64) -> Result<u64> {
+    lifetime_s
+        .checked_mul(1000)
+        .and_then(|ms| now_ms.checked_add(ms))
+        .ok_or_else(|| CoreError::invalid("lifetime_s: the lease would end after the clock's range"))
+}
+
+/// Creates a lease of `user` at `now_ms`, bound to `signing_key`, whose
+/// thumbprint is `kid` (the user's current key; the engine unsealed it with
+/// a live session). Returns the record to store and the credential to hand,
+/// once, to the lease holder; the credential's secret is not in the record.
+///
+/// `params` are checked as [`LeaseParams`] documents (`invalid_input`). A
+/// `kid` that is not `signing_key`'s thumbprint is a caller bug
+/// (`internal`): such a lease could never be opened.
+pub fn create(
+    params: &LeaseParams,
+    user: &UserId,
+    signing_key: &VapidSigningKey,
+    kid: &KeyId,
+    now_ms: u64,
+    rng: &mut impl CryptoRngCore,
+) -> Result<(LeaseRecord, LeaseCredential)> {
+    let terms = params.check()?;
+    if signing_key.public().thumbprint() != *kid {
+        return Err(CoreError::Internal("lease create: kid is not the signing key's thumbprint".into()));
+    }
+    let expires_ms = end_after(now_ms, terms.lifetime_s)?;
+    let id = LeaseId::generate(rng);
+    let credential = LeaseCredential::generate(id.clone(), rng);
+    let sealed = custody::seal(signing_key, credential.secret(), user, &id, kid, rng)?;
+    let record = LeaseRecord {
+        v: LeaseFormatV1,
+        id,
+        user: user.clone(),
+        relay: terms.relay,
+        audiences: terms.audiences,
+        kid: kid.clone(),
+        created_ms: now_ms,
+        expires_ms,
+        tokens_per_hour: terms.tokens_per_hour,
+        max_batch: terms.max_batch,
+        status: LeaseStatus::Active,
+        sealed_key: Some(sealed),
+        issued: Vec::new(),
+        extended: 0,
+    };
+    Ok((record, credential))
+}
+
+/// Moves the lease's end to `lifetime_s` seconds after `now_ms`. The engine
+/// calls this only with a live session of the lease's user: there is no
+/// renewal without the user.
+///
+/// Refused (with the lease's code) if the lease is revoked, has ended, or is
+/// bound to a key that is not `current_kid`; `lifetime_s` must be 60 s to
+/// 30 days (`invalid_input`) and the new end later than the current one (an
+/// extension never shortens; revoke to stop a lease early).
+pub fn extend(record: &LeaseRecord, lifetime_s: u64, now_ms: u64, current_kid: Option<&KeyId>) -> Result<LeaseRecord> {
+    check_usable(record, now_ms, current_kid, true)?;
+    let expires_ms = end_after(now_ms, check_lifetime(lifetime_s)?)?;
+    if expires_ms <= record.expires_ms {
+        return Err(CoreError::invalid(format!(
+            "lifetime_s: the new end ({expires_ms} ms) is not after the lease's current end ({} ms)",
+            record.expires_ms
+        )));
+    }
+    let mut updated = record.clone();
+    updated.expires_ms = expires_ms;
+    updated.extended = updated.extended.saturating_add(1);
+    Ok(updated)
+}
+
+/// Revokes the lease at `now_ms`: the sealed key is deleted, so nothing,
+/// not even the genuine credential, can sign under it again, and the record
+/// stays as a tombstone that answers `lease_revoked`. Revoking a revoked
+/// lease keeps its first revocation time. An ended lease can be revoked too
+/// (it drops the key before cleanup).
+pub fn revoke(record: &LeaseRecord, now_ms: u64) -> LeaseRecord {
+    let mut updated = record.clone();
+    if updated.status == LeaseStatus::Active {
+        updated.status = LeaseStatus::Revoked { at_ms: now_ms };
+    }
+    updated.sealed_key = None;
+    updated.issued.clear();
+    updated
+}
+
+/// Whether the lease has ended at `now_ms` (from `expires_ms` on).
+pub fn is_expired(record: &LeaseRecord, now_ms: u64) -> bool {
+    now_ms >= record.expires_ms
+}
+
+/// Whether the engine may delete the record at `now_ms`: it ended more than
+/// [`CLEANUP_AFTER_MS`] (7 days) ago, revoked or not. Until then it answers
+/// "expired" or "revoked" instead of "not found"; the engine should audit
+/// the deletion (`lease_expire`).
+pub fn expired_cleanup_due(record: &LeaseRecord, now_ms: u64) -> bool {
+    now_ms > record.expires_ms.saturating_add(CLEANUP_AFTER_MS)
+}
