@@ -373,7 +373,10 @@ fn audit_export_verify_and_every_tampering_detected() {
             tamper(&text, |l| {
                 let last = l.len() - 1;
                 let sig = l[last]["sig"].as_str().unwrap().to_owned();
-                let flipped = if sig.starts_with('A') { format!("B{}", &sig[1..]) } else { format!("A{}", &sig[1..]) };
+                let flipped = match sig.strip_prefix('A') {
+                    Some(rest) => format!("B{rest}"),
+                    None => format!("A{}", &sig[1..]),
+                };
                 l[last]["sig"] = json!(flipped);
             }),
             vec![],

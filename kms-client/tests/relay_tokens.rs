@@ -39,6 +39,7 @@ fn forged(key: &VapidSigningKey, header: &str, payload: &str, exp: u64) -> Signe
         authorization: vapid::authorization_header(&jwt, &key.public()),
         kid: key.public().thumbprint(),
         exp,
+        jti: None,
         jwt,
     }
 }

@@ -1,5 +1,6 @@
 //! The engine's configuration, with safe defaults.
 
+use kms_core::push::PushServicePolicy;
 use kms_core::throttle::ThrottlePolicy;
 use kms_core::unlock::ceremony::DEFAULT_CEREMONY_TTL_MS;
 use kms_core::unlock::passphrase::PassphrasePolicy;
@@ -22,6 +23,9 @@ pub struct KmsConfig {
     pub ceremony_ttl_ms: u64,
     /// Most enrollments one user may have.
     pub max_enrollments: usize,
+    /// Which push services a stored subscription may point at (default: the
+    /// major ones; loopback only when a test or the demo allows it).
+    pub push_services: PushServicePolicy,
 }
 
 impl Default for KmsConfig {
@@ -34,6 +38,7 @@ impl Default for KmsConfig {
             throttle: ThrottlePolicy::default(),
             ceremony_ttl_ms: DEFAULT_CEREMONY_TTL_MS,
             max_enrollments: 16,
+            push_services: PushServicePolicy::default(),
         }
     }
 }

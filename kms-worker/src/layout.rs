@@ -4,6 +4,8 @@
 
 use kms_core::audit::AuditScope;
 use kms_core::ids::{EnrollmentId, KeyId, UserId};
+use kms_core::lease::LeaseId;
+use kms_core::push::SubscriptionId;
 use kms_core::rpc::RpcError;
 use kms_core::ErrorCode;
 use kms_storage::{KeyPrefix, StoreKey};
@@ -84,3 +86,25 @@ pub fn audit_signing_key(scope: &AuditScope) -> Result<StoreKey, RpcError> {
 
 /// Entries per audit page.
 pub const AUDIT_PAGE_SIZE: u64 = 64;
+
+/// One stored push subscription.
+pub fn subscription(u: &UserId, id: &SubscriptionId) -> Result<StoreKey, RpcError> {
+    key(&["users", u.as_str(), "subscriptions", id.as_str()])
+}
+
+/// All push subscriptions of a user.
+pub fn subscriptions(u: &UserId) -> Result<KeyPrefix, RpcError> {
+    KeyPrefix::from_segments(&["users", u.as_str(), "subscriptions"])
+        .map_err(|e| RpcError::new(ErrorCode::Internal, format!("store key: {e}")))
+}
+
+/// One lease.
+pub fn lease(u: &UserId, id: &LeaseId) -> Result<StoreKey, RpcError> {
+    key(&["users", u.as_str(), "leases", id.as_str()])
+}
+
+/// All leases of a user.
+pub fn leases(u: &UserId) -> Result<KeyPrefix, RpcError> {
+    KeyPrefix::from_segments(&["users", u.as_str(), "leases"])
+        .map_err(|e| RpcError::new(ErrorCode::Internal, format!("store key: {e}")))
+}

@@ -162,7 +162,7 @@ fn tampering_with_the_stored_log_is_caught_and_a_kept_checkpoint_catches_rollbac
     };
     let r = verify_export(first["export"].as_str().unwrap(), &opts2);
     assert!(!r.valid);
-    assert_eq!(serde_json::to_value(&r.first_failure.unwrap().reason).unwrap(), json!("rollback"));
+    assert_eq!(serde_json::to_value(r.first_failure.unwrap().reason).unwrap(), json!("rollback"));
 
     // Someone with the store rewrites an old entry (the key_generate one):
     // the next export no longer verifies against what was seen.

@@ -54,8 +54,9 @@ pub enum RequestId {
     Str(String),
 }
 
-/// A decoded request.
-#[derive(Debug, Clone)]
+/// A decoded request. Not `Clone`: it may carry secrets (a passphrase, a
+/// lease credential) that are not copied casually.
+#[derive(Debug)]
 pub struct Request {
     pub v: u32,
     pub id: RequestId,

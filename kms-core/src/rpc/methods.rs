@@ -15,7 +15,7 @@ use crate::vapid::{JwtRequest, SignedJwt, VapidPublicInfo};
 
 /// A request's method and parameters. Serialized as
 /// `{"method": "<name>", "params": {...}}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "method", content = "params", rename_all = "snake_case")]
 pub enum Call {
     /// Public facts about this KMS (versions, policy). No session.
@@ -54,6 +54,25 @@ pub enum Call {
     AuditExport(SessionParams),
     /// Verifies an audit export (anyone's). No session.
     AuditVerify(AuditVerifyParams),
+    /// Stores a Web Push subscription, bound to the current VAPID key.
+    /// Needs a session.
+    SubscriptionAdd(SubscriptionAddParams),
+    /// The user's subscriptions (no auth secrets). Needs a session.
+    SubscriptionList(SessionParams),
+    /// Removes a subscription; says which leases lose their last
+    /// subscription at that push service. Needs a session.
+    SubscriptionRemove(SubscriptionRemoveParams),
+    /// Grants a relay a lease. Needs a session.
+    LeaseCreate(LeaseCreateParams),
+    /// The user's leases; cleans up long-expired ones. Needs a session.
+    LeaseList(SessionParams),
+    /// Revokes a lease. Needs a session.
+    LeaseRevoke(LeaseRefParams),
+    /// Extends a lease (never automatically). Needs a session.
+    LeaseExtend(LeaseExtendParams),
+    /// Issues tokens under a lease, without the user: the lease credential
+    /// is the authority. No session.
+    LeaseIssue(LeaseIssueParams),
 }
 
 /// The wire names of all methods, in declaration order.
@@ -75,6 +94,14 @@ pub const METHOD_NAMES: &[&str] = &[
     "sign_jwt",
     "audit_export",
     "audit_verify",
+    "subscription_add",
+    "subscription_list",
+    "subscription_remove",
+    "lease_create",
+    "lease_list",
+    "lease_revoke",
+    "lease_extend",
+    "lease_issue",
 ];
 
 impl Call {
@@ -113,6 +140,14 @@ impl Call {
             "sign_jwt" => Self::SignJwt(p(method, params)?),
             "audit_export" => Self::AuditExport(p(method, params)?),
             "audit_verify" => Self::AuditVerify(p(method, params)?),
+            "subscription_add" => Self::SubscriptionAdd(p(method, params)?),
+            "subscription_list" => Self::SubscriptionList(p(method, params)?),
+            "subscription_remove" => Self::SubscriptionRemove(p(method, params)?),
+            "lease_create" => Self::LeaseCreate(p(method, params)?),
+            "lease_list" => Self::LeaseList(p(method, params)?),
+            "lease_revoke" => Self::LeaseRevoke(p(method, params)?),
+            "lease_extend" => Self::LeaseExtend(p(method, params)?),
+            "lease_issue" => Self::LeaseIssue(p(method, params)?),
             other => return Err(RpcError::invalid(format!("method `{other}` is listed but not dispatched"))),
         })
     }
@@ -137,6 +172,14 @@ impl Call {
             Self::SignJwt(_) => "sign_jwt",
             Self::AuditExport(_) => "audit_export",
             Self::AuditVerify(_) => "audit_verify",
+            Self::SubscriptionAdd(_) => "subscription_add",
+            Self::SubscriptionList(_) => "subscription_list",
+            Self::SubscriptionRemove(_) => "subscription_remove",
+            Self::LeaseCreate(_) => "lease_create",
+            Self::LeaseList(_) => "lease_list",
+            Self::LeaseRevoke(_) => "lease_revoke",
+            Self::LeaseExtend(_) => "lease_extend",
+            Self::LeaseIssue(_) => "lease_issue",
         }
     }
 }
@@ -367,6 +410,111 @@ pub struct RotateResult {
     /// subscription made with `retired` must be made again with `current`.
     pub resubscribe_required: bool,
     pub note: String,
+    /// The stored subscriptions made with the retired key.
+    #[serde(default)]
+    pub affected_subscriptions: Vec<crate::push::SubscriptionId>,
+    /// The active leases bound to the retired key: refused from now on
+    /// (`lease_key_rotated`); grant new ones.
+    #[serde(default)]
+    pub affected_leases: Vec<crate::lease::LeaseId>,
+}
+
+/// `subscription_add` parameters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionAddParams {
+    pub user: UserId,
+    pub session: SessionToken,
+    /// The browser's `PushSubscription.toJSON()`.
+    pub subscription: crate::push::PushSubscription,
+}
+
+/// `subscription_remove` parameters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionRemoveParams {
+    pub user: UserId,
+    pub session: SessionToken,
+    pub id: crate::push::SubscriptionId,
+}
+
+/// `subscription_list` result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubscriptionList {
+    pub subscriptions: Vec<crate::push::SubscriptionInfo>,
+}
+
+/// `subscription_remove` result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubscriptionRemoveResult {
+    pub removed: crate::push::SubscriptionId,
+    /// Active leases that named this subscription's push service and have no
+    /// other subscription there now.
+    pub affected_leases: Vec<crate::lease::LeaseId>,
+}
+
+/// `lease_create` parameters. An empty `audiences` list means "the origins
+/// of the user's stored subscriptions".
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseCreateParams {
+    pub user: UserId,
+    pub session: SessionToken,
+    pub lease: crate::lease::LeaseParams,
+}
+
+/// Names one lease of a user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseRefParams {
+    pub user: UserId,
+    pub session: SessionToken,
+    pub lease_id: crate::lease::LeaseId,
+}
+
+/// `lease_extend` parameters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseExtendParams {
+    pub user: UserId,
+    pub session: SessionToken,
+    pub lease_id: crate::lease::LeaseId,
+    /// The new lifetime, counted from now (at most 30 days).
+    pub lifetime_s: u64,
+}
+
+/// `lease_issue` parameters: no session, the credential is the authority.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseIssueParams {
+    pub user: UserId,
+    /// The lease credential (`kmsl1.…`) returned by `lease_create`.
+    pub credential: crate::lease::LeaseCredential,
+    pub request: crate::lease::IssueRequest,
+}
+
+/// `lease_create` result: the lease, and its credential, returned once.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LeaseCreateResult {
+    pub lease: crate::lease::LeaseInfo,
+    /// Hand this to the lease holder; the KMS does not keep it.
+    pub credential: crate::lease::LeaseCredential,
+}
+
+/// `lease_list` result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LeaseList {
+    pub leases: Vec<crate::lease::LeaseInfo>,
+    /// Leases ended more than 7 days ago that this call deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cleaned_up: Vec<crate::lease::LeaseId>,
+}
+
+/// `lease_issue` result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LeaseIssueResult {
+    pub tokens: Vec<SignedJwt>,
+    pub lease: crate::lease::LeaseInfo,
 }
 
 /// `audit_verify` parameters.
@@ -430,6 +578,6 @@ mod tests {
         }
         let info: Call = serde_json::from_value(serde_json::json!({"method": "info", "params": {}})).unwrap();
         assert_eq!(info.name(), "info");
-        assert_eq!(METHOD_NAMES.len(), 17);
+        assert_eq!(METHOD_NAMES.len(), 25);
     }
 }

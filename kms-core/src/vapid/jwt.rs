@@ -198,6 +198,9 @@ pub struct SignedJwt {
     pub exp: u64,
     /// The complete `Authorization` header value.
     pub authorization: String,
+    /// The token's `jti`, when it has one (for the audit log and the holder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
 }
 
 impl SignedJwt {
@@ -205,6 +208,12 @@ impl SignedJwt {
     pub fn issue(key: &VapidSigningKey, claims: &ValidatedClaims) -> Result<Self> {
         let jwt = sign(key, claims)?;
         let public = key.public();
-        Ok(Self { authorization: authorization_header(&jwt, &public), kid: public.thumbprint(), exp: claims.exp, jwt })
+        Ok(Self {
+            authorization: authorization_header(&jwt, &public),
+            kid: public.thumbprint(),
+            exp: claims.exp,
+            jti: claims.jti.clone(),
+            jwt,
+        })
     }
 }

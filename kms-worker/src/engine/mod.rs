@@ -2,6 +2,7 @@
 
 mod audit;
 mod enrollments;
+mod push;
 mod state;
 mod unlock;
 mod users;
@@ -134,6 +135,14 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             Call::SignJwt(p) => json(self.sign_jwt(p).await),
             Call::AuditExport(p) => json(self.audit_export(p).await),
             Call::AuditVerify(p) => json(self.audit_verify(p)),
+            Call::SubscriptionAdd(p) => json(self.subscription_add(p).await),
+            Call::SubscriptionList(p) => json(self.subscription_list(p).await),
+            Call::SubscriptionRemove(p) => json(self.subscription_remove(p).await),
+            Call::LeaseCreate(p) => json(self.lease_create(p).await),
+            Call::LeaseList(p) => json(self.lease_list(p).await),
+            Call::LeaseRevoke(p) => json(self.lease_revoke(p).await),
+            Call::LeaseExtend(p) => json(self.lease_extend(p).await),
+            Call::LeaseIssue(p) => json(self.lease_issue(p).await),
         }
     }
 }
@@ -180,6 +189,30 @@ fn audit_hint(call: &Call) -> Option<(UserId, EventKind, AuditRecord)> {
         Call::VapidRotate(p) => (p.user.clone(), EventKind::KeyRotate, blank(EventKind::KeyRotate)),
         Call::SignJwt(p) => (p.user.clone(), EventKind::JwtSign, blank(EventKind::JwtSign)),
         Call::AuditExport(p) => (p.user.clone(), EventKind::Export, blank(EventKind::Export)),
+        Call::SubscriptionAdd(p) => (p.user.clone(), EventKind::SubscriptionAdd, blank(EventKind::SubscriptionAdd)),
+        Call::SubscriptionRemove(p) => (
+            p.user.clone(),
+            EventKind::SubscriptionRemove,
+            blank(EventKind::SubscriptionRemove).with_id("subscription_id", p.id.as_str()),
+        ),
+        Call::LeaseCreate(p) => (p.user.clone(), EventKind::LeaseCreate, blank(EventKind::LeaseCreate)),
+        Call::LeaseRevoke(p) => (
+            p.user.clone(),
+            EventKind::LeaseRevoke,
+            blank(EventKind::LeaseRevoke).with_id("lease_id", p.lease_id.as_str()),
+        ),
+        Call::LeaseExtend(p) => (
+            p.user.clone(),
+            EventKind::LeaseExtend,
+            blank(EventKind::LeaseExtend).with_id("lease_id", p.lease_id.as_str()),
+        ),
+        Call::LeaseIssue(p) => (
+            p.user.clone(),
+            EventKind::LeaseToken,
+            blank(EventKind::LeaseToken)
+                .with_id("lease_id", p.credential.lease_id().as_str())
+                .with_id("aud", truncate(&p.request.aud, 200)),
+        ),
         _ => return None,
     })
 }
@@ -190,4 +223,10 @@ fn new_method(e: &NewEnrollment) -> &'static str {
         NewEnrollment::PasskeyPrf { .. } => "passkey_prf",
         NewEnrollment::PasskeyGate { .. } => "passkey_gate",
     }
+}
+
+/// At most `n` characters of a caller-supplied value bound for the audit log
+/// (its ids are capped).
+fn truncate(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
 }

@@ -127,7 +127,10 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
              must be re-created with the new applicationServerKey (key {}); push services reject the old ones",
             retired.kid, current.kid
         );
-        Ok(RotateResult { current, retired, resubscribe_required: true, note })
+        let subs = self.load_subscriptions(&p.user).await?;
+        let affected_subscriptions = kms_core::push::affected_by_rotation(subs.iter().map(|l| &l.value), &retired.kid);
+        let affected_leases = self.active_leases_bound_to(&p.user, &retired.kid).await?;
+        Ok(RotateResult { current, retired, resubscribe_required: true, note, affected_subscriptions, affected_leases })
     }
 
     pub(super) async fn vapid_public(&self, p: UserParams) -> EngineResult<VapidKeys> {
@@ -154,6 +157,30 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         Ok(VapidKeys { current, retired })
     }
 
+    /// Makes sure the session holds the unsealed key `kid` (the current
+    /// key). It is unsealed once per session and kept there; a rotation
+    /// changes `current_kid`, which misses the cache.
+    pub(super) async fn ensure_signing_key(
+        &mut self,
+        user: &UserId,
+        session: &kms_core::session::SessionToken,
+        kid: &KeyId,
+    ) -> EngineResult<()> {
+        let now = self.clock.now_ms();
+        if self.sessions.cached_vapid_key(user, session, kid, now)?.is_some() {
+            return Ok(());
+        }
+        let record = self.load_key(user, kid).await?;
+        if record.value.status() != KeyStatus::Current {
+            return Err(RpcError::new(ErrorCode::Internal, "the current VAPID key is marked retired"));
+        }
+        let master = self.session_master_copy(user, session)?;
+        let sealing = vapid_sealing_key(&master, user)?;
+        let signing = record.value.open(&sealing, user)?;
+        self.sessions.cache_vapid_key(user, session, kid.clone(), signing, now)?;
+        Ok(())
+    }
+
     pub(super) async fn sign_jwt(&mut self, p: SignJwtParams) -> EngineResult<SignedJwt> {
         let now = self.clock.now_ms();
         // Session first: without one, nothing else is looked at.
@@ -165,18 +192,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             .current_kid
             .clone()
             .ok_or_else(|| CoreError::NotFound("VAPID key (use vapid_generate first)".into()))?;
-        // Only the current key signs. It is unsealed once per session and
-        // kept there; a rotation changes `current_kid`, which misses the cache.
-        if self.sessions.cached_vapid_key(&p.user, &p.session, &kid, now)?.is_none() {
-            let record = self.load_key(&p.user, &kid).await?;
-            if record.value.status() != KeyStatus::Current {
-                return Err(RpcError::new(ErrorCode::Internal, "the current VAPID key is marked retired"));
-            }
-            let master = self.session_master_copy(&p.user, &p.session)?;
-            let sealing = vapid_sealing_key(&master, &p.user)?;
-            let signing = record.value.open(&sealing, &p.user)?;
-            self.sessions.cache_vapid_key(&p.user, &p.session, kid.clone(), signing, now)?;
-        }
+        self.ensure_signing_key(&p.user, &p.session, &kid).await?;
         let signing = self
             .sessions
             .cached_vapid_key(&p.user, &p.session, &kid, now)?

@@ -1,0 +1,301 @@
+//! Push subscriptions and leases: what lets a relay deliver pushes while the
+//! user is away.
+
+use kms_core::audit::{AuditRecord, AuditScope, EventKind, Outcome};
+use kms_core::env::Clock;
+use kms_core::ids::{KeyId, UserId};
+use kms_core::lease::{self, LeaseId, LeaseRecord, LeaseStatus};
+use kms_core::push::{self, SubscriptionInfo, SubscriptionRecord, ValidatedSubscription};
+use kms_core::rpc::{
+    LeaseCreateParams, LeaseCreateResult, LeaseExtendParams, LeaseIssueParams, LeaseIssueResult, LeaseList,
+    LeaseRefParams, RpcError, SessionParams, SubscriptionAddParams, SubscriptionList, SubscriptionRemoveParams,
+    SubscriptionRemoveResult,
+};
+use kms_core::{CoreError, ErrorCode};
+use kms_storage::{KeyPrefix, WriteBatch};
+use rand_core::CryptoRngCore;
+use serde::de::DeserializeOwned;
+
+use super::state::Loaded;
+use super::Kms;
+use crate::error::{store_error, EngineResult};
+use crate::layout;
+
+/// Most subscriptions and leases a user keeps.
+const MAX_PER_USER: usize = 256;
+const MAX_RECORD: usize = 16 * 1024;
+
+fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> EngineResult<T> {
+    let corrupt = || RpcError::new(ErrorCode::Internal, format!("a stored {what} record is corrupt"));
+    if bytes.len() > MAX_RECORD {
+        return Err(corrupt());
+    }
+    serde_json::from_slice(bytes).map_err(|_| corrupt())
+}
+
+fn encode<T: serde::Serialize>(v: &T) -> EngineResult<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|_| RpcError::new(ErrorCode::Internal, "could not encode a record"))
+}
+
+impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
+    async fn list_records<T: DeserializeOwned>(&self, prefix: &KeyPrefix, what: &str) -> EngineResult<Vec<Loaded<T>>> {
+        let rows = self.store.list(prefix, MAX_PER_USER.saturating_add(1)).await.map_err(store_error)?;
+        rows.into_iter()
+            .map(|(key, bytes)| Ok(Loaded { key, value: decode(&bytes, what)?, bytes: Some(bytes) }))
+            .collect()
+    }
+
+    pub(super) async fn load_subscriptions(&self, user: &UserId) -> EngineResult<Vec<Loaded<SubscriptionRecord>>> {
+        self.list_records(&layout::subscriptions(user)?, "subscription").await
+    }
+
+    pub(super) async fn load_leases(&self, user: &UserId) -> EngineResult<Vec<Loaded<LeaseRecord>>> {
+        let all: Vec<Loaded<LeaseRecord>> = self.list_records(&layout::leases(user)?, "lease").await?;
+        for l in &all {
+            // The sealed key opens for whichever user the record names: a
+            // record must sit under its own user and id.
+            if l.value.user() != user || layout::lease(user, l.value.id())? != l.key {
+                return Err(RpcError::new(ErrorCode::Internal, "a lease record is stored under a foreign key"));
+            }
+        }
+        Ok(all)
+    }
+
+    async fn load_lease(&self, user: &UserId, id: &LeaseId) -> EngineResult<Loaded<LeaseRecord>> {
+        let key = layout::lease(user, id)?;
+        let bytes = self.get(&key).await?.ok_or_else(|| CoreError::NotFound(format!("lease {}", id.as_str())))?;
+        let value: LeaseRecord = decode(&bytes, "lease")?;
+        if value.user() != user || value.id() != id {
+            return Err(RpcError::new(ErrorCode::Internal, "a lease record is stored under a foreign key"));
+        }
+        Ok(Loaded { key, bytes: Some(bytes), value })
+    }
+
+    async fn current_kid(&self, user: &UserId) -> EngineResult<Option<KeyId>> {
+        Ok(self.load_user(user).await?.value.current_kid)
+    }
+
+    // ---- subscriptions
+
+    pub(super) async fn subscription_add(&mut self, p: SubscriptionAddParams) -> EngineResult<SubscriptionInfo> {
+        let now = self.clock.now_ms();
+        self.sessions.expiry(&p.user, &p.session, now)?;
+        let sub = ValidatedSubscription::parse(&p.subscription, &self.config.push_services)?;
+        let kid = self
+            .current_kid(&p.user)
+            .await?
+            .ok_or_else(|| CoreError::NotFound("VAPID key to subscribe with (use vapid_generate first)".into()))?;
+        let record = SubscriptionRecord::new(&sub, kid, now)?;
+        let existing = self.load_subscriptions(&p.user).await?;
+        if existing.len() >= MAX_PER_USER && !existing.iter().any(|l| l.value.id() == record.id()) {
+            return Err(CoreError::invalid(format!("a user keeps at most {MAX_PER_USER} subscriptions")).into());
+        }
+        let mut batch = WriteBatch::new();
+        batch.put(&layout::subscription(&p.user, record.id())?, encode(&record)?).map_err(store_error)?;
+        let entry = AuditRecord::new(EventKind::SubscriptionAdd, Outcome::Ok)
+            .with_id("subscription_id", record.id().as_str())
+            .with_id("aud", record.origin().as_str())
+            .with_id("kid", record.kid().as_str());
+        self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
+        self.audited = true;
+        self.store.commit(batch).await.map_err(store_error)?;
+        Ok(record.info())
+    }
+
+    pub(super) async fn subscription_list(&mut self, p: SessionParams) -> EngineResult<SubscriptionList> {
+        let now = self.clock.now_ms();
+        self.sessions.expiry(&p.user, &p.session, now)?;
+        let subs = self.load_subscriptions(&p.user).await?;
+        Ok(SubscriptionList { subscriptions: subs.iter().map(|l| l.value.info()).collect() })
+    }
+
+    pub(super) async fn subscription_remove(
+        &mut self,
+        p: SubscriptionRemoveParams,
+    ) -> EngineResult<SubscriptionRemoveResult> {
+        let now = self.clock.now_ms();
+        self.sessions.expiry(&p.user, &p.session, now)?;
+        let subs = self.load_subscriptions(&p.user).await?;
+        let target = subs
+            .iter()
+            .find(|l| l.value.id() == &p.id)
+            .ok_or_else(|| CoreError::NotFound(format!("subscription {}", p.id.as_str())))?;
+        let origin = target.value.origin().clone();
+        let still_served = subs.iter().any(|l| l.value.id() != &p.id && l.value.origin() == &origin);
+        let leases = self.load_leases(&p.user).await?;
+        let affected_leases: Vec<LeaseId> = if still_served {
+            Vec::new()
+        } else {
+            leases
+                .iter()
+                .filter(|l| matches!(l.value.status(), LeaseStatus::Active) && l.value.audiences().contains(&origin))
+                .map(|l| l.value.id().clone())
+                .collect()
+        };
+        let mut batch = WriteBatch::new();
+        target.expect_unchanged(&mut batch)?;
+        batch.delete(&target.key).map_err(store_error)?;
+        let entry = AuditRecord::new(EventKind::SubscriptionRemove, Outcome::Ok)
+            .with_id("subscription_id", p.id.as_str())
+            .with_id("aud", origin.as_str());
+        self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
+        self.audited = true;
+        self.store.commit(batch).await.map_err(store_error)?;
+        Ok(SubscriptionRemoveResult { removed: p.id, affected_leases })
+    }
+
+    // ---- leases
+
+    pub(super) async fn lease_create(&mut self, p: LeaseCreateParams) -> EngineResult<LeaseCreateResult> {
+        let now = self.clock.now_ms();
+        self.sessions.expiry(&p.user, &p.session, now)?;
+        let kid = self
+            .current_kid(&p.user)
+            .await?
+            .ok_or_else(|| CoreError::NotFound("VAPID key to lease (use vapid_generate first)".into()))?;
+        let mut params = p.lease;
+        if params.audiences.is_empty() {
+            // By default a relay may address exactly the push services the
+            // user has subscriptions at.
+            let subs = self.load_subscriptions(&p.user).await?;
+            params.audiences =
+                push::origins(subs.iter().map(|l| &l.value)).iter().map(|o| o.as_str().to_owned()).collect();
+            if params.audiences.is_empty() {
+                return Err(CoreError::invalid(
+                    "audiences: none given and the user has no stored subscriptions to take them from",
+                )
+                .into());
+            }
+        }
+        if self.load_leases(&p.user).await?.len() >= MAX_PER_USER {
+            return Err(CoreError::invalid(format!("a user keeps at most {MAX_PER_USER} leases; revoke some")).into());
+        }
+        self.ensure_signing_key(&p.user, &p.session, &kid).await?;
+        let signing = self
+            .sessions
+            .cached_vapid_key(&p.user, &p.session, &kid, now)?
+            .ok_or_else(|| RpcError::new(ErrorCode::Internal, "VAPID key cache"))?;
+        let (record, credential) = lease::create(&params, &p.user, signing, &kid, now, &mut self.rng)?;
+
+        let mut batch = WriteBatch::new();
+        let key = layout::lease(&p.user, record.id())?;
+        batch.expect_absent(&key).map_err(store_error)?;
+        batch.put(&key, encode(&record)?).map_err(store_error)?;
+        let entry = AuditRecord::new(EventKind::LeaseCreate, Outcome::Ok)
+            .with_id("lease_id", record.id().as_str())
+            .with_id("relay", record.relay().as_str())
+            .with_id("kid", kid.as_str())
+            .with_id("expires_ms", record.expires_ms().to_string());
+        self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
+        self.audited = true;
+        self.store.commit(batch).await.map_err(store_error)?;
+        Ok(LeaseCreateResult { lease: record.info(now, Some(&kid)), credential })
+    }
+
+    pub(super) async fn lease_list(&mut self, p: SessionParams) -> EngineResult<LeaseList> {
+        let now = self.clock.now_ms();
+        self.sessions.expiry(&p.user, &p.session, now)?;
+        let kid = self.current_kid(&p.user).await?;
+        let all = self.load_leases(&p.user).await?;
+        let (stale, live): (Vec<_>, Vec<_>) = all.into_iter().partition(|l| lease::expired_cleanup_due(&l.value, now));
+        let mut cleaned_up = Vec::new();
+        if !stale.is_empty() {
+            let mut batch = WriteBatch::new();
+            let mut entries = Vec::new();
+            for l in &stale {
+                l.expect_unchanged(&mut batch)?;
+                batch.delete(&l.key).map_err(store_error)?;
+                entries.push(
+                    AuditRecord::new(EventKind::LeaseExpire, Outcome::Ok).with_id("lease_id", l.value.id().as_str()),
+                );
+                cleaned_up.push(l.value.id().clone());
+            }
+            self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), entries, None, None).await?;
+            self.store.commit(batch).await.map_err(store_error)?;
+        }
+        Ok(LeaseList { leases: live.iter().map(|l| l.value.info(now, kid.as_ref())).collect(), cleaned_up })
+    }
+
+    pub(super) async fn lease_revoke(&mut self, p: LeaseRefParams) -> EngineResult<kms_core::lease::LeaseInfo> {
+        let now = self.clock.now_ms();
+        self.sessions.expiry(&p.user, &p.session, now)?;
+        let kid = self.current_kid(&p.user).await?;
+        let loaded = self.load_lease(&p.user, &p.lease_id).await?;
+        let revoked = lease::revoke(&loaded.value, now);
+        let mut batch = WriteBatch::new();
+        loaded.expect_unchanged(&mut batch)?;
+        batch.put(&loaded.key, encode(&revoked)?).map_err(store_error)?;
+        let entry = AuditRecord::new(EventKind::LeaseRevoke, Outcome::Ok).with_id("lease_id", p.lease_id.as_str());
+        self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
+        self.audited = true;
+        self.store.commit(batch).await.map_err(store_error)?;
+        Ok(revoked.info(now, kid.as_ref()))
+    }
+
+    pub(super) async fn lease_extend(&mut self, p: LeaseExtendParams) -> EngineResult<kms_core::lease::LeaseInfo> {
+        let now = self.clock.now_ms();
+        self.sessions.expiry(&p.user, &p.session, now)?;
+        let kid = self.current_kid(&p.user).await?;
+        let loaded = self.load_lease(&p.user, &p.lease_id).await?;
+        let extended = lease::extend(&loaded.value, p.lifetime_s, now, kid.as_ref())?;
+        let mut batch = WriteBatch::new();
+        loaded.expect_unchanged(&mut batch)?;
+        batch.put(&loaded.key, encode(&extended)?).map_err(store_error)?;
+        let entry = AuditRecord::new(EventKind::LeaseExtend, Outcome::Ok)
+            .with_id("lease_id", p.lease_id.as_str())
+            .with_id("expires_ms", extended.expires_ms().to_string());
+        self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
+        self.audited = true;
+        self.store.commit(batch).await.map_err(store_error)?;
+        Ok(extended.info(now, kid.as_ref()))
+    }
+
+    /// Tokens under a lease, the user absent. Refused after expiry,
+    /// revocation, rotation of the bound key or deletion of the user, each
+    /// with its own code; every token is audited (never the token itself).
+    pub(super) async fn lease_issue(&mut self, p: LeaseIssueParams) -> EngineResult<LeaseIssueResult> {
+        let now = self.clock.now_ms();
+        let user = match self.load_user(&p.user).await {
+            Ok(u) => u,
+            Err(e) if e.code == ErrorCode::NotFound => {
+                return Err(CoreError::UserDeleted(format!("user {} does not exist (deleted?)", p.user)).into())
+            }
+            Err(e) => return Err(e),
+        };
+        let loaded = self.load_lease(&p.user, p.credential.lease_id()).await?;
+        lease::check_usable(&loaded.value, now, user.value.current_kid.as_ref(), true).map_err(CoreError::from)?;
+        let (tokens, updated) = lease::issue(&loaded.value, &p.credential, &p.request, now, &mut self.rng)?;
+
+        let mut batch = WriteBatch::new();
+        loaded.expect_unchanged(&mut batch)?;
+        batch.put(&loaded.key, encode(&updated)?).map_err(store_error)?;
+        let entries = tokens
+            .iter()
+            .map(|t| {
+                let mut e = AuditRecord::new(EventKind::LeaseToken, Outcome::Ok)
+                    .with_id("lease_id", updated.id().as_str())
+                    .with_id("aud", p.request.aud.as_str())
+                    .with_id("exp", t.exp.to_string());
+                if let Some(jti) = &t.jti {
+                    e = e.with_id("jti", jti.as_str());
+                }
+                e
+            })
+            .collect();
+        self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), entries, None, None).await?;
+        self.audited = true;
+        self.store.commit(batch).await.map_err(store_error)?;
+        Ok(LeaseIssueResult { tokens, lease: updated.info(now, user.value.current_kid.as_ref()) })
+    }
+
+    /// Leases bound to `kid` that are still active (for a rotation's report).
+    pub(super) async fn active_leases_bound_to(&self, user: &UserId, kid: &KeyId) -> EngineResult<Vec<LeaseId>> {
+        Ok(self
+            .load_leases(user)
+            .await?
+            .iter()
+            .filter(|l| l.value.kid() == kid && matches!(l.value.status(), LeaseStatus::Active))
+            .map(|l| l.value.id().clone())
+            .collect())
+    }
+}
