@@ -398,3 +398,140 @@ fn audit_export_verify_and_every_tampering_detected() {
         assert!(report["first_failure"]["reason"].is_string(), "{name}: {report}");
     }
 }
+
+#[test]
+fn subscription_lease_issue_and_push_request() {
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    use rand_chacha::rand_core::SeedableRng;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("kms.sqlite");
+    setup(&store, "gina");
+    ok_json(&store, &["vapid", "generate", "--user", "gina"], &format!("{PASS}\n"));
+
+    let ua = p256::SecretKey::random(&mut rand_chacha::ChaCha20Rng::seed_from_u64(5));
+    let sub = json!({
+        "endpoint": "https://fcm.googleapis.com/fcm/send/xyz",
+        "expirationTime": null,
+        "keys": {"p256dh": kms_core::b64::encode(ua.public_key().to_encoded_point(false).as_bytes()), "auth": kms_core::b64::encode([3u8; 16])}
+    });
+    let sub_file = dir.path().join("sub.json");
+    std::fs::write(&sub_file, sub.to_string()).unwrap();
+    let added = ok_json(
+        &store,
+        &["subscription", "add", "--user", "gina", "--file", sub_file.to_str().unwrap()],
+        &format!("{PASS}\n"),
+    );
+    assert_eq!(added["origin"], "https://fcm.googleapis.com");
+
+    let cred = dir.path().join("lease.cred");
+    let lease = ok_json(
+        &store,
+        &[
+            "lease",
+            "create",
+            "--user",
+            "gina",
+            "--relay",
+            "relay-a",
+            "--lifetime",
+            "2h",
+            "--credential-file",
+            cred.to_str().unwrap(),
+        ],
+        &format!("{PASS}\n"),
+    );
+    assert_eq!(lease["lease"]["audiences"], json!(["https://fcm.googleapis.com"]));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&cred).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    // Issued without the passphrase: the credential is the authority.
+    let issued = ok_json(
+        &store,
+        &[
+            "lease",
+            "issue",
+            "--user",
+            "gina",
+            "--credential-file",
+            cred.to_str().unwrap(),
+            "--aud",
+            "https://fcm.googleapis.com",
+            "--sub",
+            "mailto:ops@example.com",
+            "--count",
+            "3",
+        ],
+        "",
+    );
+    assert_eq!(issued["tokens"].as_array().unwrap().len(), 3);
+    let tokens_file = dir.path().join("tokens.json");
+    std::fs::write(&tokens_file, issued.to_string()).unwrap();
+    let payload = dir.path().join("payload.txt");
+    std::fs::write(&payload, "hi gina").unwrap();
+    let req = ok_json(
+        &store,
+        &[
+            "push",
+            "request",
+            "--subscription",
+            sub_file.to_str().unwrap(),
+            "--payload",
+            payload.to_str().unwrap(),
+            "--tokens",
+            tokens_file.to_str().unwrap(),
+            "--urgency",
+            "high",
+        ],
+        "",
+    );
+    assert_eq!(req["url"], "https://fcm.googleapis.com/fcm/send/xyz");
+    assert_eq!(req["headers"]["Urgency"], "high");
+    assert_eq!(req["headers"]["Content-Encoding"], "aes128gcm");
+    assert!(req["headers"]["Authorization"].as_str().unwrap().starts_with("vapid t="));
+    let body = kms_core::b64::decode(req["body_b64"].as_str().unwrap(), 4096, "body").unwrap();
+    let plain = kms_client::relay::decrypt(&ua, &kms_client::relay::AuthSecret::from_bytes([3u8; 16]), &body).unwrap();
+    assert_eq!(plain.as_slice(), b"hi gina");
+
+    // A full endpoint as aud is refused; after revocation, issuance is refused with its code.
+    let e = err_json(
+        &store,
+        &[
+            "lease",
+            "issue",
+            "--user",
+            "gina",
+            "--credential-file",
+            cred.to_str().unwrap(),
+            "--aud",
+            "https://fcm.googleapis.com/fcm/send/xyz",
+            "--sub",
+            "mailto:ops@example.com",
+        ],
+        "",
+    );
+    assert_eq!(e["code"], "invalid_input");
+    let id = lease["lease"]["id"].as_str().unwrap();
+    ok_json(&store, &["lease", "revoke", "--user", "gina", "--id", id], &format!("{PASS}\n"));
+    let e = err_json(
+        &store,
+        &[
+            "lease",
+            "issue",
+            "--user",
+            "gina",
+            "--credential-file",
+            cred.to_str().unwrap(),
+            "--aud",
+            "https://fcm.googleapis.com",
+            "--sub",
+            "mailto:ops@example.com",
+        ],
+        "",
+    );
+    assert_eq!(e["code"], "lease_revoked");
+    let list = ok_json(&store, &["lease", "list", "--user", "gina"], &format!("{PASS}\n"));
+    assert_eq!(list["leases"][0]["state"], "revoked");
+}

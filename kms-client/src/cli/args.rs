@@ -51,6 +51,144 @@ pub enum Command {
     /// Export and verify the tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Store a user's Web Push subscriptions.
+    #[command(subcommand)]
+    Subscription(SubscriptionCmd),
+    /// Grant relays leases, and issue tokens under them.
+    #[command(subcommand)]
+    Lease(LeaseCmd),
+    /// Relay-side tools: encrypt a payload (RFC 8291), build a push request.
+    #[command(subcommand)]
+    Push(PushCmd),
+}
+
+/// Subscription commands.
+#[derive(Debug, Subcommand)]
+pub enum SubscriptionCmd {
+    /// Store a subscription (the browser's `PushSubscription.toJSON()` in a file).
+    Add {
+        #[command(flatten)]
+        user: UserArg,
+        /// The subscription JSON file.
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// List the user's subscriptions.
+    List(UserArg),
+    /// Remove a subscription by id.
+    Remove {
+        #[command(flatten)]
+        user: UserArg,
+        #[arg(long)]
+        id: String,
+    },
+}
+
+/// Lease commands.
+#[derive(Debug, Subcommand)]
+pub enum LeaseCmd {
+    /// Grant a relay a lease; prints the lease and its credential (once).
+    Create {
+        #[command(flatten)]
+        user: UserArg,
+        /// The relay's id or label.
+        #[arg(long)]
+        relay: String,
+        /// A push-service origin the relay may address (repeatable); default:
+        /// the origins of the user's stored subscriptions.
+        #[arg(long = "aud")]
+        audiences: Vec<String>,
+        /// Lifetime: seconds or 30m/12h/7d style (default 24h, at most 30d).
+        #[arg(long)]
+        lifetime: Option<String>,
+        /// Tokens per hour (sliding window).
+        #[arg(long)]
+        tokens_per_hour: Option<u32>,
+        /// Most tokens per issue call.
+        #[arg(long)]
+        max_batch: Option<u32>,
+        /// Write the credential to this file (mode 0600) instead of printing it.
+        #[arg(long)]
+        credential_file: Option<PathBuf>,
+    },
+    /// List the user's leases.
+    List(UserArg),
+    /// Revoke a lease.
+    Revoke {
+        #[command(flatten)]
+        user: UserArg,
+        #[arg(long)]
+        id: String,
+    },
+    /// Extend a lease (new lifetime from now).
+    Extend {
+        #[command(flatten)]
+        user: UserArg,
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        lifetime: String,
+    },
+    /// Issue tokens under a lease, without the user's passphrase. The
+    /// credential is read from --credential-file or standard input, never argv.
+    Issue {
+        #[command(flatten)]
+        user: UserArg,
+        #[arg(long)]
+        credential_file: Option<PathBuf>,
+        /// The push service origin.
+        #[arg(long)]
+        aud: String,
+        /// Contact URI: mailto: or https:.
+        #[arg(long)]
+        sub: String,
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        /// Lifetime of the longest-lived token (at most 24h).
+        #[arg(long)]
+        ttl: Option<String>,
+    },
+}
+
+/// Relay-side commands (no store, no passphrase).
+#[derive(Debug, Subcommand)]
+pub enum PushCmd {
+    /// Encrypt a payload for a subscription (RFC 8291, aes128gcm); writes the body.
+    Encrypt {
+        /// The subscription JSON file.
+        #[arg(long)]
+        subscription: PathBuf,
+        /// The payload file (at most 3993 bytes), or - for standard input.
+        #[arg(long)]
+        payload: PathBuf,
+        /// Write the encrypted body here (default: standard output, base64url with --json).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Accept loopback push endpoints (tests, the demo's local push service).
+        #[arg(long)]
+        allow_loopback: bool,
+    },
+    /// Build the full push request (headers and body) as JSON.
+    Request {
+        #[arg(long)]
+        subscription: PathBuf,
+        #[arg(long)]
+        payload: PathBuf,
+        /// Tokens from `kms lease issue --json` (a JSON file).
+        #[arg(long)]
+        tokens: PathBuf,
+        /// TTL header in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+        /// very-low, low, normal or high.
+        #[arg(long, default_value = "normal")]
+        urgency: String,
+        /// Topic header (at most 32 base64url characters).
+        #[arg(long)]
+        topic: Option<String>,
+        #[arg(long)]
+        allow_loopback: bool,
+    },
 }
 
 /// Audit log commands.
@@ -164,18 +302,19 @@ pub enum JwtCmd {
     },
 }
 
-/// Parses a lifetime: plain seconds, or a number with `s`, `m` or `h`.
+/// Parses a lifetime: plain seconds, or a number with `s`, `m`, `h` or `d`.
 pub fn parse_ttl(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let (num, mult) = match s.char_indices().last() {
         Some((i, 's')) => (s.get(..i), 1),
         Some((i, 'm')) => (s.get(..i), 60),
         Some((i, 'h')) => (s.get(..i), 3600),
+        Some((i, 'd')) => (s.get(..i), 86_400),
         _ => (Some(s), 1),
     };
     let n: u64 = num
         .and_then(|n| n.parse().ok())
-        .ok_or_else(|| format!("--ttl: `{s}` is not a duration (use e.g. 3600, 90s, 30m or 12h)"))?;
+        .ok_or_else(|| format!("--ttl: `{s}` is not a duration (use e.g. 3600, 90s, 30m, 12h or 7d)"))?;
     n.checked_mul(mult).filter(|v| *v > 0).ok_or_else(|| "--ttl: must be positive".to_owned())
 }
 
@@ -191,6 +330,7 @@ mod tests {
         assert_eq!(parse_ttl("12h"), Ok(43200));
         assert!(parse_ttl("0").is_err());
         assert!(parse_ttl("h").is_err());
-        assert!(parse_ttl("12d").is_err());
+        assert_eq!(parse_ttl("7d"), Ok(604_800));
+        assert!(parse_ttl("12w").is_err());
     }
 }

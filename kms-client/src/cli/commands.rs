@@ -71,6 +71,10 @@ pub(super) fn out(json_mode: bool, value: serde_json::Value, text: impl FnOnce()
 
 /// Runs one command.
 pub async fn run(args: Args) -> Result<(), CliError> {
+    // Relay-side tools need no store.
+    if let Command::Push(cmd) = args.command {
+        return super::relay::push(args.json, cmd);
+    }
     // Verifying needs no store and no engine: only the file.
     if let Command::Audit(AuditCmd::Verify { file, expect_checkpoints, expect_checkpoints_file, expect_key }) =
         &args.command
@@ -139,6 +143,9 @@ pub async fn run(args: Args) -> Result<(), CliError> {
         }
         Command::Enrollments(cmd) => enrollments(&client, &prompt, j, cmd).await?,
         Command::Audit(cmd) => return super::audit::run(&client, &prompt, j, cmd).await,
+        Command::Subscription(cmd) => return super::relay::subscription(&client, &prompt, j, cmd).await,
+        Command::Lease(cmd) => return super::relay::lease(&client, &prompt, j, cmd).await,
+        Command::Push(_) => return Err(CliError::Usage("internal: push runs without a store".into())),
         Command::Vapid(cmd) => vapid(&client, &prompt, j, cmd).await?,
         Command::Jwt(JwtCmd::Sign { user, aud, sub, ttl, jti, header }) => {
             let user = user_id(&user.user)?;

@@ -5,6 +5,7 @@ mod args;
 mod audit;
 mod commands;
 mod prompt;
+mod relay;
 
 pub use args::Args;
 pub use commands::{run, CliError};
