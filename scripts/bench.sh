@@ -13,6 +13,7 @@ def mean_ns(group, name):
     return est["mean"]["point_estimate"], est["mean"]["confidence_interval"]
 rows = [("unlock", "engine_unlock_600k", ["bare_pbkdf2_600k", "bare_pbkdf2_600k_after"], 1.05),
         ("jwt", "engine_sign_jwt", ["bare_p256_sign"], 1.3),
+        ("lease", "engine_issue_10", ["bare_10_signatures"], None),
         ("audit", "verify_export_10k", ["bare_sha256_10k"], None)]
 print()
 print(f"{'operation':<26}{'engine':>14}{'bare':>14}{'ratio':>8}{'target':>8}")

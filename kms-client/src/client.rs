@@ -227,6 +227,18 @@ impl<T: Transport> KmsClient<T> {
         self.call(Call::SignJwt(SignJwtParams { user: session.user.clone(), session: session.token.clone(), claims }))
             .await
     }
+
+    /// Deletes the session's user for good (every secret, lease and
+    /// subscription; the id is never reused). Export the audit log first:
+    /// afterwards no session can be opened to export it.
+    pub async fn user_delete(&self, session: &Session) -> Result<UserDeleteResult, ClientError> {
+        self.call(Call::UserDelete(UserDeleteParams {
+            user: session.user.clone(),
+            session: session.token.clone(),
+            confirm: session.user.as_str().to_owned(),
+        }))
+        .await
+    }
 }
 
 fn sanitize(e: &serde_json::Error) -> String {

@@ -535,3 +535,40 @@ fn subscription_lease_issue_and_push_request() {
     let list = ok_json(&store, &["lease", "list", "--user", "gina"], &format!("{PASS}\n"));
     assert_eq!(list["leases"][0]["state"], "revoked");
 }
+
+#[test]
+fn user_delete_asks_for_yes_keeps_the_log_and_then_refuses_the_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("kms.sqlite");
+    setup(&store, "gina");
+    ok_json(&store, &["vapid", "generate", "--user", "gina"], &format!("{PASS}\n"));
+    let file = dir.path().join("gina-final.jsonl");
+    let f = file.to_str().unwrap();
+
+    // Without --yes, or into an existing file, nothing happens.
+    let e = err_json(&store, &["user", "delete", "--user", "gina", "--export", f], &format!("{PASS}\n"));
+    assert!(e["message"].as_str().unwrap().contains("--yes"), "{e}");
+    std::fs::write(&file, "keep me").unwrap();
+    let e = err_json(&store, &["user", "delete", "--user", "gina", "--export", f, "--yes"], &format!("{PASS}\n"));
+    assert!(e["message"].as_str().unwrap().contains("nothing was deleted"), "{e}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+    std::fs::remove_file(&file).unwrap();
+    // A wrong passphrase deletes nothing and leaves no file.
+    let e = err_json(&store, &["user", "delete", "--user", "gina", "--export", f, "--yes"], "not the passphrase\n");
+    assert_eq!(e["code"], "unlock_failed", "{e}");
+    assert!(!file.exists());
+
+    let v = ok_json(&store, &["user", "delete", "--user", "gina", "--export", f, "--yes"], &format!("{PASS}\n"));
+    assert_eq!(v["user"], "gina");
+    let checkpoint = v["final_checkpoint"].to_string();
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.lines().last().unwrap().contains("checkpoint"), "the export ends with the final checkpoint");
+    let (ok, report) = verify_file(&store, &text, &["--expect-checkpoint", &checkpoint]);
+    assert!(ok, "{report}");
+
+    // Gina is gone, and says so.
+    let e = err_json(&store, &["vapid", "generate", "--user", "gina"], &format!("{PASS}\n"));
+    assert_eq!(e["code"], "user_deleted", "{e}");
+    let e = err_json(&store, &["setup", "--user", "gina"], &format!("{PASS}\n"));
+    assert_eq!(e["code"], "user_deleted", "{e}");
+}

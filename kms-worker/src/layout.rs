@@ -36,6 +36,12 @@ pub fn throttle(u: &UserId, e: &EnrollmentId) -> Result<StoreKey, RpcError> {
     key(&["users", u.as_str(), "throttle", e.as_str()])
 }
 
+/// The throttle states of all enrollments of a user.
+pub fn throttles(u: &UserId) -> Result<KeyPrefix, RpcError> {
+    KeyPrefix::from_segments(&["users", u.as_str(), "throttle"])
+        .map_err(|e| RpcError::new(ErrorCode::Internal, format!("store key: {e}")))
+}
+
 /// One VAPID key.
 pub fn vapid_key(u: &UserId, kid: &KeyId) -> Result<StoreKey, RpcError> {
     key(&["users", u.as_str(), "vapid", kid.as_str()])

@@ -26,6 +26,10 @@ pub struct UserRecord {
     /// checking "not the last one", "not too many") cannot both commit.
     #[serde(default)]
     pub enrollment_epoch: u64,
+    /// Set when the user was deleted: the record stays as a tombstone so the
+    /// id is never set up again and every later call says `user_deleted`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_ms: Option<UnixMillis>,
 }
 
 impl UserRecord {
@@ -38,7 +42,13 @@ impl UserRecord {
             current_kid: None,
             next_vapid_version: 1,
             enrollment_epoch: 0,
+            deleted_ms: None,
         }
+    }
+
+    /// The tombstone left by `user_delete`.
+    pub fn tombstone(&self, now: UnixMillis) -> Self {
+        Self { current_kid: None, deleted_ms: Some(now), ..self.clone() }
     }
 
     /// Parses a stored user record and checks it belongs to `user`.

@@ -53,7 +53,19 @@ fn a_setup_whose_commit_fails_leaves_no_user_behind() {
     );
     assert!(e.message.contains(INJECTED_FAILURE), "{e}");
     assert!(h.snapshot().is_empty(), "no user, no enrollment");
-    assert_eq!(fs.successful_commits(), 0);
+    // The one write that landed: the failure, in the instance chain (the
+    // user's chain never came to be).
+    assert_eq!(fs.successful_commits(), 1);
+    let instance: Vec<serde_json::Value> = h
+        .audit_snapshot()
+        .iter()
+        .filter(|(k, _)| k.starts_with("instance/audit/page/"))
+        .flat_map(|(_, v)| serde_json::from_slice::<Vec<serde_json::Value>>(v).unwrap())
+        .collect();
+    assert_eq!(instance.len(), 1, "{instance:?}");
+    assert_eq!(instance[0]["event"], "setup");
+    assert_eq!(instance[0]["outcome"], "failed");
+    assert_eq!(instance[0]["reason"], "storage");
     let e = h.err(Call::ListEnrollments(UserParams { user: uid("alice") }));
     assert_eq!(e.code, ErrorCode::NotFound);
 

@@ -60,6 +60,27 @@ pub enum Command {
     /// Relay-side tools: encrypt a payload (RFC 8291), build a push request.
     #[command(subcommand)]
     Push(PushCmd),
+    /// Delete a user for good.
+    #[command(subcommand)]
+    User(UserCmd),
+}
+
+/// User commands.
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// Delete a user: every enrollment, key, subscription and lease is erased
+    /// and the id is never reused. The audit log is exported to a file
+    /// first (afterwards nobody can unlock to export it).
+    Delete {
+        #[command(flatten)]
+        user: UserArg,
+        /// Where the last export of the user's audit log goes (must not exist).
+        #[arg(long, value_name = "FILE")]
+        export: PathBuf,
+        /// Confirm: there is no undo.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// Subscription commands.

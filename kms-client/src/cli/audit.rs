@@ -1,4 +1,5 @@
-//! `kms audit export` and `kms audit verify`.
+//! `kms audit export`, `kms audit verify`, and `kms user delete` (which
+//! exports first).
 
 use std::io::Read;
 use std::path::Path;
@@ -6,7 +7,7 @@ use std::path::Path;
 use kms_core::audit::{verify_export, AuditPublicKey, Checkpoint, VerifyOptions, MAX_EXPORT_BYTES};
 use serde_json::json;
 
-use super::args::AuditCmd;
+use super::args::{AuditCmd, UserCmd};
 use super::commands::{out, unlock, CliError, Client};
 use super::prompt::Prompter;
 
@@ -38,6 +39,59 @@ pub(super) async fn run(client: &Client, prompt: &Prompter, j: bool, cmd: AuditC
         }
         AuditCmd::Verify { .. } => Err(CliError::Usage("internal: verify is run without a store".into())),
     }
+}
+
+/// Runs `user delete`: the export file is created first (so a bad path
+/// stops everything before anything is deleted), then the user is deleted
+/// and the last export, ending with the deletion under the final signed
+/// checkpoint, is written to it.
+pub(super) async fn user(client: &Client, prompt: &Prompter, j: bool, cmd: UserCmd) -> Result<(), CliError> {
+    let UserCmd::Delete { user, export, yes } = cmd;
+    if !yes {
+        return Err(CliError::Usage("deleting a user cannot be undone: add --yes".into()));
+    }
+    let user = kms_core::ids::UserId::parse(&user.user).map_err(|e| CliError::Usage(e.to_string()))?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&export)
+        .map_err(|e| CliError::Usage(format!("cannot create {}: {e}; nothing was deleted", export.display())))?;
+    let deleted = async {
+        let session = unlock(client, prompt, &user).await?;
+        client.user_delete(&session).await.map_err(CliError::from)
+    }
+    .await;
+    let deleted = match deleted {
+        Ok(d) => d,
+        Err(e) => {
+            drop(file);
+            let _ = std::fs::remove_file(&export);
+            return Err(e);
+        }
+    };
+    if let Err(e) = std::io::Write::write_all(&mut file, deleted.export.as_bytes()).and_then(|()| file.sync_all()) {
+        // The user is gone; the log must not be: it goes to standard output.
+        eprintln!("cannot write {}: {e}; the export follows on standard output", export.display());
+        print!("{}", deleted.export);
+    }
+    out(
+        j,
+        json!({"user": deleted.user, "export": export, "leases_revoked": deleted.leases_revoked,
+               "subscriptions_removed": deleted.subscriptions_removed, "final_checkpoint": deleted.final_checkpoint}),
+        || {
+            format!(
+                "deleted user {}: {} lease(s) revoked, {} subscription(s) removed\n\
+                 its audit log, ending with the deletion, is in {}\n\
+                 final checkpoint (check the file against it with kms audit verify --expect-checkpoint):\n{}",
+                deleted.user,
+                deleted.leases_revoked.len(),
+                deleted.subscriptions_removed,
+                export.display(),
+                serde_json::to_string(&deleted.final_checkpoint).unwrap_or_default()
+            )
+        },
+    );
+    Ok(())
 }
 
 fn read_capped(file: &Path) -> Result<String, CliError> {

@@ -146,6 +146,7 @@ pub async fn run(args: Args) -> Result<(), CliError> {
         Command::Subscription(cmd) => return super::relay::subscription(&client, &prompt, j, cmd).await,
         Command::Lease(cmd) => return super::relay::lease(&client, &prompt, j, cmd).await,
         Command::Push(_) => return Err(CliError::Usage("internal: push runs without a store".into())),
+        Command::User(cmd) => return super::audit::user(&client, &prompt, j, cmd).await,
         Command::Vapid(cmd) => vapid(&client, &prompt, j, cmd).await?,
         Command::Jwt(JwtCmd::Sign { user, aud, sub, ttl, jti, header }) => {
             let user = user_id(&user.user)?;

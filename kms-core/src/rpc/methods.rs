@@ -73,6 +73,10 @@ pub enum Call {
     /// Issues tokens under a lease, without the user: the lease credential
     /// is the authority. No session.
     LeaseIssue(LeaseIssueParams),
+    /// Deletes a user for good: every secret and delegation is erased, a
+    /// tombstone stays so the id is never reused. Needs a session and the
+    /// user id repeated in `confirm`.
+    UserDelete(UserDeleteParams),
 }
 
 /// The wire names of all methods, in declaration order.
@@ -102,6 +106,7 @@ pub const METHOD_NAMES: &[&str] = &[
     "lease_revoke",
     "lease_extend",
     "lease_issue",
+    "user_delete",
 ];
 
 impl Call {
@@ -148,6 +153,7 @@ impl Call {
             "lease_revoke" => Self::LeaseRevoke(p(method, params)?),
             "lease_extend" => Self::LeaseExtend(p(method, params)?),
             "lease_issue" => Self::LeaseIssue(p(method, params)?),
+            "user_delete" => Self::UserDelete(p(method, params)?),
             other => return Err(RpcError::invalid(format!("method `{other}` is listed but not dispatched"))),
         })
     }
@@ -180,6 +186,7 @@ impl Call {
             Self::LeaseRevoke(_) => "lease_revoke",
             Self::LeaseExtend(_) => "lease_extend",
             Self::LeaseIssue(_) => "lease_issue",
+            Self::UserDelete(_) => "user_delete",
         }
     }
 }
@@ -517,6 +524,36 @@ pub struct LeaseIssueResult {
     pub lease: crate::lease::LeaseInfo,
 }
 
+/// `user_delete` parameters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserDeleteParams {
+    pub user: UserId,
+    pub session: SessionToken,
+    /// The user id again: deletion cannot be undone, so a caller must say
+    /// which user it means twice.
+    pub confirm: String,
+}
+
+/// `user_delete` result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserDeleteResult {
+    pub user: UserId,
+    pub deleted_ms: UnixMillis,
+    /// Leases that were active and are now gone (their relays get
+    /// `user_deleted`).
+    pub leases_revoked: Vec<crate::lease::LeaseId>,
+    /// How many push subscriptions were erased.
+    pub subscriptions_removed: u64,
+    /// The signed checkpoint over the user's audit chain, ending with the
+    /// `user_delete` entry.
+    pub final_checkpoint: crate::audit::Checkpoint,
+    /// The user's whole audit log as an export (`docs/audit-format.md`)
+    /// that ends with the deletion and `final_checkpoint`: the last one
+    /// anybody can make, since no session can be opened any more.
+    pub export: String,
+}
+
 /// `audit_verify` parameters.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -578,6 +615,6 @@ mod tests {
         }
         let info: Call = serde_json::from_value(serde_json::json!({"method": "info", "params": {}})).unwrap();
         assert_eq!(info.name(), "info");
-        assert_eq!(METHOD_NAMES.len(), 25);
+        assert_eq!(METHOD_NAMES.len(), 26);
     }
 }

@@ -125,10 +125,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         if let Some(key) = checkpoint {
             let cp = Checkpoint::sign(key, &state, now).map_err(CoreError::from)?;
             let cps_key = layout::audit_checkpoints(scope)?;
-            let mut cps: Vec<Checkpoint> = match self.get(&cps_key).await? {
-                Some(b) => decode(&b, "checkpoints")?,
-                None => Vec::new(),
-            };
+            let mut cps = self.read_checkpoints(scope).await?;
             cps.push(cp);
             let excess = cps.len().saturating_sub(KEPT_CHECKPOINTS);
             cps.drain(..excess);
@@ -173,6 +170,16 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         }
     }
 
+    /// Commits a batch that carries the operation's own audit entries. Only
+    /// once it has landed does the failure audit in [`Kms::call`] stand
+    /// down: if it did not land, neither did its entries, and the failure is
+    /// audited on its own.
+    pub(super) async fn commit_audited(&mut self, batch: WriteBatch) -> EngineResult<()> {
+        self.store.commit(batch).await.map_err(store_error)?;
+        self.audited = true;
+        Ok(())
+    }
+
     /// Appends `records` in a batch of their own (failures, read-only
     /// operations). No audit, no result.
     pub(super) async fn audit_alone(&mut self, scope: &AuditScope, records: Vec<AuditRecord>) -> EngineResult<()> {
@@ -193,11 +200,15 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         for p in 0..pages {
             entries.extend(self.load_page(scope, p).await?);
         }
-        let cps = match self.get(&layout::audit_checkpoints(scope)?).await? {
-            Some(b) => decode(&b, "checkpoints")?,
-            None => Vec::new(),
-        };
-        Ok((entries, cps))
+        Ok((entries, self.read_checkpoints(scope).await?))
+    }
+
+    /// A chain's kept checkpoints, oldest first.
+    pub(super) async fn read_checkpoints(&self, scope: &AuditScope) -> EngineResult<Vec<Checkpoint>> {
+        match self.get(&layout::audit_checkpoints(scope)?).await? {
+            Some(b) => decode(&b, "checkpoints"),
+            None => Ok(Vec::new()),
+        }
     }
 }
 
@@ -215,8 +226,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let mut batch = WriteBatch::new();
         let record = AuditRecord::new(audit::EventKind::Export, audit::Outcome::Ok);
         self.audit_into(&mut batch, &scope, vec![record], Some(&key), None).await?;
-        self.audited = true;
-        self.store.commit(batch).await.map_err(store_error)?;
+        self.commit_audited(batch).await?;
 
         let (entries, checkpoints) = self.read_chain(&scope).await?;
         let checkpoint = checkpoints.last().cloned().ok_or_else(|| corrupt("checkpoints (missing)"))?;

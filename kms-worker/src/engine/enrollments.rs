@@ -56,8 +56,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             .with_method(record.params.method().as_str())
             .with_id("enrollment_id", record.id.as_str());
         self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
-        self.audited = true;
-        self.store.commit(batch).await.map_err(store_error)?;
+        self.commit_audited(batch).await?;
         Ok(record.info())
     }
 
@@ -95,8 +94,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let entry = AuditRecord::new(EventKind::EnrollmentRemove, Outcome::Ok)
             .with_id("enrollment_id", p.enrollment_id.as_str());
         self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
-        self.audited = true;
-        self.store.commit(batch).await.map_err(store_error)?;
+        self.commit_audited(batch).await?;
         // Sessions opened elsewhere, perhaps with the removed credential, end.
         self.sessions.lock_user_except(&p.user, &p.session);
         Ok(RemoveResult { removed: p.enrollment_id, remaining: all.count().saturating_sub(1) })
@@ -125,8 +123,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let entry =
             AuditRecord::new(EventKind::PassphraseChange, Outcome::Ok).with_id("enrollment_id", old.id.as_str());
         self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
-        self.audited = true;
-        self.store.commit(batch).await.map_err(store_error)?;
+        self.commit_audited(batch).await?;
         // Whoever knew the old passphrase loses their open sessions too.
         self.sessions.lock_user_except(&p.user, &p.session);
         Ok(record.info())

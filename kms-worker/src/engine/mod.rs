@@ -1,6 +1,7 @@
 //! The engine: decodes a request, runs it, encodes the response.
 
 mod audit;
+mod delete;
 mod enrollments;
 mod push;
 mod state;
@@ -21,8 +22,16 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::KmsConfig;
-use crate::error::EngineResult;
+use crate::error::{is_conflict, EngineResult};
 use crate::pbkdf2::{NativePbkdf2, Pbkdf2Provider};
+
+/// Methods run again when a concurrent change on the same store (another
+/// worker, another process) won the race: each run reads afresh, and a lost
+/// run wrote nothing but its failure entry. Unlock is not among them (a
+/// second KDF run and throttle count for one attempt would be wrong).
+const RETRY_ON_CONFLICT: &[&str] = &["sign_jwt", "lease_issue", "lease_list", "audit_export"];
+/// Runs of one request at most.
+const MAX_ATTEMPTS: usize = 4;
 
 /// A KMS instance: one store, one clock, one RNG, the sessions in memory.
 pub struct Kms<C: Clock, R: CryptoRngCore> {
@@ -80,7 +89,18 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     pub async fn handle_json(&mut self, bytes: &[u8]) -> Vec<u8> {
         let response = match Request::decode(bytes) {
             Ok(req) => {
-                let outcome = self.call(req.call).await;
+                let retry = RETRY_ON_CONFLICT.contains(&req.call.name());
+                let mut outcome = self.call(req.call).await;
+                let mut attempts = 1;
+                // A lost race wrote nothing: an operation whose every run
+                // starts from what is stored now is simply run again.
+                while retry && attempts < MAX_ATTEMPTS && outcome.as_ref().is_err_and(is_conflict) {
+                    attempts += 1;
+                    outcome = match Request::decode(bytes) {
+                        Ok(again) => self.call(again.call).await,
+                        Err((_, e)) => Err(e),
+                    };
+                }
                 Response { v: req.v, id: Some(req.id), outcome }
             }
             Err((id, e)) => Response::err(id, e),
@@ -143,6 +163,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             Call::LeaseRevoke(p) => json(self.lease_revoke(p).await),
             Call::LeaseExtend(p) => json(self.lease_extend(p).await),
             Call::LeaseIssue(p) => json(self.lease_issue(p).await),
+            Call::UserDelete(p) => json(self.user_delete(p).await),
         }
     }
 }
@@ -213,6 +234,7 @@ fn audit_hint(call: &Call) -> Option<(UserId, EventKind, AuditRecord)> {
                 .with_id("lease_id", p.credential.lease_id().as_str())
                 .with_id("aud", truncate(&p.request.aud, 200)),
         ),
+        Call::UserDelete(p) => (p.user.clone(), EventKind::UserDelete, blank(EventKind::UserDelete)),
         _ => return None,
     })
 }

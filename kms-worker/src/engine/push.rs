@@ -23,7 +23,12 @@ use crate::layout;
 
 /// Most subscriptions and leases a user keeps.
 const MAX_PER_USER: usize = 256;
-const MAX_RECORD: usize = 16 * 1024;
+/// Largest subscription or lease record. A lease at the highest quota keeps
+/// up to 3,600 issuance times of 14 bytes each in JSON (50,400 bytes), plus
+/// up to 16 audiences of up to 2,048 bytes (32 KiB) and the sealed key:
+/// 128 KiB holds the worst case with room to spare. `encode` enforces it
+/// too, so a record that could not be read back is never written.
+const MAX_RECORD: usize = 128 * 1024;
 
 fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> EngineResult<T> {
     let corrupt = || RpcError::new(ErrorCode::Internal, format!("a stored {what} record is corrupt"));
@@ -34,7 +39,11 @@ fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> EngineResult<T> {
 }
 
 fn encode<T: serde::Serialize>(v: &T) -> EngineResult<Vec<u8>> {
-    serde_json::to_vec(v).map_err(|_| RpcError::new(ErrorCode::Internal, "could not encode a record"))
+    let bytes = serde_json::to_vec(v).map_err(|_| RpcError::new(ErrorCode::Internal, "could not encode a record"))?;
+    if bytes.len() > MAX_RECORD {
+        return Err(RpcError::new(ErrorCode::Internal, "a record would exceed its size limit; nothing was written"));
+    }
+    Ok(bytes)
 }
 
 impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
@@ -97,8 +106,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             .with_id("aud", record.origin().as_str())
             .with_id("kid", record.kid().as_str());
         self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
-        self.audited = true;
-        self.store.commit(batch).await.map_err(store_error)?;
+        self.commit_audited(batch).await?;
         Ok(record.info())
     }
 
@@ -139,8 +147,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             .with_id("subscription_id", p.id.as_str())
             .with_id("aud", origin.as_str());
         self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
-        self.audited = true;
-        self.store.commit(batch).await.map_err(store_error)?;
+        self.commit_audited(batch).await?;
         Ok(SubscriptionRemoveResult { removed: p.id, affected_leases })
     }
 
@@ -187,8 +194,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             .with_id("kid", kid.as_str())
             .with_id("expires_ms", record.expires_ms().to_string());
         self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
-        self.audited = true;
-        self.store.commit(batch).await.map_err(store_error)?;
+        self.commit_audited(batch).await?;
         Ok(LeaseCreateResult { lease: record.info(now, Some(&kid)), credential })
     }
 
@@ -227,8 +233,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         batch.put(&loaded.key, encode(&revoked)?).map_err(store_error)?;
         let entry = AuditRecord::new(EventKind::LeaseRevoke, Outcome::Ok).with_id("lease_id", p.lease_id.as_str());
         self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
-        self.audited = true;
-        self.store.commit(batch).await.map_err(store_error)?;
+        self.commit_audited(batch).await?;
         Ok(revoked.info(now, kid.as_ref()))
     }
 
@@ -245,8 +250,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             .with_id("lease_id", p.lease_id.as_str())
             .with_id("expires_ms", extended.expires_ms().to_string());
         self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
-        self.audited = true;
-        self.store.commit(batch).await.map_err(store_error)?;
+        self.commit_audited(batch).await?;
         Ok(extended.info(now, kid.as_ref()))
     }
 
@@ -255,13 +259,9 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     /// with its own code; every token is audited (never the token itself).
     pub(super) async fn lease_issue(&mut self, p: LeaseIssueParams) -> EngineResult<LeaseIssueResult> {
         let now = self.clock.now_ms();
-        let user = match self.load_user(&p.user).await {
-            Ok(u) => u,
-            Err(e) if e.code == ErrorCode::NotFound => {
-                return Err(CoreError::UserDeleted(format!("user {} does not exist (deleted?)", p.user)).into())
-            }
-            Err(e) => return Err(e),
-        };
+        // A deleted user's tombstone answers `user_deleted` here, before the
+        // lease (erased with the user) would answer `not_found`.
+        let user = self.load_user(&p.user).await?;
         let loaded = self.load_lease(&p.user, p.credential.lease_id()).await?;
         lease::check_usable(&loaded.value, now, user.value.current_kid.as_ref(), true).map_err(CoreError::from)?;
         let (tokens, updated) = lease::issue(&loaded.value, &p.credential, &p.request, now, &mut self.rng)?;
@@ -283,8 +283,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             })
             .collect();
         self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), entries, None, None).await?;
-        self.audited = true;
-        self.store.commit(batch).await.map_err(store_error)?;
+        self.commit_audited(batch).await?;
         Ok(LeaseIssueResult { tokens, lease: updated.info(now, user.value.current_kid.as_ref()) })
     }
 

@@ -91,11 +91,15 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         self.store.get(key).await.map_err(store_error)
     }
 
-    /// The user's record; `not_found` if the user does not exist.
+    /// The user's record; `not_found` if the user does not exist,
+    /// `user_deleted` if it was deleted.
     pub(super) async fn load_user(&self, user: &UserId) -> EngineResult<Loaded<UserRecord>> {
         let key = layout::user(user)?;
         let bytes = self.get(&key).await?.ok_or_else(|| RpcError::from(CoreError::NotFound(format!("user {user}"))))?;
         let value = UserRecord::decode(&bytes, user)?;
+        if value.deleted_ms.is_some() {
+            return Err(CoreError::UserDeleted(format!("user {user} was deleted")).into());
+        }
         Ok(Loaded { key, bytes: Some(bytes), value })
     }
 

@@ -105,7 +105,6 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
                 }
                 let scope = AuditScope::User(p.user.clone());
                 self.audit_into(&mut batch, &scope, vec![entry], Some(&audit_key), None).await?;
-                self.audited = true;
                 if throttle.bytes.is_some() {
                     throttle.expect_unchanged(&mut batch)?;
                     batch.delete(&throttle.key).map_err(store_error)?;
@@ -114,7 +113,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
                     loaded.expect_unchanged(&mut batch)?;
                     batch.put(&loaded.key, updated.encode()?).map_err(store_error)?;
                 }
-                self.store.commit(batch).await.map_err(store_error)?;
+                self.commit_audited(batch).await?;
                 let info = unlocked.updated.as_ref().unwrap_or(&loaded.value).info();
                 let (session, expires_ms) = self.sessions.open(&p.user, unlocked.master, now, &mut self.rng);
                 Ok(SessionResult { user: p.user, session, expires_ms, enrollment: info, rewrapped: unlocked.rewrapped })
@@ -132,8 +131,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
                 entry = entry.with_id("failures", (throttle.value.failures.saturating_add(1)).to_string());
                 let scope = self.scope_for(&p.user).await?;
                 self.audit_into(&mut batch, &scope, vec![entry], None, None).await?;
-                self.audited = true;
-                self.store.commit(batch).await.map_err(store_error)?;
+                self.commit_audited(batch).await?;
                 Err(e)
             }
             (Err(e), _) => Err(e),
@@ -218,8 +216,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let scope = AuditScope::User(p.user.clone());
         self.audit_into(&mut batch, &scope, vec![AuditRecord::new(EventKind::Lock, Outcome::Ok)], Some(&key), None)
             .await?;
-        self.audited = true;
-        self.store.commit(batch).await.map_err(store_error)?;
+        self.commit_audited(batch).await?;
         let now = self.clock.now_ms();
         Ok(self.sessions.lock(&p.user, &p.session, now)?)
     }
@@ -233,6 +230,13 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     /// exist yet (setup with a passkey).
     pub(super) async fn prf_begin(&mut self, p: UserParams) -> EngineResult<PrfBeginResult> {
         let now = self.clock.now_ms();
+        // The user may not exist yet (a PRF setup starts here), but a
+        // deleted one is never set up again.
+        match self.load_user(&p.user).await {
+            Ok(_) => {}
+            Err(e) if e.code == ErrorCode::NotFound => {}
+            Err(e) => return Err(e),
+        }
         let (ceremony_id, salt, expires_ms) = self.ceremonies.issue_prf_salt(&p.user, now, &mut self.rng);
         Ok(PrfBeginResult { ceremony_id, prf_salt: kms_core::b64::encode(salt), expires_ms })
     }

@@ -40,7 +40,10 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     pub(super) async fn setup(&mut self, p: SetupParams) -> EngineResult<SessionResult> {
         let now = self.clock.now_ms();
         let user_key = layout::user(&p.user)?;
-        if self.get(&user_key).await?.is_some() {
+        if let Some(bytes) = self.get(&user_key).await? {
+            if UserRecord::decode(&bytes, &p.user)?.deleted_ms.is_some() {
+                return Err(CoreError::UserDeleted(format!("user {} was deleted; its id is not reused", p.user)).into());
+            }
             return Err(CoreError::AlreadyExists(format!("user {}", p.user)).into());
         }
         let master = MasterSecret::generate(&mut self.rng);
@@ -67,11 +70,11 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             .with_method(record.params.method().as_str())
             .with_id("enrollment_id", record.id.as_str());
         self.audit_into(&mut batch, &scope, vec![entry], Some(&chain.signing), Some(chain.state)).await?;
-        self.audited = true;
         self.store.commit(batch).await.map_err(|e| match e {
             kms_storage::StoreError::Conflict { .. } => CoreError::AlreadyExists(format!("user {}", p.user)).into(),
             other => store_error(other),
         })?;
+        self.audited = true;
 
         let (session, expires_ms) = self.sessions.open(&p.user, master, now, &mut self.rng);
         Ok(SessionResult { user: p.user, session, expires_ms, enrollment: record.info(), rewrapped: false })

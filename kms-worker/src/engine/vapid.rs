@@ -86,8 +86,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             .with_id("kid", record.kid().as_str())
             .with_id("version", record.version().to_string());
         self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
-        self.audited = true;
-        self.store.commit(batch).await.map_err(store_error)?;
+        self.commit_audited(batch).await?;
         Ok(record.info()?)
     }
 
@@ -117,8 +116,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             .with_id("kid", record.kid().as_str())
             .with_id("retired_kid", old_kid.as_str());
         self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
-        self.audited = true;
-        self.store.commit(batch).await.map_err(store_error)?;
+        self.commit_audited(batch).await?;
 
         let current = record.info()?;
         let retired = retired.info()?;

@@ -427,6 +427,11 @@ pub const KNOWN_CODES: &[&str] = &[
     "forbidden",
     "storage",
     "internal",
+    "lease_expired",
+    "lease_revoked",
+    "lease_key_rotated",
+    "user_deleted",
+    "quota_exceeded",
 ];
 
 // ------------------------------------------------------------------ values

@@ -1,0 +1,360 @@
+//! Leases and user deletion through the engine, with the fake clock: the
+//! quota at its highest setting, refusals that say why and change nothing,
+//! who may extend or revoke, clean-up of long-ended leases, and `user_delete`
+//! (what it erases, what it keeps, and what every later caller is told).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod support;
+
+use kms_core::ErrorCode;
+use kms_worker::KmsConfig;
+use serde_json::{json, Value};
+use support::*;
+
+const PASS: &str = "correct horse battery staple";
+const FCM: &str = "https://fcm.googleapis.com";
+const HOUR_MS: u64 = 3600 * 1000;
+
+struct Granted {
+    session: String,
+    credential: String,
+    lease_id: String,
+}
+
+/// `user` with a passphrase, a VAPID key and a lease with `lease` params
+/// (audience FCM unless given).
+fn grant(h: &mut Harness, user: &str, lease: Value) -> Granted {
+    let s = h.setup_passphrase(user, PASS);
+    let session = s.session.as_str().to_owned();
+    h.rpc_ok("vapid_generate", json!({"user": user, "session": session}));
+    let mut lease = lease;
+    if lease.get("audiences").is_none() {
+        lease["audiences"] = json!([FCM]);
+    }
+    if lease.get("relay").is_none() {
+        lease["relay"] = json!("relay-1");
+    }
+    let created = h.rpc_ok("lease_create", json!({"user": user, "session": session, "lease": lease}));
+    Granted {
+        session,
+        credential: created["credential"].as_str().unwrap().to_owned(),
+        lease_id: created["lease"]["id"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// An engine whose sessions last 24 h, for tests that move the clock by
+/// hours while the user stays.
+fn long_sessions(seed: u64) -> Harness {
+    Harness::with_config(seed, KmsConfig { session_ttl_ms: 24 * HOUR_MS, ..KmsConfig::default() })
+}
+
+fn issue(h: &mut Harness, user: &str, credential: &str, count: u32) -> Result<Value, Value> {
+    h.rpc(
+        "lease_issue",
+        json!({"user": user, "credential": credential,
+               "request": {"aud": FCM, "sub": "mailto:ops@example.com", "count": count}}),
+    )
+}
+
+/// Every key under `users/<user>/` that is not part of the audit chain.
+fn user_keys(h: &Harness, user: &str) -> Vec<String> {
+    let prefix = format!("users/{user}/");
+    h.snapshot().keys().filter(|k| k.starts_with(&prefix)).cloned().collect()
+}
+
+/// The entries of a chain, read from the store's pages.
+fn chain_entries(h: &Harness, base: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    for (k, v) in h.audit_snapshot() {
+        if k.starts_with(&format!("{base}/audit/page/")) {
+            out.extend(serde_json::from_slice::<Vec<Value>>(&v).unwrap());
+        }
+    }
+    out
+}
+
+#[test]
+fn a_lease_at_the_highest_quota_stays_usable_when_its_window_is_full() {
+    let mut h = Harness::new(901);
+    let g = grant(&mut h, "alice", json!({"tokens_per_hour": 3600, "max_batch": 100}));
+    // 3,600 tokens in 36 batches a second apart: the record keeps 3,600
+    // issuance times, the most it ever holds.
+    for _ in 0..36 {
+        h.clock.advance(1000);
+        let r = issue(&mut h, "alice", &g.credential, 100).unwrap();
+        assert_eq!(r["tokens"].as_array().unwrap().len(), 100);
+    }
+    let full = issue(&mut h, "alice", &g.credential, 1).unwrap_err();
+    assert_eq!(full["code"], "quota_exceeded", "{full}");
+    // The first batch leaves the window one hour after it was issued: 35 s
+    // after the last one.
+    let retry = full["retry_after_ms"].as_u64().unwrap();
+    assert_eq!(retry, HOUR_MS - 35_000, "{full}");
+    let listed = h.rpc_ok("lease_list", json!({"user": "alice", "session": g.session}));
+    assert_eq!(listed["leases"][0]["tokens_left_this_hour"], 0);
+    h.clock.advance(retry);
+    let r = issue(&mut h, "alice", &g.credential, 100).unwrap();
+    assert_eq!(r["tokens"].as_array().unwrap().len(), 100);
+}
+
+#[test]
+fn an_ended_lease_is_refused_as_expired_and_nothing_changes() {
+    let mut h = Harness::new(902);
+    let g = grant(&mut h, "alice", json!({"lifetime_s": 3600}));
+    issue(&mut h, "alice", &g.credential, 2).unwrap();
+    h.clock.advance(HOUR_MS);
+    let before = h.snapshot();
+    let e = issue(&mut h, "alice", &g.credential, 1).unwrap_err();
+    assert_eq!(e["code"], "lease_expired", "{e}");
+    assert_eq!(h.snapshot(), before, "a refusal writes nothing but its audit entry");
+    let refused: Vec<Value> = chain_entries(&h, "users/alice")
+        .into_iter()
+        .filter(|e| e["event"] == "lease_token" && e["outcome"] == "refused")
+        .collect();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0]["reason"], "lease_expired");
+    assert_eq!(refused[0]["ids"]["lease_id"], json!(g.lease_id));
+}
+
+#[test]
+fn a_credential_with_a_wrong_secret_is_refused_and_uses_no_quota() {
+    let mut h = Harness::new(903);
+    let g = grant(&mut h, "alice", json!({"tokens_per_hour": 3, "max_batch": 3}));
+    // Same lease id, another secret of the same shape.
+    let (head, secret) = g.credential.rsplit_once('.').unwrap();
+    let flipped: String = secret
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if i == 3 {
+                if c == 'A' {
+                    'B'
+                } else {
+                    'A'
+                }
+            } else {
+                c
+            }
+        })
+        .collect();
+    let forged = format!("{head}.{flipped}");
+    assert_ne!(forged, g.credential);
+    let before = h.snapshot();
+    let e = issue(&mut h, "alice", &forged, 1).unwrap_err();
+    assert_ne!(e["code"], "internal", "{e}");
+    assert_eq!(h.snapshot(), before);
+    // The whole quota is still there for the real holder.
+    assert_eq!(issue(&mut h, "alice", &g.credential, 3).unwrap()["tokens"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn only_a_session_of_the_granting_user_extends_or_revokes() {
+    let mut h = Harness::new(904);
+    let g = grant(&mut h, "alice", json!({"lifetime_s": 3600}));
+    let bob = h.setup_passphrase("bob", PASS);
+    let before = h.snapshot();
+    for method in ["lease_revoke", "lease_extend"] {
+        let mut params = json!({"user": "alice", "session": bob.session.as_str(), "lease_id": g.lease_id});
+        if method == "lease_extend" {
+            params["lifetime_s"] = json!(7200);
+        }
+        let e = h.rpc_err(method, params.clone());
+        assert_ne!(e["code"], "internal", "{method}: {e}");
+        params["user"] = json!("bob");
+        let e = h.rpc_err(method, params);
+        assert_eq!(e["code"], "not_found", "{method} of a lease bob does not have: {e}");
+    }
+    assert_eq!(h.snapshot(), before, "bob changed nothing");
+    // Alice locks: her token no longer extends.
+    h.rpc_ok("lock", json!({"user": "alice", "session": g.session}));
+    let e = h.rpc_err(
+        "lease_extend",
+        json!({"user": "alice", "session": g.session, "lease_id": g.lease_id, "lifetime_s": 7200}),
+    );
+    assert_ne!(e["code"], "internal", "{e}");
+    assert_eq!(h.snapshot(), before);
+}
+
+#[test]
+fn extending_moves_the_end_and_never_happens_by_itself() {
+    let mut h = long_sessions(905);
+    let g = grant(&mut h, "alice", json!({"lifetime_s": 3600}));
+    let created_end = h.rpc_ok("lease_list", json!({"user": "alice", "session": g.session}))["leases"][0]["expires_ms"]
+        .as_u64()
+        .unwrap();
+    // Issuing does not extend.
+    h.clock.advance(HOUR_MS / 2);
+    issue(&mut h, "alice", &g.credential, 1).unwrap();
+    let listed = h.rpc_ok("lease_list", json!({"user": "alice", "session": g.session}));
+    assert_eq!(listed["leases"][0]["expires_ms"].as_u64().unwrap(), created_end);
+    let extended = h.rpc_ok(
+        "lease_extend",
+        json!({"user": "alice", "session": g.session, "lease_id": g.lease_id, "lifetime_s": 7200}),
+    );
+    assert_eq!(extended["expires_ms"].as_u64().unwrap(), h.now() + 7200 * 1000);
+    assert_eq!(extended["extended"], 1);
+    h.clock.advance(HOUR_MS);
+    issue(&mut h, "alice", &g.credential, 1).expect("still valid after the old end");
+}
+
+#[test]
+fn leases_ended_a_week_ago_are_cleaned_up_by_listing_and_audited() {
+    let mut h = Harness::new(906);
+    let g = grant(&mut h, "alice", json!({"lifetime_s": 3600}));
+    let lease_key = format!("users/alice/leases/{}", g.lease_id);
+    assert!(h.get_raw(&lease_key).is_some());
+    // Ended, but kept for a while so its holder is told "expired".
+    h.clock.advance(2 * HOUR_MS);
+    let s = h.unlock_passphrase("alice", PASS).unwrap();
+    let session = session_of(&s);
+    let listed = h.rpc_ok("lease_list", json!({"user": "alice", "session": session.as_str()}));
+    assert_eq!(listed["leases"][0]["state"], "expired");
+    assert!(listed.get("cleaned_up").is_none());
+    h.clock.advance(7 * 24 * HOUR_MS);
+    let s = h.unlock_passphrase("alice", PASS).unwrap();
+    let session = session_of(&s);
+    let listed = h.rpc_ok("lease_list", json!({"user": "alice", "session": session.as_str()}));
+    assert_eq!(listed["leases"], json!([]));
+    assert_eq!(listed["cleaned_up"], json!([g.lease_id]));
+    assert!(h.get_raw(&lease_key).is_none());
+    let expired: Vec<Value> =
+        chain_entries(&h, "users/alice").into_iter().filter(|e| e["event"] == "lease_expire").collect();
+    assert_eq!(expired.len(), 1);
+    assert_eq!(expired[0]["ids"]["lease_id"], json!(g.lease_id));
+}
+
+// ---- user deletion
+
+#[test]
+fn deleting_needs_the_user_id_repeated_and_a_session_of_that_user() {
+    let mut h = Harness::new(910);
+    let g = grant(&mut h, "alice", json!({}));
+    let bob = h.setup_passphrase("bob", PASS);
+    let before = h.snapshot();
+    let e = h.rpc_err("user_delete", json!({"user": "alice", "session": g.session, "confirm": "Alice"}));
+    assert_eq!(e["code"], "invalid_input", "{e}");
+    let e = h.rpc_err("user_delete", json!({"user": "alice", "session": bob.session.as_str(), "confirm": "alice"}));
+    assert_ne!(e["code"], "internal", "{e}");
+    assert_eq!(h.snapshot(), before, "refused deletions erase nothing");
+    let refused = chain_entries(&h, "users/alice")
+        .into_iter()
+        .filter(|e| e["event"] == "user_delete" && e["outcome"] == "refused")
+        .count();
+    assert_eq!(refused, 2, "both refusals are in alice's log");
+    issue(&mut h, "alice", &g.credential, 1).expect("the lease still works");
+}
+
+#[test]
+fn deleting_a_user_erases_every_secret_and_delegation_and_keeps_a_tombstone() {
+    let mut h = Harness::new(911);
+    let g = grant(&mut h, "alice", json!({}));
+    // Something to erase of each kind: a second enrollment, a throttle
+    // record, a rotated key, a subscription.
+    h.rpc_ok(
+        "add_enrollment",
+        json!({"user": "alice", "session": g.session, "enrollment": {"kind": "passphrase", "passphrase": "another long passphrase"}}),
+    );
+    assert!(h.unlock_passphrase_of("alice", None, "wrong passphrase!").is_err());
+    let bob = grant(&mut h, "bob", json!({}));
+    let bob_before: Vec<(String, Vec<u8>)> =
+        h.snapshot().into_iter().chain(h.audit_snapshot()).filter(|(k, _)| k.starts_with("users/bob/")).collect();
+    let export_before = h.rpc_ok("audit_export", json!({"user": "alice", "session": g.session}));
+
+    let out = h.rpc_ok("user_delete", json!({"user": "alice", "session": g.session, "confirm": "alice"}));
+    assert_eq!(out["leases_revoked"], json!([g.lease_id]));
+    assert_eq!(out["subscriptions_removed"], 0);
+
+    // Only the tombstone is left outside the audit chain.
+    assert_eq!(user_keys(&h, "alice"), vec!["users/alice/meta".to_owned()]);
+    let meta = h.record("users/alice/meta");
+    assert!(meta["deleted_ms"].as_u64().is_some(), "{meta}");
+    assert!(meta["current_kid"].is_null());
+    let audit_keys: Vec<String> = h.audit_snapshot().into_keys().filter(|k| k.starts_with("users/alice/")).collect();
+    assert!(!audit_keys.iter().any(|k| k == "users/alice/audit/key"), "the sealed audit key is erased: {audit_keys:?}");
+    // Bob is untouched.
+    let bob_after: Vec<(String, Vec<u8>)> =
+        h.snapshot().into_iter().chain(h.audit_snapshot()).filter(|(k, _)| k.starts_with("users/bob/")).collect();
+    assert_eq!(bob_after, bob_before);
+    issue(&mut h, "bob", &bob.credential, 1).expect("bob's lease still works");
+
+    // The kept chain ends with the deletion under the returned checkpoint;
+    // the returned export is that chain and verifies against it, with the
+    // key pinned from the export taken before.
+    let entries = chain_entries(&h, "users/alice");
+    let last = entries.last().unwrap();
+    assert_eq!(last["event"], "user_delete");
+    assert_eq!(last["outcome"], "ok");
+    assert_eq!(out["final_checkpoint"]["size"], json!(last["seq"].as_u64().unwrap() + 1));
+    let header: Value =
+        serde_json::from_str(export_before["export"].as_str().unwrap().lines().next().unwrap()).unwrap();
+    let opts = kms_core::audit::VerifyOptions {
+        expected_public_key: Some(
+            kms_core::audit::AuditPublicKey::parse(&header["audit_public_key"].to_string()).unwrap(),
+        ),
+        expected_checkpoints: vec![serde_json::from_value(out["final_checkpoint"].clone()).unwrap()],
+        mac_key0: None,
+    };
+    let last_export = out["export"].as_str().unwrap();
+    let report = kms_core::audit::verify_export(last_export, &opts);
+    assert!(report.valid, "{report}");
+    assert_eq!(report.entries, entries.len() as u64);
+    // The export taken before the deletion is now recognisably stale.
+    let report = kms_core::audit::verify_export(export_before["export"].as_str().unwrap(), &opts);
+    assert!(!report.valid, "an export without the deletion passes against the final checkpoint");
+    // The instance chain records it too.
+    let instance = chain_entries(&h, "instance");
+    assert!(
+        instance.iter().any(|e| e["event"] == "user_delete"
+            && e["ids"]["user"] == "alice"
+            && e["ids"]["final_seq"] == json!(last["seq"].to_string())),
+        "{instance:?}"
+    );
+}
+
+#[test]
+fn after_deletion_every_caller_is_told_user_deleted() {
+    let mut h = Harness::new(912);
+    let g = grant(&mut h, "alice", json!({}));
+    h.rpc_ok("user_delete", json!({"user": "alice", "session": g.session, "confirm": "alice"}));
+    let e = issue(&mut h, "alice", &g.credential, 1).unwrap_err();
+    assert_eq!(e["code"], "user_deleted", "the relay is told why: {e}");
+    assert_eq!(expect_code(h.unlock_passphrase("alice", PASS), ErrorCode::UserDeleted).code, ErrorCode::UserDeleted);
+    for (method, params) in [
+        ("vapid_public", json!({"user": "alice"})),
+        ("list_enrollments", json!({"user": "alice"})),
+        ("prf_begin", json!({"user": "alice"})),
+        ("setup", json!({"user": "alice", "enrollment": {"kind": "passphrase", "passphrase": PASS}})),
+    ] {
+        let e = h.rpc_err(method, params);
+        assert_eq!(e["code"], "user_deleted", "{method}: {e}");
+    }
+    // The old session is gone with the secrets.
+    let e = h.rpc_err("audit_export", json!({"user": "alice", "session": g.session}));
+    assert_ne!(e["code"], "internal", "{e}");
+    // Refusals after deletion still land in the kept log.
+    let after = chain_entries(&h, "users/alice");
+    let deletion = after.iter().position(|e| e["event"] == "user_delete").unwrap();
+    assert!(after[deletion + 1..].iter().any(|e| e["event"] == "lease_token" && e["reason"] == "user_deleted"));
+}
+
+#[test]
+fn a_failed_deletion_leaves_everything_as_it_was() {
+    let mem = std::rc::Rc::new(kms_storage::MemoryStore::new());
+    let failing = std::rc::Rc::new(kms_storage::testing::FailingStore::new(mem.clone()));
+    let mut h = Harness::over(913, KmsConfig::default(), failing.clone(), mem);
+    let g = grant(&mut h, "alice", json!({}));
+    let before = h.snapshot();
+    failing.fail_next_commit();
+    let e = h.rpc_err("user_delete", json!({"user": "alice", "session": g.session, "confirm": "alice"}));
+    assert_eq!(e["code"], "storage", "{e}");
+    assert_eq!(h.snapshot(), before);
+    let failed = chain_entries(&h, "users/alice")
+        .into_iter()
+        .filter(|e| e["event"] == "user_delete" && e["outcome"] == "failed")
+        .count();
+    assert_eq!(failed, 1, "the failure is audited");
+    // The session survived the failure: deletion can be retried.
+    h.rpc_ok("user_delete", json!({"user": "alice", "session": g.session, "confirm": "alice"}));
+    assert_eq!(user_keys(&h, "alice"), vec!["users/alice/meta".to_owned()]);
+}
