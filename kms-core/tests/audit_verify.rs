@@ -389,6 +389,17 @@ fn a_forged_checkpoint_signature_is_detected() {
     cp.kid = log.key.kid().clone();
     p.checkpoints[2] = cp;
     expect(&p.text(), &none(), FailureReason::BadCheckpointSignature, None, Some(13));
+    // The same signature in its other valid ECDSA form, (r, n - s): the
+    // signer writes low-s only, and the high-s twin is refused, so one log
+    // has one encoding.
+    let mut p = Parts::of(&text);
+    let raw = support::unb64(&p.checkpoints[0].sig);
+    let sig = p256::ecdsa::Signature::from_slice(&raw).unwrap();
+    assert!(sig.normalize_s().is_none(), "the signer writes low-s");
+    let (r, s_) = sig.split_scalars();
+    let twin = p256::ecdsa::Signature::from_scalars(r, -*s_).unwrap();
+    p.checkpoints[0].sig = b64(twin.to_bytes());
+    expect(&p.text(), &none(), FailureReason::BadCheckpointSignature, None, Some(11));
     // A checkpoint of another scope.
     let mut p = Parts::of(&text);
     p.checkpoints[1].scope = AuditScope::Instance;

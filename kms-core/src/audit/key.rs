@@ -133,9 +133,15 @@ impl AuditPublicKey {
         self.0.thumbprint()
     }
 
-    /// Verifies an ES256 signature (raw `r || s`) over `msg`.
+    /// Verifies an ES256 signature (raw `r || s`) over `msg`. Only the
+    /// low-s form is accepted: ECDSA's `(r, n - s)` verifies too, and
+    /// without this rule one checkpoint would have two valid encodings (so
+    /// two different files would verify as the same log).
     pub fn verify(&self, msg: &[u8], signature: &[u8; 64]) -> bool {
-        self.0.verify(msg, signature)
+        match Signature::from_slice(signature) {
+            Ok(sig) if sig.normalize_s().is_none() => self.0.verify(msg, signature),
+            _ => false,
+        }
     }
 }
 
@@ -204,7 +210,8 @@ impl AuditSigningKey {
     /// ES256 over `msg`: raw `r || s`.
     pub(crate) fn sign(&self, msg: &[u8]) -> Result<[u8; 64], AuditError> {
         let sig: Signature = self.key.try_sign(msg).map_err(|_| AuditError::Internal("ecdsa signing failed".into()))?;
-        Ok(sig.to_bytes().into())
+        // Low-s, the only form `AuditPublicKey::verify` accepts.
+        Ok(sig.normalize_s().unwrap_or(sig).to_bytes().into())
     }
 }
 

@@ -42,6 +42,34 @@ fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> EngineRes
     serde_json::from_slice(bytes).map_err(|_| corrupt(what))
 }
 
+/// Chain tails an engine remembers (one per chain it wrote to lately).
+const KEPT_TAILS: usize = 8;
+
+/// The last page an engine committed to a chain, with the chain state
+/// committed in the same batch.
+pub(super) struct AuditTail {
+    scope: AuditScope,
+    state: Vec<u8>,
+    page_no: u64,
+    page: Vec<u8>,
+}
+
+/// Appends `entry` to `page`, a compact JSON array (`[]` or `[..]`): the
+/// same bytes `serde_json::to_vec` gives for the whole page, without
+/// parsing or re-serializing the entries already there.
+fn push_json(page: &mut Vec<u8>, entry: &AuditEntry) -> EngineResult<()> {
+    let bytes = encode(entry, "entry")?;
+    if page.pop() != Some(b']') || page.first() != Some(&b'[') {
+        return Err(corrupt("page"));
+    }
+    if page.len() > 1 {
+        page.push(b',');
+    }
+    page.extend_from_slice(&bytes);
+    page.push(b']');
+    Ok(())
+}
+
 /// What a new user's audit chain starts with (written by `setup`).
 pub(super) struct NewChain {
     pub state: ChainState,
@@ -103,24 +131,24 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let is_new_instance = loaded.bytes.is_none() && *scope == AuditScope::Instance;
         loaded.expect_unchanged(batch)?;
 
-        // The page the next entry goes to, as stored.
+        // The page the next entry goes to, as stored (compact JSON array).
         let mut page_no = loaded.value.next_seq() / AUDIT_PAGE_SIZE;
-        let mut page = self.load_page(scope, page_no).await?;
+        let mut page = self.tail_page(scope, loaded.bytes.as_deref(), page_no).await?;
         let mut state = loaded.value;
         let mut written = Vec::with_capacity(records.len());
         for record in records {
             let (entry, next) = audit::append(&state, scope, record, now).map_err(CoreError::from)?;
             let entry_page = entry.seq / AUDIT_PAGE_SIZE;
             if entry_page != page_no {
-                batch.put(&layout::audit_page(scope, page_no)?, encode(&page, "page")?).map_err(store_error)?;
+                batch.put(&layout::audit_page(scope, page_no)?, page).map_err(store_error)?;
                 page_no = entry_page;
-                page = Vec::new();
+                page = b"[]".to_vec();
             }
-            page.push(entry.clone());
+            push_json(&mut page, &entry)?;
             written.push(entry);
             state = next;
         }
-        batch.put(&layout::audit_page(scope, page_no)?, encode(&page, "page")?).map_err(store_error)?;
+        batch.put(&layout::audit_page(scope, page_no)?, page.clone()).map_err(store_error)?;
 
         if let Some(key) = checkpoint {
             let cp = Checkpoint::sign(key, &state, now).map_err(CoreError::from)?;
@@ -140,8 +168,39 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             batch.expect_absent(&key_key).map_err(store_error)?;
             batch.put(&key_key, encode(&record, "instance key")?).map_err(store_error)?;
         }
-        batch.put(&state_key, encode(&state, "state")?).map_err(store_error)?;
+        let state_bytes = encode(&state, "state")?;
+        batch.put(&state_key, state_bytes.clone()).map_err(store_error)?;
+        self.pending_tails.retain(|t| &t.scope != scope);
+        self.pending_tails.push(AuditTail { scope: scope.clone(), state: state_bytes, page_no, page });
         Ok(written)
+    }
+
+    /// The bytes of page `page_no` of `scope`'s chain, whose stored state is
+    /// `state`, checked: as read, when they are exactly the page this engine
+    /// last committed with that same state (its own encoding, known to be
+    /// sound), else parsed and re-encoded, so a damaged page stops the append.
+    async fn tail_page(&self, scope: &AuditScope, state: Option<&[u8]>, page_no: u64) -> EngineResult<Vec<u8>> {
+        let Some(stored) = self.get(&layout::audit_page(scope, page_no)?).await? else {
+            return Ok(b"[]".to_vec());
+        };
+        let ours = self.tails.iter().any(|t| {
+            &t.scope == scope && Some(t.state.as_slice()) == state && t.page_no == page_no && t.page == stored
+        });
+        if ours {
+            return Ok(stored);
+        }
+        encode(&decode::<Vec<AuditEntry>>(&stored, "page")?, "page")
+    }
+
+    /// After a commit that carried audit entries landed: their tails are the
+    /// chains' tails now.
+    pub(super) fn promote_tails(&mut self) {
+        for t in self.pending_tails.drain(..) {
+            self.tails.retain(|c| c.scope != t.scope);
+            self.tails.push(t);
+        }
+        let excess = self.tails.len().saturating_sub(KEPT_TAILS);
+        self.tails.drain(..excess);
     }
 
     async fn load_chain(&mut self, scope: &AuditScope, key: &StoreKey) -> EngineResult<Loaded<ChainState>> {
@@ -175,9 +234,24 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     /// down: if it did not land, neither did its entries, and the failure is
     /// audited on its own.
     pub(super) async fn commit_audited(&mut self, batch: WriteBatch) -> EngineResult<()> {
-        self.store.commit(batch).await.map_err(store_error)?;
+        self.commit_tails(batch).await?;
         self.audited = true;
         Ok(())
+    }
+
+    /// Commits a batch with audit entries in it and keeps the chains' new
+    /// tails if it landed.
+    pub(super) async fn commit_tails(&mut self, batch: WriteBatch) -> EngineResult<()> {
+        match self.store.commit(batch).await {
+            Ok(()) => {
+                self.promote_tails();
+                Ok(())
+            }
+            Err(e) => {
+                self.pending_tails.clear();
+                Err(store_error(e))
+            }
+        }
     }
 
     /// Appends `records` in a batch of their own (failures, read-only
@@ -185,7 +259,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     pub(super) async fn audit_alone(&mut self, scope: &AuditScope, records: Vec<AuditRecord>) -> EngineResult<()> {
         let mut batch = WriteBatch::new();
         self.audit_into(&mut batch, scope, records, None, None).await?;
-        self.store.commit(batch).await.map_err(store_error)
+        self.commit_tails(batch).await
     }
 
     /// Every entry of a chain, in order, and its kept checkpoints.

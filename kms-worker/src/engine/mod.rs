@@ -48,6 +48,11 @@ pub struct Kms<C: Clock, R: CryptoRngCore> {
     /// A precise failure reason for the audit log that the caller does not
     /// see (why a WebAuthn assertion was refused).
     failure_reason: Option<&'static str>,
+    /// The audit chains' last committed pages ([`audit::AuditTail`]), so an
+    /// append does not re-read and re-parse a page it wrote itself.
+    tails: Vec<audit::AuditTail>,
+    /// Tails written into the batch being built, kept once it commits.
+    pending_tails: Vec<audit::AuditTail>,
 }
 
 impl<C: Clock, R: CryptoRngCore> std::fmt::Debug for Kms<C, R> {
@@ -76,7 +81,19 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     ) -> Result<Self, RpcError> {
         let sessions = Sessions::with_ttl(config.session_ttl_ms)?;
         let ceremonies = CeremonyBook::new(config.ceremony_ttl_ms);
-        Ok(Self { store, clock, rng, pbkdf2, config, sessions, ceremonies, audited: false, failure_reason: None })
+        Ok(Self {
+            store,
+            clock,
+            rng,
+            pbkdf2,
+            config,
+            sessions,
+            ceremonies,
+            audited: false,
+            failure_reason: None,
+            tails: Vec::new(),
+            pending_tails: Vec::new(),
+        })
     }
 
     /// The configuration.
@@ -113,6 +130,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let hint = audit_hint(&call);
         self.audited = false;
         self.failure_reason = None;
+        self.pending_tails.clear();
         let outcome = self.dispatch(call).await;
         if let (Err(e), Some((user, event, record))) = (&outcome, hint) {
             if !self.audited {

@@ -217,7 +217,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
                 cleaned_up.push(l.value.id().clone());
             }
             self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), entries, None, None).await?;
-            self.store.commit(batch).await.map_err(store_error)?;
+            self.commit_tails(batch).await?;
         }
         Ok(LeaseList { leases: live.iter().map(|l| l.value.info(now, kid.as_ref())).collect(), cleaned_up })
     }

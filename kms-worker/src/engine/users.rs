@@ -74,6 +74,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             kms_storage::StoreError::Conflict { .. } => CoreError::AlreadyExists(format!("user {}", p.user)).into(),
             other => store_error(other),
         })?;
+        self.promote_tails();
         self.audited = true;
 
         let (session, expires_ms) = self.sessions.open(&p.user, master, now, &mut self.rng);
