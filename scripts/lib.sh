@@ -14,3 +14,37 @@ need_cargo() {
     exit 1
   fi
 }
+
+# ---- the browser toolchain (../shared/TOOLCHAIN.md); each step skips what
+# is already there.
+
+TOOLS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.cache/tools"
+
+# The exact wasm-bindgen version of Cargo.lock: the CLI must match it.
+wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
+}
+
+# rustup's wasm32 target (Debian's rustc-web is the documented fallback, not
+# automated here: rustup has worked on every machine of this kind).
+need_wasm_target() {
+  if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then return; fi
+  say "adding the wasm32-unknown-unknown target"
+  timeout 300 rustup target add wasm32-unknown-unknown
+}
+
+need_wasm_bindgen() {
+  local want; want="$(wasm_bindgen_version)"
+  export PATH="$TOOLS_DIR/bin:$PATH"
+  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" = "$want" ]; then return; fi
+  say "installing wasm-bindgen-cli $want into .cache/tools (about 4 minutes, once)"
+  cargo install wasm-bindgen-cli --version "$want" --root "$TOOLS_DIR"
+}
+
+need_chromium() {
+  if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then return; fi
+  say "installing chromium and chromium-driver (Debian packages)"
+  local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver
+}

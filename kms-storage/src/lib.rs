@@ -30,6 +30,8 @@
 mod batch;
 pub mod conformance;
 mod error;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod indexeddb;
 mod key;
 pub mod limits;
 mod memory;
@@ -40,6 +42,8 @@ pub mod testing;
 
 pub use batch::{Expect, WriteBatch};
 pub use error::StoreError;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+pub use indexeddb::{IndexedDbStore, IDB_SCHEMA_VERSION};
 pub use key::{KeyPrefix, StoreKey, MAX_KEY_LEN, MAX_SEGMENTS, MAX_SEGMENT_LEN};
 pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]
