@@ -18,5 +18,6 @@ export CHROMEDRIVER=/usr/bin/chromedriver
 export WASM_BINDGEN_TEST_WEBDRIVER_JSON="$webdriver_json"
 export WASM_BINDGEN_TEST_TIMEOUT=120
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
-say "IndexedDB conformance in a dedicated worker (headless Chromium)"
+say "IndexedDB conformance, WebCrypto PBKDF2 and the WASM engine, in a dedicated worker (headless Chromium)"
 cargo test --target wasm32-unknown-unknown -p kms-storage --no-default-features --test indexeddb
+cargo test --target wasm32-unknown-unknown -p kms-worker --test web

@@ -21,6 +21,8 @@ pub mod error;
 pub mod layout;
 pub mod pbkdf2;
 pub mod records;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+pub mod web;
 
 pub use config::KmsConfig;
 pub use engine::Kms;

@@ -1,0 +1,110 @@
+// Declarations of kms-client.js. The protocol's types (every method's params
+// and result, the error codes) are generated from the Rust types into
+// kms-rpc.d.ts; this file only maps the client's methods onto them, so a
+// change on the Rust side shows up here as a type error, not as drift.
+
+import type { KmsMethods, KmsErrorCode } from './kms-rpc';
+
+export type { KmsMethods, KmsErrorCode };
+
+/** A method's params as the page passes them: the KMS frame adds `session`. */
+export type Params<M extends keyof KmsMethods> = Omit<KmsMethods[M]['params'], 'session'>;
+/** A method's result. */
+export type Result<M extends keyof KmsMethods> = KmsMethods[M]['result'];
+
+/** Codes of the client itself, beside the engine's. */
+export type ClientErrorCode = 'timeout' | 'cancelled' | 'disconnected' | 'protocol';
+
+export declare class KmsError extends Error {
+  readonly name: 'KmsError';
+  readonly code: KmsErrorCode | ClientErrorCode;
+  /** With `throttled` and `quota_exceeded`: how long to wait. */
+  readonly retryAfterMs?: number;
+}
+
+export type UnlockMethod = 'passphrase' | 'passkey_prf' | 'passkey_gate';
+
+export interface ConnectOptions {
+  /** The KMS origin, e.g. `https://kms.example.com` (an origin, no path). */
+  kmsOrigin: string;
+  /** Where to put the KMS iframe (default `document.body`). */
+  container?: Element;
+  /** An iframe of the page's own to use instead of a new one. */
+  iframe?: HTMLIFrameElement;
+  /** The KMS page's path on the KMS origin (default `/kms.html`). */
+  path?: string;
+  /** Per-call timeout (default 30 s). */
+  timeoutMs?: number;
+  /** Timeout of a request the user answers in the frame (default 5 min). */
+  uiTimeoutMs?: number;
+  /** Timeout of loading and connecting (default 30 s). */
+  readyTimeoutMs?: number;
+}
+
+/** What a page learns of an opened session: never the token. */
+export interface OpenedSession {
+  user: string;
+  expires_ms: number;
+  enrollment: Result<'setup'>['enrollment'];
+  rewrapped: boolean;
+}
+
+export interface CallOptions { timeoutMs?: number }
+
+export interface FrameStats {
+  dropped: number;
+  calls: number;
+  ui: number;
+  worker_dropped: number;
+  sessions: number;
+}
+
+export declare class Kms {
+  private constructor();
+  /** Embeds the KMS iframe and connects to it over a MessageChannel. */
+  static connect(options: ConnectOptions): Promise<Kms>;
+  /** The KMS's `info` answer at connection time. */
+  readonly info: Result<'info'>;
+  /** Messages from the frame that did not fit the protocol. */
+  readonly dropped: number;
+  /** Called when the KMS frame needs the user (`true`) and when it is done (`false`). */
+  onattention: ((needed: boolean) => void) | null;
+
+  /** Any direct method by its wire name. */
+  call<M extends keyof KmsMethods>(method: M, params: Params<M>, options?: CallOptions): Promise<Result<M>>;
+
+  setup(params: { user: string; method: UnlockMethod; label?: string }, options?: CallOptions): Promise<OpenedSession>;
+  unlock(params: { user: string; method?: UnlockMethod; enrollment_id?: string }, options?: CallOptions): Promise<OpenedSession>;
+  addEnrollment(params: { user: string; method: UnlockMethod; label?: string }, options?: CallOptions): Promise<Result<'add_enrollment'>>;
+  changePassphrase(params: { user: string; enrollment_id?: string }, options?: CallOptions): Promise<Result<'change_passphrase'>>;
+
+  lock(params: Params<'lock'>): Promise<Result<'lock'>>;
+  sessionStatus(params: Params<'session_status'>): Promise<Result<'session_status'>>;
+  listEnrollments(params: Params<'list_enrollments'>): Promise<Result<'list_enrollments'>>;
+  removeEnrollment(params: Params<'remove_enrollment'>): Promise<Result<'remove_enrollment'>>;
+  vapidGenerate(params: Params<'vapid_generate'>): Promise<Result<'vapid_generate'>>;
+  vapidRotate(params: Params<'vapid_rotate'>): Promise<Result<'vapid_rotate'>>;
+  vapidPublic(params: Params<'vapid_public'>): Promise<Result<'vapid_public'>>;
+  signJwt(params: Params<'sign_jwt'>): Promise<Result<'sign_jwt'>>;
+  auditExport(params: Params<'audit_export'>): Promise<Result<'audit_export'>>;
+  auditVerify(params: Params<'audit_verify'>): Promise<Result<'audit_verify'>>;
+  subscriptionAdd(params: Params<'subscription_add'>): Promise<Result<'subscription_add'>>;
+  subscriptionList(params: Params<'subscription_list'>): Promise<Result<'subscription_list'>>;
+  subscriptionRemove(params: Params<'subscription_remove'>): Promise<Result<'subscription_remove'>>;
+  leaseCreate(params: Params<'lease_create'>): Promise<Result<'lease_create'>>;
+  leaseList(params: Params<'lease_list'>): Promise<Result<'lease_list'>>;
+  leaseRevoke(params: Params<'lease_revoke'>): Promise<Result<'lease_revoke'>>;
+  leaseExtend(params: Params<'lease_extend'>): Promise<Result<'lease_extend'>>;
+  leaseIssue(params: Params<'lease_issue'>): Promise<Result<'lease_issue'>>;
+  userDelete(params: Params<'user_delete'>): Promise<Result<'user_delete'>>;
+
+  /** The current VAPID public key as `applicationServerKey` bytes (65). */
+  applicationServerKey(params: { user: string }): Promise<Uint8Array>;
+  /** The frame's counters. */
+  stats(): Promise<FrameStats>;
+  /** Rejects pending calls, closes the channel, removes the frame it made. */
+  close(): void;
+}
+
+export declare function base64UrlDecode(text: string): Uint8Array;
+export declare function base64UrlEncode(bytes: ArrayBuffer | Uint8Array): string;

@@ -1,0 +1,249 @@
+// The KMS client for web pages: a plain ES module, no bundler, no
+// dependencies.
+//
+//   import { Kms } from './kms-client.js';
+//   const kms = await Kms.connect({ kmsOrigin: 'https://kms.example.com' });
+//   await kms.setup({ user: 'alice', method: 'passphrase' }); // typed in the KMS frame
+//   const key = await kms.vapidGenerate({ user: 'alice' });
+//   const sub = await registration.pushManager.subscribe({
+//     userVisibleOnly: true, applicationServerKey: key.public_key });
+//
+// It embeds the KMS iframe (the KMS origin's /kms.html), hands it one end of
+// a MessageChannel after the iframe has loaded, and then talks only over
+// that port. Secrets are never seen here: passphrases are typed into, and
+// passkey ceremonies run in, the iframe; sessions stay in the iframe, which
+// adds them to the calls that need one. Every method returns a promise that
+// rejects with a KmsError whose `code` is the engine's stable error code
+// (docs/rpc.md section 3), or one of the client's own: `timeout`,
+// `cancelled`, `disconnected`, `protocol`.
+//
+// Types: kms-client.d.ts (the class) and kms-rpc.d.ts (generated from the
+// Rust types).
+
+const PROTOCOL = 1;
+// Only Kms.connect constructs a Kms.
+const CONNECT = Symbol('Kms.connect');
+
+/** An error from the KMS, with its stable code. */
+export class KmsError extends Error {
+  constructor(code, message, retryAfterMs) {
+    super(message);
+    this.name = 'KmsError';
+    this.code = code;
+    if (retryAfterMs !== undefined) this.retryAfterMs = retryAfterMs;
+  }
+}
+
+const DEFAULTS = {
+  path: '/kms.html',
+  timeoutMs: 30_000,
+  uiTimeoutMs: 300_000,
+  readyTimeoutMs: 30_000,
+};
+// The engine's request caps (docs/rpc.md section 2), checked before sending.
+const MAX_PARAMS_CHARS = 64 * 1024;
+const MAX_VERIFY_CHARS = 11 * 1024 * 1024;
+
+function exactOrigin(value) {
+  let url;
+  try { url = new URL(value); } catch { throw new KmsError('invalid_input', `kmsOrigin: not a URL: ${value}`); }
+  if (url.origin === 'null' || url.origin !== value.replace(/\/$/, '')) {
+    throw new KmsError('invalid_input', `kmsOrigin must be an origin like https://kms.example.com, not ${value}`);
+  }
+  return url.origin;
+}
+
+export class Kms {
+  #port;
+  #iframe;
+  #options;
+  #nextId = 1;
+  #pending = new Map();
+  #closed = false;
+  /** Public facts about the KMS (its `info` answer at connection time). */
+  info;
+  /** Messages from the frame that did not fit the protocol, dropped. */
+  dropped = 0;
+  /** Called with `true` when the KMS frame needs the user (a passphrase, a passkey), `false` after. */
+  onattention = null;
+
+  constructor(token, iframe, options) {
+    if (token !== CONNECT) throw new TypeError('use `await Kms.connect({ kmsOrigin })`');
+    this.#iframe = iframe;
+    this.#options = options;
+  }
+
+  /**
+   * Embeds the KMS iframe and connects to it.
+   * @param {{kmsOrigin: string, container?: Element, iframe?: HTMLIFrameElement, path?: string,
+   *          timeoutMs?: number, uiTimeoutMs?: number, readyTimeoutMs?: number}} options
+   */
+  static async connect(options) {
+    if (!options || typeof options.kmsOrigin !== 'string') throw new KmsError('invalid_input', 'connect: kmsOrigin is required');
+    const kmsOrigin = exactOrigin(options.kmsOrigin);
+    const opts = { ...DEFAULTS, ...options, kmsOrigin };
+    const iframe = opts.iframe ?? document.createElement('iframe');
+    iframe.src = new URL(opts.path, kmsOrigin).href;
+    // WebAuthn inside a cross-origin iframe needs the permissions delegated.
+    iframe.allow = `publickey-credentials-get ${kmsOrigin}; publickey-credentials-create ${kmsOrigin}`;
+    iframe.referrerPolicy = 'no-referrer';
+    if (!iframe.title) iframe.title = 'Key manager';
+    const loaded = new Promise((resolve) => iframe.addEventListener('load', resolve, { once: true }));
+    if (!iframe.isConnected) (opts.container ?? document.body).appendChild(iframe);
+    const kms = new Kms(CONNECT, iframe, opts);
+    await withTimeout(loaded, opts.readyTimeoutMs, 'the KMS frame did not load');
+    return kms.#handshake();
+  }
+
+  async #handshake() {
+    const channel = new MessageChannel();
+    this.#port = channel.port1;
+    const ready = new Promise((resolve, reject) => {
+      this.#port.onmessage = (event) => {
+        const m = event.data;
+        if (m && m.t === 'ready' && m.v === PROTOCOL && m.info) {
+          this.info = m.info;
+          this.#port.onmessage = (e) => this.#onMessage(e.data);
+          resolve(this);
+        } else if (m && m.t === 'fatal' && m.error) {
+          reject(new KmsError(m.error.code, m.error.message));
+        } else {
+          this.dropped += 1;
+        }
+      };
+    });
+    // The target origin is exact: the port is handed to the KMS origin only,
+    // whatever the frame has navigated to.
+    this.#iframe.contentWindow.postMessage({ t: 'kms:connect', v: PROTOCOL }, this.#options.kmsOrigin, [channel.port2]);
+    try {
+      return await withTimeout(ready, this.#options.readyTimeoutMs, 'the KMS did not answer the connection (is this origin on its allowlist?)');
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  #onMessage(m) {
+    if (m && m.t === 'result' && this.#pending.has(m.id)) {
+      const p = this.#pending.get(m.id);
+      this.#pending.delete(m.id);
+      clearTimeout(p.timer);
+      if (m.ok === true) p.resolve(m.result);
+      else if (m.ok === false && m.error) p.reject(new KmsError(String(m.error.code), String(m.error.message), m.error.retry_after_ms));
+      else p.reject(new KmsError('protocol', 'malformed answer from the KMS'));
+    } else if (m && m.t === 'attention' && typeof m.needed === 'boolean') {
+      if (typeof this.onattention === 'function') this.onattention(m.needed);
+    } else {
+      this.dropped += 1;
+    }
+  }
+
+  #send(message, timeoutMs) {
+    if (this.#closed) return Promise.reject(new KmsError('disconnected', 'this KMS connection is closed'));
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        if (message.t === 'ui') this.#port.postMessage({ t: 'cancel', id });
+        reject(new KmsError('timeout', `no answer from the KMS in ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#pending.set(id, { resolve, reject, timer });
+      this.#port.postMessage({ ...message, id });
+    });
+  }
+
+  /**
+   * Calls an RPC method directly (docs/rpc.md). `params` never carries a
+   * session: name the `user` and the KMS frame adds that user's session.
+   */
+  call(method, params = {}, { timeoutMs } = {}) {
+    let size;
+    try { size = JSON.stringify(params).length; } catch { return Promise.reject(new KmsError('invalid_input', 'params must be JSON')); }
+    const cap = method === 'audit_verify' ? MAX_VERIFY_CHARS : MAX_PARAMS_CHARS;
+    if (size > cap) return Promise.reject(new KmsError('invalid_input', `params larger than ${cap} characters`));
+    return this.#send({ t: 'call', method, params }, timeoutMs ?? this.#options.timeoutMs);
+  }
+
+  #ui(op, params, timeoutMs) {
+    return this.#send({ t: 'ui', op, params }, timeoutMs ?? this.#options.uiTimeoutMs);
+  }
+
+  // ---- set-up and unlock: the user answers in the KMS frame ----
+
+  /** Creates the user; the passphrase is typed, or the passkey created, in the KMS frame. */
+  setup({ user, method, label }, opts = {}) { return this.#ui('setup', { user, method, label }, opts.timeoutMs); }
+  /** Opens a session: passphrase or passkey, in the KMS frame. `method` limits the choice. */
+  unlock({ user, method, enrollment_id }, opts = {}) { return this.#ui('unlock', { user, method, enrollment_id }, opts.timeoutMs); }
+  /** Adds a passphrase or passkey to an unlocked user. */
+  addEnrollment({ user, method, label }, opts = {}) { return this.#ui('add_enrollment', { user, method, label }, opts.timeoutMs); }
+  /** Changes a passphrase of an unlocked user (typed in the KMS frame). */
+  changePassphrase({ user, enrollment_id }, opts = {}) { return this.#ui('change_passphrase', { user, enrollment_id }, opts.timeoutMs); }
+
+  // ---- the RPC methods (params as in docs/rpc.md, without `session`) ----
+
+  lock(params) { return this.call('lock', params); }
+  sessionStatus(params) { return this.call('session_status', params); }
+  listEnrollments(params) { return this.call('list_enrollments', params); }
+  removeEnrollment(params) { return this.call('remove_enrollment', params); }
+  vapidGenerate(params) { return this.call('vapid_generate', params); }
+  vapidRotate(params) { return this.call('vapid_rotate', params); }
+  vapidPublic(params) { return this.call('vapid_public', params); }
+  signJwt(params) { return this.call('sign_jwt', params); }
+  auditExport(params) { return this.call('audit_export', params); }
+  auditVerify(params) { return this.call('audit_verify', params); }
+  subscriptionAdd(params) { return this.call('subscription_add', params); }
+  subscriptionList(params) { return this.call('subscription_list', params); }
+  subscriptionRemove(params) { return this.call('subscription_remove', params); }
+  leaseCreate(params) { return this.call('lease_create', params); }
+  leaseList(params) { return this.call('lease_list', params); }
+  leaseRevoke(params) { return this.call('lease_revoke', params); }
+  leaseExtend(params) { return this.call('lease_extend', params); }
+  leaseIssue(params) { return this.call('lease_issue', params); }
+  userDelete(params) { return this.call('user_delete', params); }
+
+  /**
+   * The user's current VAPID public key as the bytes
+   * `pushManager.subscribe({applicationServerKey})` takes.
+   */
+  async applicationServerKey({ user }) {
+    const { current } = await this.vapidPublic({ user });
+    if (!current) throw new KmsError('not_found', `${user} has no VAPID key yet: call vapidGenerate`);
+    return base64UrlDecode(current.public_key);
+  }
+
+  /** The frame's counters: messages dropped, calls, open sessions. */
+  stats() { return this.#send({ t: 'stats' }, this.#options.timeoutMs); }
+
+  /** Cancels pending calls, closes the port and removes the frame. */
+  close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const p of this.#pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new KmsError('disconnected', 'the KMS connection was closed'));
+    }
+    this.#pending.clear();
+    this.#port?.close();
+    if (!this.#options.iframe) this.#iframe.remove();
+  }
+}
+
+function withTimeout(promise, ms, message) {
+  let timer;
+  const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new KmsError('timeout', message)), ms); });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** base64url (RFC 4648 section 5, no padding) to bytes. */
+export function base64UrlDecode(text) {
+  const s = atob(text.replace(/-/g, '+').replace(/_/g, '/'));
+  return Uint8Array.from(s, (c) => c.charCodeAt(0));
+}
+
+/** Bytes to base64url without padding. */
+export function base64UrlEncode(bytes) {
+  const b = bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : bytes;
+  let s = '';
+  for (const x of b) s += String.fromCharCode(x);
+  return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}

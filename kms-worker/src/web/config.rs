@@ -1,0 +1,76 @@
+//! What the KMS iframe tells the engine when it starts it, and what the
+//! engine reads off its own global scope instead of being told.
+
+use serde::Deserialize;
+use wasm_bindgen::JsValue;
+
+use crate::KmsConfig;
+
+/// The longest configuration text accepted.
+const MAX_CONFIG_BYTES: usize = 4096;
+
+/// The worker's start-up options (JSON from the KMS iframe).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebOptions {
+    /// The IndexedDB database of the KMS origin (default `kms`).
+    #[serde(default = "default_db_name")]
+    db_name: String,
+    /// Whether push subscriptions may point at a loopback push service (the
+    /// demo's local one). Never in production.
+    #[serde(default)]
+    allow_loopback_push: bool,
+    /// Session lifetime in milliseconds (default: the engine's, 5 minutes).
+    #[serde(default)]
+    session_ttl_ms: Option<u64>,
+}
+
+fn default_db_name() -> String {
+    "kms".into()
+}
+
+/// The engine configuration of a browser instance.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// The IndexedDB database name.
+    pub db_name: String,
+    /// The engine's configuration.
+    pub engine: KmsConfig,
+}
+
+impl WebConfig {
+    /// Parses the start-up options. The WebAuthn relying party id and the
+    /// origin gate assertions must come from are the worker's own location
+    /// (the KMS origin), not options: nobody can talk the engine into
+    /// accepting assertions made for another site.
+    pub fn parse(json: &str) -> Result<Self, String> {
+        if json.len() > MAX_CONFIG_BYTES {
+            return Err(format!("worker options: larger than {MAX_CONFIG_BYTES} bytes"));
+        }
+        let opts: WebOptions = serde_json::from_str(json).map_err(|e| format!("worker options: {e}"))?;
+        if opts.db_name.is_empty() || opts.db_name.len() > 64 || !opts.db_name.chars().all(|c| c.is_ascii_graphic()) {
+            return Err("worker options: db_name must be 1 to 64 printable ASCII characters".into());
+        }
+        let (origin, host) = own_location()?;
+        let mut engine = KmsConfig { rp_id: host, allowed_origins: vec![origin], ..KmsConfig::default() };
+        engine.push_services = engine.push_services.with_loopback(opts.allow_loopback_push);
+        if let Some(ttl) = opts.session_ttl_ms {
+            engine.session_ttl_ms = ttl;
+        }
+        Ok(Self { db_name: opts.db_name, engine })
+    }
+}
+
+/// `self.location.origin` and `.hostname` of the global scope.
+fn own_location() -> Result<(String, String), String> {
+    let location = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("location"))
+        .map_err(|_| "the global scope has no location".to_owned())?;
+    let field = |name: &str| {
+        js_sys::Reflect::get(&location, &JsValue::from_str(name))
+            .ok()
+            .and_then(|v| v.as_string())
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| format!("the global scope's location has no {name}"))
+    };
+    Ok((field("origin")?, field("hostname")?))
+}

@@ -1,0 +1,508 @@
+// The KMS iframe (origin B). It stands between the host page (origin A, the
+// PWA) and the engine's worker, and it is the only place where passphrases
+// are typed and WebAuthn ceremonies run. Sessions stay here: the host names a
+// user, this frame adds the session token, so no secret and no bearer token
+// ever reaches the host. docs/browser.md describes the channel.
+//
+// Host -> frame, over the MessagePort handed over in the handshake (closed
+// set; anything else is dropped and counted):
+//   {t: 'call',   id, method, params}   a method of DIRECT_METHODS
+//   {t: 'ui',     id, op, params}       setup | unlock | add_enrollment | change_passphrase
+//   {t: 'cancel', id}                   ends a pending ui request
+//   {t: 'stats',  id}                   counters
+// Frame -> host:
+//   {t: 'ready', v, info} | {t: 'result', id, ok: true, result} |
+//   {t: 'result', id, ok: false, error: {code, message, retry_after_ms?}} |
+//   {t: 'attention', needed: bool}      (the frame needs the user: show it)
+
+const PROTOCOL = 1;
+const CONFIG_URL = '/kms-config.json';
+// Request caps: the engine's (64 KiB; audit_verify up to 11 MiB).
+const MAX_PARAMS_CHARS = 64 * 1024;
+const MAX_VERIFY_CHARS = 11 * 1024 * 1024;
+const WORKER_TIMEOUT_MS = 120_000;
+const WORKER_START_TIMEOUT_MS = 30_000;
+
+// Methods the host may call directly. `true`: the frame adds the user's
+// session. Methods that carry secrets (setup, unlock, add_enrollment,
+// change_passphrase) and the ceremony starts are reachable only through the
+// frame's own UI.
+const DIRECT_METHODS = new Map([
+  ['info', false], ['list_enrollments', false], ['vapid_public', false],
+  ['audit_verify', false], ['lease_issue', false],
+  ['session_status', true], ['lock', true], ['remove_enrollment', true],
+  ['vapid_generate', true], ['vapid_rotate', true], ['sign_jwt', true],
+  ['audit_export', true], ['subscription_add', true], ['subscription_list', true],
+  ['subscription_remove', true], ['lease_create', true], ['lease_list', true],
+  ['lease_revoke', true], ['lease_extend', true], ['user_delete', true],
+]);
+const UI_OPS = new Set(['setup', 'unlock', 'add_enrollment', 'change_passphrase']);
+const METHODS = new Set(['passphrase', 'passkey_prf', 'passkey_gate']);
+
+const stats = { dropped: 0, calls: 0, ui: 0, worker_dropped: 0 };
+const sessions = new Map(); // user -> session token (never leaves this frame)
+let config = null;
+let info = null;
+let hostOrigin = null;
+let port = null;
+let worker = null;
+let nextWorkerId = 1;
+const workerCalls = new Map(); // id -> {resolve, timer}
+
+const $ = (id) => document.getElementById(id);
+function status(text) { $('kms-status').textContent = text; }
+
+function drop() { stats.dropped += 1; }
+
+class KmsFailure extends Error {
+  constructor(code, message, retryAfterMs) {
+    super(message);
+    this.code = code;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+// ---- start-up: configuration, then the worker ---------------------------
+
+async function loadConfig() {
+  const response = await fetch(CONFIG_URL, { cache: 'no-store', credentials: 'omit' });
+  if (!response.ok) throw new Error(`${CONFIG_URL}: HTTP ${response.status}`);
+  const c = await response.json();
+  if (!c || !Array.isArray(c.allowed_hosts) || !c.allowed_hosts.every((o) => typeof o === 'string')) {
+    throw new Error(`${CONFIG_URL}: allowed_hosts must be a list of origins`);
+  }
+  return c;
+}
+
+function startWorker() {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(new URL('./kms-worker.js', import.meta.url), { type: 'module', name: 'kms-engine' });
+    const timer = setTimeout(() => reject(new Error('the engine did not start in time')), WORKER_START_TIMEOUT_MS);
+    w.onmessage = (event) => {
+      const m = event.data;
+      if (m && m.t === 'ready') {
+        clearTimeout(timer);
+        w.onmessage = onWorkerMessage;
+        resolve(w);
+      } else if (m && m.t === 'fatal') {
+        clearTimeout(timer);
+        reject(new Error(String(m.message)));
+      }
+    };
+    w.onerror = (e) => { clearTimeout(timer); reject(new Error(e.message || 'the engine failed to load')); };
+    w.postMessage({
+      t: 'open',
+      options: { db_name: config.db_name ?? 'kms', allow_loopback_push: config.allow_loopback_push === true },
+    });
+  });
+}
+
+function onWorkerMessage(event) {
+  const m = event.data;
+  if (m && m.t === 'rpc' && workerCalls.has(m.id) && typeof m.body === 'string') {
+    const pending = workerCalls.get(m.id);
+    workerCalls.delete(m.id);
+    clearTimeout(pending.timer);
+    pending.resolve(m.body);
+  } else if (m && m.t === 'dropped') {
+    stats.worker_dropped = m.count;
+  }
+}
+
+// One RPC to the engine: the JSON envelope of docs/rpc.md. Resolves with the
+// result, throws KmsFailure with the engine's code.
+function rpc(method, params) {
+  const id = nextWorkerId++;
+  const body = JSON.stringify({ v: PROTOCOL, id, method, params });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      workerCalls.delete(id);
+      reject(new KmsFailure('timeout', `the engine did not answer ${method} in time`));
+    }, WORKER_TIMEOUT_MS);
+    workerCalls.set(id, {
+      timer,
+      resolve: (text) => {
+        let response;
+        try { response = JSON.parse(text); } catch { return reject(new KmsFailure('internal', 'unreadable engine response')); }
+        if (response.id !== id) return reject(new KmsFailure('internal', 'engine response for another request'));
+        if (response.error) {
+          const e = response.error;
+          return reject(new KmsFailure(e.code, e.message, e.retry_after_ms));
+        }
+        resolve(response.result);
+      },
+    });
+    worker.postMessage({ t: 'rpc', id, body });
+  });
+}
+
+// ---- the handshake --------------------------------------------------------
+
+const started = (async () => {
+  config = await loadConfig();
+  worker = await startWorker();
+  info = await rpc('info', {});
+  status('Key manager ready.');
+})();
+started.catch((e) => status(`The key manager could not start: ${e.message}`));
+
+// The host's one connect message: from our parent window, from an origin on
+// the allowlist served by the KMS origin itself (never from a URL
+// parameter), with exactly one port. The first valid one wins; every later
+// window message is dropped.
+window.addEventListener('message', async (event) => {
+  const d = event.data;
+  const valid = port === null && hostOrigin === null
+    && window.parent !== window && event.source === window.parent
+    && d !== null && typeof d === 'object' && d.t === 'kms:connect' && d.v === PROTOCOL
+    && event.ports.length === 1;
+  if (!valid) return drop();
+  try {
+    await started;
+  } catch (e) {
+    // Tell an allowed host why nothing will work; tell nobody else anything.
+    if (config && config.allowed_hosts.includes(event.origin)) {
+      event.ports[0].postMessage({ t: 'fatal', error: { code: 'internal', message: e.message } });
+    }
+    return;
+  }
+  if (!config.allowed_hosts.includes(event.origin) || hostOrigin !== null) return drop();
+  hostOrigin = event.origin;
+  port = event.ports[0];
+  port.onmessage = onHostMessage;
+  port.postMessage({ t: 'ready', v: PROTOCOL, info });
+  status(`Key manager ready for ${hostOrigin}.`);
+});
+
+// ---- host requests ----------------------------------------------------------
+
+function reply(id, promise) {
+  promise.then(
+    (result) => port.postMessage({ t: 'result', id, ok: true, result }),
+    (e) => {
+      const error = { code: e.code ?? 'internal', message: e.code ? e.message : `unexpected failure: ${e.message}` };
+      if (e.retryAfterMs !== undefined) error.retry_after_ms = e.retryAfterMs;
+      port.postMessage({ t: 'result', id, ok: false, error });
+    },
+  );
+}
+
+function isPlainObject(v) {
+  return v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype;
+}
+
+function onHostMessage(event) {
+  const m = event.data;
+  if (!isPlainObject(m) || !Number.isSafeInteger(m.id) || m.id <= 0) return drop();
+  if (m.t === 'call' && typeof m.method === 'string' && isPlainObject(m.params ?? {})) {
+    stats.calls += 1;
+    if (!DIRECT_METHODS.has(m.method)) {
+      const why = UI_OPS.has(m.method) || m.method === 'prf_begin' || m.method === 'gate_begin'
+        ? `\`${m.method}\` carries secrets, so only the KMS frame asks for it: use setup, unlock, addEnrollment or changePassphrase`
+        : `unknown method \`${m.method.slice(0, 40)}\``;
+      return reply(m.id, Promise.reject(new KmsFailure('invalid_input', why)));
+    }
+    return reply(m.id, direct(m.method, m.params ?? {}));
+  }
+  if (m.t === 'ui' && UI_OPS.has(m.op) && isPlainObject(m.params)) {
+    stats.ui += 1;
+    return reply(m.id, enqueueUi(m.id, m.op, m.params));
+  }
+  if (m.t === 'cancel') return cancelUi(m.id);
+  if (m.t === 'stats') return reply(m.id, Promise.resolve({ ...stats, sessions: sessions.size }));
+  return drop();
+}
+
+function sessionOf(user) {
+  const token = typeof user === 'string' ? sessions.get(user) : undefined;
+  if (token === undefined) throw new KmsFailure('locked', 'no session: unlock first');
+  return token;
+}
+
+async function direct(method, params) {
+  if ('session' in params) throw new KmsFailure('invalid_input', 'params: `session` is kept by the KMS; name the `user`');
+  const size = JSON.stringify(params).length;
+  const cap = method === 'audit_verify' ? MAX_VERIFY_CHARS : MAX_PARAMS_CHARS;
+  if (size > cap) throw new KmsFailure('invalid_input', `params larger than ${cap} characters`);
+  const withSession = DIRECT_METHODS.get(method);
+  const sent = withSession ? { ...params, session: sessionOf(params.user) } : params;
+  try {
+    const result = await rpc(method, sent);
+    if (method === 'lock' || method === 'user_delete') sessions.delete(params.user);
+    return result;
+  } catch (e) {
+    if (withSession && e.code === 'locked') sessions.delete(params.user);
+    throw e;
+  }
+}
+
+// ---- the frame's own UI: passphrases and passkeys ---------------------------
+
+const uiQueue = [];
+let uiCurrent = null;
+
+function enqueueUi(id, op, params) {
+  return new Promise((resolve, reject) => {
+    uiQueue.push({ id, op, params, resolve, reject });
+    if (uiCurrent === null) nextUi();
+  });
+}
+
+function cancelUi(id) {
+  const queued = uiQueue.findIndex((r) => r.id === id);
+  if (queued >= 0) {
+    const [r] = uiQueue.splice(queued, 1);
+    r.reject(new KmsFailure('cancelled', 'cancelled by the page'));
+  } else if (uiCurrent && uiCurrent.id === id) {
+    finishUi(new KmsFailure('cancelled', 'cancelled by the page'));
+  } else {
+    drop();
+  }
+}
+
+function finishUi(error, result) {
+  const r = uiCurrent;
+  uiCurrent = null;
+  $('kms-panel').hidden = true;
+  $('kms-passphrase').value = '';
+  $('kms-passphrase-confirm').value = '';
+  port.postMessage({ t: 'attention', needed: false });
+  status(`Key manager ready for ${hostOrigin}.`);
+  if (error) r.reject(error); else r.resolve(result);
+  if (uiQueue.length > 0) nextUi();
+}
+
+const TITLES = {
+  setup: (p) => `Set up keys for ${p.user}`,
+  unlock: (p) => `Unlock the keys of ${p.user}`,
+  add_enrollment: (p) => `Add a way to unlock for ${p.user}`,
+  change_passphrase: (p) => `Change the passphrase of ${p.user}`,
+};
+
+// Which forms the request needs: a passphrase field, a passkey button, both.
+async function methodsFor(op, params) {
+  if (op === 'change_passphrase') return { passphrase: true, confirm: true };
+  if (op === 'unlock') {
+    const { enrollments } = await rpc('list_enrollments', { user: params.user });
+    const has = (m) => enrollments.some((e) => e.method === m);
+    const wanted = params.method;
+    const passphrase = has('passphrase') && (!wanted || wanted === 'passphrase');
+    const passkey = (has('passkey_prf') || has('passkey_gate')) && (!wanted || wanted !== 'passphrase');
+    if (!passphrase && !passkey) throw new KmsFailure('not_found', `no ${wanted ?? ''} enrollment for ${params.user}`.replace('  ', ' '));
+    return { passphrase, passkey, enrollments };
+  }
+  if (!METHODS.has(params.method)) throw new KmsFailure('invalid_input', 'params.method: passphrase, passkey_prf or passkey_gate');
+  return params.method === 'passphrase' ? { passphrase: true, confirm: true } : { passkey: true };
+}
+
+async function nextUi() {
+  uiCurrent = uiQueue.shift();
+  const { op, params } = uiCurrent;
+  try {
+    if (typeof params.user !== 'string') throw new KmsFailure('invalid_input', 'params.user: a user id');
+    if (op === 'add_enrollment' || op === 'change_passphrase') sessionOf(params.user);
+    const forms = await methodsFor(op, params);
+    uiCurrent.forms = forms;
+    $('kms-title').textContent = TITLES[op](params);
+    $('kms-origin').textContent = `Asked by ${hostOrigin}`;
+    $('kms-passphrase-fields').hidden = !forms.passphrase;
+    $('kms-confirm-field').hidden = !forms.confirm;
+    $('kms-submit').textContent = op === 'unlock' ? 'Unlock' : 'Save';
+    $('kms-passphrase').autocomplete = forms.confirm ? 'new-password' : 'current-password';
+    $('kms-passkey').hidden = !forms.passkey;
+    $('kms-passkey').textContent = op === 'unlock' ? 'Unlock with a passkey' : 'Create a passkey';
+    $('kms-error').textContent = '';
+    $('kms-panel').hidden = false;
+    status('Waiting for you.');
+    port.postMessage({ t: 'attention', needed: true });
+    if (forms.passphrase) $('kms-passphrase').focus();
+  } catch (e) {
+    finishUi(e);
+  }
+}
+
+// A refusal the user can retry in place (wrong passphrase, back-off):
+// shown in the frame; the page's request stays pending.
+function showRetryable(e) {
+  if (e.code === 'throttled') {
+    const s = Math.ceil((e.retryAfterMs ?? 1000) / 1000);
+    $('kms-error').textContent = `Too many failed attempts. Try again in ${s} s.`;
+  } else if (e.code === 'unlock_failed') {
+    $('kms-error').textContent = 'Wrong passphrase or passkey.';
+  } else {
+    $('kms-error').textContent = e.message;
+  }
+}
+const RETRYABLE = new Set(['unlock_failed', 'throttled', 'invalid_input']);
+
+async function runUi(action) {
+  const r = uiCurrent;
+  if (r === null || r.busy) return;
+  r.busy = true;
+  $('kms-error').textContent = '';
+  try {
+    const result = await action(r);
+    if (uiCurrent === r) finishUi(null, result);
+  } catch (e) {
+    if (uiCurrent !== r) return;
+    if (RETRYABLE.has(e.code) || e.name === 'NotAllowedError') {
+      showRetryable(e.name === 'NotAllowedError' ? new KmsFailure('cancelled', 'The passkey prompt was dismissed.') : e);
+    } else {
+      finishUi(e.code ? e : new KmsFailure('internal', e.message));
+    }
+  } finally {
+    r.busy = false;
+  }
+}
+
+// What the host gets back for a session: who, until when, which enrollment.
+function opened(result) {
+  sessions.set(result.user, result.session);
+  return { user: result.user, expires_ms: result.expires_ms, enrollment: result.enrollment, rewrapped: result.rewrapped };
+}
+
+async function submitPassphrase(r) {
+  const passphrase = $('kms-passphrase').value;
+  if (r.forms.confirm && passphrase !== $('kms-passphrase-confirm').value) {
+    throw new KmsFailure('invalid_input', 'The two passphrases differ.');
+  }
+  const { op, params } = r;
+  const label = typeof params.label === 'string' ? params.label : undefined;
+  const enrollment = { kind: 'passphrase', passphrase };
+  switch (op) {
+    case 'setup':
+      return opened(await rpc('setup', { user: params.user, enrollment, label }));
+    case 'unlock': {
+      const p = { user: params.user, credential: enrollment };
+      if (typeof params.enrollment_id === 'string') p.enrollment_id = params.enrollment_id;
+      return opened(await rpc('unlock', p));
+    }
+    case 'add_enrollment':
+      return rpc('add_enrollment', { user: params.user, session: sessionOf(params.user), enrollment, label });
+    case 'change_passphrase': {
+      const p = { user: params.user, session: sessionOf(params.user), new_passphrase: passphrase };
+      if (typeof params.enrollment_id === 'string') p.enrollment_id = params.enrollment_id;
+      return rpc('change_passphrase', p);
+    }
+    default:
+      throw new KmsFailure('invalid_input', 'unknown operation');
+  }
+}
+
+// ---- WebAuthn (PRF and gate) ----------------------------------------------
+
+function b64url(bytes) {
+  const b = bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : bytes;
+  let s = '';
+  for (const x of b) s += String.fromCharCode(x);
+  return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+function unb64url(text) {
+  const s = atob(text.replace(/-/g, '+').replace(/_/g, '/'));
+  return Uint8Array.from(s, (c) => c.charCodeAt(0));
+}
+function random(n) { return crypto.getRandomValues(new Uint8Array(n)); }
+
+async function createPasskey(user, prfSalt) {
+  const publicKey = {
+    rp: { id: info.rp_id, name: 'Key manager' },
+    // A random handle: the authenticator never learns the KMS user id.
+    user: { id: random(16), name: user, displayName: user },
+    challenge: random(32),
+    pubKeyCredParams: [{ type: 'public-key', alg: -7 }],
+    authenticatorSelection: { residentKey: 'preferred', userVerification: 'required' },
+    attestation: 'none',
+    timeout: 120_000,
+  };
+  if (prfSalt) publicKey.extensions = { prf: { eval: { first: prfSalt } } };
+  return navigator.credentials.create({ publicKey });
+}
+
+async function prfOutput(credentialId, salt, existing) {
+  const first = existing?.getClientExtensionResults?.().prf?.results?.first;
+  if (first) return b64url(first);
+  // Not every authenticator evaluates PRF at creation: ask once more.
+  const assertion = await navigator.credentials.get({
+    publicKey: {
+      challenge: random(32),
+      rpId: info.rp_id,
+      allowCredentials: [{ type: 'public-key', id: unb64url(credentialId) }],
+      userVerification: 'required',
+      extensions: { prf: { eval: { first: salt } } },
+      timeout: 120_000,
+    },
+  });
+  const out = assertion.getClientExtensionResults().prf?.results?.first;
+  if (!out) throw new KmsFailure('invalid_input', 'This passkey does not support the PRF extension: choose gate mode or a passphrase.');
+  return b64url(out);
+}
+
+async function newPasskeyEnrollment(user, method) {
+  if (method === 'passkey_prf') {
+    const { ceremony_id, prf_salt } = await rpc('prf_begin', { user });
+    const salt = unb64url(prf_salt);
+    const credential = await createPasskey(user, salt);
+    const credential_id = b64url(credential.rawId);
+    const prf_output = await prfOutput(credential_id, salt, credential);
+    return { kind: 'passkey_prf', ceremony_id, credential_id, prf_output };
+  }
+  const credential = await createPasskey(user, null);
+  const spki = credential.response.getPublicKey?.();
+  if (!spki) throw new KmsFailure('invalid_input', 'The browser did not give the passkey public key.');
+  return { kind: 'passkey_gate', credential_id: b64url(credential.rawId), public_key: b64url(spki) };
+}
+
+async function passkeyUnlock(r) {
+  const { params } = r;
+  const enrollments = r.forms.enrollments.filter((e) => e.method === 'passkey_prf' || e.method === 'passkey_gate');
+  const prf = enrollments.filter((e) => e.method === 'passkey_prf');
+  if (prf.length > 0) {
+    const evalByCredential = {};
+    for (const e of prf) evalByCredential[e.credential_id] = { first: unb64url(e.prf_salt) };
+    const assertion = await navigator.credentials.get({
+      publicKey: {
+        challenge: random(32),
+        rpId: info.rp_id,
+        allowCredentials: prf.map((e) => ({ type: 'public-key', id: unb64url(e.credential_id) })),
+        userVerification: 'required',
+        extensions: { prf: { evalByCredential } },
+        timeout: 120_000,
+      },
+    });
+    const out = assertion.getClientExtensionResults().prf?.results?.first;
+    if (!out) throw new KmsFailure('unlock_failed', 'the passkey gave no PRF output');
+    const credential = { kind: 'passkey_prf', credential_id: b64url(assertion.rawId), prf_output: b64url(out) };
+    return opened(await rpc('unlock', { user: params.user, credential }));
+  }
+  const gate = enrollments[0];
+  const challenge = await rpc('gate_begin', { user: params.user, enrollment_id: gate.id });
+  const assertion = await navigator.credentials.get({
+    publicKey: {
+      challenge: unb64url(challenge.challenge),
+      rpId: challenge.rp_id,
+      allowCredentials: [{ type: 'public-key', id: unb64url(challenge.credential_id) }],
+      userVerification: 'required',
+      timeout: 120_000,
+    },
+  });
+  const credential = { kind: 'passkey_gate', ceremony_id: challenge.ceremony_id, assertion: assertion.toJSON() };
+  return opened(await rpc('unlock', { user: params.user, enrollment_id: challenge.enrollment_id, credential }));
+}
+
+async function submitPasskey(r) {
+  const { op, params } = r;
+  const label = typeof params.label === 'string' ? params.label : undefined;
+  if (op === 'unlock') return passkeyUnlock(r);
+  const enrollment = await newPasskeyEnrollment(params.user, params.method);
+  if (op === 'setup') return opened(await rpc('setup', { user: params.user, enrollment, label }));
+  return rpc('add_enrollment', { user: params.user, session: sessionOf(params.user), enrollment, label });
+}
+
+$('kms-panel').addEventListener('submit', (event) => {
+  event.preventDefault();
+  runUi(submitPassphrase);
+});
+$('kms-passkey').addEventListener('click', () => runUi(submitPasskey));
+$('kms-cancel').addEventListener('click', () => {
+  if (uiCurrent) finishUi(new KmsFailure('cancelled', 'cancelled in the key manager'));
+});

@@ -1,0 +1,66 @@
+// The KMS engine's worker: a dedicated module Worker of the KMS origin,
+// started only by kms-frame.js (a dedicated worker can receive messages from
+// its creator alone). It loads the WASM engine, opens the origin's IndexedDB
+// and answers one JSON request at a time.
+//
+// Messages it accepts (anything else is dropped and counted):
+//   {t: 'open', options: {db_name, allow_loopback_push, session_ttl_ms}}   once
+//   {t: 'rpc', id: <positive integer>, body: <JSON text, capped>}
+// Messages it sends:
+//   {t: 'ready'} | {t: 'fatal', message} | {t: 'rpc', id, body} | {t: 'dropped', count}
+
+import init, { KmsWorker } from './pkg/kms_worker.js';
+
+// The engine's own cap (audit_verify may carry a 10 MiB export), plus room
+// for the envelope; the engine refuses anything over its caps itself.
+const MAX_BODY_CHARS = 11 * 1024 * 1024;
+
+let engine = null;
+let opening = false;
+let dropped = 0;
+let lockName = 'kms-engine';
+
+function drop() {
+  dropped += 1;
+  self.postMessage({ t: 'dropped', count: dropped });
+}
+
+function isId(id) {
+  return Number.isSafeInteger(id) && id > 0;
+}
+
+async function open(options) {
+  opening = true;
+  try {
+    await init();
+    engine = await KmsWorker.open(JSON.stringify(options));
+    lockName = `kms-engine:${options.db_name ?? 'kms'}`;
+    self.postMessage({ t: 'ready' });
+  } catch (e) {
+    self.postMessage({ t: 'fatal', message: String(e && e.message ? e.message : e) });
+  }
+}
+
+// Several workers of this origin (one per tab) share one IndexedDB. Each call
+// holds an exclusive Web Lock for its whole run, so calls of different tabs
+// never interleave inside the engine (its writes are also guarded by
+// preconditions in one IndexedDB transaction; the lock keeps them from
+// failing as conflicts). Without the Web Locks API, the preconditions alone
+// keep the data consistent and a lost race is answered `storage`.
+async function answer(id, body) {
+  const run = () => engine.handle(body);
+  const response = navigator.locks ? await navigator.locks.request(lockName, run) : await run();
+  self.postMessage({ t: 'rpc', id, body: response });
+}
+
+self.onmessage = (event) => {
+  const msg = event.data;
+  if (msg === null || typeof msg !== 'object') return drop();
+  if (msg.t === 'open' && !opening && msg.options !== null && typeof msg.options === 'object') {
+    return void open(msg.options);
+  }
+  if (msg.t === 'rpc' && engine !== null && isId(msg.id) && typeof msg.body === 'string' && msg.body.length <= MAX_BODY_CHARS) {
+    return void answer(msg.id, msg.body);
+  }
+  return drop();
+};

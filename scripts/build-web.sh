@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds the browser bundle: the engine compiled to WASM (release), bound by
+# wasm-bindgen for ES modules, next to the KMS origin's pages, into
+# target/web/kms/ (what a deployer serves on the KMS origin), and the JS
+# client into target/web/client/ (what a PWA copies or imports).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+need_cargo
+need_wasm_target
+need_wasm_bindgen
+
+out=target/web
+say "building the WASM engine (release, wasm32-unknown-unknown)"
+cargo build --release --target wasm32-unknown-unknown -p kms-worker --lib
+rm -rf "$out/kms" "$out/client"
+mkdir -p "$out/kms" "$out/client"
+say "binding it for the browser (wasm-bindgen --target web)"
+wasm-bindgen --target web --no-typescript --out-dir "$out/kms/pkg" \
+  target/wasm32-unknown-unknown/release/kms_worker.wasm
+cp kms-worker/web/kms.html kms-worker/web/kms.css kms-worker/web/kms-frame.js kms-worker/web/kms-worker.js "$out/kms/"
+cp kms-client/js/kms-client.js kms-client/js/kms-client.d.ts kms-client/js/kms-rpc.d.ts "$out/client/" 2>/dev/null || \
+  cp kms-client/js/kms-client.js "$out/client/"
+raw=$(stat -c %s "$out/kms/pkg/kms_worker_bg.wasm")
+gz=$(gzip -9 -c "$out/kms/pkg/kms_worker_bg.wasm" | wc -c)
+say "bundle ready in $out/kms: kms_worker_bg.wasm $raw bytes raw, $gz gzipped"

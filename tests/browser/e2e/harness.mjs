@@ -1,0 +1,105 @@
+// Shared by the end-to-end tests: the two origins (and a third) served by
+// kms-serve with the KMS origin's headers, and headless Debian Chromium
+// driven by playwright-core.
+import { spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const repo = resolve(here, '../../..');
+const web = join(repo, 'target/web');
+
+export const CHROMIUM_ARGS = [
+  '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+/** Starts kms-serve on three loopback ports; resolves with the origins. */
+export async function serve({ base = Number(process.env.KMS_E2E_PORT ?? 18080) } = {}) {
+  const serveBin = process.env.KMS_SERVE ?? join(repo, 'target/debug/kms-serve');
+  if (!existsSync(join(web, 'kms/pkg/kms_worker_bg.wasm'))) throw new Error('run scripts/build-web.sh first');
+  const hostRoot = mkdtempSync(join(tmpdir(), 'kms-host-'));
+  cpSync(join(here, '../host'), hostRoot, { recursive: true });
+  cpSync(join(web, 'client/kms-client.js'), join(hostRoot, 'kms-client.js'));
+  const origins = {
+    host: `http://localhost:${base}`,
+    kms: `http://localhost:${base + 1}`,
+    third: `http://localhost:${base + 2}`,
+  };
+  const child = spawn(serveBin, [
+    '--host', `127.0.0.1:${base}=${hostRoot}`,
+    '--kms', `127.0.0.1:${base + 1}=${join(web, 'kms')}`,
+    '--site', `127.0.0.1:${base + 2}=${join(here, '../third')}`,
+    '--allow-host', origins.host,
+  ], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((ok, fail) => {
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; if (out.includes('kms-serve: ready')) ok(); });
+    child.on('exit', (code) => fail(new Error(`kms-serve exited (${code}): ${out}`)));
+  });
+  return {
+    origins,
+    close() { child.kill('SIGTERM'); rmSync(hostRoot, { recursive: true, force: true }); },
+  };
+}
+
+/** A fresh headless Chromium with its own empty profile. */
+export async function browser() {
+  return chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
+}
+
+/** Opens the test host page and waits until the client is connected. */
+export async function hostPage(context, origins) {
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.error('[page error]', e.message));
+  await page.goto(`${origins.host}/index.html?kms=${encodeURIComponent(origins.kms)}`);
+  const connected = await page.evaluate(() => window.host.ready);
+  if (!connected) throw new Error(`connect failed: ${await page.evaluate(() => window.host.connectError)}`);
+  return page;
+}
+
+/** The KMS iframe of a host page. */
+export function kmsFrame(page) {
+  return page.frameLocator('#kms-slot iframe');
+}
+
+/** Runs `kms.<method>(params)` in the host page; resolves {ok, result|code}. */
+export function call(page, method, params) {
+  return page.evaluate(([m, p]) => window.host.settle(window.host.kms[m](p)), [method, params]);
+}
+
+/** Starts a UI operation in the page without waiting (the user answers in the frame). */
+export async function startUi(page, method, params) {
+  await page.evaluate(([m, p]) => { window.host.pendingUi = window.host.settle(window.host.kms[m](p)); }, [method, params]);
+}
+
+/** The settled result of the UI operation started by startUi. */
+export function uiResult(page) {
+  return page.evaluate(() => window.host.pendingUi);
+}
+
+/** Types a passphrase into the KMS frame (and its confirmation when shown) and submits. */
+export async function typePassphrase(page, passphrase) {
+  const frame = kmsFrame(page);
+  await frame.locator('#kms-passphrase').fill(passphrase);
+  if (await frame.locator('#kms-confirm-field').isVisible()) {
+    await frame.locator('#kms-passphrase-confirm').fill(passphrase);
+  }
+  await frame.locator('#kms-submit').click();
+}
+
+/** A CDP virtual authenticator (CTAP2, internal, with PRF) for the page's tab. */
+export async function virtualAuthenticator(page) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true,
+      isUserVerified: true, hasPrf: true, automaticPresenceSimulation: true,
+    },
+  });
+  return { cdp, authenticatorId };
+}

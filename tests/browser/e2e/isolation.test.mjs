@@ -1,0 +1,97 @@
+// The trust boundary between the host page and the KMS origin: messages
+// from a third origin are ignored, a third origin cannot frame the KMS, the
+// host cannot reach the KMS's IndexedDB, document or worker, and the KMS
+// pages carry their security headers.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { serve, browser, hostPage, kmsFrame, call, startUi, uiResult, typePassphrase } from './harness.mjs';
+
+let server;
+let chromium;
+let context;
+
+before(async () => {
+  server = await serve();
+  chromium = await browser();
+  context = await chromium.newContext();
+});
+after(async () => {
+  await chromium?.close();
+  server?.close();
+});
+
+test('messages from a third origin are ignored and counted', async () => {
+  const page = await hostPage(context, server.origins);
+  const before = (await call(page, 'stats')).result;
+  // The third origin's page sits in the host page next to the KMS frame and
+  // posts to it: a connect with its own port, a call, a forged result.
+  const verdict = await page.evaluate((third) => new Promise((resolve) => {
+    window.addEventListener('message', (e) => { if (e.origin === third && e.data.third) resolve(e.data); });
+    const f = document.createElement('iframe');
+    f.src = `${third}/index.html`;
+    document.getElementById('third-slot').appendChild(f);
+  }), server.origins.third);
+  assert.equal(verdict.answers, 0);
+  const after = (await call(page, 'stats')).result;
+  assert.equal(after.dropped - before.dropped, 3);
+  // The host's own channel still works.
+  assert.equal((await call(page, 'vapidPublic', { user: 'nobody' })).code, 'not_found');
+  await page.close();
+});
+
+test('a third origin cannot frame the KMS (frame-ancestors)', async () => {
+  const page = await context.newPage();
+  const blocked = page.waitForEvent('console', { predicate: (m) => /frame-ancestors/.test(m.text()), timeout: 10_000 });
+  await page.goto(`${server.origins.third}/frame-kms.html?kms=${encodeURIComponent(server.origins.kms)}`);
+  await blocked;
+  const frame = page.frames().find((f) => f !== page.mainFrame());
+  assert.ok(frame, 'the iframe element exists');
+  assert.equal(await frame.locator('#kms-status').count(), 0);
+  await page.close();
+});
+
+test('the host page cannot read the KMS IndexedDB, document or worker', async () => {
+  const page = await hostPage(context, server.origins);
+  await startUi(page, 'setup', { user: 'dave', method: 'passphrase' });
+  await typePassphrase(page, 'dave has a long passphrase');
+  assert.equal((await uiResult(page)).ok, true);
+
+  const seen = await page.evaluate(async () => {
+    const iframe = document.querySelector('#kms-slot iframe');
+    const attempt = (f) => { try { f(); return 'allowed'; } catch (e) { return e.name; } };
+    return {
+      databases: (await indexedDB.databases()).map((d) => d.name),
+      document: attempt(() => iframe.contentWindow.document.body),
+      indexedDB: attempt(() => iframe.contentWindow.indexedDB.open('kms')),
+      globals: attempt(() => iframe.contentWindow.Worker),
+      contentDocument: iframe.contentDocument === null ? 'null' : 'visible',
+    };
+  });
+  // The host origin has no database; the KMS origin's one is out of reach.
+  assert.deepEqual(seen.databases, []);
+  assert.equal(seen.document, 'SecurityError');
+  assert.equal(seen.indexedDB, 'SecurityError');
+  assert.equal(seen.globals, 'SecurityError');
+  assert.equal(seen.contentDocument, 'null');
+  // The KMS origin does hold the data (seen from inside its own frame).
+  const kmsDatabases = await page.frames().find((f) => f.url().startsWith(server.origins.kms))
+    .evaluate(async () => (await indexedDB.databases()).map((d) => d.name));
+  assert.deepEqual(kmsDatabases, ['kms']);
+  await page.close();
+});
+
+test('the KMS pages carry the strict headers', async () => {
+  for (const path of ['/kms.html', '/kms-frame.js', '/kms-worker.js', '/pkg/kms_worker_bg.wasm', '/missing']) {
+    const response = await fetch(`${server.origins.kms}${path}`);
+    const csp = response.headers.get('content-security-policy');
+    assert.match(csp, /default-src 'none'/, path);
+    assert.match(csp, /script-src 'self' 'wasm-unsafe-eval'/, path);
+    assert.match(csp, new RegExp(`frame-ancestors ${server.origins.host}(;|$)`), path);
+    assert.equal(response.headers.get('cross-origin-resource-policy'), 'same-origin', path);
+    assert.equal(response.headers.get('x-content-type-options'), 'nosniff', path);
+  }
+  const wasm = await fetch(`${server.origins.kms}/pkg/kms_worker_bg.wasm`);
+  assert.equal(wasm.headers.get('content-type'), 'application/wasm');
+  const config = await (await fetch(`${server.origins.kms}/kms-config.json`)).json();
+  assert.deepEqual(config.allowed_hosts, [server.origins.host]);
+});

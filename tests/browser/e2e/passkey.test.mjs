@@ -1,0 +1,89 @@
+// Passkeys in the KMS iframe, through a CDP virtual authenticator with PRF:
+// a PRF enrollment (the PRF output wraps the master secret) and a gate-mode
+// enrollment (the KMS verifies an assertion), set up and unlocked.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { serve, browser, hostPage, kmsFrame, call, startUi, uiResult, virtualAuthenticator } from './harness.mjs';
+
+let server;
+let chromium;
+let context;
+
+before(async () => {
+  server = await serve();
+  chromium = await browser();
+  context = await chromium.newContext();
+});
+after(async () => {
+  await chromium?.close();
+  server?.close();
+});
+
+async function clickPasskey(page) {
+  const frame = kmsFrame(page);
+  await frame.locator('#kms-passkey').waitFor({ state: 'visible' });
+  await frame.locator('#kms-passkey').click();
+}
+
+test('passkey PRF: set-up and unlock through a virtual authenticator with hasPrf', async () => {
+  const page = await hostPage(context, server.origins);
+  const { cdp, authenticatorId } = await virtualAuthenticator(page);
+
+  await startUi(page, 'setup', { user: 'bob', method: 'passkey_prf', label: 'phone' });
+  await clickPasskey(page);
+  const setup = await uiResult(page);
+  assert.equal(setup.ok, true, JSON.stringify(setup));
+  assert.equal(setup.result.enrollment.method, 'passkey_prf');
+  assert.equal(setup.result.enrollment.protects_at_rest, true);
+  const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+  assert.equal(credentials.length, 1);
+  assert.equal(credentials[0].rpId, 'localhost');
+
+  const key = await call(page, 'vapidGenerate', { user: 'bob' });
+  assert.equal(key.ok, true);
+  assert.equal((await call(page, 'lock', { user: 'bob' })).ok, true);
+
+  await startUi(page, 'unlock', { user: 'bob' });
+  await clickPasskey(page);
+  const unlocked = await uiResult(page);
+  assert.equal(unlocked.ok, true, JSON.stringify(unlocked));
+  assert.equal(unlocked.result.enrollment.method, 'passkey_prf');
+  const exp = Math.floor(Date.now() / 1000) + 3600;
+  const jwt = await call(page, 'signJwt', { user: 'bob', claims: { aud: 'https://fcm.googleapis.com', exp, sub: 'mailto:bob@example.com' } });
+  const checked = await page.evaluate(([t, k]) => window.host.verifyJwt(t, k), [jwt.result.jwt, key.result.public_key]);
+  assert.equal(checked.valid, true);
+
+  await page.close();
+});
+
+test('gate-mode passkey: set-up, then unlock by a verified assertion', async () => {
+  const page = await hostPage(context, server.origins);
+  await virtualAuthenticator(page);
+  await startUi(page, 'setup', { user: 'carol', method: 'passkey_gate' });
+  await clickPasskey(page);
+  const setup = await uiResult(page);
+  assert.equal(setup.ok, true, JSON.stringify(setup));
+  assert.equal(setup.result.enrollment.method, 'passkey_gate');
+  assert.equal(setup.result.enrollment.protects_at_rest, false);
+  assert.equal((await call(page, 'lock', { user: 'carol' })).ok, true);
+
+  await startUi(page, 'unlock', { user: 'carol' });
+  await clickPasskey(page);
+  const unlocked = await uiResult(page);
+  assert.equal(unlocked.ok, true, JSON.stringify(unlocked));
+  assert.equal(unlocked.result.enrollment.method, 'passkey_gate');
+  const status = await call(page, 'sessionStatus', { user: 'carol' });
+  assert.equal(status.ok, true);
+
+  // A second way in: a passphrase added to the unlocked user, in the frame.
+  await startUi(page, 'addEnrollment', { user: 'carol', method: 'passphrase', label: 'backup' });
+  const frame = kmsFrame(page);
+  await frame.locator('#kms-passphrase').fill('a backup passphrase for carol');
+  await frame.locator('#kms-passphrase-confirm').fill('a backup passphrase for carol');
+  await frame.locator('#kms-submit').click();
+  const added = await uiResult(page);
+  assert.equal(added.ok, true, JSON.stringify(added));
+  const list = await call(page, 'listEnrollments', { user: 'carol' });
+  assert.deepEqual(list.result.enrollments.map((e) => e.method).sort(), ['passkey_gate', 'passphrase']);
+  await page.close();
+});

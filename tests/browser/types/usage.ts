@@ -1,0 +1,31 @@
+// Compiled (not run) by `tsc -p tests/browser/types` in the test command: a
+// PWA's calls type-check against kms-client.d.ts and the declarations
+// generated from the Rust types, and mistakes do not (@ts-expect-error lines
+// fail the build if they stop being errors).
+import { Kms, KmsError } from '../../../kms-client/js/kms-client.js';
+
+export async function pwa(registration: ServiceWorkerRegistration): Promise<string> {
+  const kms = await Kms.connect({ kmsOrigin: 'https://kms.example.com' });
+  const opened = await kms.setup({ user: 'alice', method: 'passphrase' });
+  const expires: number = opened.expires_ms;
+  const key = await kms.vapidGenerate({ user: 'alice' });
+  const kid: string = key.kid;
+  await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key.public_key });
+  const jwt = await kms.signJwt({ user: 'alice', claims: { aud: 'https://fcm.googleapis.com', exp: expires, sub: 'mailto:ops@example.com' } });
+  const header: string = jwt.authorization;
+  const exported = await kms.auditExport({ user: 'alice' });
+  const report = await kms.auditVerify({ export: exported.export });
+  const valid: boolean = report.valid;
+  try {
+    await kms.lock({ user: 'alice' });
+  } catch (e) {
+    if (e instanceof KmsError && e.code === 'locked') return 'locked';
+  }
+  // @ts-expect-error: the page never passes a session
+  await kms.signJwt({ user: 'alice', session: 'x', claims: { aud: 'https://a.example', exp: 1, sub: 'mailto:a@b.c' } });
+  // @ts-expect-error: claims are required
+  await kms.signJwt({ user: 'alice' });
+  // @ts-expect-error: not a method of the protocol
+  await kms.call('steal_keys', {});
+  return `${kid} ${header} ${valid}`;
+}
