@@ -48,3 +48,19 @@ need_chromium() {
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver
 }
+
+# Node.js and npm (Debian's, when the machine has none), then the pinned
+# npm packages of the browser tests (playwright-core drives Debian's
+# Chromium: no browser download; typescript checks the declarations).
+need_node_modules() {
+  if ! command -v npm >/dev/null 2>&1; then
+    say "installing nodejs and npm (Debian packages)"
+    local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm
+  fi
+  local dir="$1"
+  if [ -d "$dir/node_modules/playwright-core" ] && [ -d "$dir/node_modules/typescript" ]; then return; fi
+  say "installing the browser tests' npm packages (playwright-core, typescript)"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+}

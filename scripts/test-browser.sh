@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
-# The browser half of the tests: the storage conformance suite against a real
-# IndexedDB, inside a dedicated worker of headless Chromium.
+# The browser half of the tests, in headless Chromium:
+# 1. wasm-bindgen tests inside a dedicated worker: the storage conformance
+#    suite against a real IndexedDB, WebCrypto PBKDF2 against the pbkdf2
+#    crate, the exported engine over IndexedDB;
+# 2. the TypeScript declarations compiled against a PWA's usage;
+# 3. end-to-end Playwright tests of the release bundle on three loopback
+#    origins served by kms-serve (host, KMS, a third one).
+# Each tool is installed when missing (../shared/TOOLCHAIN.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -8,16 +14,22 @@ need_cargo
 need_wasm_target
 need_wasm_bindgen
 need_chromium
+need_node_modules tests/browser
 
-webdriver_json="$TOOLS_DIR/webdriver.json"
-cat > "$webdriver_json" <<'JSON'
-{"goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]}}
-JSON
 export CHROMEDRIVER=/usr/bin/chromedriver
-export WASM_BINDGEN_TEST_WEBDRIVER_JSON="$webdriver_json"
 export WASM_BINDGEN_TEST_TIMEOUT=120
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
+say "cargo clippy for wasm32 (the browser-only code; warnings are errors)"
+cargo clippy --target wasm32-unknown-unknown -p kms-worker -p kms-storage --no-default-features --all-targets -- -D warnings
 say "IndexedDB conformance, WebCrypto PBKDF2 and the WASM engine, in a dedicated worker (headless Chromium)"
 cargo test --target wasm32-unknown-unknown -p kms-storage --no-default-features --test indexeddb
 cargo test --target wasm32-unknown-unknown -p kms-worker --test web
+
+say "TypeScript declarations (tsc --strict over tests/browser/types/usage.ts)"
+(cd tests/browser && node_modules/.bin/tsc -p types)
+
+bash scripts/build-web.sh
+say "building kms-serve"
+cargo build -p kms-examples --bin kms-serve
+say "end-to-end tests (Playwright, headless Chromium, two origins and a third)"
+(cd tests/browser && node --test --test-concurrency=1 e2e/)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Every test: formatting and lints when the tools are there, then the whole
-# workspace's tests (unit, integration, known-answer vectors, the CLI).
+# Every test: formatting and lints when the tools are there, the whole
+# workspace's tests (unit, integration, known-answer vectors, the CLI), then
+# the browser tests (scripts/test-browser.sh: WASM in headless Chromium,
+# TypeScript declarations, Playwright end-to-end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -16,4 +18,9 @@ if cargo clippy --version >/dev/null 2>&1; then
 fi
 say "cargo test --workspace"
 cargo test --workspace
+if [ "${KMS_SKIP_BROWSER:-}" = 1 ]; then
+  say "KMS_SKIP_BROWSER=1: browser tests skipped"
+else
+  bash scripts/test-browser.sh
+fi
 say "all tests passed in $(( $(date +%s) - started )) s"

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// A stable, machine-readable error code. These strings are part of the RPC
 /// protocol (`docs/rpc.md`): never rename one, only add.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "KmsErrorCode"))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ErrorCode {

@@ -74,6 +74,8 @@ impl Key256 {
 /// A passphrase as typed by the user. It must cross the RPC boundary, so it
 /// (de)serializes as a plain string, but it never prints and is wiped on drop.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
+// TypeScript: a string, as the `Serialize` impl writes it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "string"))]
 pub struct Passphrase(String);
 redacted_debug!(Passphrase);
 
@@ -109,6 +111,8 @@ impl<'de> Deserialize<'de> for Passphrase {
 /// The 32-byte output of the WebAuthn PRF extension (`prf.results.first`),
 /// carried as base64url on the wire.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
+// TypeScript: a string, as the `Serialize` impl writes it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "string"))]
 pub struct PrfOutput(String);
 redacted_debug!(PrfOutput);
 

@@ -30,6 +30,8 @@ pub const MAX_TOTAL: usize = 1024;
 /// A session token: 32 random bytes, base64url. A bearer capability, so it
 /// never prints.
 #[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+// TypeScript: a string, as the `Serialize` impl writes it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "string"))]
 pub struct SessionToken(String);
 
 impl std::fmt::Debug for SessionToken {

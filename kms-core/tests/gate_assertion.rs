@@ -40,7 +40,8 @@ fn credential_of(a: &SoftAuthenticator, sign_count: u32) -> GateCredential {
 /// `stored`) and expectations.
 fn check(assertion: &Assertion, stored: u32) -> Result<u32, AssertionError> {
     let origins = origins();
-    let expected = ExpectedAssertion { challenge: &CHALLENGE, allowed_origins: &origins, rp_id: RP_ID };
+    let expected =
+        ExpectedAssertion { challenge: &CHALLENGE, allowed_origins: &origins, allowed_top_origins: &[], rp_id: RP_ID };
     verify_assertion(&credential_of(&authn(), stored), &assertion.to_credential(), &expected)
 }
 
@@ -144,7 +145,8 @@ fn too_short_expected_challenge_is_refused() {
     let a = authn();
     let challenge = [7u8; 4];
     let origins = origins();
-    let expected = ExpectedAssertion { challenge: &challenge, allowed_origins: &origins, rp_id: RP_ID };
+    let expected =
+        ExpectedAssertion { challenge: &challenge, allowed_origins: &origins, allowed_top_origins: &[], rp_id: RP_ID };
     let assertion = a.assert(&challenge, 1);
     assert_eq!(
         verify_assertion(&credential_of(&a, 0), &assertion.to_credential(), &expected),
@@ -173,7 +175,8 @@ fn wrong_origin_is_refused() {
 #[test]
 fn no_allowed_origin_refuses_everything() {
     let a = authn();
-    let expected = ExpectedAssertion { challenge: &CHALLENGE, allowed_origins: &[], rp_id: RP_ID };
+    let expected =
+        ExpectedAssertion { challenge: &CHALLENGE, allowed_origins: &[], allowed_top_origins: &[], rp_id: RP_ID };
     let assertion = a.assert(&CHALLENGE, 1);
     assert_eq!(
         verify_assertion(&credential_of(&a, 0), &assertion.to_credential(), &expected),
@@ -215,6 +218,49 @@ fn cross_origin_is_refused() {
 }
 
 #[test]
+fn an_embedded_frame_is_accepted_only_inside_an_allowed_host() {
+    let a = authn();
+    let c = b64(CHALLENGE);
+    let origins = [ORIGIN.to_owned()];
+    let hosts = ["https://app.example".to_owned()];
+    let expected = ExpectedAssertion {
+        challenge: &CHALLENGE,
+        allowed_origins: &origins,
+        allowed_top_origins: &hosts,
+        rp_id: RP_ID,
+    };
+    let run = |cdj: String| {
+        let assertion = a.assert_with(cdj.into_bytes(), authenticator_data(RP_ID, UP | UV, 1));
+        verify_assertion(&credential_of(&a, 0), &assertion.to_credential(), &expected)
+    };
+    // The KMS frame inside the allowed host page.
+    let ok = format!(
+        r#"{{"type":"webauthn.get","challenge":"{c}","origin":"{ORIGIN}","crossOrigin":true,"topOrigin":"https://app.example"}}"#
+    );
+    assert_eq!(run(ok), Ok(1));
+    for cdj in [
+        // Another top page.
+        format!(
+            r#"{{"type":"webauthn.get","challenge":"{c}","origin":"{ORIGIN}","crossOrigin":true,"topOrigin":"https://evil.example"}}"#
+        ),
+        // The same host spelled differently: exact match only.
+        format!(
+            r#"{{"type":"webauthn.get","challenge":"{c}","origin":"{ORIGIN}","crossOrigin":true,"topOrigin":"https://app.example/"}}"#
+        ),
+        // Embedded without saying by whom, or a top origin without crossOrigin.
+        format!(r#"{{"type":"webauthn.get","challenge":"{c}","origin":"{ORIGIN}","crossOrigin":true}}"#),
+        format!(
+            r#"{{"type":"webauthn.get","challenge":"{c}","origin":"{ORIGIN}","crossOrigin":false,"topOrigin":"https://app.example"}}"#
+        ),
+        format!(
+            r#"{{"type":"webauthn.get","challenge":"{c}","origin":"{ORIGIN}","crossOrigin":true,"topOrigin":null}}"#
+        ),
+    ] {
+        assert_eq!(run(cdj.clone()), Err(AssertionError::CrossOrigin), "{cdj}");
+    }
+}
+
+#[test]
 fn rp_id_hash_of_another_rp_is_refused() {
     let a = authn();
     let assertion = a.assert_with(
@@ -230,7 +276,12 @@ fn expected_rp_id_other_than_credentials_is_refused() {
     // registered for kms.example.com.
     let other = SoftAuthenticator::new(1, "other.example", "https://other.example");
     let origins = vec!["https://other.example".to_owned()];
-    let expected = ExpectedAssertion { challenge: &CHALLENGE, allowed_origins: &origins, rp_id: "other.example" };
+    let expected = ExpectedAssertion {
+        challenge: &CHALLENGE,
+        allowed_origins: &origins,
+        allowed_top_origins: &[],
+        rp_id: "other.example",
+    };
     let assertion = other.assert(&CHALLENGE, 1);
     let cred = credential_of(&authn(), 0);
     assert_eq!(cred.rp_id, RP_ID);
@@ -547,7 +598,8 @@ fn invalid_stored_key_refuses_instead_of_panicking() {
     let mut cred = credential_of(&a, 0);
     cred.public_key = b64([0x04; 65]);
     let origins = origins();
-    let expected = ExpectedAssertion { challenge: &CHALLENGE, allowed_origins: &origins, rp_id: RP_ID };
+    let expected =
+        ExpectedAssertion { challenge: &CHALLENGE, allowed_origins: &origins, allowed_top_origins: &[], rp_id: RP_ID };
     let assertion = a.assert(&CHALLENGE, 1).to_credential();
     assert_eq!(verify_assertion(&cred, &assertion, &expected), Err(AssertionError::BadSignature));
     cred.public_key = "!".into();
@@ -759,7 +811,8 @@ fn verification_does_not_touch_the_stored_count() {
     let a = authn();
     let cred = credential_of(&a, 5);
     let origins = origins();
-    let expected = ExpectedAssertion { challenge: &CHALLENGE, allowed_origins: &origins, rp_id: RP_ID };
+    let expected =
+        ExpectedAssertion { challenge: &CHALLENGE, allowed_origins: &origins, allowed_top_origins: &[], rp_id: RP_ID };
     let new = verify_assertion(&cred, &a.assert(&CHALLENGE, 6).to_credential(), &expected).unwrap();
     assert_eq!((cred.sign_count, new), (5, 6));
 }

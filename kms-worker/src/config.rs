@@ -13,6 +13,10 @@ pub struct KmsConfig {
     pub rp_id: String,
     /// Origins a gate-mode assertion may come from (the KMS origin).
     pub allowed_origins: Vec<String>,
+    /// Host pages the KMS frame may be embedded in when a gate-mode
+    /// assertion is made inside it (`topOrigin` of the client data). Empty:
+    /// assertions from a cross-origin iframe are refused.
+    pub allowed_top_origins: Vec<String>,
     /// Session lifetime in milliseconds (default 5 minutes).
     pub session_ttl_ms: u64,
     /// Passphrase length and PBKDF2 cost.
@@ -33,6 +37,7 @@ impl Default for KmsConfig {
         Self {
             rp_id: "localhost".into(),
             allowed_origins: vec!["http://localhost:8081".into()],
+            allowed_top_origins: Vec::new(),
             session_ttl_ms: kms_core::session::DEFAULT_TTL_MS,
             passphrase: PassphrasePolicy::default(),
             throttle: ThrottlePolicy::default(),

@@ -66,7 +66,13 @@ async fn the_exported_worker_answers_the_protocol_over_indexeddb() {
     let location = js_sys::Reflect::get(&js_sys::global(), &"location".into()).unwrap();
     let hostname = js_sys::Reflect::get(&location, &"hostname".into()).unwrap().as_string().unwrap();
     assert_eq!(info["result"]["rp_id"], json!(hostname));
-    let setup = call(&worker, 2, "setup", json!({"user": "alice", "enrollment": {"kind": "passphrase", "passphrase": passphrase}})).await;
+    let setup = call(
+        &worker,
+        2,
+        "setup",
+        json!({"user": "alice", "enrollment": {"kind": "passphrase", "passphrase": passphrase}}),
+    )
+    .await;
     let session = setup["result"]["session"].as_str().unwrap().to_owned();
     let key = call(&worker, 3, "vapid_generate", json!({"user": "alice", "session": session})).await;
     let kid = key["result"]["kid"].as_str().unwrap().to_owned();
@@ -77,9 +83,21 @@ async fn the_exported_worker_answers_the_protocol_over_indexeddb() {
     let worker = KmsWorker::open(options).await.unwrap();
     let locked = call(&worker, 4, "session_status", json!({"user": "alice", "session": session})).await;
     assert_eq!(locked["error"]["code"], json!("locked"));
-    let wrong = call(&worker, 5, "unlock", json!({"user": "alice", "credential": {"kind": "passphrase", "passphrase": "not the passphrase at all"}})).await;
+    let wrong = call(
+        &worker,
+        5,
+        "unlock",
+        json!({"user": "alice", "credential": {"kind": "passphrase", "passphrase": "not the passphrase at all"}}),
+    )
+    .await;
     assert_eq!(wrong["error"]["code"], json!("unlock_failed"));
-    let unlocked = call(&worker, 6, "unlock", json!({"user": "alice", "credential": {"kind": "passphrase", "passphrase": passphrase}})).await;
+    let unlocked = call(
+        &worker,
+        6,
+        "unlock",
+        json!({"user": "alice", "credential": {"kind": "passphrase", "passphrase": passphrase}}),
+    )
+    .await;
     assert!(unlocked["result"]["session"].is_string(), "{unlocked}");
     let public = call(&worker, 7, "vapid_public", json!({"user": "alice"})).await;
     assert_eq!(public["result"]["current"]["kid"], json!(kid));
@@ -97,7 +115,7 @@ async fn bad_worker_options_are_refused_with_a_message() {
         (r#"{"db_name": "kms", "rp_id": "evil.example"}"#, "unknown field `rp_id`"),
     ];
     for (options, expected) in cases {
-        let err = wasm_bindgen::JsValue::from(KmsWorker::open(options.into()).await.err().expect(options));
+        let err = wasm_bindgen::JsValue::from(KmsWorker::open(options.into()).await.expect_err(options));
         let message = js_sys::Reflect::get(&err, &"message".into()).unwrap().as_string().unwrap();
         assert!(message.contains(expected), "{options}: {message}");
     }

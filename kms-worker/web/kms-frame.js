@@ -92,7 +92,11 @@ function startWorker() {
     w.onerror = (e) => { clearTimeout(timer); reject(new Error(e.message || 'the engine failed to load')); };
     w.postMessage({
       t: 'open',
-      options: { db_name: config.db_name ?? 'kms', allow_loopback_push: config.allow_loopback_push === true },
+      options: {
+        db_name: config.db_name ?? 'kms',
+        allow_loopback_push: config.allow_loopback_push === true,
+        allowed_hosts: config.allowed_hosts,
+      },
     });
   });
 }

@@ -45,6 +45,7 @@ const MAX_CHECKPOINT_TEXT: usize = 2048;
 /// bytes) and `sig` (64 bytes); the signature itself is checked by
 /// [`Checkpoint::verify`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct Checkpoint {
     pub scope: AuditScope,

@@ -37,6 +37,8 @@ const GENESIS_PREFIX: &str = "kms-audit/v1/genesis\n";
 /// or a newline ([`UserId::parse`]), so the text form is unambiguous and safe
 /// inside the newline-separated checkpoint text.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+// TypeScript: the text the `Serialize` impl writes.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "`user:${string}` | \"instance\""))]
 pub enum AuditScope {
     /// The log of one user: everything done with that user's keys, sessions,
     /// enrollments, leases and subscriptions.

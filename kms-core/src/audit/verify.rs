@@ -65,6 +65,7 @@ pub struct VerifyOptions {
 /// strings are part of the verify RPC and the CLI's `--json` output: never
 /// rename one, only add.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum FailureReason {
@@ -199,6 +200,7 @@ impl std::fmt::Display for FailureReason {
 
 /// The first thing that did not verify.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Failure {
     /// The sequence number the failure is about, when there is one:
     /// - entry checks: the position in the chain where it broke (for
@@ -221,6 +223,7 @@ pub struct Failure {
 /// The result of [`verify_export`]. Serializes to the JSON the verify RPC
 /// and `kms audit verify --json` return.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct VerifyReport {
     /// True only when every check passed. Warnings do not make it false.
     pub valid: bool,

@@ -35,6 +35,8 @@ pub const CREDENTIAL_LEN: usize = CREDENTIAL_PREFIX.len() + LEASE_ID_LEN + 1 + S
 /// id, there is no `Clone` and no comparison. It (de)serializes as its text
 /// because it must cross the RPC boundary twice: out to the creator once,
 /// and in with each issue request. [`LeaseCredential::parse`] is total.
+// TypeScript: a string, as the `Serialize` impl writes it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "string"))]
 pub struct LeaseCredential {
     lease_id: LeaseId,
     secret: Zeroizing<[u8; SECRET_LEN]>,

@@ -22,6 +22,8 @@ pub const MAX_RELAY_LEN: usize = 64;
 /// which separates the parts of a [`super::LeaseCredential`]. Ids are
 /// public (they appear in listings and the audit log).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+// TypeScript: a string, as the `Serialize` impl writes it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "string"))]
 pub struct LeaseId {
     text: String,
     bytes: [u8; LEASE_ID_BYTES],
@@ -88,6 +90,7 @@ impl<'de> Deserialize<'de> for LeaseId {
 /// control characters, bidirectional overrides or look-alike letters from
 /// the person reading a list of leases.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(transparent)]
 pub struct RelayLabel(String);
 

@@ -13,6 +13,7 @@ use crate::vapid::{validate, JwtRequest, PushOrigin, SignedJwt, ValidatedClaims,
 
 /// What a lease holder asks for (the credential travels beside it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct IssueRequest {
     /// The push service's origin: one of the lease's audiences.
@@ -21,6 +22,7 @@ pub struct IssueRequest {
     pub sub: String,
     /// How many tokens, 1 to the lease's `max_batch`. Default 1.
     #[serde(default = "one")]
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub count: u32,
     /// The wanted lifetime of the longest-lived token, in seconds: more than
     /// [`MIN_TOKEN_LIFETIME_S`]; default [`DEFAULT_TOKEN_TTL_S`]. Longer than

@@ -26,6 +26,7 @@ use crate::vapid::PushOrigin;
 /// - `max_batch`: 1 to [`MAX_BATCH_LIMIT`] and at most `tokens_per_hour`,
 ///   default [`DEFAULT_MAX_BATCH`] or `tokens_per_hour` if smaller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct LeaseParams {
     /// The relay's id or label.

@@ -237,6 +237,7 @@ impl LeaseRecord {
 
 /// Whether a lease can be used, as listed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum LeaseState {
@@ -253,6 +254,7 @@ pub enum LeaseState {
 /// The public description of a lease, for listings: no sealed key and no
 /// issuance times.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct LeaseInfo {
     pub id: LeaseId,
     pub user: UserId,

@@ -32,6 +32,8 @@ const SUBSCRIPTION_ID_LEN: usize = 43;
 /// agent, which a hash does not reveal: ids may appear in logs and audit
 /// entries where endpoints should not.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+// TypeScript: a string, as the `Serialize` impl writes it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "string"))]
 pub struct SubscriptionId(String);
 
 impl SubscriptionId {
@@ -334,6 +336,7 @@ impl SubscriptionRecord {
 /// service's handle on the user agent); serialization includes it, for the
 /// user's own pages.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SubscriptionInfo {
     /// SHA-256 of the endpoint.
     pub id: SubscriptionId,

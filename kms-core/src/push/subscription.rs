@@ -34,6 +34,7 @@ pub const MAX_SUBSCRIPTION_JSON_LEN: usize = 8192;
 /// use. Unknown fields are ignored (the Push API's `keys` is an open record).
 /// `Debug` does not print the auth secret.
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct PushSubscription {
     /// The push resource URL the relay POSTs to.
@@ -42,6 +43,7 @@ pub struct PushSubscription {
     /// `null` (the usual case). Absent is `null`; anything but a
     /// non-negative integer or `null` is refused.
     #[serde(default, deserialize_with = "expiration_time")]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub expiration_time: Option<u64>,
     /// The user agent's keys.
     pub keys: PushSubscriptionKeys,
@@ -58,6 +60,7 @@ fn expiration_time<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Optio
 /// The `keys` of a [`PushSubscription`], base64url without padding. Wiped
 /// from memory on drop.
 #[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PushSubscriptionKeys {
     /// The user agent's ECDH public key: a 65-byte uncompressed P-256 point.
     pub p256dh: String,

@@ -48,6 +48,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Envelope<'a> {
 
 /// A request id, echoed in the response: a number or a short string.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(untagged)]
 pub enum RequestId {
     Num(u64),

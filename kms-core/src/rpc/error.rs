@@ -8,6 +8,7 @@ use crate::error::{CoreError, ErrorCode};
 /// `message` is for people. Neither ever carries secret bytes: messages name
 /// fields and limits, never values.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[error("{code}: {message}")]
 pub struct RpcError {
     pub code: ErrorCode,
@@ -15,6 +16,7 @@ pub struct RpcError {
     /// For `throttled` and `quota_exceeded`: how long to wait before trying
     /// again.
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub retry_after_ms: Option<u64>,
 }
 

@@ -16,6 +16,7 @@ use crate::vapid::{JwtRequest, SignedJwt, VapidPublicInfo};
 /// A request's method and parameters. Serialized as
 /// `{"method": "<name>", "params": {...}}`.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "KmsCall"))]
 #[serde(tag = "method", content = "params", rename_all = "snake_case")]
 pub enum Call {
     /// Public facts about this KMS (versions, policy). No session.
@@ -193,11 +194,14 @@ impl Call {
 
 /// No parameters.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+// TypeScript: an object without members (`{}` would accept any value).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "Record<string, never>"))]
 #[serde(deny_unknown_fields)]
 pub struct Empty {}
 
 /// Just a user.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct UserParams {
     pub user: UserId,
@@ -205,6 +209,7 @@ pub struct UserParams {
 
 /// A user and one of its sessions.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct SessionParams {
     pub user: UserId,
@@ -213,6 +218,7 @@ pub struct SessionParams {
 
 /// A new enrollment's unlock material.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum NewEnrollment {
     Passphrase {
@@ -238,16 +244,19 @@ pub enum NewEnrollment {
 
 /// `setup` parameters.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct SetupParams {
     pub user: UserId,
     pub enrollment: NewEnrollment,
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub label: Option<String>,
 }
 
 /// What unlocks an enrollment.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum UnlockCredential {
     Passphrase {
@@ -263,45 +272,56 @@ pub enum UnlockCredential {
         /// The ceremony from `gate_begin`.
         ceremony_id: CeremonyId,
         /// The browser's `PublicKeyCredential.toJSON()` of the assertion.
+        // TypeScript: webauthn-rs-proto has no `TS` impl; the W3C
+        // `AuthenticationResponseJSON` is declared by the generator
+        // (`kms-client/tests/ts_types.rs`) from a mirror checked against it.
+        #[cfg_attr(feature = "ts", ts(type = "AuthenticationResponseJSON"))]
         assertion: Box<webauthn_rs_proto::PublicKeyCredential>,
     },
 }
 
 /// `unlock` parameters.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct UnlockParams {
     pub user: UserId,
     /// Which enrollment; optional when the credential identifies it (the
     /// single passphrase enrollment, a PRF credential id, a gate ceremony).
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub enrollment_id: Option<EnrollmentId>,
     pub credential: UnlockCredential,
 }
 
 /// `gate_begin` parameters.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct GateBeginParams {
     pub user: UserId,
     /// Optional when the user has exactly one gate enrollment.
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub enrollment_id: Option<EnrollmentId>,
 }
 
 /// `add_enrollment` parameters.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct AddEnrollmentParams {
     pub user: UserId,
     pub session: SessionToken,
     pub enrollment: NewEnrollment,
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub label: Option<String>,
 }
 
 /// `remove_enrollment` parameters.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct RemoveEnrollmentParams {
     pub user: UserId,
@@ -311,18 +331,21 @@ pub struct RemoveEnrollmentParams {
 
 /// `change_passphrase` parameters.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct ChangePassphraseParams {
     pub user: UserId,
     pub session: SessionToken,
     /// Optional when the user has exactly one passphrase enrollment.
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub enrollment_id: Option<EnrollmentId>,
     pub new_passphrase: Passphrase,
 }
 
 /// `sign_jwt` parameters.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct SignJwtParams {
     pub user: UserId,
@@ -334,6 +357,7 @@ pub struct SignJwtParams {
 
 /// `info` result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct InfoResult {
     pub protocol_version: u32,
     pub kms_version: String,
@@ -346,6 +370,7 @@ pub struct InfoResult {
 
 /// `setup` and `unlock` result: a new session.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SessionResult {
     pub user: UserId,
     pub session: SessionToken,
@@ -359,12 +384,14 @@ pub struct SessionResult {
 
 /// `session_status` result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SessionStatus {
     pub expires_ms: UnixMillis,
 }
 
 /// `list_enrollments` result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct EnrollmentList {
     pub enrollments: Vec<EnrollmentInfo>,
     /// Enrollments whose stored record is damaged (does not parse): they
@@ -375,6 +402,7 @@ pub struct EnrollmentList {
 
 /// `prf_begin` result: the salt to pass as `prf.eval.first` (base64url).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PrfBeginResult {
     pub ceremony_id: CeremonyId,
     pub prf_salt: String,
@@ -383,6 +411,7 @@ pub struct PrfBeginResult {
 
 /// `gate_begin` result: what `navigator.credentials.get` needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct GateBeginResult {
     pub ceremony_id: CeremonyId,
     pub enrollment_id: EnrollmentId,
@@ -396,6 +425,7 @@ pub struct GateBeginResult {
 
 /// `remove_enrollment` result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RemoveResult {
     pub removed: EnrollmentId,
     pub remaining: usize,
@@ -403,6 +433,7 @@ pub struct RemoveResult {
 
 /// `vapid_public` result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct VapidKeys {
     pub current: Option<VapidPublicInfo>,
     pub retired: Vec<VapidPublicInfo>,
@@ -410,6 +441,7 @@ pub struct VapidKeys {
 
 /// `vapid_rotate` result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RotateResult {
     pub current: VapidPublicInfo,
     pub retired: VapidPublicInfo,
@@ -428,6 +460,7 @@ pub struct RotateResult {
 
 /// `subscription_add` parameters.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionAddParams {
     pub user: UserId,
@@ -438,6 +471,7 @@ pub struct SubscriptionAddParams {
 
 /// `subscription_remove` parameters.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionRemoveParams {
     pub user: UserId,
@@ -447,12 +481,14 @@ pub struct SubscriptionRemoveParams {
 
 /// `subscription_list` result.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SubscriptionList {
     pub subscriptions: Vec<crate::push::SubscriptionInfo>,
 }
 
 /// `subscription_remove` result.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SubscriptionRemoveResult {
     pub removed: crate::push::SubscriptionId,
     /// Active leases that named this subscription's push service and have no
@@ -463,6 +499,7 @@ pub struct SubscriptionRemoveResult {
 /// `lease_create` parameters. An empty `audiences` list means "the origins
 /// of the user's stored subscriptions".
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct LeaseCreateParams {
     pub user: UserId,
@@ -472,6 +509,7 @@ pub struct LeaseCreateParams {
 
 /// Names one lease of a user.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct LeaseRefParams {
     pub user: UserId,
@@ -481,6 +519,7 @@ pub struct LeaseRefParams {
 
 /// `lease_extend` parameters.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct LeaseExtendParams {
     pub user: UserId,
@@ -492,6 +531,7 @@ pub struct LeaseExtendParams {
 
 /// `lease_issue` parameters: no session, the credential is the authority.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct LeaseIssueParams {
     pub user: UserId,
@@ -502,6 +542,7 @@ pub struct LeaseIssueParams {
 
 /// `lease_create` result: the lease, and its credential, returned once.
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct LeaseCreateResult {
     pub lease: crate::lease::LeaseInfo,
     /// Hand this to the lease holder; the KMS does not keep it.
@@ -510,6 +551,7 @@ pub struct LeaseCreateResult {
 
 /// `lease_list` result.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct LeaseList {
     pub leases: Vec<crate::lease::LeaseInfo>,
     /// Leases ended more than 7 days ago that this call deleted.
@@ -519,6 +561,7 @@ pub struct LeaseList {
 
 /// `lease_issue` result.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct LeaseIssueResult {
     pub tokens: Vec<SignedJwt>,
     pub lease: crate::lease::LeaseInfo,
@@ -526,6 +569,7 @@ pub struct LeaseIssueResult {
 
 /// `user_delete` parameters.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct UserDeleteParams {
     pub user: UserId,
@@ -537,6 +581,7 @@ pub struct UserDeleteParams {
 
 /// `user_delete` result.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct UserDeleteResult {
     pub user: UserId,
     pub deleted_ms: UnixMillis,
@@ -556,6 +601,7 @@ pub struct UserDeleteResult {
 
 /// `audit_verify` parameters.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct AuditVerifyParams {
     /// The export, as written by `audit_export` (JSON Lines).
@@ -563,15 +609,18 @@ pub struct AuditVerifyParams {
     /// The audit public key the verifier expects (JWK JSON or base64url
     /// SEC1); without it, the key in the export's header is trusted.
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub expected_public_key: Option<String>,
     /// Checkpoints the verifier saw before: a rollback or a fork against any
     /// of them is detected.
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub expected_checkpoints: Vec<crate::audit::Checkpoint>,
 }
 
 /// `audit_export` result.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AuditExportResult {
     /// The export (JSON Lines, `docs/audit-format.md`).
     pub export: String,

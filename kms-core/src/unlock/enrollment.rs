@@ -24,6 +24,7 @@ pub const MAX_LABEL_LEN: usize = 64;
 
 /// An unlock method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "EnrollmentMethod"))]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
     Passphrase,
@@ -95,6 +96,7 @@ pub struct EnrollmentRecord {
 
 /// What the outside may know about an enrollment (no key material).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct EnrollmentInfo {
     pub id: EnrollmentId,
@@ -108,15 +110,19 @@ pub struct EnrollmentInfo {
     pub protects_at_rest: bool,
     /// Passphrase: the PBKDF2 iteration count.
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub iterations: Option<u32>,
     /// Passkeys: the credential id (base64url), for `allowCredentials`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub credential_id: Option<String>,
     /// Passkey PRF: the salt to pass as `prf.eval.first` (base64url).
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub prf_salt: Option<String>,
     /// Passkey gate: the WebAuthn relying party id.
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub rp_id: Option<String>,
 }
 

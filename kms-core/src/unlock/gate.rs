@@ -57,7 +57,6 @@
 use p256::ecdsa::signature::Verifier as _;
 use p256::ecdsa::{Signature, VerifyingKey};
 use p256::elliptic_curve::sec1::ToEncodedPoint as _;
-use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
@@ -268,6 +267,10 @@ pub struct ExpectedAssertion<'a> {
     pub challenge: &'a [u8],
     /// The exact origins (`scheme://host[:port]`) the assertion may come from.
     pub allowed_origins: &'a [String],
+    /// The exact origins of the pages that may embed the KMS frame in which
+    /// the ceremony runs (WebAuthn L3 §7.2, `C.topOrigin`). Empty: an
+    /// assertion made in a cross-origin iframe is refused.
+    pub allowed_top_origins: &'a [String],
     /// The RP ID: must be the credential's.
     pub rp_id: &'a str,
 }
@@ -299,7 +302,8 @@ pub enum AssertionError {
     /// clientDataJSON `origin` is not an allowed origin.
     #[error("origin is not allowed")]
     OriginMismatch,
-    /// The assertion was made in a cross-origin iframe.
+    /// The assertion was made in a cross-origin iframe whose top page is not
+    /// an allowed host (or `crossOrigin` and `topOrigin` disagree).
     #[error("cross-origin assertion refused")]
     CrossOrigin,
     /// authenticatorData is too short or inconsistent with its flags.
@@ -365,8 +369,8 @@ struct CollectedClientData {
     origin: String,
     #[serde(rename = "crossOrigin", default, deserialize_with = "some_bool")]
     cross_origin: Option<bool>,
-    #[serde(rename = "topOrigin", default, deserialize_with = "present")]
-    top_origin: bool,
+    #[serde(rename = "topOrigin", default, deserialize_with = "present_string")]
+    top_origin: Option<String>,
 }
 
 /// `crossOrigin`, when present, must be a boolean (`null` is malformed).
@@ -374,9 +378,10 @@ fn some_bool<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<bool
     bool::deserialize(d).map(Some)
 }
 
-/// True if the member is present, whatever its value (even `null`).
-fn present<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<bool, D::Error> {
-    IgnoredAny::deserialize(d).map(|_| true)
+/// `Some` if the member is present: its string, or an empty string for
+/// `null` (which then matches no allowed origin).
+fn present_string<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+    Option::<String>::deserialize(d).map(|v| Some(v.unwrap_or_default()))
 }
 
 /// Verifies a WebAuthn assertion made with the gate credential `cred`, and
@@ -401,9 +406,14 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<bool, D::Erro
 ///    string webauthn.get"; "verify that the value of C.challenge equals the
 ///    base64url encoding of options.challenge" (constant time); "verify that
 ///    the value of C.origin is an origin expected by the Relying Party"
-///    (exact string match); `crossOrigin` absent or `false` and `topOrigin`
-///    absent (the "if C.topOrigin is present" step: we never expect to be
-///    used from a cross-origin iframe).
+///    (exact string match); then either `crossOrigin` absent or `false` and
+///    `topOrigin` absent (a top-level KMS page), or `crossOrigin` `true` and
+///    `topOrigin` one of `allowed_top_origins` ("if C.topOrigin is present:
+///    verify that the Relying Party expects this credential to be used
+///    within an iframe that is not same-origin with its ancestors; verify
+///    that the value of C.topOrigin matches the origin of a page that the
+///    Relying Party expects to be sub-framed within": the KMS frame inside
+///    an allowed host page). Anything else is `CrossOrigin`.
 /// 5. "Verify that the rpIdHash in authData is the SHA-256 hash of the RP ID
 ///    expected by the Relying Party" (constant time); the expected RP ID must
 ///    also be the one the credential was registered for.
@@ -480,8 +490,11 @@ pub fn verify_assertion(
     if !expected.allowed_origins.contains(&client_data.origin) {
         return Err(AssertionError::OriginMismatch);
     }
-    if client_data.cross_origin == Some(true) || client_data.top_origin {
-        return Err(AssertionError::CrossOrigin);
+    let embedded = client_data.cross_origin == Some(true);
+    match (&client_data.top_origin, embedded) {
+        (None, false) => {}
+        (Some(top), true) if expected.allowed_top_origins.contains(top) => {}
+        _ => return Err(AssertionError::CrossOrigin),
     }
 
     // 5. RP ID.

@@ -25,6 +25,7 @@ const HEADER_JSON: &str = r#"{"typ":"JWT","alg":"ES256"}"#;
 /// What a caller asks to have signed. Nothing here is trusted: turn it into
 /// [`ValidatedClaims`] with [`validate`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct JwtRequest {
     /// The push service's origin, e.g. `https://fcm.googleapis.com`.
@@ -189,6 +190,7 @@ pub fn authorization_header(jwt: &str, public: &VapidPublicKey) -> String {
 
 /// A signed token, as returned by RPC.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SignedJwt {
     /// The compact JWS.
     pub jwt: String,
@@ -200,6 +202,7 @@ pub struct SignedJwt {
     pub authorization: String,
     /// The token's `jti`, when it has one (for the audit log and the holder).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub jti: Option<String>,
 }
 

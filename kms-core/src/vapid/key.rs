@@ -270,6 +270,7 @@ impl<'de> Deserialize<'de> for VapidPublicKey {
 /// A P-256 public key as a JSON Web Key (RFC 7518 section 6.2.1). Plain data:
 /// turn it into a key with [`VapidPublicKey::from_jwk`], which checks it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Jwk {
     /// `"EC"` (checked by [`VapidPublicKey::from_jwk`]).
     pub kty: String,
@@ -283,6 +284,7 @@ pub struct Jwk {
 
 /// Whether a key signs new tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum KeyStatus {
     /// The user's signing key: new JWTs are signed with it.
@@ -294,6 +296,7 @@ pub enum KeyStatus {
 
 /// The public description of a stored key, returned by RPCs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct VapidPublicInfo {
     /// The RFC 7638 thumbprint of the public key.
     pub kid: KeyId,

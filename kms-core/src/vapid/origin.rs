@@ -25,6 +25,8 @@ const SCHEME_RULE: &str = "the scheme must be https (http is allowed only for lo
 ///   `127.0.0.0/8`, `[::1]`), so that local test push services work but a
 ///   token is never addressed to a remote service over plain HTTP.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+// TypeScript: a string, as the `Serialize` impl writes it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "string"))]
 pub struct PushOrigin(String);
 
 impl PushOrigin {

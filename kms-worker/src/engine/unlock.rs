@@ -188,6 +188,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
                 let expected = ExpectedAssertion {
                     challenge: &challenge,
                     allowed_origins: &self.config.allowed_origins,
+                    allowed_top_origins: &self.config.allowed_top_origins,
                     rp_id: &gate.credential.rp_id,
                 };
                 let count = verify_assertion(&gate.credential, &assertion, &expected).map_err(|e| {

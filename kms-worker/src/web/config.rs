@@ -23,7 +23,15 @@ struct WebOptions {
     /// Session lifetime in milliseconds (default: the engine's, 5 minutes).
     #[serde(default)]
     session_ttl_ms: Option<u64>,
+    /// The host pages allowed to embed the KMS frame (from the KMS origin's
+    /// own kms-config.json): a gate-mode assertion made in the frame names
+    /// its top page, which must be one of them.
+    #[serde(default)]
+    allowed_hosts: Vec<String>,
 }
+
+/// Most host origins one KMS origin serves.
+const MAX_HOSTS: usize = 64;
 
 fn default_db_name() -> String {
     "kms".into()
@@ -51,8 +59,16 @@ impl WebConfig {
         if opts.db_name.is_empty() || opts.db_name.len() > 64 || !opts.db_name.chars().all(|c| c.is_ascii_graphic()) {
             return Err("worker options: db_name must be 1 to 64 printable ASCII characters".into());
         }
+        if opts.allowed_hosts.len() > MAX_HOSTS || opts.allowed_hosts.iter().any(|h| h.is_empty() || h.len() > 256) {
+            return Err(format!("worker options: allowed_hosts must be at most {MAX_HOSTS} origins"));
+        }
         let (origin, host) = own_location()?;
-        let mut engine = KmsConfig { rp_id: host, allowed_origins: vec![origin], ..KmsConfig::default() };
+        let mut engine = KmsConfig {
+            rp_id: host,
+            allowed_origins: vec![origin],
+            allowed_top_origins: opts.allowed_hosts,
+            ..KmsConfig::default()
+        };
         engine.push_services = engine.push_services.with_loopback(opts.allow_loopback_push);
         if let Some(ttl) = opts.session_ttl_ms {
             engine.session_ttl_ms = ttl;

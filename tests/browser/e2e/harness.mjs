@@ -23,7 +23,7 @@ export async function serve({ base = Number(process.env.KMS_E2E_PORT ?? 18080) }
   if (!existsSync(join(web, 'kms/pkg/kms_worker_bg.wasm'))) throw new Error('run scripts/build-web.sh first');
   const hostRoot = mkdtempSync(join(tmpdir(), 'kms-host-'));
   cpSync(join(here, '../host'), hostRoot, { recursive: true });
-  cpSync(join(web, 'client/kms-client.js'), join(hostRoot, 'kms-client.js'));
+  cpSync(join(repo, 'kms-client/js/kms-client.js'), join(hostRoot, 'kms-client.js'));
   const origins = {
     host: `http://localhost:${base}`,
     kms: `http://localhost:${base + 1}`,
@@ -72,8 +72,8 @@ export function call(page, method, params) {
 }
 
 /** Starts a UI operation in the page without waiting (the user answers in the frame). */
-export async function startUi(page, method, params) {
-  await page.evaluate(([m, p]) => { window.host.pendingUi = window.host.settle(window.host.kms[m](p)); }, [method, params]);
+export async function startUi(page, method, params, timeoutMs = 60_000) {
+  await page.evaluate(([m, p, t]) => { window.host.pendingUi = window.host.settle(window.host.kms[m](p, { timeoutMs: t })); }, [method, params, timeoutMs]);
 }
 
 /** The settled result of the UI operation started by startUi. */

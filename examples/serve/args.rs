@@ -1,0 +1,163 @@
+//! The values of the command line, parsed into types that say they passed
+//! the checks: [`AllowedOrigin`] (`--allow-host`) and [`SiteSpec`]
+//! (`--kms`, `--host`, `--site`).
+
+use std::{
+    fmt,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    str::FromStr,
+};
+
+use url::{Host, Url};
+
+use super::ServeError;
+
+/// Longest `--allow-host` value accepted, in bytes (a DNS name is at most 253).
+const MAX_ORIGIN_LEN: usize = 512;
+
+/// An origin allowed to embed the KMS iframe: `http(s)://host[:port]` in
+/// its ASCII serialization (WHATWG URL), which is what browsers put in
+/// `MessageEvent.origin`: the iframe compares strings, and the same text is
+/// a valid CSP `frame-ancestors` source. A value of this type:
+///
+/// - is its own origin serialization: no path (not even `/`), query,
+///   fragment or userinfo, lowercase host, IDNs in punycode, no default port;
+/// - has the scheme `http` or `https`;
+/// - has a DNS name made of letters, digits and `-` (no `*` wildcard, which
+///   CSP would honour and the iframe's exact comparison would not) or an
+///   IPv4 address. IPv6 literals are refused: CSP host sources cannot name
+///   them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AllowedOrigin(String);
+
+impl AllowedOrigin {
+    /// Checks an `--allow-host` value. The error says what is wrong and,
+    /// where the value names an origin in another spelling, the one to use.
+    pub fn parse(value: &str) -> Result<Self, ServeError> {
+        let refuse = |reason: String| ServeError::InvalidOrigin { value: value.to_owned(), reason };
+        if value.len() > MAX_ORIGIN_LEN {
+            return Err(refuse(format!("longer than {MAX_ORIGIN_LEN} bytes")));
+        }
+        let url = Url::parse(value).map_err(|e| refuse(format!("not a URL ({e})")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(refuse(format!("the scheme is {:?}, not http or https", url.scheme())));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(refuse("it has userinfo (user@)".into()));
+        }
+        if url.query().is_some() {
+            return Err(refuse("it has a query".into()));
+        }
+        if url.fragment().is_some() {
+            return Err(refuse("it has a fragment".into()));
+        }
+        if url.path() != "/" {
+            return Err(refuse(format!("it has a path ({:?})", url.path())));
+        }
+        match url.host() {
+            Some(Host::Domain(name)) if !is_plain_dns_name(name) => {
+                return Err(refuse(format!("the host {name:?} is not a DNS name of letters, digits and '-'")));
+            }
+            Some(Host::Domain(_) | Host::Ipv4(_)) => {}
+            Some(Host::Ipv6(_)) => {
+                return Err(refuse("IPv6 literals cannot be named in CSP frame-ancestors; use localhost".into()));
+            }
+            None => return Err(refuse("it has no host".into())),
+        }
+        let origin = url.origin().ascii_serialization();
+        if origin != value {
+            return Err(refuse(format!("write it as {origin}")));
+        }
+        Ok(Self(origin))
+    }
+
+    /// The origin as text, e.g. `http://localhost:8080`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Dot-separated non-empty labels of ASCII letters, digits and `-` (the
+/// `host-char` of CSP source expressions; the URL parser lowercased them).
+fn is_plain_dns_name(name: &str) -> bool {
+    name.split('.').all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+}
+
+impl FromStr for AllowedOrigin {
+    type Err = ServeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl fmt::Display for AllowedOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One origin to serve: `ADDR=DIR`, a loopback socket address (the port may
+/// be 0) and the directory whose files it serves. Browsers reach it as
+/// `http://localhost:<port>`, so only loopback addresses are accepted; the
+/// directory is checked when the server starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteSpec {
+    addr: SocketAddr,
+    dir: PathBuf,
+}
+
+impl SiteSpec {
+    /// A spec from its parts, with the same checks as [`SiteSpec::parse`].
+    pub fn new(addr: SocketAddr, dir: impl Into<PathBuf>) -> Result<Self, ServeError> {
+        let dir = dir.into();
+        match check_site(addr, &dir) {
+            Ok(()) => Ok(Self { addr, dir }),
+            Err(reason) => Err(ServeError::InvalidSiteSpec {
+                value: format!("{addr}={}", dir.display()),
+                reason: reason.to_owned(),
+            }),
+        }
+    }
+
+    /// Parses `ADDR=DIR`, e.g. `127.0.0.1:8081=dist/kms`.
+    pub fn parse(value: &str) -> Result<Self, ServeError> {
+        let refuse = |reason: &str| ServeError::InvalidSiteSpec { value: value.to_owned(), reason: reason.to_owned() };
+        let (addr, dir) = value.split_once('=').ok_or_else(|| refuse("expected ADDR=DIR, e.g. 127.0.0.1:8080=dist"))?;
+        let addr: SocketAddr =
+            addr.parse().map_err(|_| refuse("ADDR must be an IP address and a port, e.g. 127.0.0.1:8080"))?;
+        let dir = PathBuf::from(dir);
+        check_site(addr, &dir).map_err(refuse)?;
+        Ok(Self { addr, dir })
+    }
+
+    /// The address to bind.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The directory to serve, as given.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// Loopback only (the printed URL says `localhost`), and a directory named.
+fn check_site(addr: SocketAddr, dir: &Path) -> Result<(), &'static str> {
+    if !addr.ip().is_loopback() {
+        return Err("ADDR must be a loopback address (127.0.0.1 or [::1]): browsers use http://localhost");
+    }
+    if dir.as_os_str().is_empty() {
+        return Err("DIR is empty");
+    }
+    Ok(())
+}
+
+impl FromStr for SiteSpec {
+    type Err = ServeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}

@@ -1,0 +1,86 @@
+//! What sets the KMS origin apart from a plain static one: the security
+//! headers on every response and the generated `/kms-config.json`.
+
+use serde::Serialize;
+
+use super::{AllowedOrigin, ServeError};
+
+/// Where the iframe reads its configuration from.
+pub const KMS_CONFIG_PATH: &str = "/kms-config.json";
+
+/// The policy of the KMS origin: which host origins may embed the iframe,
+/// and whether the KMS may accept a push service on a loopback address (the
+/// local push service of the tests and the demo; never in production).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KmsPolicy {
+    allowed_hosts: Vec<AllowedOrigin>,
+    allow_loopback_push: bool,
+}
+
+/// The body of `/kms-config.json`. The iframe reads its host allowlist from
+/// here, from its own origin, and never from a URL parameter that whoever
+/// frames it could choose.
+#[derive(Serialize)]
+struct KmsConfigJson<'a> {
+    v: u32,
+    allowed_hosts: Vec<&'a str>,
+    allow_loopback_push: bool,
+}
+
+impl KmsPolicy {
+    /// A policy for these hosts (in order, duplicates dropped). At least one
+    /// is required: a KMS nobody may frame is a misconfiguration.
+    pub fn new(allowed_hosts: Vec<AllowedOrigin>, allow_loopback_push: bool) -> Result<Self, ServeError> {
+        let mut unique: Vec<AllowedOrigin> = Vec::with_capacity(allowed_hosts.len());
+        for host in allowed_hosts {
+            if !unique.contains(&host) {
+                unique.push(host);
+            }
+        }
+        if unique.is_empty() {
+            return Err(ServeError::NoAllowedHosts);
+        }
+        Ok(Self { allowed_hosts: unique, allow_loopback_push })
+    }
+
+    /// The origins allowed to embed the KMS iframe.
+    pub fn allowed_hosts(&self) -> &[AllowedOrigin] {
+        &self.allowed_hosts
+    }
+
+    /// The `Content-Security-Policy` of every KMS response: only the
+    /// origin's own scripts, worker and WASM (`'wasm-unsafe-eval'` allows
+    /// compiling WebAssembly, not `eval`), no plugins, no `<base>`, no form
+    /// posts, and framing only by the allowed hosts.
+    pub fn content_security_policy(&self) -> String {
+        let ancestors: Vec<&str> = self.allowed_hosts.iter().map(AllowedOrigin::as_str).collect();
+        format!(
+            "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'; \
+             style-src 'self'; img-src 'self'; frame-ancestors {}; base-uri 'none'; form-action 'none'",
+            ancestors.join(" ")
+        )
+    }
+
+    /// The headers of every KMS response (files, generated, errors).
+    pub(super) fn headers(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("Content-Security-Policy", self.content_security_policy()),
+            // No other origin may load these files as subresources.
+            ("Cross-Origin-Resource-Policy", "same-origin".into()),
+            ("X-Content-Type-Options", "nosniff".into()),
+            ("Referrer-Policy", "no-referrer".into()),
+            ("Cache-Control", "no-cache".into()),
+        ]
+    }
+
+    /// The body of `/kms-config.json`, e.g.
+    /// `{"v":1,"allowed_hosts":["http://localhost:8080"],"allow_loopback_push":false}`.
+    pub fn config_json(&self) -> Result<Vec<u8>, ServeError> {
+        let config = KmsConfigJson {
+            v: 1,
+            allowed_hosts: self.allowed_hosts.iter().map(AllowedOrigin::as_str).collect(),
+            allow_loopback_push: self.allow_loopback_push,
+        };
+        Ok(serde_json::to_vec(&config)?)
+    }
+}
