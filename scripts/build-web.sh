@@ -11,13 +11,13 @@ need_wasm_target
 need_wasm_bindgen
 
 out=target/web
-say "building the WASM engine (release, wasm32-unknown-unknown)"
-cargo build --release --target wasm32-unknown-unknown -p kms-worker --lib
+say "building the WASM engine (profile wasm-release, wasm32-unknown-unknown)"
+cargo build --profile wasm-release --target wasm32-unknown-unknown -p kms-worker --lib
 rm -rf "$out/kms" "$out/client"
 mkdir -p "$out/kms" "$out/client"
 say "binding it for the browser (wasm-bindgen --target web)"
 wasm-bindgen --target web --no-typescript --out-dir "$out/kms/pkg" \
-  target/wasm32-unknown-unknown/release/kms_worker.wasm
+  target/wasm32-unknown-unknown/wasm-release/kms_worker.wasm
 cp kms-worker/web/kms.html kms-worker/web/kms.css kms-worker/web/kms-frame.js kms-worker/web/kms-worker.js "$out/kms/"
 cp kms-client/js/kms-client.js kms-client/js/kms-client.d.ts kms-client/js/kms-rpc.d.ts "$out/client/" 2>/dev/null || \
   cp kms-client/js/kms-client.js "$out/client/"

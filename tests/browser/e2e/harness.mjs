@@ -18,7 +18,7 @@ export const CHROMIUM_ARGS = [
 ];
 
 /** Starts kms-serve on three loopback ports; resolves with the origins. */
-export async function serve({ base = Number(process.env.KMS_E2E_PORT ?? 18080) } = {}) {
+export async function serve({ base = Number(process.env.KMS_E2E_PORT ?? 18080), extraSite = null } = {}) {
   const serveBin = process.env.KMS_SERVE ?? join(repo, 'target/debug/kms-serve');
   if (!existsSync(join(web, 'kms/pkg/kms_worker_bg.wasm'))) throw new Error('run scripts/build-web.sh first');
   const hostRoot = mkdtempSync(join(tmpdir(), 'kms-host-'));
@@ -28,12 +28,15 @@ export async function serve({ base = Number(process.env.KMS_E2E_PORT ?? 18080) }
     host: `http://localhost:${base}`,
     kms: `http://localhost:${base + 1}`,
     third: `http://localhost:${base + 2}`,
+    extra: extraSite ? `http://localhost:${base + 3}` : null,
   };
+  const extra = extraSite ? ['--site', `127.0.0.1:${base + 3}=${extraSite}`] : [];
   const child = spawn(serveBin, [
     '--host', `127.0.0.1:${base}=${hostRoot}`,
     '--kms', `127.0.0.1:${base + 1}=${join(web, 'kms')}`,
     '--site', `127.0.0.1:${base + 2}=${join(here, '../third')}`,
     '--allow-host', origins.host,
+    ...extra,
   ], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise((ok, fail) => {
     let out = '';

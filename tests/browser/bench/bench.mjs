@@ -1,0 +1,87 @@
+// The browser benchmark (not a test): headless Chromium, the release bundle,
+// one run. Prints the figures docs/benchmarks.md reports:
+// - KMS ready time in the real topology (host page: iframe created ->
+//   handshake -> worker, WASM, IndexedDB -> first RPC answered), cold (a
+//   fresh profile) and warm (a reload with caches);
+// - engine timings against bare WebCrypto in the same page (bench.js);
+// - the WASM size, raw and gzipped.
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { serve, browser, repo } from '../e2e/harness.mjs';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+
+// The bench origin: a copy of the KMS bundle plus the bench page.
+const benchRoot = mkdtempSync(join(tmpdir(), 'kms-bench-'));
+cpSync(join(repo, 'target/web/kms'), benchRoot, { recursive: true });
+cpSync(join(here, 'bench.html'), join(benchRoot, 'bench.html'));
+cpSync(join(here, 'bench.js'), join(benchRoot, 'bench.js'));
+
+const base = Number(process.env.KMS_BENCH_PORT ?? 18280);
+const server = await serve({ base, extraSite: benchRoot });
+const chromium = await browser();
+try {
+  // Ready time: from Kms.connect() (the iframe is created) to the KMS
+  // answering its first RPC (the handshake completes after the worker has
+  // loaded the WASM, opened IndexedDB and answered `info`).
+  const connectOnce = (page) => page.evaluate(async (kmsOrigin) => {
+    const { Kms } = await import('./kms-client.js');
+    const t = performance.now();
+    const kms = await Kms.connect({ kmsOrigin });
+    const ms = performance.now() - t;
+    kms.close();
+    return ms;
+  }, server.origins.kms);
+  const blank = `${server.origins.host}/blank.html`;
+  // Cold: a fresh profile each time (empty HTTP and code caches, no database).
+  const cold = [];
+  for (let i = 0; i < 5; i++) {
+    const context = await chromium.newContext();
+    const page = await context.newPage();
+    await page.goto(blank);
+    cold.push(await connectOnce(page));
+    await context.close();
+  }
+  // Warm: the same profile, the page reloaded (caches and database kept).
+  const warm = [];
+  {
+    const context = await chromium.newContext();
+    const page = await context.newPage();
+    await page.goto(blank);
+    await connectOnce(page);
+    for (let i = 0; i < 5; i++) {
+      await page.reload();
+      warm.push(await connectOnce(page));
+    }
+    await context.close();
+  }
+
+  const context = await chromium.newContext();
+  const page = await context.newPage();
+  await page.goto(`${server.origins.extra}/bench.html`);
+  const engine = await page.evaluate(() => window.benchResult);
+  if (engine.error) throw new Error(engine.error);
+
+  const wasm = readFileSync(join(repo, 'target/web/kms/pkg/kms_worker_bg.wasm'));
+  const r = {
+    chromium: chromium.version(),
+    ready_cold_ms: median(cold),
+    ready_warm_ms: median(warm),
+    ...engine,
+    unlock_ratio: engine.unlock_ms / engine.bare_pbkdf2_ms,
+    jwt_ratio: engine.jwt_ms / engine.bare_ecdsa_ms,
+    lease_batch_ratio: engine.lease_batch_10_ms / (10 * engine.bare_ecdsa_ms),
+    wasm_bytes: wasm.length,
+    wasm_gzip_bytes: gzipSync(wasm, { level: 9 }).length,
+  };
+  const f = (x) => (typeof x === 'number' && !Number.isInteger(x) ? x.toFixed(2) : String(x));
+  for (const [k, v] of Object.entries(r)) console.log(`${k.padEnd(22)} ${f(v)}`);
+} finally {
+  await chromium.close();
+  server.close();
+  rmSync(benchRoot, { recursive: true, force: true });
+}
