@@ -7,6 +7,14 @@ import type { KmsMethods, KmsErrorCode } from './kms-rpc';
 
 export type { KmsMethods, KmsErrorCode };
 
+/**
+ * Methods a page may call directly. The others carry secrets or start
+ * ceremonies: the KMS frame runs them for the user (setup, unlock,
+ * addEnrollment, changePassphrase).
+ */
+export type DirectMethod = Exclude<keyof KmsMethods,
+  'setup' | 'unlock' | 'add_enrollment' | 'change_passphrase' | 'prf_begin' | 'gate_begin'>;
+
 /** A method's params as the page passes them: the KMS frame adds `session`. */
 export type Params<M extends keyof KmsMethods> = Omit<KmsMethods[M]['params'], 'session'>;
 /** A method's result. */
@@ -71,7 +79,7 @@ export declare class Kms {
   onattention: ((needed: boolean) => void) | null;
 
   /** Any direct method by its wire name. */
-  call<M extends keyof KmsMethods>(method: M, params: Params<M>, options?: CallOptions): Promise<Result<M>>;
+  call<M extends DirectMethod>(method: M, params: Params<M>, options?: CallOptions): Promise<Result<M>>;
 
   setup(params: { user: string; method: UnlockMethod; label?: string }, options?: CallOptions): Promise<OpenedSession>;
   unlock(params: { user: string; method?: UnlockMethod; enrollment_id?: string }, options?: CallOptions): Promise<OpenedSession>;

@@ -83,15 +83,21 @@ export class Kms {
     const kmsOrigin = exactOrigin(options.kmsOrigin);
     const opts = { ...DEFAULTS, ...options, kmsOrigin };
     const iframe = opts.iframe ?? document.createElement('iframe');
-    iframe.src = new URL(opts.path, kmsOrigin).href;
-    // WebAuthn inside a cross-origin iframe needs the permissions delegated.
+    // WebAuthn inside a cross-origin iframe needs the permissions delegated;
+    // set before `src`, which starts the navigation that reads them.
     iframe.allow = `publickey-credentials-get ${kmsOrigin}; publickey-credentials-create ${kmsOrigin}`;
     iframe.referrerPolicy = 'no-referrer';
     if (!iframe.title) iframe.title = 'Key manager';
+    iframe.src = new URL(opts.path, kmsOrigin).href;
     const loaded = new Promise((resolve) => iframe.addEventListener('load', resolve, { once: true }));
     if (!iframe.isConnected) (opts.container ?? document.body).appendChild(iframe);
     const kms = new Kms(CONNECT, iframe, opts);
-    await withTimeout(loaded, opts.readyTimeoutMs, 'the KMS frame did not load');
+    try {
+      await withTimeout(loaded, opts.readyTimeoutMs, 'the KMS frame did not load');
+    } catch (e) {
+      kms.close();
+      throw e;
+    }
     return kms.#handshake();
   }
 

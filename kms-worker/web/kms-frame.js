@@ -11,7 +11,8 @@
 //   {t: 'cancel', id}                   ends a pending ui request
 //   {t: 'stats',  id}                   counters
 // Frame -> host:
-//   {t: 'ready', v, info} | {t: 'result', id, ok: true, result} |
+//   {t: 'ready', v, info} | {t: 'fatal', error} (the KMS could not start) |
+//   {t: 'result', id, ok: true, result} |
 //   {t: 'result', id, ok: false, error: {code, message, retry_after_ms?}} |
 //   {t: 'attention', needed: bool}      (the frame needs the user: show it)
 
@@ -22,6 +23,8 @@ const MAX_PARAMS_CHARS = 64 * 1024;
 const MAX_VERIFY_CHARS = 11 * 1024 * 1024;
 const WORKER_TIMEOUT_MS = 120_000;
 const WORKER_START_TIMEOUT_MS = 30_000;
+// Requests waiting for the user, at most.
+const MAX_UI_QUEUE = 8;
 
 // Methods the host may call directly. `true`: the frame adds the user's
 // session. Methods that carry secrets (setup, unlock, add_enrollment,
@@ -96,6 +99,7 @@ function startWorker() {
         db_name: config.db_name ?? 'kms',
         allow_loopback_push: config.allow_loopback_push === true,
         allowed_hosts: config.allowed_hosts,
+        ...(Number.isSafeInteger(config.session_ttl_ms) ? { session_ttl_ms: config.session_ttl_ms } : {}),
       },
     });
   });
@@ -146,6 +150,10 @@ const started = (async () => {
   config = await loadConfig();
   worker = await startWorker();
   info = await rpc('info', {});
+  // The database is the only copy of the wrapped master secrets: ask the
+  // browser not to evict it under storage pressure (best effort; the
+  // browser may say no).
+  navigator.storage?.persist?.().catch(() => {});
   status('Key manager ready.');
 })();
 started.catch((e) => status(`The key manager could not start: ${e.message}`));
@@ -198,8 +206,11 @@ function isPlainObject(v) {
 function onHostMessage(event) {
   const m = event.data;
   if (!isPlainObject(m) || !Number.isSafeInteger(m.id) || m.id <= 0) return drop();
-  if (m.t === 'call' && typeof m.method === 'string' && isPlainObject(m.params ?? {})) {
+  if (m.t === 'call' && typeof m.method === 'string') {
     stats.calls += 1;
+    if (!isPlainObject(m.params ?? {})) {
+      return reply(m.id, Promise.reject(new KmsFailure('invalid_input', 'params must be a JSON object')));
+    }
     if (!DIRECT_METHODS.has(m.method)) {
       const why = UI_OPS.has(m.method) || m.method === 'prf_begin' || m.method === 'gate_begin'
         ? `\`${m.method}\` carries secrets, so only the KMS frame asks for it: use setup, unlock, addEnrollment or changePassphrase`
@@ -208,8 +219,14 @@ function onHostMessage(event) {
     }
     return reply(m.id, direct(m.method, m.params ?? {}));
   }
-  if (m.t === 'ui' && UI_OPS.has(m.op) && isPlainObject(m.params)) {
+  if (m.t === 'ui' && typeof m.op === 'string') {
     stats.ui += 1;
+    if (!UI_OPS.has(m.op) || !isPlainObject(m.params)) {
+      return reply(m.id, Promise.reject(new KmsFailure('invalid_input', 'ui: op must be setup, unlock, add_enrollment or change_passphrase, with params an object')));
+    }
+    if (uiQueue.length >= MAX_UI_QUEUE) {
+      return reply(m.id, Promise.reject(new KmsFailure('invalid_input', `more than ${MAX_UI_QUEUE} requests wait for the user`)));
+    }
     return reply(m.id, enqueueUi(m.id, m.op, m.params));
   }
   if (m.t === 'cancel') return cancelUi(m.id);
@@ -458,7 +475,11 @@ async function newPasskeyEnrollment(user, method) {
 
 async function passkeyUnlock(r) {
   const { params } = r;
-  const enrollments = r.forms.enrollments.filter((e) => e.method === 'passkey_prf' || e.method === 'passkey_gate');
+  // The page may narrow the choice: a method, an enrollment.
+  const enrollments = r.forms.enrollments.filter((e) => (e.method === 'passkey_prf' || e.method === 'passkey_gate')
+    && (!params.method || params.method === e.method)
+    && (typeof params.enrollment_id !== 'string' || params.enrollment_id === e.id));
+  if (enrollments.length === 0) throw new KmsFailure('not_found', `no such passkey enrollment for ${params.user}`);
   const prf = enrollments.filter((e) => e.method === 'passkey_prf');
   if (prf.length > 0) {
     const evalByCredential = {};

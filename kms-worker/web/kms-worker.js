@@ -4,10 +4,12 @@
 // and answers one JSON request at a time.
 //
 // Messages it accepts (anything else is dropped and counted):
-//   {t: 'open', options: {db_name, allow_loopback_push, session_ttl_ms}}   once
+//   {t: 'open', options: {db_name, allow_loopback_push, session_ttl_ms, allowed_hosts}}   once
 //   {t: 'rpc', id: <positive integer>, body: <JSON text, capped>}
 // Messages it sends:
 //   {t: 'ready'} | {t: 'fatal', message} | {t: 'rpc', id, body} | {t: 'dropped', count}
+// A request over the cap is answered with an `invalid_input` response, not
+// dropped, so the frame does not wait for its timeout.
 
 import init, { KmsWorker } from './pkg/kms_worker.js';
 
@@ -59,7 +61,11 @@ self.onmessage = (event) => {
   if (msg.t === 'open' && !opening && msg.options !== null && typeof msg.options === 'object') {
     return void open(msg.options);
   }
-  if (msg.t === 'rpc' && engine !== null && isId(msg.id) && typeof msg.body === 'string' && msg.body.length <= MAX_BODY_CHARS) {
+  if (msg.t === 'rpc' && engine !== null && isId(msg.id) && typeof msg.body === 'string') {
+    if (msg.body.length > MAX_BODY_CHARS) {
+      const error = { code: 'invalid_input', message: `request larger than ${MAX_BODY_CHARS} characters` };
+      return void self.postMessage({ t: 'rpc', id: msg.id, body: JSON.stringify({ v: 1, id: msg.id, error }) });
+    }
     return void answer(msg.id, msg.body);
   }
   return drop();

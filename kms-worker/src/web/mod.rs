@@ -63,9 +63,12 @@ impl KmsWorker {
         wasm_bindgen_futures::future_to_promise(async move {
             let mut engine = engine.lock().await;
             let response = engine.handle_json(request.as_bytes()).await;
-            // The request text may hold a passphrase: gone with `request`
-            // here (the JS copy is the caller's to drop).
-            drop(request);
+            // The request text may hold a passphrase. The engine parsed it
+            // into zeroizing types; this copy is wiped before it is freed
+            // (the JS string it came from is immutable and left to the
+            // garbage collector: see docs/threat-model.md).
+            let mut request = request;
+            zeroize::Zeroize::zeroize(&mut request);
             Ok(JsValue::from_str(&String::from_utf8_lossy(&response)))
         })
     }

@@ -27,5 +27,7 @@ export async function pwa(registration: ServiceWorkerRegistration): Promise<stri
   await kms.signJwt({ user: 'alice' });
   // @ts-expect-error: not a method of the protocol
   await kms.call('steal_keys', {});
+  // @ts-expect-error: a passphrase is typed in the KMS frame, never passed by the page
+  await kms.call('unlock', { user: 'alice', credential: { kind: 'passphrase', passphrase: 'x' } });
   return `${kid} ${header} ${valid}`;
 }
