@@ -33,3 +33,5 @@ say "building kms-serve"
 cargo build -p kms-examples --bin kms-serve
 say "end-to-end tests (Playwright, headless Chromium, two origins and a third)"
 (cd tests/browser && node --test --test-concurrency=1 e2e/)
+say "the Rust browser client (BrowserKms) in headless Chromium"
+bash scripts/test-browser-rust.sh

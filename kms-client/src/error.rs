@@ -16,14 +16,100 @@ pub enum ClientError {
     /// The KMS answered something this client does not understand.
     #[error("unexpected response: {0}")]
     Protocol(String),
+    /// The channel to the KMS frame failed with one of the browser client's
+    /// own codes (`timeout`, `cancelled`, `disconnected`): the request may or
+    /// may not have run. Only the browser client (`browser::BrowserKms`) makes
+    /// these; the engine's codes come as [`ClientError::Rpc`].
+    #[error("{code}: {message}")]
+    Channel { code: ChannelCode, message: String },
+}
+
+/// The browser client's own error codes, beside the engine's
+/// ([`ErrorCode`]); the strings are those of `KmsError.code` in
+/// `js/kms-client.js` (`ClientErrorCode` in its declarations, where
+/// `protocol` is [`ClientError::Protocol`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ChannelCode {
+    /// No answer in time: the frame did not load or connect (the host is not
+    /// on the KMS's allowlist), the call took too long, or nobody answered
+    /// the KMS frame's prompt.
+    Timeout,
+    /// The request was cancelled before it finished.
+    Cancelled,
+    /// The connection is closed.
+    Disconnected,
+}
+
+impl ChannelCode {
+    /// The code as the JS client spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::Cancelled => "cancelled",
+            Self::Disconnected => "disconnected",
+        }
+    }
+
+    /// The code for its JS spelling, if it is one of these.
+    pub fn parse(code: &str) -> Option<Self> {
+        [Self::Timeout, Self::Cancelled, Self::Disconnected].into_iter().find(|c| c.as_str() == code)
+    }
+}
+
+impl std::fmt::Display for ChannelCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl ClientError {
-    /// The stable code: the engine's, or `internal` for local failures.
+    /// The stable code: the engine's, or `internal` for local failures
+    /// (including [`ClientError::Channel`]: see [`ClientError::code_str`]).
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::Rpc(e) => e.code,
-            Self::Transport(_) | Self::Protocol(_) => ErrorCode::Internal,
+            Self::Transport(_) | Self::Protocol(_) | Self::Channel { .. } => ErrorCode::Internal,
         }
+    }
+
+    /// The code as the JS client's `KmsError.code` spells it: the engine's
+    /// code, a [`ChannelCode`], `protocol` for [`ClientError::Protocol`],
+    /// `internal` for [`ClientError::Transport`].
+    pub fn code_str(&self) -> &'static str {
+        match self {
+            Self::Rpc(e) => e.code.as_str(),
+            Self::Channel { code, .. } => code.as_str(),
+            Self::Protocol(_) => "protocol",
+            Self::Transport(_) => ErrorCode::Internal.as_str(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_str_spells_the_js_codes() {
+        let rpc = ClientError::Rpc(RpcError::new(ErrorCode::NotFound, "no such user"));
+        assert_eq!(rpc.code_str(), "not_found");
+        assert_eq!(rpc.code(), ErrorCode::NotFound);
+        let timeout = ClientError::Channel { code: ChannelCode::Timeout, message: "no answer".into() };
+        assert_eq!(timeout.code_str(), "timeout");
+        assert_eq!(timeout.code(), ErrorCode::Internal);
+        assert_eq!(timeout.to_string(), "timeout: no answer");
+        assert_eq!(ClientError::Protocol("x".into()).code_str(), "protocol");
+        assert_eq!(ClientError::Transport("x".into()).code_str(), "internal");
+    }
+
+    #[test]
+    fn channel_codes_parse_their_own_spelling_only() {
+        for code in [ChannelCode::Timeout, ChannelCode::Cancelled, ChannelCode::Disconnected] {
+            assert_eq!(ChannelCode::parse(code.as_str()), Some(code));
+        }
+        assert_eq!(ChannelCode::parse("protocol"), None);
+        assert_eq!(ChannelCode::parse("not_found"), None);
+        assert_eq!(ChannelCode::parse("Timeout"), None);
     }
 }

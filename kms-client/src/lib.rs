@@ -7,6 +7,9 @@
 //! travels in one request and is wiped when the request is dropped; a session
 //! token is a bearer capability the caller keeps. Errors keep the engine's
 //! stable `code` so callers can switch on it.
+//!
+//! In a web page (wasm32), `browser::BrowserKms` talks to the KMS iframe
+//! through the JS client instead: the frame keeps the sessions.
 
 pub mod client;
 pub mod error;
@@ -17,6 +20,8 @@ pub use client::KmsClient;
 pub use error::ClientError;
 pub use transport::{InProcess, Transport};
 
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+pub mod browser;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;
 #[cfg(not(target_arch = "wasm32"))]

@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# The Rust browser client (kms-client/src/browser.rs, `BrowserKms`) in
+# headless Chromium: kms-client/tests/browser.rs runs in a page of origin
+# http://127.0.0.1:18190 and talks to the KMS frame of http://localhost:18181
+# (the release bundle of scripts/build-web.sh, served by kms-serve with that
+# page origin on its allowlist), and to a second KMS, http://localhost:18182,
+# that allows another host only.
+#
+# The page's origin must be known before the test starts: the KMS's
+# allowlist and its frame-ancestors name it exactly. wasm-bindgen-test-runner
+# 0.2.100 serves headless tests on a port it picks itself (127.0.0.1:0);
+# WASM_BINDGEN_TEST_ADDRESS only changes the URL the browser is sent to
+# (it binds the server only in the interactive NO_HEADLESS mode). So cargo
+# runs this script as the test runner (`--runner`): it listens on the page
+# port first, starts wasm-bindgen-test-runner with WASM_BINDGEN_TEST_ADDRESS
+# set to that port, finds the port of the runner's server in /proc (by the
+# runner's pid), and forwards every connection there (Node.js).
+#
+# Usage: scripts/test-browser-rust.sh [test name filter]
+# Uses the ports 18181, 18182 and 18190 on 127.0.0.1. Each tool is installed
+# when missing (../shared/TOOLCHAIN.md). The repository path must not contain
+# spaces (cargo splits the runner command on whitespace).
+set -euo pipefail
+
+PAGE_PORT=18190
+KMS_PORT=18181
+FOREIGN_PORT=18182
+# The only host the second KMS allows: nothing listens there.
+FOREIGN_HOST=http://127.0.0.1:18199
+
+# The forwarder (runner mode): argv = page port, then the runner's command.
+FORWARDER=$(cat <<'EOF'
+'use strict';
+const net = require('node:net');
+const fs = require('node:fs');
+const { spawn } = require('node:child_process');
+
+const [pagePort, ...command] = process.argv.slice(1);
+
+// TCP ports a process listens on: its socket inodes, looked up in /proc/net.
+function listeningPorts(pid) {
+  const inodes = new Set();
+  let fds = [];
+  try { fds = fs.readdirSync(`/proc/${pid}/fd`); } catch { return []; }
+  for (const fd of fds) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]);
+    } catch { /* closed meanwhile */ }
+  }
+  const ports = new Set();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let lines = [];
+    try { lines = fs.readFileSync(table, 'utf8').trim().split('\n').slice(1); } catch { continue; }
+    for (const line of lines) {
+      const f = line.trim().split(/\s+/);
+      // f[1] local address:port (hex), f[3] state (0A: LISTEN), f[9] inode.
+      if (f[3] === '0A' && inodes.has(f[9])) ports.add(parseInt(f[1].split(':').pop(), 16));
+    }
+  }
+  return [...ports];
+}
+
+let upstream = null;
+const waiting = [];
+const server = net.createServer((client) => {
+  // The browser may come before the runner's port is known: its bytes wait
+  // in the socket until the pipe starts.
+  const forward = () => {
+    const up = net.connect(upstream, '127.0.0.1');
+    client.pipe(up);
+    up.pipe(client);
+    client.on('error', () => up.destroy());
+    up.on('error', () => client.destroy());
+  };
+  if (upstream === null) waiting.push(forward); else forward();
+});
+server.on('error', (e) => {
+  console.error(`test-browser-rust: cannot listen on 127.0.0.1:${pagePort}: ${e.message}`);
+  process.exit(1);
+});
+server.listen(Number(pagePort), '127.0.0.1', () => {
+  const runner = spawn(command[0], command.slice(1), { stdio: 'inherit' });
+  const timer = setInterval(() => {
+    const ports = listeningPorts(runner.pid);
+    if (ports.length === 1) {
+      upstream = ports[0];
+      clearInterval(timer);
+      for (const forward of waiting.splice(0)) forward();
+    }
+  }, 20);
+  runner.on('error', (e) => {
+    console.error(`test-browser-rust: cannot start ${command[0]}: ${e.message}`);
+    process.exit(1);
+  });
+  runner.on('exit', (code) => process.exit(code ?? 1));
+});
+EOF
+)
+
+if [ "${1:-}" = "--runner" ]; then
+  shift
+  exec node -e "$FORWARDER" "$PAGE_PORT" wasm-bindgen-test-runner "$@"
+fi
+
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+need_cargo
+need_wasm_target
+need_wasm_bindgen
+need_chromium
+if ! command -v node >/dev/null 2>&1; then
+  say "installing nodejs (Debian package)"
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs
+fi
+
+target="${CARGO_TARGET_DIR:-target}"
+if [ ! -f "$target/web/kms/kms.html" ] || [ ! -d "$target/web/kms/pkg" ]; then
+  bash scripts/build-web.sh
+fi
+say "building kms-serve"
+cargo build -p kms-examples --bin kms-serve
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# A copy of the bundle: a rebuild of target/web meanwhile does not pull the
+# files from under the running servers.
+cp -r "$target/web/kms" "$work/kms"
+
+# start_kms NAME PORT ALLOWED_HOST: a KMS origin in the background, once ready.
+start_kms() {
+  local log="$work/$1.log"
+  "$target/debug/kms-serve" --kms "127.0.0.1:$2=$work/kms" --allow-host "$3" >"$log" 2>&1 &
+  local pid=$!
+  pids+=("$pid")
+  for _ in $(seq 1 100); do
+    if grep -q '^kms-serve: ready' "$log"; then return 0; fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      cat "$log" >&2
+      echo "test-browser-rust: kms-serve ($1, port $2) stopped before it was ready" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+  echo "test-browser-rust: kms-serve ($1, port $2) not ready after 10 s" >&2
+  exit 1
+}
+say "starting the KMS origins (localhost:$KMS_PORT for this page, localhost:$FOREIGN_PORT for another host)"
+start_kms kms "$KMS_PORT" "http://127.0.0.1:$PAGE_PORT"
+start_kms foreign "$FOREIGN_PORT" "$FOREIGN_HOST"
+
+export CHROMEDRIVER=/usr/bin/chromedriver
+export WASM_BINDGEN_TEST_TIMEOUT=120
+# Where the browser goes: this script's forwarder (see the top).
+export WASM_BINDGEN_TEST_ADDRESS="http://127.0.0.1:$PAGE_PORT"
+# The runner's page is cross-origin isolated by default (COEP require-corp),
+# which refuses the KMS iframe (its responses are CORP same-origin).
+export WASM_BINDGEN_TEST_NO_ORIGIN_ISOLATION=1
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$PWD/scripts/test-browser-rust.sh --runner"
+# Read by tests/browser.rs at build time (option_env!).
+export KMS_TEST_KMS_ORIGIN="http://localhost:$KMS_PORT"
+export KMS_TEST_FOREIGN_KMS_ORIGIN="http://localhost:$FOREIGN_PORT"
+
+say "kms-client's BrowserKms in headless Chromium (page http://127.0.0.1:$PAGE_PORT)"
+# --no-default-features: without `cli`, the native-only `kms` tool.
+cargo test --target wasm32-unknown-unknown -p kms-client --no-default-features --test browser "$@"
