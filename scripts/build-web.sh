@@ -12,7 +12,7 @@ need_wasm_bindgen
 
 out=target/web
 say "building the WASM engine (profile wasm-release, wasm32-unknown-unknown)"
-cargo build --profile wasm-release --target wasm32-unknown-unknown -p kms-worker --lib
+wasm_cargo build --profile wasm-release --target wasm32-unknown-unknown -p kms-worker --lib
 rm -rf "$out/kms" "$out/client"
 mkdir -p "$out/kms" "$out/client"
 say "binding it for the browser (wasm-bindgen --target web)"

@@ -25,12 +25,46 @@ wasm_bindgen_version() {
   awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
 }
 
-# rustup's wasm32 target (Debian's rustc-web is the documented fallback, not
-# automated here: rustup has worked on every machine of this kind).
+# How wasm32 builds run: plain `cargo` with rustup's target (first choice),
+# or Debian's toolchain with the standard library built from source (the
+# fallback of ../shared/TOOLCHAIN.md, about 2.4x slower). Every wasm32 cargo
+# call of the scripts goes through `wasm_cargo`.
+WASM_CARGO=(cargo)
+WASM_BUILD_STD=()
 need_wasm_target() {
-  if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then return; fi
-  say "adding the wasm32-unknown-unknown target"
-  timeout 300 rustup target add wasm32-unknown-unknown
+  if [ "${KMS_WASM_FALLBACK:-}" != 1 ]; then
+    if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then return; fi
+    say "adding the wasm32-unknown-unknown target"
+    if timeout 300 rustup target add wasm32-unknown-unknown; then return; fi
+    say "rustup could not add the target: falling back to Debian's rustc-web"
+  fi
+  use_debian_wasm_toolchain
+}
+
+use_debian_wasm_toolchain() {
+  if ! dpkg -s rustc-web cargo-web rust-web-src lld-22 >/dev/null 2>&1; then
+    say "installing rustc-web, cargo-web, rust-web-src and lld-22 (Debian packages)"
+    local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq rustc-web cargo-web rust-web-src lld-22
+  fi
+  rustup toolchain list | grep -q '^debian' || rustup toolchain link debian /usr
+  # build-std is a nightly flag; Debian's stable compiler accepts it so.
+  export RUSTC_BOOTSTRAP=1
+  WASM_CARGO=(cargo +debian)
+  WASM_BUILD_STD=(-Zbuild-std=std,panic_abort)
+}
+
+# `wasm_cargo <subcommand> <args...>`: a wasm32 cargo call on whichever
+# toolchain need_wasm_target chose.
+wasm_cargo() {
+  local sub="$1"; shift
+  "${WASM_CARGO[@]}" "$sub" "${WASM_BUILD_STD[@]}" "$@"
+}
+
+# Whether the chosen toolchain has clippy (Debian's fallback may not).
+wasm_has_clippy() {
+  "${WASM_CARGO[@]}" clippy --version >/dev/null 2>&1
 }
 
 need_wasm_bindgen() {

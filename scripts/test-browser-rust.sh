@@ -176,4 +176,4 @@ export KMS_TEST_FOREIGN_KMS_ORIGIN="http://localhost:$FOREIGN_PORT"
 
 say "kms-client's BrowserKms in headless Chromium (page http://127.0.0.1:$PAGE_PORT)"
 # --no-default-features: without `cli`, the native-only `kms` tool.
-cargo test --target wasm32-unknown-unknown -p kms-client --no-default-features --test browser "$@"
+wasm_cargo test --target wasm32-unknown-unknown -p kms-client --no-default-features --test browser "$@"
