@@ -10,6 +10,6 @@ need_cargo
 need_chromium
 need_node_modules tests/browser
 bash scripts/build-web.sh
-cargo build -q -p kms-examples --bin kms-serve
+build_kms_serve
 say "browser benchmark (headless Chromium, release WASM)"
 node tests/browser/bench/bench.mjs

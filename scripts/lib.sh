@@ -62,6 +62,20 @@ wasm_cargo() {
   "${WASM_CARGO[@]}" "$sub" "${WASM_BUILD_STD[@]}" "$@"
 }
 
+# The wasm32 test builds: one package selection and feature set for every
+# wasm test run, so the three test binaries share one build (a narrower
+# selection would resolve features differently and rebuild the tree).
+WASM_TEST_SELECTION=(--target wasm32-unknown-unknown -p kms-storage -p kms-worker -p kms-client --no-default-features)
+
+# kms-serve, built as `cargo test --workspace` builds it (the same feature
+# unification, so right after the native tests this is free; a plain
+# `cargo build -p kms-examples` would resolve kms-core's features without
+# the dev-dependencies' and rebuild four crates).
+build_kms_serve() {
+  say "building kms-serve (with the workspace's test build)"
+  cargo test --workspace --no-run -q
+}
+
 # Whether the chosen toolchain has clippy (Debian's fallback may not).
 wasm_has_clippy() {
   "${WASM_CARGO[@]}" clippy --version >/dev/null 2>&1

@@ -120,8 +120,7 @@ target="${CARGO_TARGET_DIR:-target}"
 if [ ! -f "$target/web/kms/kms.html" ] || [ ! -d "$target/web/kms/pkg" ]; then
   bash scripts/build-web.sh
 fi
-say "building kms-serve"
-cargo build -p kms-examples --bin kms-serve
+build_kms_serve
 
 work=$(mktemp -d)
 pids=()
@@ -176,4 +175,4 @@ export KMS_TEST_FOREIGN_KMS_ORIGIN="http://localhost:$FOREIGN_PORT"
 
 say "kms-client's BrowserKms in headless Chromium (page http://127.0.0.1:$PAGE_PORT)"
 # --no-default-features: without `cli`, the native-only `kms` tool.
-wasm_cargo test --target wasm32-unknown-unknown -p kms-client --no-default-features --test browser "$@"
+wasm_cargo test "${WASM_TEST_SELECTION[@]}" --test browser "$@"

@@ -21,20 +21,18 @@ export WASM_BINDGEN_TEST_TIMEOUT=120
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
 if wasm_has_clippy; then
   say "cargo clippy for wasm32 (the browser-only code; warnings are errors)"
-  wasm_cargo clippy --target wasm32-unknown-unknown -p kms-worker -p kms-storage --no-default-features --all-targets -- -D warnings
+  wasm_cargo clippy "${WASM_TEST_SELECTION[@]}" --lib -- -D warnings
 else
   say "no clippy on the fallback toolchain: wasm32 lints skipped"
 fi
 say "IndexedDB conformance, WebCrypto PBKDF2 and the WASM engine, in a dedicated worker (headless Chromium)"
-wasm_cargo test --target wasm32-unknown-unknown -p kms-storage --no-default-features --test indexeddb
-wasm_cargo test --target wasm32-unknown-unknown -p kms-worker --test web
+wasm_cargo test "${WASM_TEST_SELECTION[@]}" --test indexeddb --test web
 
 say "TypeScript declarations (tsc --strict over tests/browser/types/usage.ts)"
 (cd tests/browser && node_modules/.bin/tsc -p types)
 
 bash scripts/build-web.sh
-say "building kms-serve"
-cargo build -p kms-examples --bin kms-serve
+build_kms_serve
 say "end-to-end tests (Playwright, headless Chromium, two origins and a third)"
 (cd tests/browser && node --test --test-concurrency=1 e2e/)
 say "the Rust browser client (BrowserKms) in headless Chromium"
