@@ -363,7 +363,16 @@ async function runUi(action) {
   $('kms-error').textContent = '';
   try {
     const result = await action(r);
-    if (uiCurrent === r) finishUi(null, result);
+    if (uiCurrent === r) {
+      finishUi(null, result);
+    } else if (result && typeof result.expires_ms === 'number' && sessions.has(result.user)) {
+      // The page cancelled (or timed out) while the engine was opening a
+      // session: the page was told it failed, so the session must not
+      // linger here either.
+      const session = sessions.get(result.user);
+      sessions.delete(result.user);
+      rpc('lock', { user: result.user, session }).catch(() => {});
+    }
   } catch (e) {
     if (uiCurrent !== r) return;
     if (RETRYABLE.has(e.code) || e.name === 'NotAllowedError') {
