@@ -1,6 +1,6 @@
 //! The values of the command line, parsed into types that say they passed
-//! the checks: [`AllowedOrigin`] (`--allow-host`) and [`SiteSpec`]
-//! (`--kms`, `--host`, `--site`).
+//! the checks: [`AllowedOrigin`] (`--allow-host`), [`SiteSpec`] (`--kms`,
+//! `--host`, `--site`) and [`PushSpec`] (`--push`).
 
 use std::{
     fmt,
@@ -155,6 +155,50 @@ fn check_site(addr: SocketAddr, dir: &Path) -> Result<(), &'static str> {
 }
 
 impl FromStr for SiteSpec {
+    type Err = ServeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+/// Where the local push service listens (`--push ADDR`): a loopback socket
+/// address (the port may be 0). Its origin is `http://localhost:<port>`, the
+/// `aud` every VAPID token sent to it must name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PushSpec {
+    addr: SocketAddr,
+}
+
+impl PushSpec {
+    /// A spec for `addr`, refused unless it is a loopback address.
+    pub fn new(addr: SocketAddr) -> Result<Self, ServeError> {
+        if addr.ip().is_loopback() {
+            Ok(Self { addr })
+        } else {
+            Err(ServeError::InvalidSiteSpec {
+                value: addr.to_string(),
+                reason: "ADDR must be a loopback address (127.0.0.1 or [::1]): browsers use http://localhost".into(),
+            })
+        }
+    }
+
+    /// Parses `ADDR`, e.g. `127.0.0.1:8084`.
+    pub fn parse(value: &str) -> Result<Self, ServeError> {
+        let addr: SocketAddr = value.parse().map_err(|_| ServeError::InvalidSiteSpec {
+            value: value.to_owned(),
+            reason: "ADDR must be an IP address and a port, e.g. 127.0.0.1:8084".into(),
+        })?;
+        Self::new(addr)
+    }
+
+    /// The address to bind.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl FromStr for PushSpec {
     type Err = ServeError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {

@@ -16,7 +16,7 @@ pub enum ServeError {
         /// What is wrong with it, and the spelling to use where there is one.
         reason: String,
     },
-    /// A `--kms`, `--host` or `--site` value refused.
+    /// A `--kms`, `--host`, `--site` or `--push` value refused.
     #[error("{reason}")]
     InvalidSiteSpec {
         /// The value given.
@@ -30,7 +30,7 @@ pub enum ServeError {
     )]
     NoAllowedHosts,
     /// Nothing to serve.
-    #[error("nothing to serve: give --kms, --host or --site")]
+    #[error("nothing to serve: give --kms, --host, --site or --push")]
     NoOrigins,
     /// A site directory that cannot be served.
     #[error("cannot serve {}: {source}", dir.display())]

@@ -4,22 +4,27 @@
 //!
 //! ```text
 //! kms-serve --kms 127.0.0.1:8081=dist/kms --host 127.0.0.1:8080=dist/pwa \
-//!           --allow-host http://localhost:8080
+//!           --push 127.0.0.1:8084 --allow-host http://localhost:8080
 //! ```
 //!
 //! Port 0 picks a free port. Once every origin listens, stdout gets one line
-//! per origin, `kms-serve: <role> http://localhost:<port> <dir>`, then
-//! `kms-serve: ready`. Stop it with SIGINT or SIGTERM.
+//! per origin, `kms-serve: <role> http://localhost:<port> <dir>` (the push
+//! service last, with `-` for its directory), then `kms-serve: ready`. Stop
+//! it with SIGINT or SIGTERM.
 
 use std::{io, process::ExitCode};
 
 use clap::{ArgGroup, Parser};
-use kms_examples::serve::{self, AllowedOrigin, KmsPolicy, Options, OriginConfig, Role, SiteSpec};
+use kms_examples::serve::{
+    self, AllowedOrigin, KmsPolicy, Options, OriginConfig, PushConfig, PushSpec, Role, SiteSpec,
+};
 
 /// Static HTTP server for the KMS origin and its hosts, on loopback.
 #[derive(Debug, Parser)]
 #[command(name = "kms-serve", version)]
-#[command(group(ArgGroup::new("origins").required(true).multiple(true).args(["kms", "host", "sites"])))]
+#[command(group(ArgGroup::new("origins").required(true).multiple(true).args(["kms", "host", "sites", "push"])))]
+// What --allow-host is for: the KMS iframe's embedders, the push service's CORS.
+#[command(group(ArgGroup::new("allow_host_users").multiple(true).args(["kms", "push"])))]
 struct Cli {
     /// The KMS origin (iframe page, worker script, WASM bundle), served with
     /// strict security headers and a generated /kms-config.json.
@@ -31,9 +36,15 @@ struct Cli {
     /// Another plain static origin; repeatable.
     #[arg(long = "site", value_name = "ADDR=DIR")]
     sites: Vec<SiteSpec>,
+    /// The local push service (a stand-in for FCM and the like, for the demo
+    /// and the tests), reached at http://localhost and the port of ADDR.
+    /// Never in production.
+    #[arg(long, value_name = "ADDR")]
+    push: Option<PushSpec>,
     /// An origin allowed to embed the KMS iframe, e.g. http://localhost:8080;
-    /// repeatable. Goes into frame-ancestors and kms-config.json.
-    #[arg(long, value_name = "ORIGIN", requires = "kms")]
+    /// repeatable. Goes into frame-ancestors and kms-config.json, and is the
+    /// origin whose pages may call the push service (CORS).
+    #[arg(long, value_name = "ORIGIN", requires = "allow_host_users")]
     allow_host: Vec<AllowedOrigin>,
     /// Let the KMS accept push endpoints on loopback (the local push service
     /// of the tests and the demo). Never in production.
@@ -50,6 +61,7 @@ const USAGE: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut origins = Vec::new();
+    let push = cli.push.map(|spec| PushConfig { spec, allowed_origins: cli.allow_host.clone() });
     if let Some(spec) = cli.kms {
         let policy = match KmsPolicy::new(cli.allow_host, cli.allow_loopback_push) {
             Ok(policy) => policy,
@@ -65,7 +77,7 @@ fn main() -> ExitCode {
     }
     origins.extend(cli.sites.into_iter().map(|spec| OriginConfig { role: Role::Site, spec }));
 
-    let running = match serve::start(origins, Options { verbose: cli.verbose }) {
+    let running = match serve::start_with_push(origins, push, Options { verbose: cli.verbose }) {
         Ok(running) => running,
         Err(e) => {
             eprintln!("kms-serve: {e}");

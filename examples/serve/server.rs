@@ -1,5 +1,5 @@
-//! The listeners: one tiny_http server per origin, a few threads each, and
-//! the handle that stops them.
+//! The listeners: one tiny_http server per origin (static sites and the
+//! local push service), a few threads each, and the handle that stops them.
 
 use std::{
     fmt, fs,
@@ -11,13 +11,15 @@ use std::{
         Arc,
     },
     thread::{self, JoinHandle},
+    time::{SystemTime, UNIX_EPOCH},
 };
 
 use tiny_http::{Header, Response, Server, StatusCode};
 
 use super::{
+    push_service::{self, PushService, RequestBody},
     site::{Body, Reply, Site},
-    Role, ServeError, SiteSpec,
+    AllowedOrigin, PushSpec, Role, ServeError, SiteSpec,
 };
 
 /// Threads answering requests per origin: enough for a page, its worker
@@ -33,6 +35,15 @@ pub struct OriginConfig {
     pub spec: SiteSpec,
 }
 
+/// The local push service to run (`--push`).
+#[derive(Debug, Clone)]
+pub struct PushConfig {
+    /// Where it listens.
+    pub spec: PushSpec,
+    /// The origins whose pages may call it (CORS): the `--allow-host` values.
+    pub allowed_origins: Vec<AllowedOrigin>,
+}
+
 /// Settings that apply to every origin.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
@@ -45,11 +56,11 @@ pub struct Options {
 pub struct BoundOrigin {
     role: &'static str,
     addr: SocketAddr,
-    root: PathBuf,
+    root: Option<PathBuf>,
 }
 
 impl BoundOrigin {
-    /// `kms`, `host` or `site`.
+    /// `kms`, `host`, `site` or `push`.
     pub fn role(&self) -> &'static str {
         self.role
     }
@@ -65,15 +76,31 @@ impl BoundOrigin {
         format!("http://localhost:{}", self.addr.port())
     }
 
-    /// The directory served, canonical.
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// The directory served, canonical; `None` for the push service.
+    pub fn root(&self) -> Option<&Path> {
+        self.root.as_deref()
+    }
+}
+
+/// What answers the requests of one listener.
+enum Handler {
+    Static(Site),
+    Push(PushService),
+}
+
+impl Handler {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Static(site) => site.role().name(),
+            Self::Push(_) => "push",
+        }
     }
 }
 
 /// The running servers. Dropping the handle stops them.
 pub struct Running {
     origins: Vec<BoundOrigin>,
+    push: Option<Arc<Handler>>,
     servers: Vec<Arc<Server>>,
     workers: Vec<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
@@ -82,40 +109,69 @@ pub struct Running {
 /// Binds every origin, then starts its threads. Nothing is left running if
 /// any origin fails (a directory, a port).
 pub fn start(origins: Vec<OriginConfig>, options: Options) -> Result<Running, ServeError> {
-    if origins.is_empty() {
+    start_with_push(origins, None, options)
+}
+
+/// [`start`], and the local push service when `push` is given (announced
+/// after the other origins).
+pub fn start_with_push(
+    origins: Vec<OriginConfig>,
+    push: Option<PushConfig>,
+    options: Options,
+) -> Result<Running, ServeError> {
+    if origins.is_empty() && push.is_none() {
         return Err(ServeError::NoOrigins);
     }
-    let mut bound = Vec::with_capacity(origins.len());
+    let mut bound = Vec::with_capacity(origins.len() + 1);
     for OriginConfig { role, spec } in origins {
         let root = canonical_dir(spec.dir())?;
-        let site = Arc::new(Site::new(role, root)?);
-        let listen_error = |source| ServeError::Listen { addr: spec.addr(), source };
-        let listener = TcpListener::bind(spec.addr()).map_err(|e| listen_error(e.into()))?;
-        let addr = listener.local_addr().map_err(|e| listen_error(e.into()))?;
-        let server = Arc::new(Server::from_listener(listener, None).map_err(listen_error)?);
-        bound.push((site, addr, server));
+        let site = Site::new(role, root)?;
+        let (addr, server) = listen(spec.addr())?;
+        bound.push((Arc::new(Handler::Static(site)), addr, server));
+    }
+    if let Some(PushConfig { spec, allowed_origins }) = push {
+        let (addr, server) = listen(spec.addr())?;
+        // The origin (the tokens' `aud`) carries the port actually bound.
+        bound.push((Arc::new(Handler::Push(PushService::new(addr.port(), allowed_origins))), addr, server));
     }
 
     let mut running = Running {
         origins: Vec::with_capacity(bound.len()),
+        push: None,
         servers: Vec::with_capacity(bound.len()),
         workers: Vec::new(),
         stop: Arc::new(AtomicBool::new(false)),
     };
-    for (site, addr, server) in bound {
-        running.origins.push(BoundOrigin { role: site.role().name(), addr, root: site.root().clone() });
+    for (handler, addr, server) in bound {
+        let root = match &*handler {
+            Handler::Static(site) => Some(site.root().clone()),
+            Handler::Push(_) => {
+                running.push = Some(Arc::clone(&handler));
+                None
+            }
+        };
+        running.origins.push(BoundOrigin { role: handler.name(), addr, root });
         running.servers.push(Arc::clone(&server));
         for n in 0..WORKERS_PER_ORIGIN {
-            let (site, server, stop) = (Arc::clone(&site), Arc::clone(&server), Arc::clone(&running.stop));
+            let (handler, server, stop) = (Arc::clone(&handler), Arc::clone(&server), Arc::clone(&running.stop));
             let worker = thread::Builder::new()
-                .name(format!("kms-serve-{}-{n}", site.role().name()))
-                .spawn(move || serve_requests(&server, &site, &stop, options))
+                .name(format!("kms-serve-{}-{n}", handler.name()))
+                .spawn(move || serve_requests(&server, &handler, &stop, options))
                 // Dropping `running` stops the threads already started.
                 .map_err(ServeError::Thread)?;
             running.workers.push(worker);
         }
     }
     Ok(running)
+}
+
+/// A listening socket and its tiny_http server.
+fn listen(addr: SocketAddr) -> Result<(SocketAddr, Arc<Server>), ServeError> {
+    let listen_error = |source| ServeError::Listen { addr, source };
+    let listener = TcpListener::bind(addr).map_err(|e| listen_error(e.into()))?;
+    let bound = listener.local_addr().map_err(|e| listen_error(e.into()))?;
+    let server = Server::from_listener(listener, None).map_err(listen_error)?;
+    Ok((bound, Arc::new(server)))
 }
 
 /// The directory, canonical, if it is one.
@@ -130,17 +186,26 @@ fn canonical_dir(dir: &Path) -> Result<PathBuf, ServeError> {
 }
 
 impl Running {
-    /// The origins, in the order given.
+    /// The origins, in the order given, the push service last.
     pub fn origins(&self) -> &[BoundOrigin] {
         &self.origins
     }
 
+    /// The push service, when one runs (its state, for tests).
+    pub fn push_service(&self) -> Option<&PushService> {
+        match self.push.as_deref() {
+            Some(Handler::Push(push)) => Some(push),
+            _ => None,
+        }
+    }
+
     /// Writes the start-up lines a test harness waits for, and flushes:
-    /// `kms-serve: <role> http://localhost:<port> <dir>` per origin, then
-    /// `kms-serve: ready`.
+    /// `kms-serve: <role> http://localhost:<port> <dir>` per origin (`-` for
+    /// the push service, which serves no directory), then `kms-serve: ready`.
     pub fn announce(&self, out: &mut impl Write) -> io::Result<()> {
         for origin in &self.origins {
-            writeln!(out, "kms-serve: {} {} {}", origin.role, origin.url(), origin.root.display())?;
+            let dir = origin.root.as_deref().map_or_else(|| "-".into(), |root| root.display().to_string());
+            writeln!(out, "kms-serve: {} {} {dir}", origin.role, origin.url())?;
         }
         writeln!(out, "kms-serve: ready")?;
         out.flush()
@@ -181,30 +246,68 @@ impl fmt::Debug for Running {
 }
 
 /// One worker: answer requests until stopped.
-fn serve_requests(server: &Server, site: &Site, stop: &AtomicBool, options: Options) {
+fn serve_requests(server: &Server, handler: &Handler, stop: &AtomicBool, options: Options) {
+    let name = handler.name();
     loop {
-        let request = match server.recv() {
+        let mut request = match server.recv() {
             Ok(request) => request,
             Err(_) if stop.load(Ordering::SeqCst) => return,
             Err(e) => {
                 if options.verbose {
-                    eprintln!("kms-serve: {}: {e}", site.role().name());
+                    eprintln!("kms-serve: {name}: {e}");
                 }
                 continue;
             }
         };
         let method = request.method().as_str().to_owned();
-        let reply = site.handle(&method, request.url());
+        let reply = match handler {
+            Handler::Static(site) => site.handle(&method, request.url()),
+            Handler::Push(push) => push_reply(push, &mut request, method.clone()),
+        };
         if options.verbose {
             // Debug formatting escapes whatever control characters the client sent.
             let note = reply.note.map(|n| format!(" ({n})")).unwrap_or_default();
-            eprintln!("kms-serve: {} {method} {:?} {}{note}", site.role().name(), request.url(), reply.status);
+            eprintln!("kms-serve: {name} {method} {:?} {}{note}", request.url(), reply.status);
         }
         let result = request.respond(into_response(reply));
         if let (Err(e), true) = (result, options.verbose) {
-            eprintln!("kms-serve: {}: cannot respond: {e}", site.role().name());
+            eprintln!("kms-serve: {name}: cannot respond: {e}");
         }
     }
+}
+
+/// Reads the request (a body of at most [`push_service::MAX_BODY_LEN`] + 1
+/// bytes, none at all when a larger `Content-Length` is announced) and
+/// lets the push service answer it at the system's time.
+fn push_reply(push: &PushService, request: &mut tiny_http::Request, method: String) -> Reply {
+    let headers =
+        request.headers().iter().map(|h| (h.field.as_str().as_str().to_owned(), h.value.as_str().to_owned())).collect();
+    let target = request.url().to_owned();
+    let cap = push_service::MAX_BODY_LEN;
+    let body = if request.body_length().is_some_and(|len| len > cap) {
+        RequestBody::TooLarge
+    } else {
+        let mut body = Vec::new();
+        // `take`: a chunked body or a lying Content-Length stops at cap + 1.
+        match request.as_reader().take(cap as u64 + 1).read_to_end(&mut body) {
+            Ok(_) if body.len() > cap => RequestBody::TooLarge,
+            Ok(_) => RequestBody::Bytes(body),
+            Err(_) => {
+                return Reply {
+                    status: 400,
+                    headers: vec![("Content-Type", "application/json".into())],
+                    body: Body::Bytes(br#"{"error":"the body could not be read"}"#.to_vec()),
+                    note: Some("unreadable body"),
+                }
+            }
+        }
+    };
+    let request = push_service::Request { method, target, headers, body };
+    // A clock before 1970 reads as 0: every token then looks too far ahead.
+    let now_ms =
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let response = push.handle(&request, now_ms);
+    Reply { status: response.status, headers: response.headers, body: Body::Bytes(response.body), note: None }
 }
 
 /// The reply as a tiny_http response, always with a `Content-Length`. A
