@@ -572,3 +572,21 @@ fn user_delete_asks_for_yes_keeps_the_log_and_then_refuses_the_user() {
     let e = err_json(&store, &["setup", "--user", "gina"], &format!("{PASS}\n"));
     assert_eq!(e["code"], "user_deleted", "{e}");
 }
+
+#[test]
+fn ids_that_start_with_a_hyphen_are_values_not_flags() {
+    // Ids are base64url, so one in 64 starts with `-`: a lease id once did,
+    // and `--id -yFum...` was taken for an unknown flag.
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("kms.db");
+    setup(&store, "hana");
+    let id = "-AAAAAAAAAAAAAAAAAAAAA";
+    for args in [
+        vec!["lease", "revoke", "--user", "hana", "--id", id],
+        vec!["enrollments", "remove", "--user", "hana", "--id", id],
+    ] {
+        // The engine answers (the id is unknown), not the argument parser.
+        let e = err_json(&store, &args, &format!("{PASS}\n"));
+        assert_eq!(e["code"], "not_found", "{args:?}: {e}");
+    }
+}

@@ -19,7 +19,9 @@ pub struct Args {
     #[arg(long, global = true, env = "KMS_PBKDF2_ITERATIONS")]
     pub iterations: Option<u32>,
     /// Which passphrase enrollment to unlock with, when the user has several.
-    #[arg(long, global = true, value_name = "ENROLLMENT_ID")]
+    /// (Ids are base64url and may start with `-`: every id argument takes
+    /// hyphen values.)
+    #[arg(long, allow_hyphen_values = true, global = true, value_name = "ENROLLMENT_ID")]
     pub unlock_with: Option<String>,
     #[command(subcommand)]
     pub command: Command,
@@ -100,7 +102,7 @@ pub enum SubscriptionCmd {
     Remove {
         #[command(flatten)]
         user: UserArg,
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         id: String,
     },
 }
@@ -138,14 +140,14 @@ pub enum LeaseCmd {
     Revoke {
         #[command(flatten)]
         user: UserArg,
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         id: String,
     },
     /// Extend a lease (new lifetime from now).
     Extend {
         #[command(flatten)]
         user: UserArg,
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         id: String,
         #[arg(long)]
         lifetime: String,
@@ -268,7 +270,7 @@ pub enum EnrollmentsCmd {
         #[command(flatten)]
         user: UserArg,
         /// The enrollment id (see `kms enrollments list`).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         id: String,
     },
     /// Change a passphrase (re-wraps; keys stay the same).
@@ -276,7 +278,7 @@ pub enum EnrollmentsCmd {
         #[command(flatten)]
         user: UserArg,
         /// Which passphrase enrollment, when there are several.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         id: Option<String>,
     },
 }
