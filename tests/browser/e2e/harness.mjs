@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { before, after } from 'node:test';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const repo = resolve(here, '../../..');
@@ -105,4 +106,23 @@ export async function virtualAuthenticator(page) {
     },
   });
   return { cdp, authenticatorId };
+}
+
+/**
+ * The set-up every test file shares: kms-serve and a fresh Chromium with one
+ * context, started before the file's tests and stopped after them. The
+ * returned object's `server` and `context` are set once `before` has run.
+ */
+export function suite() {
+  const s = { server: null, chromium: null, context: null };
+  before(async () => {
+    s.server = await serve();
+    s.chromium = await browser();
+    s.context = await s.chromium.newContext();
+  });
+  after(async () => {
+    await s.chromium?.close();
+    s.server?.close();
+  });
+  return s;
 }

@@ -2,26 +2,14 @@
 // from a third origin are ignored, a third origin cannot frame the KMS, the
 // host cannot reach the KMS's IndexedDB, document or worker, and the KMS
 // pages carry their security headers.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serve, browser, hostPage, kmsFrame, call, startUi, uiResult, typePassphrase } from './harness.mjs';
+import { suite, hostPage, kmsFrame, call, startUi, uiResult, typePassphrase } from './harness.mjs';
 
-let server;
-let chromium;
-let context;
-
-before(async () => {
-  server = await serve();
-  chromium = await browser();
-  context = await chromium.newContext();
-});
-after(async () => {
-  await chromium?.close();
-  server?.close();
-});
+const s = suite();
 
 test('messages from a third origin are ignored and counted', async () => {
-  const page = await hostPage(context, server.origins);
+  const page = await hostPage(s.context, s.server.origins);
   const before = (await call(page, 'stats')).result;
   // The third origin's page sits in the host page next to the KMS frame and
   // posts to it: a connect with its own port, a call, a forged result.
@@ -30,7 +18,7 @@ test('messages from a third origin are ignored and counted', async () => {
     const f = document.createElement('iframe');
     f.src = `${third}/index.html`;
     document.getElementById('third-slot').appendChild(f);
-  }), server.origins.third);
+  }), s.server.origins.third);
   assert.equal(verdict.answers, 0);
   const after = (await call(page, 'stats')).result;
   assert.equal(after.dropped - before.dropped, 3);
@@ -40,9 +28,9 @@ test('messages from a third origin are ignored and counted', async () => {
 });
 
 test('a third origin cannot frame the KMS (frame-ancestors)', async () => {
-  const page = await context.newPage();
+  const page = await s.context.newPage();
   const blocked = page.waitForEvent('console', { predicate: (m) => /frame-ancestors/.test(m.text()), timeout: 10_000 });
-  await page.goto(`${server.origins.third}/frame-kms.html?kms=${encodeURIComponent(server.origins.kms)}`);
+  await page.goto(`${s.server.origins.third}/frame-kms.html?kms=${encodeURIComponent(s.server.origins.kms)}`);
   await blocked;
   const frame = page.frames().find((f) => f !== page.mainFrame());
   assert.ok(frame, 'the iframe element exists');
@@ -51,7 +39,7 @@ test('a third origin cannot frame the KMS (frame-ancestors)', async () => {
 });
 
 test('the host page cannot read the KMS IndexedDB, document or worker', async () => {
-  const page = await hostPage(context, server.origins);
+  const page = await hostPage(s.context, s.server.origins);
   await startUi(page, 'setup', { user: 'dave', method: 'passphrase' });
   await typePassphrase(page, 'dave has a long passphrase');
   assert.equal((await uiResult(page)).ok, true);
@@ -74,7 +62,7 @@ test('the host page cannot read the KMS IndexedDB, document or worker', async ()
   assert.equal(seen.globals, 'SecurityError');
   assert.equal(seen.contentDocument, 'null');
   // The KMS origin does hold the data (seen from inside its own frame).
-  const kmsDatabases = await page.frames().find((f) => f.url().startsWith(server.origins.kms))
+  const kmsDatabases = await page.frames().find((f) => f.url().startsWith(s.server.origins.kms))
     .evaluate(async () => (await indexedDB.databases()).map((d) => d.name));
   assert.deepEqual(kmsDatabases, ['kms']);
   await page.close();
@@ -82,16 +70,16 @@ test('the host page cannot read the KMS IndexedDB, document or worker', async ()
 
 test('the KMS pages carry the strict headers', async () => {
   for (const path of ['/kms.html', '/kms-frame.js', '/kms-worker.js', '/pkg/kms_worker_bg.wasm', '/missing']) {
-    const response = await fetch(`${server.origins.kms}${path}`);
+    const response = await fetch(`${s.server.origins.kms}${path}`);
     const csp = response.headers.get('content-security-policy');
     assert.match(csp, /default-src 'none'/, path);
     assert.match(csp, /script-src 'self' 'wasm-unsafe-eval'/, path);
-    assert.match(csp, new RegExp(`frame-ancestors ${server.origins.host}(;|$)`), path);
+    assert.match(csp, new RegExp(`frame-ancestors ${s.server.origins.host}(;|$)`), path);
     assert.equal(response.headers.get('cross-origin-resource-policy'), 'same-origin', path);
     assert.equal(response.headers.get('x-content-type-options'), 'nosniff', path);
   }
-  const wasm = await fetch(`${server.origins.kms}/pkg/kms_worker_bg.wasm`);
+  const wasm = await fetch(`${s.server.origins.kms}/pkg/kms_worker_bg.wasm`);
   assert.equal(wasm.headers.get('content-type'), 'application/wasm');
-  const config = await (await fetch(`${server.origins.kms}/kms-config.json`)).json();
-  assert.deepEqual(config.allowed_hosts, [server.origins.host]);
+  const config = await (await fetch(`${s.server.origins.kms}/kms-config.json`)).json();
+  assert.deepEqual(config.allowed_hosts, [s.server.origins.host]);
 });

@@ -1,23 +1,11 @@
 // Passkeys in the KMS iframe, through a CDP virtual authenticator with PRF:
 // a PRF enrollment (the PRF output wraps the master secret) and a gate-mode
 // enrollment (the KMS verifies an assertion), set up and unlocked.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serve, browser, hostPage, kmsFrame, call, startUi, uiResult, virtualAuthenticator } from './harness.mjs';
+import { suite, hostPage, kmsFrame, call, startUi, uiResult, virtualAuthenticator } from './harness.mjs';
 
-let server;
-let chromium;
-let context;
-
-before(async () => {
-  server = await serve();
-  chromium = await browser();
-  context = await chromium.newContext();
-});
-after(async () => {
-  await chromium?.close();
-  server?.close();
-});
+const s = suite();
 
 async function clickPasskey(page) {
   const frame = kmsFrame(page);
@@ -26,7 +14,7 @@ async function clickPasskey(page) {
 }
 
 test('passkey PRF: set-up and unlock through a virtual authenticator with hasPrf', async () => {
-  const page = await hostPage(context, server.origins);
+  const page = await hostPage(s.context, s.server.origins);
   const { cdp, authenticatorId } = await virtualAuthenticator(page);
 
   await startUi(page, 'setup', { user: 'bob', method: 'passkey_prf', label: 'phone' });
@@ -57,7 +45,7 @@ test('passkey PRF: set-up and unlock through a virtual authenticator with hasPrf
 });
 
 test('gate-mode passkey: set-up, then unlock by a verified assertion', async () => {
-  const page = await hostPage(context, server.origins);
+  const page = await hostPage(s.context, s.server.origins);
   await virtualAuthenticator(page);
   await startUi(page, 'setup', { user: 'carol', method: 'passkey_gate' });
   await clickPasskey(page);

@@ -1,27 +1,15 @@
 // Passphrase set-up and unlock typed into the KMS iframe, a VAPID key and a
 // JWT checked with the host page's own WebCrypto, state surviving a reload,
 // a wrong passphrase refused and throttled, errors carrying stable codes.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serve, browser, hostPage, kmsFrame, call, startUi, uiResult, typePassphrase } from './harness.mjs';
+import { suite, hostPage, kmsFrame, call, startUi, uiResult, typePassphrase } from './harness.mjs';
 
 const PASSPHRASE = 'correct horse battery staple';
-let server;
-let chromium;
-let context;
-
-before(async () => {
-  server = await serve();
-  chromium = await browser();
-  context = await chromium.newContext();
-});
-after(async () => {
-  await chromium?.close();
-  server?.close();
-});
+const s = suite();
 
 test('passphrase set-up and unlock typed into the KMS frame; VAPID JWT verified by WebCrypto in the host', async () => {
-  const page = await hostPage(context, server.origins);
+  const page = await hostPage(s.context, s.server.origins);
   const frame = kmsFrame(page);
 
   // Before anything: a session method answers `locked`, as a KmsError.
@@ -38,7 +26,7 @@ test('passphrase set-up and unlock typed into the KMS frame; VAPID JWT verified 
   await startUi(page, 'setup', { user: 'alice', method: 'passphrase', label: 'laptop' });
   await assert.doesNotReject(frame.locator('#kms-panel').waitFor({ state: 'visible' }));
   assert.match(await frame.locator('#kms-title').textContent(), /Set up keys for alice/);
-  assert.match(await frame.locator('#kms-origin').textContent(), new RegExp(server.origins.host));
+  assert.match(await frame.locator('#kms-origin').textContent(), new RegExp(s.server.origins.host));
   await typePassphrase(page, PASSPHRASE);
   const setup = await uiResult(page);
   assert.equal(setup.ok, true, JSON.stringify(setup));
@@ -85,7 +73,7 @@ test('passphrase set-up and unlock typed into the KMS frame; VAPID JWT verified 
 });
 
 test('state survives a reload: same user, same key; the session does not', async () => {
-  const page = await hostPage(context, server.origins);
+  const page = await hostPage(s.context, s.server.origins);
   const before = await call(page, 'vapidPublic', { user: 'alice' });
   assert.equal(before.ok, true, JSON.stringify(before));
   await page.reload();
@@ -101,7 +89,7 @@ test('state survives a reload: same user, same key; the session does not', async
 });
 
 test('a wrong passphrase is refused in the frame, then throttled; the right one works after the wait', async () => {
-  const page = await hostPage(context, server.origins);
+  const page = await hostPage(s.context, s.server.origins);
   const frame = kmsFrame(page);
   await startUi(page, 'unlock', { user: 'alice', method: 'passphrase' });
   await frame.locator('#kms-panel').waitFor({ state: 'visible' });
@@ -140,7 +128,7 @@ test('a wrong passphrase is refused in the frame, then throttled; the right one 
 });
 
 test('a cancelled request rejects with `cancelled`', async () => {
-  const page = await hostPage(context, server.origins);
+  const page = await hostPage(s.context, s.server.origins);
   const frame = kmsFrame(page);
   await startUi(page, 'unlock', { user: 'alice' });
   await frame.locator('#kms-panel').waitFor({ state: 'visible' });

@@ -1,32 +1,20 @@
 // Two tabs of the same host, so two KMS frames and two engine workers on one
 // IndexedDB: each call holds a Web Lock, so both work at once and the
 // shared audit chain stays whole.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serve, browser, hostPage, call, startUi, uiResult, typePassphrase } from './harness.mjs';
+import { suite, hostPage, call, startUi, uiResult, typePassphrase } from './harness.mjs';
 
-let server;
-let chromium;
-let context;
-
-before(async () => {
-  server = await serve();
-  chromium = await browser();
-  context = await chromium.newContext();
-});
-after(async () => {
-  await chromium?.close();
-  server?.close();
-});
+const s = suite();
 
 test('two workers on one database: concurrent signing, one verifiable chain', async () => {
-  const a = await hostPage(context, server.origins);
+  const a = await hostPage(s.context, s.server.origins);
   await startUi(a, 'setup', { user: 'erin', method: 'passphrase' });
   await typePassphrase(a, 'erin types this in tab one');
   assert.equal((await uiResult(a)).ok, true);
   assert.equal((await call(a, 'vapidGenerate', { user: 'erin' })).ok, true);
 
-  const b = await hostPage(context, server.origins);
+  const b = await hostPage(s.context, s.server.origins);
   // Sessions belong to a frame: tab two unlocks for itself.
   assert.equal((await call(b, 'sessionStatus', { user: 'erin' })).code, 'locked');
   await startUi(b, 'unlock', { user: 'erin' });
