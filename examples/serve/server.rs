@@ -11,13 +11,14 @@ use std::{
         Arc,
     },
     thread::{self, JoinHandle},
-    time::{SystemTime, UNIX_EPOCH},
 };
 
-use tiny_http::{Header, Response, Server, StatusCode};
+use crate::http;
+
+use tiny_http::Server;
 
 use super::{
-    push_service::{self, PushService, RequestBody},
+    push_service::{self, PushService, Response},
     site::{Body, Reply, Site},
     AllowedOrigin, PushSpec, Role, ServeError, SiteSpec,
 };
@@ -262,7 +263,7 @@ fn serve_requests(server: &Server, handler: &Handler, stop: &AtomicBool, options
         let method = request.method().as_str().to_owned();
         let reply = match handler {
             Handler::Static(site) => site.handle(&method, request.url()),
-            Handler::Push(push) => push_reply(push, &mut request, method.clone()),
+            Handler::Push(push) => push_reply(push, &mut request),
         };
         if options.verbose {
             // Debug formatting escapes whatever control characters the client sent.
@@ -279,48 +280,16 @@ fn serve_requests(server: &Server, handler: &Handler, stop: &AtomicBool, options
 /// Reads the request (a body of at most [`push_service::MAX_BODY_LEN`] + 1
 /// bytes, none at all when a larger `Content-Length` is announced) and
 /// lets the push service answer it at the system's time.
-fn push_reply(push: &PushService, request: &mut tiny_http::Request, method: String) -> Reply {
-    let headers =
-        request.headers().iter().map(|h| (h.field.as_str().as_str().to_owned(), h.value.as_str().to_owned())).collect();
-    let target = request.url().to_owned();
-    let cap = push_service::MAX_BODY_LEN;
-    let body = if request.body_length().is_some_and(|len| len > cap) {
-        RequestBody::TooLarge
-    } else {
-        let mut body = Vec::new();
-        // `take`: a chunked body or a lying Content-Length stops at cap + 1.
-        match request.as_reader().take(cap as u64 + 1).read_to_end(&mut body) {
-            Ok(_) if body.len() > cap => RequestBody::TooLarge,
-            Ok(_) => RequestBody::Bytes(body),
-            Err(_) => {
-                return Reply {
-                    status: 400,
-                    headers: vec![("Content-Type", "application/json".into())],
-                    body: Body::Bytes(br#"{"error":"the body could not be read"}"#.to_vec()),
-                    note: Some("unreadable body"),
-                }
-            }
-        }
+fn push_reply(push: &PushService, request: &mut tiny_http::Request) -> Reply {
+    let response = match http::read_request(request, push_service::MAX_BODY_LEN) {
+        Ok(request) => push.handle(&request, http::now_ms()),
+        Err(_) => Response::error(400, "the body could not be read"),
     };
-    let request = push_service::Request { method, target, headers, body };
-    // A clock before 1970 reads as 0: every token then looks too far ahead.
-    let now_ms =
-        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    let response = push.handle(&request, now_ms);
     Reply { status: response.status, headers: response.headers, body: Body::Bytes(response.body), note: None }
 }
 
-/// The reply as a tiny_http response, always with a `Content-Length`. A
-/// header that cannot be written turns the reply into a bare 500 rather
-/// than a response without its security headers.
-fn into_response(reply: Reply) -> Response<Box<dyn Read + Send>> {
-    let bare_500 =
-        || Response::new(StatusCode(500), Vec::new(), Box::new(io::empty()) as Box<dyn Read + Send>, Some(0), None);
-    let headers: Result<Vec<Header>, ()> =
-        reply.headers.iter().map(|(name, value)| Header::from_bytes(name.as_bytes(), value.as_bytes())).collect();
-    let Ok(headers) = headers else {
-        return bare_500();
-    };
+/// The reply as a tiny_http response, always with a `Content-Length`.
+fn into_response(reply: Reply) -> tiny_http::Response<Box<dyn Read + Send>> {
     let (reader, len): (Box<dyn Read + Send>, u64) = match reply.body {
         Body::Empty => (Box::new(io::empty()), 0),
         Body::Bytes(bytes) => {
@@ -331,10 +300,5 @@ fn into_response(reply: Reply) -> Response<Box<dyn Read + Send>> {
         // Content-Length already written.
         Body::File { file, len } => (Box::new(file.take(len)), len),
     };
-    let Ok(len) = usize::try_from(len) else {
-        return bare_500();
-    };
-    // Never chunked (unless the client asks with TE): HEAD and fetches see
-    // the length.
-    Response::new(StatusCode(reply.status), headers, reader, Some(len), None).with_chunked_threshold(usize::MAX)
+    http::tiny_response(reply.status, &reply.headers, reader, len)
 }

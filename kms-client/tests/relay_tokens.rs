@@ -194,6 +194,16 @@ fn inserting_the_same_token_twice_holds_it_once() {
 }
 
 #[test]
+fn expiries_list_every_token_by_audience_then_expiry_without_the_jwt() {
+    let k = key(13);
+    let h = holder([token(&k, FCM, T + 300), token(&k, MOZ, T + 50), token(&k, FCM, T + 100)]);
+    let listed: Vec<(String, u64)> = h.expiries().into_iter().map(|(o, exp, _)| (o.as_str().to_owned(), exp)).collect();
+    assert_eq!(listed, [(FCM.to_owned(), T + 100), (FCM.to_owned(), T + 300), (MOZ.to_owned(), T + 50)]);
+    let kid = k.public().thumbprint();
+    assert!(h.expiries().iter().all(|(_, _, k)| **k == kid));
+}
+
+#[test]
 fn debug_shows_no_token() {
     let k = key(12);
     let t = token(&k, FCM, T + 100);

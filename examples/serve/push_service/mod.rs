@@ -74,6 +74,7 @@ pub use vapid_check::{MAX_AUTHORIZATION_LEN, MAX_TOKEN_LIFETIME_MS};
 use self::message::PushHeaders;
 use self::store::{Message, Store, StoreError, SubscriptionId, POINT_LEN};
 use super::AllowedOrigin;
+pub use crate::http::{Request, RequestBody, Response};
 
 /// The largest request body accepted: a push (RFC 8030 section 7.2: a push
 /// service need not accept more than 4096 bytes) or a subscription.
@@ -84,97 +85,6 @@ pub const MAX_TARGET_LEN: usize = 1024;
 
 /// Length of the `auth` secret (RFC 8291 section 3.2).
 const AUTH_LEN: usize = 16;
-
-/// A request body as the server read it: never more than
-/// [`MAX_BODY_LEN`] + 1 bytes are read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RequestBody {
-    /// The whole body, at most [`MAX_BODY_LEN`] bytes.
-    Bytes(Vec<u8>),
-    /// More than [`MAX_BODY_LEN`] bytes (announced or sent); not kept.
-    TooLarge,
-}
-
-/// One HTTP request, as the server hands it over.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    /// `GET`, `POST`, ...
-    pub method: String,
-    /// The request target: path and query.
-    pub target: String,
-    /// Header names and values, in the order received.
-    pub headers: Vec<(String, String)>,
-    /// The body.
-    pub body: RequestBody,
-}
-
-impl Request {
-    /// A request without headers or body.
-    pub fn new(method: &str, target: &str) -> Self {
-        Self {
-            method: method.to_owned(),
-            target: target.to_owned(),
-            headers: Vec::new(),
-            body: RequestBody::Bytes(Vec::new()),
-        }
-    }
-
-    /// The request with one more header.
-    #[must_use]
-    pub fn with_header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_owned(), value.to_owned()));
-        self
-    }
-
-    /// The request with this body ([`RequestBody::TooLarge`] above
-    /// [`MAX_BODY_LEN`] bytes, as the server would have it).
-    #[must_use]
-    pub fn with_body(mut self, body: Vec<u8>) -> Self {
-        self.body = if body.len() > MAX_BODY_LEN { RequestBody::TooLarge } else { RequestBody::Bytes(body) };
-        self
-    }
-
-    /// The value of a header sent at most once (names are case-insensitive);
-    /// a header sent twice is refused rather than guessed at.
-    fn single_header(&self, name: &str) -> Result<Option<&str>, Refusal> {
-        let mut values = self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
-        let first = values.next();
-        if values.next().is_some() {
-            return Err(Refusal::new(400, format!("the {name} header is repeated")));
-        }
-        Ok(first)
-    }
-}
-
-/// One HTTP response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
-    /// The status code.
-    pub status: u16,
-    /// Header names and values.
-    pub headers: Vec<(&'static str, String)>,
-    /// The body (JSON, or empty).
-    pub body: Vec<u8>,
-}
-
-impl Response {
-    /// The value of the first header named `name` (ASCII case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    fn empty(status: u16) -> Self {
-        Self { status, headers: Vec::new(), body: Vec::new() }
-    }
-
-    fn json(status: u16, value: &serde_json::Value) -> Self {
-        Self {
-            status,
-            headers: vec![("Content-Type", "application/json".into())],
-            body: value.to_string().into_bytes(),
-        }
-    }
-}
 
 /// A refused request: the status and what was wrong.
 #[derive(Debug)]
@@ -203,7 +113,7 @@ impl Refusal {
     }
 
     fn into_response(self) -> Response {
-        let mut response = Response::json(self.status, &json!({ "error": self.error }));
+        let mut response = Response::error(self.status, &self.error);
         if let Some(allow) = self.allow {
             response.headers.push(("Allow", allow.into()));
         }
@@ -282,7 +192,7 @@ impl PushService {
         if request.target.len() > MAX_TARGET_LEN {
             return Err(Refusal::new(414, format!("request target longer than {MAX_TARGET_LEN} bytes")));
         }
-        let (path, query) = request.target.split_once('?').unwrap_or((&request.target, ""));
+        let (path, query) = request.path_and_query();
         let route = Route::parse(path).ok_or_else(|| Refusal::new(404, "no such route"))?;
         let method = request.method.as_str();
         if method == "OPTIONS" {
@@ -307,9 +217,10 @@ impl PushService {
 
     /// `POST /subscribe`: what the browser does in `pushManager.subscribe()`.
     fn subscribe(&self, request: &Request) -> Result<Response, Refusal> {
-        let RequestBody::Bytes(body) = &request.body else {
-            return Err(Refusal::new(413, format!("the body is larger than {MAX_BODY_LEN} bytes")));
-        };
+        let body = request
+            .body
+            .within(MAX_BODY_LEN)
+            .ok_or_else(|| Refusal::new(413, format!("the body is larger than {MAX_BODY_LEN} bytes")))?;
         let body: SubscribeBody = serde_json::from_slice(body).map_err(|e| {
             Refusal::new(
                 400,
@@ -341,13 +252,10 @@ impl PushService {
     /// `POST /push/<id>`: the checks of a real push service, then the queue.
     fn push(&self, request: &Request, id: &SubscriptionId, now_ms: u64) -> Result<Response, Refusal> {
         let subscribed_with = self.lock().application_server_key(id).map_err(Refusal::from_store)?;
-        let RequestBody::Bytes(body) = &request.body else {
-            return Err(Refusal::new(
-                413,
-                format!("the body is larger than {MAX_BODY_LEN} bytes (RFC 8030 section 7.2)"),
-            ));
-        };
-        let authorization = request.single_header("Authorization")?;
+        let body = request.body.within(MAX_BODY_LEN).ok_or_else(|| {
+            Refusal::new(413, format!("the body is larger than {MAX_BODY_LEN} bytes (RFC 8030 section 7.2)"))
+        })?;
+        let authorization = single_header(request, "Authorization")?;
         let k = vapid_check::check(authorization, &self.origin, now_ms).map_err(|e| Refusal::new(401, e))?;
         if k != subscribed_with {
             return Err(Refusal::new(
@@ -357,10 +265,10 @@ impl PushService {
             ));
         }
         let headers = PushHeaders {
-            ttl: request.single_header("TTL")?,
-            content_encoding: request.single_header("Content-Encoding")?,
-            urgency: request.single_header("Urgency")?,
-            topic: request.single_header("Topic")?,
+            ttl: single_header(request, "TTL")?,
+            content_encoding: single_header(request, "Content-Encoding")?,
+            urgency: single_header(request, "Urgency")?,
+            topic: single_header(request, "Topic")?,
         };
         let delivery = message::check(headers, body).map_err(|e| Refusal::new(400, e))?;
 
@@ -369,7 +277,7 @@ impl PushService {
             ttl: delivery.ttl,
             urgency: delivery.urgency,
             topic: delivery.topic,
-            body: body.clone(),
+            body: body.to_vec(),
             received_ms: now_ms,
         };
         // Deleted meanwhile: 410 all the same.
@@ -437,6 +345,11 @@ impl PushService {
         response.headers.push(("Cache-Control", "no-store".into()));
         response.headers.push(("X-Content-Type-Options", "nosniff".into()));
     }
+}
+
+/// A header sent at most once; twice is a 400.
+fn single_header<'r>(request: &'r Request, name: &str) -> Result<Option<&'r str>, Refusal> {
+    request.single_header(name).map_err(|e| Refusal::new(400, e))
 }
 
 /// An uncompressed P-256 point in unpadded base64url, checked with p256.

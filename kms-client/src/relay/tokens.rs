@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use kms_core::ids::KeyId;
 use kms_core::vapid::{authorization_header, PushOrigin, SignedJwt, VapidPublicKey};
 use serde::Deserialize;
 
@@ -130,6 +131,20 @@ impl TokenHolder {
     /// section 3) of the token [`TokenHolder::pick`] chooses.
     pub fn authorization(&self, origin: &PushOrigin, now_s: u64, min_remaining_s: u64) -> Result<&str, RelayError> {
         Ok(&self.pick(origin, now_s, min_remaining_s)?.authorization)
+    }
+
+    /// Every token held (expired ones included until pruned), as its
+    /// audience, expiry and key id, without the JWT: what a relay may show
+    /// or log. By audience, then expiry.
+    pub fn expiries(&self) -> Vec<(&PushOrigin, u64, &KeyId)> {
+        let mut out: Vec<(&PushOrigin, u64, &KeyId)> = Vec::with_capacity(self.len());
+        for entry in self.by_origin.values() {
+            let mut exps: Vec<(&PushOrigin, u64, &KeyId)> =
+                entry.tokens.iter().map(|t| (&entry.origin, t.exp, &t.kid)).collect();
+            exps.sort_by_key(|(_, exp, _)| *exp);
+            out.extend(exps);
+        }
+        out
     }
 
     /// The number of tokens held (expired ones included until pruned).

@@ -1,0 +1,137 @@
+//! `kms-relay`: the demo's relay (the server is `kms_examples::relay`).
+//!
+//! ```text
+//! kms-relay --listen 127.0.0.1:8083 --allow-origin http://localhost:8080 --allow-loopback-push
+//! ```
+//!
+//! Once it listens, stdout gets `kms-relay: listening http://localhost:<port>`
+//! and `kms-relay: ready`. Stop it with SIGINT or SIGTERM.
+
+use std::{
+    net::{SocketAddr, TcpListener},
+    process::ExitCode,
+    sync::Arc,
+    thread,
+};
+
+use clap::Parser;
+use kms_client::relay::{PushServicePolicy, DEFAULT_PUSH_SERVICES};
+use kms_examples::http;
+use kms_examples::relay::{HttpTransport, Relay, RelayConfig, MAX_BODY_LEN};
+use kms_examples::serve::AllowedOrigin;
+
+/// The demo's relay: holds a user's push subscription and lease credential,
+/// gets VAPID tokens through the user's page, sends encrypted pushes.
+#[derive(Debug, Parser)]
+#[command(name = "kms-relay", version)]
+struct Cli {
+    /// Where to listen (loopback; port 0 picks one).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8083")]
+    listen: SocketAddr,
+    /// An origin whose pages may call the relay (CORS), e.g.
+    /// http://localhost:8080; repeatable.
+    #[arg(long, value_name = "ORIGIN")]
+    allow_origin: Vec<AllowedOrigin>,
+    /// The relay's id: the `relay` label of the leases granted to it.
+    #[arg(long, default_value = "demo-relay")]
+    relay_id: String,
+    /// The operator's contact: the tokens' `sub` (mailto: or https:).
+    #[arg(long, default_value = "mailto:relay@example.com")]
+    contact: String,
+    /// Lifetime asked for the longest-lived token of a batch, in seconds
+    /// (more than 60; the KMS caps it at 24 h and the lease's end).
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(61..=86_400))]
+    token_ttl_s: u64,
+    /// Ask for new tokens when none is valid for this many more seconds.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(60..=86_400))]
+    refresh_margin_s: u64,
+    /// Tokens per request (at most the lease's max_batch).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=100))]
+    batch: u32,
+    /// Also send to push endpoints on loopback (the local push service of
+    /// the demo). Never in production.
+    #[arg(long)]
+    allow_loopback_push: bool,
+    /// Log one line per request to stderr.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+/// Threads answering requests: the page polls while a push is being sent.
+const WORKERS: usize = 4;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if !cli.listen.ip().is_loopback() {
+        eprintln!("kms-relay: --listen must be a loopback address (a demo relay has no authentication)");
+        return ExitCode::from(2);
+    }
+    if cli.refresh_margin_s >= cli.token_ttl_s {
+        eprintln!("kms-relay: --refresh-margin-s must be below --token-ttl-s, or every poll asks for tokens");
+        return ExitCode::from(2);
+    }
+    let policy = match PushServicePolicy::new(DEFAULT_PUSH_SERVICES.iter().copied()) {
+        Ok(policy) => policy.with_loopback(cli.allow_loopback_push),
+        Err(e) => {
+            eprintln!("kms-relay: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let config = RelayConfig {
+        relay_id: cli.relay_id,
+        contact: cli.contact,
+        token_ttl_s: cli.token_ttl_s,
+        refresh_margin_s: cli.refresh_margin_s,
+        batch: cli.batch,
+        policy,
+        allowed_origins: cli.allow_origin.iter().map(|o| o.as_str().to_owned()).collect(),
+    };
+    let relay = Arc::new(Relay::new(config, Box::new(HttpTransport::new())));
+
+    let listener = match TcpListener::bind(cli.listen) {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("kms-relay: cannot listen on {}: {e}", cli.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let server = match tiny_http::Server::from_listener(listener, None) {
+        Ok(server) => Arc::new(server),
+        Err(e) => {
+            eprintln!("kms-relay: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("kms-relay: listening http://localhost:{port}");
+    println!("kms-relay: ready");
+
+    let workers: Vec<_> = (0..WORKERS)
+        .filter_map(|n| {
+            let (server, relay, verbose) = (Arc::clone(&server), Arc::clone(&relay), cli.verbose);
+            thread::Builder::new().name(format!("kms-relay-{n}")).spawn(move || serve(&server, &relay, verbose)).ok()
+        })
+        .collect();
+    if workers.is_empty() {
+        eprintln!("kms-relay: cannot start a thread");
+        return ExitCode::FAILURE;
+    }
+    // SIGINT and SIGTERM end the process (their default action).
+    for worker in workers {
+        let _ = worker.join();
+    }
+    ExitCode::SUCCESS
+}
+
+fn serve(server: &tiny_http::Server, relay: &Relay, verbose: bool) {
+    for mut request in server.incoming_requests() {
+        let response = match http::read_request(&mut request, MAX_BODY_LEN) {
+            Ok(req) => relay.handle(&req, http::now_ms()),
+            Err(_) => http::Response::error(400, "the body could not be read"),
+        };
+        if verbose {
+            eprintln!("kms-relay: {} {:?} {}", request.method(), request.url(), response.status);
+        }
+        let _ = request.respond(http::into_tiny(response));
+    }
+}
