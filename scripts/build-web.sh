@@ -13,14 +13,18 @@ need_wasm_bindgen
 out=target/web
 say "building the WASM engine (profile wasm-release, wasm32-unknown-unknown)"
 wasm_cargo build --profile wasm-release --target wasm32-unknown-unknown -p kms-worker --lib
-rm -rf "$out/kms" "$out/client"
-mkdir -p "$out/kms" "$out/client"
+rm -rf "$out/kms" "$out/client" "$out/demo"
+mkdir -p "$out/kms" "$out/client" "$out/demo"
 say "binding it for the browser (wasm-bindgen --target web)"
 wasm-bindgen --target web --no-typescript --out-dir "$out/kms/pkg" \
   target/wasm32-unknown-unknown/wasm-release/kms_worker.wasm
 cp kms-worker/web/kms.html kms-worker/web/kms.css kms-worker/web/kms-frame.js kms-worker/web/kms-worker.js "$out/kms/"
 cp kms-client/js/kms-client.js kms-client/js/kms-client.d.ts kms-client/js/kms-rpc.d.ts "$out/client/" 2>/dev/null || \
   cp kms-client/js/kms-client.js "$out/client/"
+# The demo PWA (examples/demo) with the client beside it; scripts/demo.sh
+# and the e2e tests add its demo-config.json.
+cp examples/demo/* "$out/demo/"
+cp kms-client/js/kms-client.js "$out/demo/"
 raw=$(stat -c %s "$out/kms/pkg/kms_worker_bg.wasm")
 gz=$(gzip -9 -c "$out/kms/pkg/kms_worker_bg.wasm" | wc -c)
 say "bundle ready in $out/kms: kms_worker_bg.wasm $raw bytes raw, $gz gzipped"

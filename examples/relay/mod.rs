@@ -298,7 +298,10 @@ impl Relay {
     fn token_requests(&self, user: &UserId, now_ms: u64) -> Result<Response, Refusal> {
         let c = &self.config;
         let mut users = self.lock();
-        let state = known_user(&mut users, user)?;
+        // A user the relay does not know has nothing to ask for.
+        let Some(state) = users.get_mut(user) else {
+            return Ok(Response::json(200, &json!({ "requests": [] })));
+        };
         let (Some(sub), Lease::Active(credential)) = (&state.subscription, &state.lease) else {
             return Ok(Response::json(200, &json!({ "requests": [] })));
         };
@@ -325,8 +328,9 @@ impl Relay {
             "refresh",
             format!("token request handed to the page ({why}): {} for {}", c.batch, request.aud),
         );
+        // `refresh_now` stays set until the answer: a request not answered
+        // in time is handed out again even while the tokens are still good.
         state.pending = Some(Pending { id, offered_ms: now_ms });
-        state.refresh_now = false;
         Ok(Response::json(200, &answer))
     }
 
@@ -337,18 +341,22 @@ impl Relay {
             return Err(Refusal::conflict("no such token request: already answered, or handed out again"));
         }
         state.pending = None;
+        state.refresh_now = false;
         match (body.tokens, body.error) {
             (Some(tokens), None) => {
                 let n = tokens.len();
                 let mut latest = 0;
+                // All or nothing: a batch with one bad token is refused whole.
+                let mut held = state.tokens.clone();
                 for token in tokens {
                     latest = latest.max(token.exp);
-                    state.tokens.insert(token).map_err(|e| {
+                    if let Err(e) = held.insert(token) {
                         state.not_before_ms = now_ms + RETRY_AFTER_ERROR_MS;
-                        Refusal::bad(format!("a token was refused: {e}"))
-                    })?;
+                        return Err(Refusal::bad(format!("a token was refused, and its batch with it: {e}")));
+                    }
                 }
-                state.tokens.prune(now_ms / 1000);
+                held.prune(now_ms / 1000);
+                state.tokens = held;
                 state.tokens_received += n as u64;
                 let left = latest.saturating_sub(now_ms / 1000);
                 state.log(now_ms, "tokens", format!("{n} token(s) received; the last expires in {left} s"));
@@ -366,10 +374,12 @@ impl Relay {
                         }
                         _ => format!("the KMS refused the lease ({code})"),
                     };
+                    // The KMS's message stays out of this line (it carries raw
+                    // timestamps): the code says which refusal it was.
                     state.stop(
                         now_ms,
                         &code,
-                        format!("{reason}: the KMS answered {code} ({message}); credential wiped, tokens discarded, no more pushes"),
+                        format!("{reason} (the KMS answered {code}): credential wiped, tokens discarded, no more pushes under this lease"),
                     );
                 } else {
                     let wait = if code == "quota_exceeded" {
@@ -455,8 +465,11 @@ impl Relay {
     }
 
     fn status(&self, user: &UserId) -> Result<Response, Refusal> {
-        let mut users = self.lock();
-        let state = known_user(&mut users, user)?;
+        let users = self.lock();
+        // A user the relay does not know: the empty state, not an error
+        // (the page polls before it has sent anything).
+        let unknown = UserState::new();
+        let state = users.get(user).unwrap_or(&unknown);
         let lease = match &state.lease {
             Lease::None => json!({ "state": "none" }),
             Lease::Active(c) => json!({ "state": "active", "id": c.lease_id().as_str() }),

@@ -356,11 +356,14 @@ function showRetryable(e) {
 }
 const RETRYABLE = new Set(['unlock_failed', 'throttled', 'invalid_input']);
 
-async function runUi(action) {
+// `working`: what the frame says while the action runs (a passphrase takes
+// PBKDF2 at several hundred thousand iterations: a visible pause).
+async function runUi(action, working) {
   const r = uiCurrent;
   if (r === null || r.busy) return;
   r.busy = true;
   $('kms-error').textContent = '';
+  status(working);
   try {
     const result = await action(r);
     if (uiCurrent === r) {
@@ -382,6 +385,7 @@ async function runUi(action) {
     }
   } finally {
     r.busy = false;
+    if (uiCurrent === r) status('Waiting for you.');
   }
 }
 
@@ -534,9 +538,9 @@ async function submitPasskey(r) {
 
 $('kms-panel').addEventListener('submit', (event) => {
   event.preventDefault();
-  runUi(submitPassphrase);
+  runUi(submitPassphrase, 'Deriving the key from the passphrase (PBKDF2)…');
 });
-$('kms-passkey').addEventListener('click', () => runUi(submitPasskey));
+$('kms-passkey').addEventListener('click', () => runUi(submitPasskey, 'Waiting for the passkey…'));
 $('kms-cancel').addEventListener('click', () => {
   if (uiCurrent) finishUi(new KmsFailure('cancelled', 'cancelled in the key manager'));
 });

@@ -2,7 +2,7 @@
 // kms-serve with the KMS origin's headers, and headless Debian Chromium
 // driven by playwright-core.
 import { spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +47,60 @@ export async function serve({ base = Number(process.env.KMS_E2E_PORT ?? 18080), 
   return {
     origins,
     close() { child.kill('SIGTERM'); rmSync(hostRoot, { recursive: true, force: true }); },
+  };
+}
+
+/** Starts a process and resolves once its stdout says `<name>: ready`. */
+function startReady(bin, args, name) {
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((ok, fail) => {
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; if (out.includes(`${name}: ready`)) ok(child); });
+    child.on('exit', (code) => fail(new Error(`${name} exited (${code}): ${out}`)));
+  });
+}
+
+/**
+ * The demo as scripts/demo.sh runs it, on four loopback ports: the PWA
+ * (target/web/demo and its demo-config.json), the KMS origin, the local
+ * push service, and kms-relay. `relayArgs` adds relay options (short token
+ * lifetimes, so that refreshes happen within a test).
+ */
+export async function serveDemo({ base = Number(process.env.KMS_E2E_DEMO_PORT ?? 18380), relayArgs = [] } = {}) {
+  if (!existsSync(join(web, 'demo/demo.js'))) throw new Error('run scripts/build-web.sh first');
+  const origins = {
+    host: `http://localhost:${base}`,
+    kms: `http://localhost:${base + 1}`,
+    push: `http://localhost:${base + 2}`,
+    relay: `http://localhost:${base + 3}`,
+  };
+  const demoRoot = mkdtempSync(join(tmpdir(), 'kms-demo-'));
+  cpSync(join(web, 'demo'), demoRoot, { recursive: true });
+  writeFileSync(join(demoRoot, 'demo-config.json'),
+    JSON.stringify({ kmsOrigin: origins.kms, pushService: origins.push, relay: origins.relay }));
+  const bin = (name) => join(repo, 'target/debug', name);
+  const serveChild = await startReady(process.env.KMS_SERVE ?? bin('kms-serve'), [
+    '--host', `127.0.0.1:${base}=${demoRoot}`,
+    '--kms', `127.0.0.1:${base + 1}=${join(web, 'kms')}`,
+    '--push', `127.0.0.1:${base + 2}`,
+    '--allow-host', origins.host, '--allow-loopback-push',
+  ], 'kms-serve');
+  let relayChild;
+  try {
+    relayChild = await startReady(process.env.KMS_RELAY ?? bin('kms-relay'), [
+      '--listen', `127.0.0.1:${base + 3}`, '--allow-origin', origins.host, '--allow-loopback-push', ...relayArgs,
+    ], 'kms-relay');
+  } catch (e) {
+    serveChild.kill('SIGTERM');
+    throw e;
+  }
+  return {
+    origins,
+    close() {
+      relayChild.kill('SIGTERM');
+      serveChild.kill('SIGTERM');
+      rmSync(demoRoot, { recursive: true, force: true });
+    },
   };
 }
 
