@@ -4,8 +4,10 @@
 #    suite against a real IndexedDB, WebCrypto PBKDF2 against the pbkdf2
 #    crate, the exported engine over IndexedDB;
 # 2. the TypeScript declarations compiled against a PWA's usage;
-# 3. end-to-end Playwright tests of the release bundle on three loopback
-#    origins served by kms-serve (host, KMS, a third one).
+# 3. the demo page's RFC 8291 decryption (Node, the RFC's example);
+# 4. end-to-end Playwright tests of the release bundle on three loopback
+#    origins served by kms-serve (host, KMS, a third one), and of the demo
+#    (PWA, KMS, local push service, kms-relay) with a screenshot per step.
 # Each tool is installed when missing (../shared/TOOLCHAIN.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,9 +33,12 @@ wasm_cargo test "${WASM_TEST_SELECTION[@]}" --test indexeddb --test web
 say "TypeScript declarations (tsc --strict over tests/browser/types/usage.ts)"
 (cd tests/browser && node_modules/.bin/tsc -p types)
 
+say "the demo page's push decryption (RFC 8291 example and refusals, Node)"
+(cd tests/browser && node --test unit/)
+
 bash scripts/build-web.sh
 build_kms_serve
-say "end-to-end tests (Playwright, headless Chromium, two origins and a third)"
+say "end-to-end tests (Playwright, headless Chromium): the KMS origins, then the demo"
 (cd tests/browser && node --test --test-concurrency=1 e2e/)
 say "the Rust browser client (BrowserKms) in headless Chromium"
 bash scripts/test-browser-rust.sh

@@ -349,7 +349,7 @@ function showReport(report, title, hint) {
   if (report.valid) {
     el.className = 'state ok';
     el.replaceChildren(
-      para(`${title}: valid. ${report.entries} entries, ${report.checkpoints_verified} signed checkpoints verified, audit key ${short(report.audit_kid)}.`),
+      para(`${title}: valid. ${report.entries} entries, ${report.checkpoints_verified} signed checkpoints verified, audit key ${short(report.audit_kid)}`),
       ...(hint ? [para(hint)] : []),
     );
   } else {
