@@ -6,11 +6,14 @@
 //! or from `kms_core::vapid`; the queued bodies are decrypted as the user
 //! agent would, with the key pair the test made.
 
+mod common;
+
+use common::http;
 use std::{
-    io::{BufRead, BufReader, Read, Write},
-    net::{SocketAddr, TcpStream},
+    io::{BufRead, BufReader},
+    net::SocketAddr,
     process::{Command, Stdio},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{SystemTime, UNIX_EPOCH},
 };
 
 use futures::executor::block_on;
@@ -643,59 +646,6 @@ fn at_most_1000_subscriptions_and_deleted_ones_make_room() {
 }
 
 // --- Over a socket ------------------------------------------------------------
-
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap()
-    }
-}
-
-/// One request on a fresh connection, read by its Content-Length.
-fn http(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\n", addr.port());
-    for (name, value) in headers {
-        if !name.eq_ignore_ascii_case("Content-Length") {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-    }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    stream.flush().unwrap();
-
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
-    let status = line.split(' ').nth(1).unwrap().parse().unwrap();
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        reader.read_line(&mut line).unwrap();
-        let line = line.trim_end_matches("\r\n");
-        if line.is_empty() {
-            break;
-        }
-        let (name, value) = line.split_once(':').unwrap();
-        headers.push((name.to_owned(), value.trim().to_owned()));
-    }
-    let mut reply = Reply { status, headers, body: Vec::new() };
-    let len: usize = reply.header("Content-Length").unwrap().parse().unwrap();
-    reply.body = vec![0; len];
-    reader.read_exact(&mut reply.body).unwrap();
-    reply
-}
 
 fn now_ms() -> u64 {
     u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap()

@@ -19,12 +19,14 @@
 //! `quota_exceeded` and other errors, refusals of malformed requests, and
 //! CORS.
 
+mod common;
+
+use common::Reply;
 use std::{
-    io::{BufRead, BufReader, Read, Write},
-    net::{SocketAddr, TcpStream},
+    io::{BufRead, BufReader},
+    net::SocketAddr,
     process::{Command, Stdio},
     sync::{Arc, Mutex},
-    time::Duration,
 };
 
 use futures::executor::block_on;
@@ -815,50 +817,8 @@ fn cors_headers_only_for_allowed_origins() {
 
 // --- The binary, over a socket -----------------------------------------------------
 
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-}
-
-/// One request without a body on a fresh connection, read by its
-/// Content-Length.
 fn http_request(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\n", addr.port());
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("Content-Length: 0\r\n\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
-
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
-    let status = line.split(' ').nth(1).unwrap().parse().unwrap();
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        reader.read_line(&mut line).unwrap();
-        let line = line.trim_end_matches("\r\n");
-        if line.is_empty() {
-            break;
-        }
-        let (name, value) = line.split_once(':').unwrap();
-        headers.push((name.to_owned(), value.trim().to_owned()));
-    }
-    let mut reply = Reply { status, headers, body: Vec::new() };
-    let len: usize = reply.header("Content-Length").map_or(0, |len| len.parse().unwrap());
-    reply.body = vec![0; len];
-    reader.read_exact(&mut reply.body).unwrap();
-    reply
+    common::http(addr, method, target, headers, b"")
 }
 
 #[test]

@@ -2,13 +2,15 @@
 //! `kms-serve` end to end: servers started in-process on port 0, spoken to
 //! in raw HTTP/1.1, plus the binary's command line.
 
+mod common;
+
+use common::Reply;
 use std::{
     fs,
-    io::{BufRead, BufReader, Read, Write},
-    net::{SocketAddr, TcpStream},
+    io::{BufRead, BufReader},
+    net::SocketAddr,
     path::Path,
     process::{Command, Stdio},
-    time::Duration,
 };
 
 use kms_examples::serve::{self, AllowedOrigin, KmsPolicy, Options, OriginConfig, Role, Running, ServeError, SiteSpec};
@@ -89,63 +91,9 @@ fn fixture() -> Fixture {
     Fixture { running, dir }
 }
 
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    /// The one value of a header (a repeated header fails the test).
-    fn header(&self, name: &str) -> Option<&str> {
-        let values: Vec<&str> =
-            self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect();
-        assert!(values.len() <= 1, "{name} repeated: {values:?}");
-        values.first().copied()
-    }
-
-    fn text(&self) -> &str {
-        std::str::from_utf8(&self.body).unwrap()
-    }
-}
-
-/// One request on a fresh connection; the response is read by its
-/// Content-Length (the server must never answer chunked here).
+/// One request on a fresh connection (a POST carries `{}`).
 fn request(addr: SocketAddr, method: &str, target: &str) -> Reply {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(stream, "{method} {target} HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\n", addr.port()).unwrap();
-    if method == "POST" {
-        write!(stream, "Content-Length: 2\r\n\r\n{{}}").unwrap();
-    } else {
-        write!(stream, "\r\n").unwrap();
-    }
-    stream.flush().unwrap();
-
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
-    let status = line.split(' ').nth(1).unwrap().parse().unwrap();
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        reader.read_line(&mut line).unwrap();
-        let line = line.trim_end_matches("\r\n");
-        if line.is_empty() {
-            break;
-        }
-        let (name, value) = line.split_once(':').unwrap();
-        headers.push((name.to_owned(), value.trim().to_owned()));
-    }
-    let mut reply = Reply { status, headers, body: Vec::new() };
-    assert_eq!(reply.header("Transfer-Encoding"), None);
-    let len: usize = reply.header("Content-Length").unwrap().parse().unwrap();
-    if method != "HEAD" {
-        reply.body = vec![0; len];
-        reader.read_exact(&mut reply.body).unwrap();
-    }
-    reply
+    common::http(addr, method, target, &[], if method == "POST" { b"{}" } else { b"" })
 }
 
 fn get(addr: SocketAddr, target: &str) -> Reply {

@@ -1,0 +1,83 @@
+//! Shared by the examples' integration tests: one HTTP/1.1 exchange over a
+//! raw socket, so that a test sees exactly what a server wrote (no client
+//! library in between to merge, drop or reorder headers).
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::{SocketAddr, TcpStream},
+    time::Duration,
+};
+
+/// A response as read off the socket.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+#[allow(dead_code)] // each test file uses its own part
+impl Reply {
+    /// The one value of a header (a repeated header fails the test).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let values: Vec<&str> =
+            self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect();
+        assert!(values.len() <= 1, "{name} repeated: {values:?}");
+        values.first().copied()
+    }
+
+    pub fn text(&self) -> &str {
+        std::str::from_utf8(&self.body).unwrap()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// One request on a fresh connection: `headers` (a `Content-Length` among
+/// them is replaced by the body's) and `body`. The response must carry a
+/// `Content-Length` (never chunked) unless it is a 204; its body is read
+/// unless the method is HEAD.
+pub fn http(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\n", addr.port());
+    for (name, value) in headers {
+        if !name.eq_ignore_ascii_case("Content-Length") {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    stream.flush().unwrap();
+
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    let status = line.split(' ').nth(1).unwrap().parse().unwrap();
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        let line = line.trim_end_matches("\r\n");
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = line.split_once(':').unwrap();
+        headers.push((name.to_owned(), value.trim().to_owned()));
+    }
+    let mut reply = Reply { status, headers, body: Vec::new() };
+    assert_eq!(reply.header("Transfer-Encoding"), None, "the servers never answer chunked");
+    let len: usize = match reply.header("Content-Length") {
+        Some(len) => len.parse().unwrap(),
+        None if status == 204 => 0,
+        None => panic!("no Content-Length in a {status} answer"),
+    };
+    if method != "HEAD" {
+        reply.body = vec![0; len];
+        reader.read_exact(&mut reply.body).unwrap();
+    }
+    reply
+}
