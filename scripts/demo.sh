@@ -38,6 +38,7 @@ stop() {
 trap stop EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+trap 'exit 129' HUP
 
 # Waits for a process's "ready" line in its log; fails if it exits first.
 wait_ready() {

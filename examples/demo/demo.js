@@ -171,21 +171,62 @@ async function subscribeWithBrowser(applicationServerKey) {
 // What a browser does inside pushManager.subscribe(): make an ECDH key pair
 // and an auth secret, and register with the push service.
 async function subscribeWithLocalService(applicationServerKey) {
-  state.ua = await createUserAgentKeys();
+  const ua = await createUserAgentKeys();
   const res = await fetch(`${config.pushService}/subscribe`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({
       application_server_key: b64urlEncode(applicationServerKey),
-      p256dh: b64urlEncode(state.ua.publicKey),
-      auth: b64urlEncode(state.ua.auth),
+      p256dh: b64urlEncode(ua.publicKey),
+      auth: b64urlEncode(ua.auth),
     }),
   });
   const body = await res.json();
   if (res.status !== 201) throw new Error(`the local push service refused the subscription (${res.status}): ${body.error}`);
-  state.localEndpoint = body.endpoint;
-  state.lastMessage = 0;
+  Object.assign(state, { ua, localEndpoint: body.endpoint, lastMessage: 0 });
+  await localPush.save(user(), { ua, endpoint: body.endpoint, lastMessage: 0 });
   return body;
+}
+
+// The local subscription survives a reload, as a browser's would: the user
+// agent's keys (the private key a non-extractable CryptoKey, which IndexedDB
+// stores as it is), the endpoint and the last message read, in this
+// origin's IndexedDB, per user.
+const localPush = {
+  open() {
+    return new Promise((resolve, reject) => {
+      const req = indexedDB.open('kms-demo', 1);
+      req.onupgradeneeded = () => req.result.createObjectStore('local-push');
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+    });
+  },
+  async run(mode, op) {
+    const db = await this.open();
+    try {
+      return await new Promise((resolve, reject) => {
+        const req = op(db.transaction('local-push', mode).objectStore('local-push'));
+        req.onsuccess = () => resolve(req.result);
+        req.onerror = () => reject(req.error);
+      });
+    } finally {
+      db.close();
+    }
+  },
+  save(u, value) { return this.run('readwrite', (store) => store.put(value, u)); },
+  load(u) { return this.run('readonly', (store) => store.get(u)); },
+};
+
+// After a reload or a change of user: where this user's pushes arrive.
+async function restoreSubscription() {
+  Object.assign(state, { pushPath: null, ua: null, localEndpoint: null, lastMessage: 0 });
+  const saved = await localPush.load(user());
+  if (saved) {
+    Object.assign(state, { pushPath: 'local', ua: saved.ua, localEndpoint: saved.endpoint, lastMessage: saved.lastMessage });
+    facts($('subscription'), { 'Endpoint': saved.endpoint, 'Delivered by': 'the local push service (restored after a reload)' });
+  } else {
+    $('subscription').replaceChildren();
+  }
 }
 
 // ---- step 4: the relay's lease ---------------------------------------------
@@ -284,6 +325,7 @@ async function pollLocalPushService() {
   const { messages } = await res.json();
   for (const m of messages) {
     state.lastMessage = Math.max(state.lastMessage, m.n);
+    await localPush.save(user(), { ua: state.ua, endpoint: state.localEndpoint, lastMessage: state.lastMessage });
     try {
       const plaintext = await decryptPushMessage(b64urlDecode(m.body), state.ua);
       receive(JSON.parse(new TextDecoder().decode(plaintext)), 'local push service, decrypted in this page', m.received_ms);
@@ -481,7 +523,8 @@ async function main() {
   onClick('rotate', 'rotation', rotate);
   onClick('audit-export', 'audit', exportAudit);
   onClick('audit-tamper', 'audit', verifyTampered);
-  $('user').addEventListener('change', () => showSession().catch((e) => say($('session'), 'bad', e.message)));
+  $('user').addEventListener('change', () => Promise.all([showSession(), restoreSubscription()])
+    .catch((e) => say($('session'), 'bad', e.message)));
 
   try {
     await connect();
@@ -489,6 +532,7 @@ async function main() {
     return say($('session'), 'bad', `The key manager at ${config.kmsOrigin} could not be reached: ${e.message} (${e.code}).`);
   }
   await showSession();
+  await restoreSubscription();
   try {
     state.relayInfo = await relay('/v1/info');
   } catch (e) {

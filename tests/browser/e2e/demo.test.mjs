@@ -149,6 +149,16 @@ test('the whole Web Push chain: passphrase, subscribe, lease, locked refresh, pu
   assert.equal((await pushStats()).statuses['201'], (statsBefore.statuses['201'] ?? 0) + 1);
   await shot(page, 'demo-07-push-received', '#step-push');
 
+  // A reload keeps the local subscription (the user agent's keys are in the
+  // app origin's IndexedDB) and the place in the message queue.
+  await page.reload();
+  await page.waitForSelector('body[data-ready=true]', { timeout: 30_000 });
+  await waitText(page, '#subscription', /restored after a reload/);
+  await page.fill('#message', 'After a reload');
+  await page.click('#send');
+  await waitText(page, '#inbox', /After a reload/);
+  assert.doesNotMatch(await page.locator('#inbox').textContent(), /Hello while locked/);
+
   // 7. Rotate (after unlocking): the relay's lease is refused, and a new
   // lease alone meets the push service's 403 for the old subscription.
   await page.click('#unlock');
