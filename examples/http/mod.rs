@@ -9,6 +9,7 @@ use std::{
 };
 
 use tiny_http::{Header, StatusCode};
+use zeroize::Zeroizing;
 
 /// A request body as the server read it: never more than the server's cap
 /// plus one byte is read.
@@ -117,6 +118,11 @@ impl Response {
         }
     }
 
+    /// A JSON response from bytes already serialized.
+    pub fn json_bytes(status: u16, body: Vec<u8>) -> Self {
+        Self { status, headers: vec![("Content-Type", "application/json".into())], body }
+    }
+
     /// `{"error": "<message>"}` with this status: how every refusal reads.
     pub fn error(status: u16, message: &str) -> Self {
         Self::json(status, &serde_json::json!({ "error": message }))
@@ -174,10 +180,12 @@ pub fn tiny_response(
     tiny_http::Response::new(StatusCode(status), headers, body, Some(len), None).with_chunked_threshold(usize::MAX)
 }
 
-/// [`tiny_response`] for a [`Response`].
+/// [`tiny_response`] for a [`Response`]. The body is wiped once sent: some
+/// carry a bearer secret (the relay's token requests).
 pub fn into_tiny(response: Response) -> tiny_http::Response<Box<dyn Read + Send>> {
     let len = response.body.len() as u64;
-    tiny_response(response.status, &response.headers, Box::new(io::Cursor::new(response.body)), len)
+    let body = io::Cursor::new(Zeroizing::new(response.body));
+    tiny_response(response.status, &response.headers, Box::new(body), len)
 }
 
 /// Milliseconds since the Unix epoch from the system clock. A clock before

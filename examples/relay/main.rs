@@ -16,9 +16,12 @@ use std::{
 
 use clap::Parser;
 use kms_client::relay::{PushServicePolicy, DEFAULT_PUSH_SERVICES};
+use kms_core::lease::RelayLabel;
+use kms_core::vapid::{self, JwtRequest};
 use kms_examples::http;
 use kms_examples::relay::{HttpTransport, Relay, RelayConfig, MAX_BODY_LEN};
 use kms_examples::serve::AllowedOrigin;
+use zeroize::Zeroize as _;
 
 /// The demo's relay: holds a user's push subscription and lease credential,
 /// gets VAPID tokens through the user's page, sends encrypted pushes.
@@ -68,6 +71,10 @@ fn main() -> ExitCode {
     }
     if cli.refresh_margin_s >= cli.token_ttl_s {
         eprintln!("kms-relay: --refresh-margin-s must be below --token-ttl-s, or every poll asks for tokens");
+        return ExitCode::from(2);
+    }
+    if let Err(e) = check_settings(&cli.relay_id, &cli.contact) {
+        eprintln!("kms-relay: {e}");
         return ExitCode::from(2);
     }
     let policy = match PushServicePolicy::new(DEFAULT_PUSH_SERVICES.iter().copied()) {
@@ -123,10 +130,32 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// The relay id and contact as the KMS will judge them (a lease's `relay`
+/// label, a token's `sub`): a relay whose every request would be refused
+/// does not start.
+fn check_settings(relay_id: &str, contact: &str) -> Result<(), String> {
+    RelayLabel::parse(relay_id).map_err(|e| format!("--relay-id: {e}"))?;
+    let now_ms = http::now_ms();
+    let probe = JwtRequest {
+        aud: "https://fcm.googleapis.com".into(),
+        sub: contact.to_owned(),
+        exp: now_ms / 1000 + 3600,
+        jti: None,
+    };
+    vapid::validate(&probe, now_ms).map(|_| ()).map_err(|e| format!("--contact: {e}"))
+}
+
 fn serve(server: &tiny_http::Server, relay: &Relay, verbose: bool) {
     for mut request in server.incoming_requests() {
         let response = match http::read_request(&mut request, MAX_BODY_LEN) {
-            Ok(req) => relay.handle(&req, http::now_ms()),
+            Ok(mut req) => {
+                let response = relay.handle(&req, http::now_ms());
+                // Bodies may carry a lease credential or tokens.
+                if let http::RequestBody::Bytes(body) = &mut req.body {
+                    body.zeroize();
+                }
+                response
+            }
             Err(_) => http::Response::error(400, "the body could not be read"),
         };
         if verbose {

@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 
 use kms_client::relay::{TokenHolder, ValidatedSubscription};
+use kms_core::ids::KeyId;
 use kms_core::lease::LeaseCredential;
 use serde::Serialize;
 
@@ -57,8 +58,14 @@ pub struct UserState {
     pub subscription: Option<ValidatedSubscription>,
     /// The lease credential, or why there is none.
     pub lease: Lease,
-    /// VAPID tokens issued under the lease.
+    /// VAPID tokens issued under the lease (one batch at most).
     pub tokens: TokenHolder,
+    /// The key of the lease's first accepted batch: later batches must be
+    /// signed by it.
+    pub lease_kid: Option<KeyId>,
+    /// The last batch ends before the refresh margin (the lease ends soon):
+    /// use it up before asking again.
+    pub short_batch: bool,
     /// The token request the page is working on.
     pub pending: Option<Pending>,
     /// Ask for tokens at the next poll, whatever the tokens held.
@@ -79,6 +86,8 @@ impl UserState {
             subscription: None,
             lease: Lease::None,
             tokens: TokenHolder::new(),
+            lease_kid: None,
+            short_batch: false,
             pending: None,
             refresh_now: false,
             not_before_ms: 0,
@@ -107,6 +116,7 @@ impl UserState {
         };
         self.lease = Lease::Stopped { lease_id, code: code.to_owned(), reason: reason.clone() };
         self.tokens = TokenHolder::new();
+        self.lease_kid = None;
         self.pending = None;
         self.refresh_now = false;
         self.log(at_ms, "stopped", reason);

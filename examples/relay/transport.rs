@@ -48,6 +48,9 @@ impl HttpTransport {
             // A push service never redirects a push; following one would send
             // the token elsewhere.
             .max_redirects(0)
+            // Not the environment's HTTP(S)_PROXY: a push carries a bearer
+            // token, and loopback pushes must stay on loopback.
+            .proxy(None)
             .build();
         Self { agent: config.into() }
     }

@@ -40,7 +40,7 @@ use kms_core::rpc::{
     Call, LeaseCreateParams, LeaseCreateResult, LeaseIssueParams, LeaseIssueResult, LeaseRefParams, RotateResult,
 };
 use kms_core::secret::Passphrase;
-use kms_core::vapid::{SignedJwt, VapidPublicInfo, VapidSigningKey};
+use kms_core::vapid::{self, JwtRequest, SignedJwt, VapidPublicInfo, VapidSigningKey};
 use kms_examples::http::{self, Request, RequestBody, Response};
 use kms_examples::relay::{
     HttpTransport, PushAnswer, PushTransport, Relay, RelayConfig, MAX_BODY_LEN, PENDING_TIMEOUT_MS,
@@ -85,6 +85,11 @@ fn refused(response: &Response, status: u16) -> String {
 fn assert_refused(response: &Response, status: u16, reason: &str) {
     let error = refused(response, status);
     assert!(error.contains(reason), "expected {reason:?} in {error:?}");
+}
+
+/// A POST with a JSON body, as the page sends it.
+fn json_post(path: &str, body: Vec<u8>) -> Request {
+    Request::new("POST", path).with_header("Content-Type", "application/json").with_body(body)
 }
 
 // --- The relay ------------------------------------------------------------------
@@ -246,7 +251,7 @@ impl World {
     }
 
     fn post(&self, path: &str, body: &Value, now_ms: u64) -> Response {
-        self.relay.handle(&Request::new("POST", path).with_body(body.to_string().into_bytes()), now_ms)
+        self.relay.handle(&json_post(path, body.to_string().into_bytes()), now_ms)
     }
 
     fn status(&self) -> Value {
@@ -479,20 +484,20 @@ fn refreshes_at_the_margin_and_pushes_with_the_newest_token() {
     let second = w.serve_next_request(at);
     assert_eq!(second[0].exp, exp + 9);
     w.expect_no_request(at);
-    assert_eq!(w.status()["tokens"], listed(&[&first[0], &second[0]], &w.origin));
+    // A new batch replaces the tokens held: the relay holds one batch.
+    assert_eq!(w.status()["tokens"], listed(&[&second[0]], &w.origin));
 
-    // Both are still valid for a push (60 s or more left); the newest goes.
+    // The first would still be valid for a push; the newest goes.
     let now = http::now_ms();
     assert!(now < at, "the test took 9 s");
     assert_eq!(ok(&w.send("t", "newest", at))["push_service_status"], 201);
     assert_eq!(w.sent.authorizations(), [second[0].authorization.clone()]);
     assert_eq!(w.messages(&sub).len(), 1);
 
-    // At the first token's expiry the second has 9 s left: another refresh,
-    // and the expired token is pruned.
+    // At the first token's expiry the second has 9 s left: another refresh.
     let third = w.serve_next_request(exp * 1000);
     assert_eq!(third[0].exp, exp + 70);
-    assert_eq!(w.status()["tokens"], listed(&[&second[0], &third[0]], &w.origin));
+    assert_eq!(w.status()["tokens"], listed(&[&third[0]], &w.origin));
     assert_eq!(w.status()["tokens_received"], 3);
 }
 
@@ -644,7 +649,7 @@ fn refuses_loopback_endpoints_unless_allowed_and_malformed_credentials() {
     let (strict, _) = relay(Settings { allow_loopback: false, ..DEFAULTS });
     let sub = w.subscribe(&w.key.public_key);
     let body = json!({ "user": USER, "subscription": sub.json });
-    let post = Request::new("POST", "/v1/subscription").with_body(body.to_string().into_bytes());
+    let post = json_post("/v1/subscription", body.to_string().into_bytes());
     assert_refused(&strict.handle(&post, w.start_ms), 400, "loopback");
     let status = strict.handle(&Request::new("GET", &format!("/v1/status?user={USER}")), w.start_ms);
     assert_eq!(status.status, 200);
@@ -723,7 +728,7 @@ fn refuses_unknown_users_bad_ids_wrong_methods_and_large_bodies() {
     let (relay, _) = relay(DEFAULTS);
     let now = http::now_ms();
     let handle = |request: Request| relay.handle(&request, now);
-    let post = |path: &str, body: Value| handle(Request::new("POST", path).with_body(body.to_string().into_bytes()));
+    let post = |path: &str, body: Value| handle(json_post(path, body.to_string().into_bytes()));
 
     // Polls about a user the relay does not know answer the empty state.
     let status = handle(Request::new("GET", "/v1/status?user=bob"));
@@ -760,13 +765,13 @@ fn refuses_unknown_users_bad_ids_wrong_methods_and_large_bodies() {
     }
 
     for path in ["/v1/subscription", "/v1/lease", "/v1/tokens", "/v1/refresh", "/v1/send"] {
-        let too_large = Request { body: RequestBody::TooLarge, ..Request::new("POST", path) };
+        let too_large = Request { body: RequestBody::TooLarge, ..json_post(path, Vec::new()) };
         assert_refused(&handle(too_large), 413, "larger than");
     }
     // The cap is inclusive: one byte over is 413, the cap itself is read
     // (and is not JSON here).
-    assert_eq!(handle(Request::new("POST", "/v1/send").with_body(vec![b' '; MAX_BODY_LEN + 1])).status, 413);
-    assert_refused(&handle(Request::new("POST", "/v1/send").with_body(vec![b' '; MAX_BODY_LEN])), 400, "JSON");
+    assert_eq!(handle(json_post("/v1/send", vec![b' '; MAX_BODY_LEN + 1])).status, 413);
+    assert_refused(&handle(json_post("/v1/send", vec![b' '; MAX_BODY_LEN])), 400, "JSON");
     assert_refused(&post("/v1/send", json!({ "user": USER, "title": "t".repeat(101), "body": "x" })), 400, "title");
     assert_eq!(handle(Request::new("GET", &format!("/{}", "a".repeat(1100)))).status, 414);
 }
@@ -782,17 +787,22 @@ fn cors_headers_only_for_allowed_origins() {
     let requests = [
         Request::new("GET", "/v1/info"),
         Request::new("GET", "/v1/status?user=bob"),
-        Request::new("POST", "/v1/refresh").with_body(b"{".to_vec()),
+        json_post("/v1/refresh", b"{".to_vec()),
     ];
     for request in requests {
         let allowed = from(Some(PAGE), request.clone());
         assert_eq!(allowed.header("Access-Control-Allow-Origin"), Some(PAGE), "{request:?}");
         assert_eq!(allowed.header("Access-Control-Allow-Methods"), None);
-        for other in [Some("https://evil.example"), Some("http://localhost:8081"), Some("null"), None] {
-            let response = from(other, request.clone());
+        // Without Origin (not a browser): served, without CORS headers.
+        let direct = from(None, request.clone());
+        assert_eq!(direct.header("Access-Control-Allow-Origin"), None);
+        assert_eq!(direct.status, allowed.status);
+        // Another origin: refused before anything happens.
+        for other in ["https://evil.example", "http://localhost:8081", "null"] {
+            let response = from(Some(other), request.clone());
             assert_eq!(response.header("Access-Control-Allow-Origin"), None, "{other:?}");
             assert_eq!(response.header("Vary"), Some("Origin"));
-            assert_eq!(response.status, allowed.status);
+            assert_eq!((response.status, json_of(&response)["code"].as_str()), (403, Some("forbidden_origin")));
         }
     }
     let preflight = |origin| {
@@ -809,10 +819,129 @@ fn cors_headers_only_for_allowed_origins() {
     assert_eq!(allowed.header("Access-Control-Allow-Methods"), Some("GET, POST"));
     assert_eq!(allowed.header("Access-Control-Allow-Headers"), Some("Content-Type"));
     let foreign = preflight("https://evil.example");
-    assert_eq!(foreign.status, 204);
+    assert_eq!(foreign.status, 403);
     for header in ["Access-Control-Allow-Origin", "Access-Control-Allow-Methods", "Access-Control-Allow-Headers"] {
         assert_eq!(foreign.header(header), None);
     }
+}
+
+#[test]
+fn accepts_only_batches_that_fit_the_request_and_the_lease_key() {
+    let r = ready(DEFAULTS);
+    let w = &r.w;
+    let t = w.start_ms;
+    let held = w.status()["tokens"].clone();
+    ok(&w.post("/v1/refresh", &json!({ "user": USER }), t));
+    let request = w.expect_request(t);
+    let fresh = w.lease_issue(&request, t).unwrap();
+    let now_s = t / 1000;
+
+    // Tokens consistent with themselves, signed by a key that is not the
+    // lease's (the first batch's), for the right or another audience, or
+    // with an exp far beyond what was asked for.
+    let forger = VapidSigningKey::generate(&mut OsRng);
+    let foreign = |aud: &str, exp: u64, key: &VapidSigningKey| {
+        let claims = JwtRequest { aud: aud.into(), sub: CONTACT.into(), exp, jti: None };
+        SignedJwt::issue(key, &vapid::validate(&claims, t).unwrap()).unwrap()
+    };
+    // Signed with the user's own key (a session's sign_jwt), so only the
+    // relay's rules can refuse them.
+    let users_key = |aud: &str, exp: u64| {
+        let claims = JwtRequest { aud: aud.into(), sub: CONTACT.into(), exp, jti: None };
+        block_on(w.kms.sign_jwt(&w.session, claims)).unwrap()
+    };
+    let cases: [(Vec<SignedJwt>, &str); 7] = [
+        (vec![foreign(&w.origin, now_s + 600, &forger)], "another key than the lease's"),
+        (vec![users_key("https://fcm.googleapis.com", now_s + 600)], "aud is not"),
+        (vec![fresh[0].clone(), fresh[1].clone(), fresh[0].clone()], "1 to 2 tokens, not 3"),
+        (Vec::new(), "1 to 2 tokens, not 0"),
+        // Posted 40 s and 50 s after the start (one retry wait per case).
+        (vec![users_key(&w.origin, now_s + 40 + 3600 + 61)], "exp must be within"),
+        (vec![users_key(&w.origin, now_s + 50 + 60)], "exp must be within"),
+        (vec![SignedJwt { exp: fresh[0].exp + 1, ..fresh[0].clone() }], "exp differs"),
+    ];
+    let mut at = t;
+    let mut id = request["id"].clone();
+    for (tokens, reason) in cases {
+        assert_refused(&w.post_tokens(&id, &tokens, at), 400, reason);
+        assert_eq!(w.status()["tokens"], held, "{reason}: the held tokens are kept");
+        at += RETRY_AFTER_ERROR_MS;
+        id = w.expect_request(at)["id"].clone();
+    }
+    // The real batch is taken and replaces the held one.
+    assert_eq!(ok(&w.post_tokens(&id, &fresh, at)), json!({ "accepted": 2 }));
+    assert_eq!(w.status()["tokens"], listed(&[&fresh[0], &fresh[1]], &w.origin));
+}
+
+#[test]
+fn not_found_and_transient_errors_keep_the_lease_and_the_asked_refresh() {
+    let r = ready(DEFAULTS);
+    let w = &r.w;
+    let t = w.start_ms;
+    ok(&w.post("/v1/refresh", &json!({ "user": USER }), t));
+    // Another device's KMS does not know this user: not a reason to stop.
+    for (n, code) in ["not_found", "timeout"].into_iter().enumerate() {
+        let at = t + n as u64 * RETRY_AFTER_ERROR_MS;
+        let request = w.expect_request(at);
+        let error = json!({ "code": code, "message": "no such user" });
+        ok(&w.post("/v1/tokens", &json!({ "id": request["id"], "user": USER, "error": error }), at));
+        assert_eq!(w.status()["lease"]["state"], "active", "{code}");
+        w.expect_no_request(at + RETRY_AFTER_ERROR_MS - 1);
+    }
+    // The refresh asked for still stands after those answers, although the
+    // held tokens are good for an hour.
+    let tokens = w.serve_next_request(t + 2 * RETRY_AFTER_ERROR_MS);
+    assert_eq!(tokens.len(), 2);
+    w.expect_no_request(t + 2 * RETRY_AFTER_ERROR_MS + PENDING_TIMEOUT_MS);
+}
+
+#[test]
+fn a_lease_that_ends_within_the_margin_is_not_asked_at_every_poll() {
+    let w = world(DEFAULTS);
+    let t = w.start_ms;
+    ok(&w.give_subscription(&w.subscribe(&w.key.public_key), t));
+    // A lease of 5 minutes, shorter than the 10-minute refresh margin.
+    let lease = LeaseParams {
+        relay: RELAY_ID.into(),
+        audiences: vec![w.origin.clone()],
+        lifetime_s: Some(300),
+        tokens_per_hour: None,
+        max_batch: None,
+    };
+    let call = Call::LeaseCreate(LeaseCreateParams { user: w.user.clone(), session: w.session.token.clone(), lease });
+    let created: LeaseCreateResult = serde_json::from_value(block_on(w.kms.call_raw(call)).unwrap()).unwrap();
+    ok(&w.give_lease(&created.credential.dangerous_to_text(), t));
+    let tokens = w.serve_next_request(t);
+    let last = tokens.iter().map(|t| t.exp).max().unwrap();
+    assert!(last <= t / 1000 + 300, "no token outlives the lease");
+    // Every token ends within the margin, yet the next polls ask nothing
+    // until the batch is nearly used up.
+    for dt in [1_000, 10_000, 60_000, 120_000] {
+        w.expect_no_request(t + dt);
+    }
+    w.expect_no_request((last - 60) * 1000);
+    let request = w.expect_request((last - 59) * 1000);
+    assert_eq!(w.lease_issue(&request, (last - 59) * 1000).unwrap_err().code_str(), "lease_expired");
+}
+
+#[test]
+fn refuses_posts_that_are_not_json() {
+    let (relay, _) = relay(DEFAULTS);
+    let now = http::now_ms();
+    let body = json!({ "user": "bob", "body": "x" }).to_string().into_bytes();
+    for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded")] {
+        let mut request = Request::new("POST", "/v1/send").with_header("Origin", PAGE).with_body(body.clone());
+        if let Some(ct) = content_type {
+            request = request.with_header("Content-Type", ct);
+        }
+        let response = relay.handle(&request, now);
+        assert_refused(&response, 415, "application/json");
+        assert_eq!(json_of(&response)["code"], "unsupported_media_type");
+    }
+    let charset = json_post("/v1/send", body).with_header("Origin", PAGE);
+    let charset =
+        Request { headers: vec![("Content-Type".into(), "application/json; charset=utf-8".into())], ..charset };
+    assert_refused(&relay.handle(&charset, now), 404, "unknown user");
 }
 
 // --- The binary, over a socket -----------------------------------------------------
@@ -862,7 +991,7 @@ fn binary_announces_its_port_and_answers_info_and_preflights() {
     assert_eq!(allowed.header("Access-Control-Allow-Origin"), Some(PAGE));
     assert_eq!(allowed.header("Access-Control-Allow-Methods"), Some("GET, POST"));
     assert_eq!(allowed.header("Access-Control-Allow-Headers"), Some("Content-Type"));
-    assert_eq!(foreign.status, 204);
+    assert_eq!(foreign.status, 403);
     assert_eq!(foreign.header("Access-Control-Allow-Origin"), None);
     assert_eq!(foreign.header("Access-Control-Allow-Methods"), None);
 }
