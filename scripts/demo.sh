@@ -13,8 +13,18 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 need_cargo
 
+# `wait -n` with process ids (stop everything when one server dies) needs
+# bash 5.1.
+if [ "${BASH_VERSINFO[0]}" -lt 5 ] || { [ "${BASH_VERSINFO[0]}" -eq 5 ] && [ "${BASH_VERSINFO[1]}" -lt 1 ]; }; then
+  echo "scripts/demo.sh needs bash 5.1 or newer (this is $BASH_VERSION)" >&2; exit 2
+fi
+
 base="${KMS_DEMO_PORT:-8080}"
-case "$base" in ''|*[!0-9]*) echo "KMS_DEMO_PORT must be a port number" >&2; exit 2 ;; esac
+# Four ports from base: 1 to 65532, written without a leading zero (bash
+# would read 08080 as octal).
+if ! [[ "$base" =~ ^[1-9][0-9]{0,4}$ ]] || [ "$base" -gt 65532 ]; then
+  echo "KMS_DEMO_PORT must be a port from 1 to 65532 (the demo uses it and the next three)" >&2; exit 2
+fi
 host="http://localhost:$base"
 kms="http://localhost:$((base + 1))"
 push="http://localhost:$((base + 2))"

@@ -158,8 +158,9 @@ async function subscribeWithBrowser(applicationServerKey) {
   if (!('serviceWorker' in navigator) || !('PushManager' in window)) {
     throw Object.assign(new Error('this browser has no Push API'), { name: 'NotSupportedError' });
   }
-  const registration = await navigator.serviceWorker.ready;
-  // A subscription is bound to one key: drop one made with another.
+  const registration = await withTimeout(navigator.serviceWorker.ready, 5_000, 'the service worker is not running');
+  // A subscription is bound to one key: the browser refuses a second one
+  // with another key, so the old one goes first.
   const old = await registration.pushManager.getSubscription();
   if (old) await old.unsubscribe();
   const sub = await withTimeout(
@@ -232,6 +233,7 @@ async function restoreSubscription() {
 // ---- step 4: the relay's lease ---------------------------------------------
 
 async function grantLease() {
+  if (!state.relayInfo) throw new Error('the relay does not answer yet');
   const minutes = Number($('lease-minutes').value);
   const perHour = Number($('lease-rate').value);
   // Audiences left empty: the push services of the user's subscriptions.
@@ -251,6 +253,7 @@ async function grantLease() {
 }
 
 async function revokeLease() {
+  if (!state.relayInfo) throw new Error('the relay does not answer yet');
   // Every active lease of this relay (the page may have been reloaded).
   const { leases } = await state.kms.leaseList({ user: user() });
   const active = leases.filter((l) => l.state === 'active' && l.relay === state.relayInfo.relay);
@@ -274,7 +277,13 @@ async function carryTokenRequests() {
     } catch (e) {
       answer = { id: r.id, user: r.user, error: { code: e.code ?? 'internal', message: e.message, retry_after_ms: e.retryAfterMs } };
     }
-    await relay('/v1/tokens', answer);
+    try {
+      await relay('/v1/tokens', answer);
+    } catch (e) {
+      // 409: another tab answered first, or the relay handed the request out
+      // again; nothing is lost.
+      if (e.status !== 409) throw e;
+    }
   }
 }
 
@@ -319,15 +328,19 @@ async function send() {
 // them to the service worker. Here the page fetches and decrypts them.
 async function pollLocalPushService() {
   if (state.pushPath !== 'local' || !state.localEndpoint) return;
-  const id = state.localEndpoint.split('/push/')[1];
+  // A snapshot: the user field may change while this round waits.
+  const u = user();
+  const { ua, localEndpoint: endpoint } = state;
+  const id = endpoint.split('/push/')[1];
   const res = await fetch(`${config.pushService}/messages/${id}?after=${state.lastMessage}`);
   if (!res.ok) return;
   const { messages } = await res.json();
   for (const m of messages) {
+    if (user() !== u || state.localEndpoint !== endpoint) return;
     state.lastMessage = Math.max(state.lastMessage, m.n);
-    await localPush.save(user(), { ua: state.ua, endpoint: state.localEndpoint, lastMessage: state.lastMessage });
+    await localPush.save(u, { ua, endpoint, lastMessage: state.lastMessage });
     try {
-      const plaintext = await decryptPushMessage(b64urlDecode(m.body), state.ua);
+      const plaintext = await decryptPushMessage(b64urlDecode(m.body), ua);
       receive(JSON.parse(new TextDecoder().decode(plaintext)), 'local push service, decrypted in this page', m.received_ms);
     } catch (e) {
       receive({ title: 'undecryptable message', body: `${e.code ?? e.name}: ${e.message}` }, 'local push service', m.received_ms);
@@ -408,7 +421,9 @@ async function relay(path, body) {
     method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
   });
   const json = await res.json().catch(() => ({}));
-  if (!res.ok) throw Object.assign(new Error(`the relay answered ${res.status}: ${json.error ?? res.statusText}`), { status: res.status });
+  if (!res.ok) {
+    throw Object.assign(new Error(`the relay answered ${res.status}: ${json.error ?? res.statusText}`), { status: res.status, code: json.code });
+  }
   return json;
 }
 
@@ -483,7 +498,9 @@ function onClick(id, stateId, step) {
   });
 }
 
-// Runs `fn` every `ms`, never two at once; errors go to the footer.
+// Runs `fn` every `ms`, never two at once; each loop's last error stays in
+// the footer until that loop succeeds again.
+const loopErrors = new Map();
 function every(ms, fn) {
   let busy = false;
   setInterval(async () => {
@@ -491,11 +508,12 @@ function every(ms, fn) {
     busy = true;
     try {
       await fn();
-      $('error').textContent = '';
+      loopErrors.delete(fn);
     } catch (e) {
-      $('error').textContent = e.message;
+      loopErrors.set(fn, e.message);
     } finally {
       busy = false;
+      $('error').textContent = [...loopErrors.values()].join(' ');
     }
   }, ms);
 }
@@ -533,23 +551,27 @@ async function main() {
   }
   await showSession();
   await restoreSubscription();
-  try {
-    state.relayInfo = await relay('/v1/info');
-  } catch (e) {
-    $('error').textContent = `The relay at ${config.relay} does not answer (${e.message}): is kms-relay running?`;
-  }
+  await connectRelay().catch((e) => { $('error').textContent = e.message; });
+  // Two loops, so that one service being down does not stop the other.
+  every(1000, pollLocalPushService);
   every(1000, async () => {
-    await pollLocalPushService();
-    if (!state.relayInfo) return;
-    try {
-      await carryTokenRequests();
-      await showRelay();
-    } catch (e) {
-      // 404: the relay does not know this user yet.
-      if (e.status !== 404) throw e;
-    }
+    if (!state.relayInfo) await connectRelay();
+    await carryTokenRequests();
+    await showRelay();
   });
   document.body.dataset.ready = 'true';
 }
 
-main();
+// The relay's id names the leases granted to it: the lease buttons wait for it.
+async function connectRelay() {
+  try {
+    state.relayInfo = await relay('/v1/info');
+  } catch (e) {
+    throw new Error(`The relay at ${config.relay} does not answer (${e.message}): is kms-relay running?`);
+  } finally {
+    $('lease-grant').disabled = !state.relayInfo;
+    $('lease-revoke').disabled = !state.relayInfo;
+  }
+}
+
+main().catch((e) => { $('error').textContent = `The demo could not start: ${e.message}`; });

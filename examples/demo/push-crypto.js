@@ -179,6 +179,10 @@ export function b64urlDecode(text) {
       value &= (1 << bits) - 1;
     }
   }
+  // The bits left over must be zero: each byte string has one spelling.
+  if (value !== 0) {
+    throw new PushDecryptError('bad_base64', 'not base64url: the last character has bits set that encode nothing');
+  }
   return out;
 }
 

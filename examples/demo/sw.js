@@ -6,11 +6,14 @@ self.addEventListener('install', () => self.skipWaiting());
 self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim()));
 
 self.addEventListener('push', (event) => {
-  let message;
-  try {
-    message = event.data ? event.data.json() : { title: 'kms demo', body: '(a push without payload)' };
-  } catch {
-    message = { title: 'kms demo', body: event.data.text() };
+  let message = { title: 'kms demo', body: '(a push without payload)' };
+  if (event.data) {
+    try {
+      const data = event.data.json();
+      message = data !== null && typeof data === 'object' ? data : { title: 'kms demo', body: String(data) };
+    } catch {
+      message = { title: 'kms demo', body: event.data.text() };
+    }
   }
   event.waitUntil((async () => {
     const pages = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });

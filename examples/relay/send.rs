@@ -1,7 +1,7 @@
 //! Sending: a message encrypted for the user's subscription, with a held
 //! token, to the push service; and what its answer means, in words.
 
-use kms_client::relay::{build_push_request, PushOptions, Ttl};
+use kms_client::relay::{build_push_request, PushOptions, RelayError, Ttl};
 use kms_core::ids::UserId;
 use rand_core::OsRng;
 use serde::Deserialize;
@@ -51,8 +51,12 @@ impl Relay {
             };
             state.tokens.prune(now_ms / 1000);
             let opts = PushOptions::new(Ttl::from_secs(PUSH_TTL_S).map_err(Refusal::bad)?);
-            build_push_request(sub, payload.as_bytes(), &state.tokens, &opts, now_ms / 1000, &mut OsRng)
-                .map_err(|e| Refusal::new(409, "no_valid_token", format!("cannot send: {e}")))?
+            build_push_request(sub, payload.as_bytes(), &state.tokens, &opts, now_ms / 1000, &mut OsRng).map_err(
+                |e| match e {
+                    RelayError::PayloadTooLarge { .. } => Refusal::bad(format!("cannot send: {e}")),
+                    _ => Refusal::new(409, "no_valid_token", format!("cannot send: {e}")),
+                },
+            )?
         };
         let answer = self.transport.send(&request);
         let mut users = self.lock();

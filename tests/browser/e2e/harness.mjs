@@ -50,13 +50,14 @@ export async function serve({ base = Number(process.env.KMS_E2E_PORT ?? 18080), 
   };
 }
 
-/** Starts a process and resolves once its stdout says `<name>: ready`. */
+/** Starts a process and resolves once its stdout says `<name>: ready` (30 s at most). */
 function startReady(bin, args, name) {
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((ok, fail) => {
     let out = '';
-    child.stdout.on('data', (d) => { out += d; if (out.includes(`${name}: ready`)) ok(child); });
-    child.on('exit', (code) => fail(new Error(`${name} exited (${code}): ${out}`)));
+    const timer = setTimeout(() => { child.kill('SIGTERM'); fail(new Error(`${name} not ready in 30 s: ${out}`)); }, 30_000);
+    child.stdout.on('data', (d) => { out += d; if (out.includes(`${name}: ready`)) { clearTimeout(timer); ok(child); } });
+    child.on('exit', (code) => { clearTimeout(timer); fail(new Error(`${name} exited (${code}): ${out}`)); });
   });
 }
 
@@ -79,12 +80,13 @@ export async function serveDemo({ base = Number(process.env.KMS_E2E_DEMO_PORT ??
   writeFileSync(join(demoRoot, 'demo-config.json'),
     JSON.stringify({ kmsOrigin: origins.kms, pushService: origins.push, relay: origins.relay }));
   const bin = (name) => join(repo, 'target/debug', name);
+  const cleanup = () => rmSync(demoRoot, { recursive: true, force: true });
   const serveChild = await startReady(process.env.KMS_SERVE ?? bin('kms-serve'), [
     '--host', `127.0.0.1:${base}=${demoRoot}`,
     '--kms', `127.0.0.1:${base + 1}=${join(web, 'kms')}`,
     '--push', `127.0.0.1:${base + 2}`,
     '--allow-host', origins.host, '--allow-loopback-push',
-  ], 'kms-serve');
+  ], 'kms-serve').catch((e) => { cleanup(); throw e; });
   let relayChild;
   try {
     relayChild = await startReady(process.env.KMS_RELAY ?? bin('kms-relay'), [
@@ -92,6 +94,7 @@ export async function serveDemo({ base = Number(process.env.KMS_E2E_DEMO_PORT ??
     ], 'kms-relay');
   } catch (e) {
     serveChild.kill('SIGTERM');
+    cleanup();
     throw e;
   }
   return {
@@ -99,7 +102,7 @@ export async function serveDemo({ base = Number(process.env.KMS_E2E_DEMO_PORT ??
     close() {
       relayChild.kill('SIGTERM');
       serveChild.kill('SIGTERM');
-      rmSync(demoRoot, { recursive: true, force: true });
+      cleanup();
     },
   };
 }

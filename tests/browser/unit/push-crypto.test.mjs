@@ -279,6 +279,9 @@ test('base64url that is not: bad_base64, without echoing the text', () => {
   assertBadBase64('ab+c', /position 2 is outside the alphabet/);
   assertBadBase64('ab/c', /position 2 is outside the alphabet/);
   assertBadBase64('abc=', /position 3 is outside the alphabet/); // no padding
+  // 'Zh' and 'Zm9' are 'f' and 'fo' with leftover bits set: another spelling.
+  assertBadBase64('Zh', /bits set that encode nothing/);
+  assertBadBase64('Zm9', /bits set that encode nothing/);
   assert.throws(() => b64urlDecode('secret+key'), (err) => !err.message.includes('secret'));
 });
 
