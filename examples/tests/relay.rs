@@ -130,7 +130,24 @@ impl PushTransport for Recording {
 }
 
 fn relay(settings: Settings) -> (Relay, Sent) {
-    let config = RelayConfig {
+    let sent = Sent::default();
+    let transport = Recording { http: HttpTransport::new(), sent: sent.clone() };
+    (Relay::new(config(settings), Box::new(transport)), sent)
+}
+
+/// A push service that answers these statuses in turn, as a real one would
+/// in cases the local one cannot be brought to (a token it finds invalid).
+struct Scripted(Mutex<Vec<u16>>);
+
+impl PushTransport for Scripted {
+    fn send(&self, _: &PushRequest) -> Result<PushAnswer, String> {
+        let status = self.0.lock().unwrap().remove(0);
+        Ok(PushAnswer { status, error: Some(format!("scripted {status}")) })
+    }
+}
+
+fn config(settings: Settings) -> RelayConfig {
+    RelayConfig {
         relay_id: RELAY_ID.into(),
         contact: CONTACT.into(),
         token_ttl_s: settings.token_ttl_s,
@@ -138,10 +155,7 @@ fn relay(settings: Settings) -> (Relay, Sent) {
         batch: settings.batch,
         policy: PushServicePolicy::major_push_services().with_loopback(settings.allow_loopback),
         allowed_origins: vec![PAGE.into()],
-    };
-    let sent = Sent::default();
-    let transport = Recording { http: HttpTransport::new(), sent: sent.clone() };
-    (Relay::new(config, Box::new(transport)), sent)
+    }
 }
 
 // --- The user agent ---------------------------------------------------------------
@@ -942,6 +956,31 @@ fn refuses_posts_that_are_not_json() {
     let charset =
         Request { headers: vec![("Content-Type".into(), "application/json; charset=utf-8".into())], ..charset };
     assert_refused(&relay.handle(&charset, now), 404, "unknown user");
+}
+
+#[test]
+fn a_401_drops_the_tokens_and_asks_again_a_410_forgets_the_subscription() {
+    let mut w = world(DEFAULTS);
+    w.relay = Relay::new(config(DEFAULTS), Box::new(Scripted(Mutex::new(vec![401, 410]))));
+    let t = w.start_ms;
+    ok(&w.give_subscription(&w.subscribe(&w.key.public_key), t));
+    ok(&w.give_lease(&w.lease_create(None).1, t));
+    w.serve_next_request(t);
+    w.expect_no_request(t);
+
+    let refused = ok(&w.send("t", "401", t));
+    assert_eq!((refused["delivered"].as_bool(), refused["push_service_status"].as_u64()), (Some(false), Some(401)));
+    assert_eq!(refused["push_service_error"], "scripted 401");
+    assert!(refused["explanation"].as_str().unwrap().contains("asks for new ones"));
+    assert_eq!(w.status()["tokens"], json!([]));
+    w.serve_next_request(t);
+
+    let gone = ok(&w.send("t", "410", t));
+    assert_eq!(gone["push_service_status"], 410);
+    assert!(w.status()["subscription"].is_null());
+    let refused = w.send("t", "again", t);
+    assert_refused(&refused, 409, "subscribe first");
+    assert_eq!(json_of(&refused)["code"], "no_subscription");
 }
 
 // --- The binary, over a socket -----------------------------------------------------
