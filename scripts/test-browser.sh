@@ -7,7 +7,8 @@
 # 3. the demo page's RFC 8291 decryption (Node, the RFC's example);
 # 4. end-to-end Playwright tests of the release bundle on three loopback
 #    origins served by kms-serve (host, KMS, a third one), and of the demo
-#    (PWA, KMS, local push service, kms-relay) with a screenshot per step.
+#    (PWA, KMS, local push service, kms-relay) with a screenshot per step;
+# 5. the Rust browser client; 6. scripts/demo.sh itself, started and stopped.
 # Each tool is installed when missing (../shared/TOOLCHAIN.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,3 +43,5 @@ say "end-to-end tests (Playwright, headless Chromium): the KMS origins, then the
 (cd tests/browser && node --test --test-concurrency=1 e2e/)
 say "the Rust browser client (BrowserKms) in headless Chromium"
 bash scripts/test-browser-rust.sh
+say "the README's main job: scripts/demo.sh starts the demo, Ctrl-C stops it"
+(cd tests/browser && node --test script/)
