@@ -100,13 +100,16 @@ need_chromium() {
 # Node.js and npm (Debian's, when the machine has none), then the pinned
 # npm packages of the browser tests (playwright-core drives Debian's
 # Chromium: no browser download; typescript checks the declarations).
+need_node() {
+  if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then return; fi
+  say "installing nodejs and npm (Debian packages)"
+  local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm
+}
+
 need_node_modules() {
-  if ! command -v npm >/dev/null 2>&1; then
-    say "installing nodejs and npm (Debian packages)"
-    local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm
-  fi
+  need_node
   local dir="$1"
   if [ -d "$dir/node_modules/playwright-core" ] && [ -d "$dir/node_modules/typescript" ]; then return; fi
   say "installing the browser tests' npm packages (playwright-core, typescript)"

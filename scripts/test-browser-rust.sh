@@ -109,12 +109,7 @@ need_cargo
 need_wasm_target
 need_wasm_bindgen
 need_chromium
-if ! command -v node >/dev/null 2>&1; then
-  say "installing nodejs (Debian package)"
-  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs
-fi
+need_node
 
 target="${CARGO_TARGET_DIR:-target}"
 if [ ! -f "$target/web/kms/kms.html" ] || [ ! -d "$target/web/kms/pkg" ]; then

@@ -8,12 +8,11 @@
 
 mod common;
 
-use common::http;
+use common::{http, UserAgent};
 use std::{
     io::{BufRead, BufReader},
     net::SocketAddr,
     process::{Command, Stdio},
-    time::{SystemTime, UNIX_EPOCH},
 };
 
 use futures::executor::block_on;
@@ -34,7 +33,7 @@ use kms_examples::serve::{self, AllowedOrigin, Options, PushConfig, PushSpec};
 use kms_storage::MemoryStore;
 use kms_worker::{Kms, KmsConfig};
 use p256::elliptic_curve::sec1::ToEncodedPoint as _;
-use rand_core::{OsRng, RngCore as _};
+use rand_core::OsRng;
 use serde_json::{json, Value};
 
 /// The service's clock in the direct tests: 2023-11-14T22:13:20Z.
@@ -70,29 +69,6 @@ fn assert_refused(response: &Response, status: u16, reason: &str) {
 }
 
 // --- The user agent's side ------------------------------------------------
-
-/// What a browser makes for a subscription: an ECDH key pair and a secret.
-struct UserAgent {
-    secret: p256::SecretKey,
-    auth: [u8; 16],
-}
-
-impl UserAgent {
-    fn new() -> Self {
-        let mut auth = [0u8; 16];
-        OsRng.fill_bytes(&mut auth);
-        Self { secret: p256::SecretKey::random(&mut OsRng), auth }
-    }
-
-    fn p256dh(&self) -> String {
-        b64(self.secret.public_key().to_encoded_point(false))
-    }
-
-    fn decrypt(&self, body_b64: &str) -> Vec<u8> {
-        let body = base64_decode(body_b64);
-        decrypt(&self.secret, &AuthSecret::from_bytes(self.auth), &body).unwrap().to_vec()
-    }
-}
 
 fn base64_decode(s: &str) -> Vec<u8> {
     kms_core::b64::decode(s, 1 << 20, "test").unwrap()
@@ -647,10 +623,6 @@ fn at_most_1000_subscriptions_and_deleted_ones_make_room() {
 
 // --- Over a socket ------------------------------------------------------------
 
-fn now_ms() -> u64 {
-    u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap()
-}
-
 #[test]
 fn over_a_socket_engine_to_relay_to_push_service_to_user_agent() {
     let push = PushConfig {
@@ -665,7 +637,7 @@ fn over_a_socket_engine_to_relay_to_push_service_to_user_agent() {
     assert_eq!(running.push_service().unwrap().origin(), origin);
 
     // The server reads the real clock: so does this engine.
-    let now_ms = now_ms();
+    let now_ms = kms_examples::http::now_ms();
     let engine = engine(now_ms);
     let ua = UserAgent::new();
     let reply = http(

@@ -21,7 +21,7 @@
 
 mod common;
 
-use common::Reply;
+use common::{Reply, UserAgent};
 use std::{
     io::{BufRead, BufReader},
     net::SocketAddr,
@@ -31,7 +31,7 @@ use std::{
 
 use futures::executor::block_on;
 use kms_client::client::Session;
-use kms_client::relay::{decrypt, AuthSecret, PushRequest, PushServicePolicy};
+use kms_client::relay::{PushRequest, PushServicePolicy};
 use kms_client::{ClientError, InProcess, KmsClient};
 use kms_core::env::ManualClock;
 use kms_core::ids::UserId;
@@ -48,8 +48,7 @@ use kms_examples::relay::{
 use kms_examples::serve::{self, Options, PushConfig, PushSpec, Running};
 use kms_storage::MemoryStore;
 use kms_worker::{Kms, KmsConfig};
-use p256::elliptic_curve::sec1::ToEncodedPoint as _;
-use rand_core::{OsRng, RngCore as _};
+use rand_core::OsRng;
 use serde_json::{json, Value};
 
 const USER: &str = "alice@example.com";
@@ -160,29 +159,9 @@ fn config(settings: Settings) -> RelayConfig {
 
 // --- The user agent ---------------------------------------------------------------
 
-/// What a browser makes for a subscription: an ECDH key pair and a secret.
-struct UserAgent {
-    secret: p256::SecretKey,
-    auth: [u8; 16],
-}
-
-impl UserAgent {
-    fn new() -> Self {
-        let mut auth = [0u8; 16];
-        OsRng.fill_bytes(&mut auth);
-        Self { secret: p256::SecretKey::random(&mut OsRng), auth }
-    }
-
-    fn p256dh(&self) -> String {
-        b64(self.secret.public_key().to_encoded_point(false))
-    }
-
-    /// A queued message's body (b64url), decrypted, as JSON.
-    fn decrypt_json(&self, body_b64: &str) -> Value {
-        let body = kms_core::b64::decode(body_b64, 1 << 20, "test").unwrap();
-        let plaintext = decrypt(&self.secret, &AuthSecret::from_bytes(self.auth), &body).unwrap();
-        serde_json::from_slice(&plaintext).unwrap()
-    }
+/// A queued message's body (b64url), decrypted by `ua`, as JSON.
+fn decrypt_json(ua: &UserAgent, body_b64: &str) -> Value {
+    serde_json::from_slice(&ua.decrypt(body_b64)).unwrap()
 }
 
 /// A subscription made at the local push service.
@@ -471,7 +450,7 @@ fn subscription_and_lease_to_token_request_tokens_push_and_decryption() {
     let queued = w.messages(&sub);
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0]["ttl"], 300);
-    let message = w.ua.decrypt_json(queued[0]["body"].as_str().unwrap());
+    let message = decrypt_json(&w.ua, queued[0]["body"].as_str().unwrap());
     assert_eq!(message, json!({ "title": "Hello", "body": "from the relay", "sent_ms": now }));
 
     let status = w.status();
@@ -618,7 +597,7 @@ fn a_key_rotation_stops_the_lease_and_the_old_subscription_gets_403_until_made_a
     assert_eq!((&delivered["delivered"], &delivered["push_service_status"]), (&json!(true), &json!(201)));
     let queued = w.messages(&new_sub);
     assert_eq!(queued.len(), 1);
-    assert_eq!(w.ua.decrypt_json(queued[0]["body"].as_str().unwrap())["body"], "to the new subscription");
+    assert_eq!(decrypt_json(&w.ua, queued[0]["body"].as_str().unwrap())["body"], "to the new subscription");
     assert!(w.messages(&old_sub).is_empty());
     assert_eq!(w.status()["pushes_delivered"], 1);
 }

@@ -81,3 +81,34 @@ pub fn http(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, &str
     }
     reply
 }
+
+/// What a browser makes for a push subscription: an ECDH key pair and an
+/// auth secret (RFC 8291 section 3); it decrypts what the push service
+/// queued for it.
+#[allow(dead_code)] // not every test file plays the user agent
+pub struct UserAgent {
+    pub secret: p256::SecretKey,
+    pub auth: [u8; 16],
+}
+
+#[allow(dead_code)]
+impl UserAgent {
+    pub fn new() -> Self {
+        let mut auth = [0u8; 16];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut auth);
+        Self { secret: p256::SecretKey::random(&mut rand_core::OsRng), auth }
+    }
+
+    /// The public key, as `keys.p256dh` of a subscription.
+    pub fn p256dh(&self) -> String {
+        use p256::elliptic_curve::sec1::ToEncodedPoint as _;
+        kms_core::b64::encode(self.secret.public_key().to_encoded_point(false))
+    }
+
+    /// A queued message's body (b64url), decrypted.
+    pub fn decrypt(&self, body_b64: &str) -> Vec<u8> {
+        let body = kms_core::b64::decode(body_b64, 1 << 20, "test").unwrap();
+        let auth = kms_client::relay::AuthSecret::from_bytes(self.auth);
+        kms_client::relay::decrypt(&self.secret, &auth, &body).unwrap().to_vec()
+    }
+}

@@ -32,18 +32,13 @@ export async function serve({ base = Number(process.env.KMS_E2E_PORT ?? 18080), 
     extra: extraSite ? `http://localhost:${base + 3}` : null,
   };
   const extra = extraSite ? ['--site', `127.0.0.1:${base + 3}=${extraSite}`] : [];
-  const child = spawn(serveBin, [
+  const child = await startReady(serveBin, [
     '--host', `127.0.0.1:${base}=${hostRoot}`,
     '--kms', `127.0.0.1:${base + 1}=${join(web, 'kms')}`,
     '--site', `127.0.0.1:${base + 2}=${join(here, '../third')}`,
     '--allow-host', origins.host,
     ...extra,
-  ], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise((ok, fail) => {
-    let out = '';
-    child.stdout.on('data', (d) => { out += d; if (out.includes('kms-serve: ready')) ok(); });
-    child.on('exit', (code) => fail(new Error(`kms-serve exited (${code}): ${out}`)));
-  });
+  ], 'kms-serve').catch((e) => { rmSync(hostRoot, { recursive: true, force: true }); throw e; });
   return {
     origins,
     close() { child.kill('SIGTERM'); rmSync(hostRoot, { recursive: true, force: true }); },
