@@ -6,51 +6,56 @@ use kms_core::audit::AuditScope;
 use kms_core::ids::{EnrollmentId, KeyId, UserId};
 use kms_core::lease::LeaseId;
 use kms_core::push::SubscriptionId;
-use kms_core::rpc::RpcError;
-use kms_core::ErrorCode;
-use kms_storage::{KeyPrefix, StoreKey};
+use kms_storage::{KeyPrefix, StoreError, StoreKey};
 
-fn key(segments: &[&str]) -> Result<StoreKey, RpcError> {
-    // Ids are validated to be key-safe, so this fails only on a bug.
-    StoreKey::from_segments(segments).map_err(|e| RpcError::new(ErrorCode::Internal, format!("store key: {e}")))
+use crate::error::{EngineError, EngineResult};
+
+// Ids are validated to be key-safe, so building a key fails only on a bug.
+fn bug(e: StoreError) -> EngineError {
+    EngineError::internal(format!("store key: {e}"))
+}
+
+fn key(segments: &[&str]) -> EngineResult<StoreKey> {
+    StoreKey::from_segments(segments).map_err(bug)
+}
+
+fn prefix(segments: &[&str]) -> EngineResult<KeyPrefix> {
+    KeyPrefix::from_segments(segments).map_err(bug)
 }
 
 /// The user's own record.
-pub fn user(u: &UserId) -> Result<StoreKey, RpcError> {
+pub fn user(u: &UserId) -> EngineResult<StoreKey> {
     key(&["users", u.as_str(), "meta"])
 }
 
 /// One enrollment.
-pub fn enrollment(u: &UserId, e: &EnrollmentId) -> Result<StoreKey, RpcError> {
+pub fn enrollment(u: &UserId, e: &EnrollmentId) -> EngineResult<StoreKey> {
     key(&["users", u.as_str(), "enrollments", e.as_str()])
 }
 
 /// All enrollments of a user.
-pub fn enrollments(u: &UserId) -> Result<KeyPrefix, RpcError> {
-    KeyPrefix::from_segments(&["users", u.as_str(), "enrollments"])
-        .map_err(|e| RpcError::new(ErrorCode::Internal, format!("store key: {e}")))
+pub fn enrollments(u: &UserId) -> EngineResult<KeyPrefix> {
+    prefix(&["users", u.as_str(), "enrollments"])
 }
 
 /// The throttle state of one enrollment.
-pub fn throttle(u: &UserId, e: &EnrollmentId) -> Result<StoreKey, RpcError> {
+pub fn throttle(u: &UserId, e: &EnrollmentId) -> EngineResult<StoreKey> {
     key(&["users", u.as_str(), "throttle", e.as_str()])
 }
 
 /// The throttle states of all enrollments of a user.
-pub fn throttles(u: &UserId) -> Result<KeyPrefix, RpcError> {
-    KeyPrefix::from_segments(&["users", u.as_str(), "throttle"])
-        .map_err(|e| RpcError::new(ErrorCode::Internal, format!("store key: {e}")))
+pub fn throttles(u: &UserId) -> EngineResult<KeyPrefix> {
+    prefix(&["users", u.as_str(), "throttle"])
 }
 
 /// One VAPID key.
-pub fn vapid_key(u: &UserId, kid: &KeyId) -> Result<StoreKey, RpcError> {
+pub fn vapid_key(u: &UserId, kid: &KeyId) -> EngineResult<StoreKey> {
     key(&["users", u.as_str(), "vapid", kid.as_str()])
 }
 
 /// All VAPID keys of a user.
-pub fn vapid_keys(u: &UserId) -> Result<KeyPrefix, RpcError> {
-    KeyPrefix::from_segments(&["users", u.as_str(), "vapid"])
-        .map_err(|e| RpcError::new(ErrorCode::Internal, format!("store key: {e}")))
+pub fn vapid_keys(u: &UserId) -> EngineResult<KeyPrefix> {
+    prefix(&["users", u.as_str(), "vapid"])
 }
 
 /// Where a chain's records live: under the user for a user scope, under
@@ -62,31 +67,31 @@ fn audit_base(scope: &AuditScope) -> Vec<&str> {
     }
 }
 
-fn audit_key_of(scope: &AuditScope, rest: &[&str]) -> Result<StoreKey, RpcError> {
+fn audit_key_of(scope: &AuditScope, rest: &[&str]) -> EngineResult<StoreKey> {
     let mut segs = audit_base(scope);
     segs.extend_from_slice(rest);
     key(&segs)
 }
 
 /// A chain's state (sequence number, head, current MAC key).
-pub fn audit_state(scope: &AuditScope) -> Result<StoreKey, RpcError> {
+pub fn audit_state(scope: &AuditScope) -> EngineResult<StoreKey> {
     audit_key_of(scope, &["state"])
 }
 
 /// One page of a chain's entries (a JSON array of up to
 /// [`AUDIT_PAGE_SIZE`] entries): pages keep an export to a few reads.
-pub fn audit_page(scope: &AuditScope, page: u64) -> Result<StoreKey, RpcError> {
+pub fn audit_page(scope: &AuditScope, page: u64) -> EngineResult<StoreKey> {
     audit_key_of(scope, &["page", &format!("{page:012}")])
 }
 
 /// A chain's most recent signed checkpoints.
-pub fn audit_checkpoints(scope: &AuditScope) -> Result<StoreKey, RpcError> {
+pub fn audit_checkpoints(scope: &AuditScope) -> EngineResult<StoreKey> {
     audit_key_of(scope, &["checkpoints"])
 }
 
 /// A chain's audit signing key (sealed for a user, in the clear for the
 /// instance).
-pub fn audit_signing_key(scope: &AuditScope) -> Result<StoreKey, RpcError> {
+pub fn audit_signing_key(scope: &AuditScope) -> EngineResult<StoreKey> {
     audit_key_of(scope, &["key"])
 }
 
@@ -94,23 +99,21 @@ pub fn audit_signing_key(scope: &AuditScope) -> Result<StoreKey, RpcError> {
 pub const AUDIT_PAGE_SIZE: u64 = 64;
 
 /// One stored push subscription.
-pub fn subscription(u: &UserId, id: &SubscriptionId) -> Result<StoreKey, RpcError> {
+pub fn subscription(u: &UserId, id: &SubscriptionId) -> EngineResult<StoreKey> {
     key(&["users", u.as_str(), "subscriptions", id.as_str()])
 }
 
 /// All push subscriptions of a user.
-pub fn subscriptions(u: &UserId) -> Result<KeyPrefix, RpcError> {
-    KeyPrefix::from_segments(&["users", u.as_str(), "subscriptions"])
-        .map_err(|e| RpcError::new(ErrorCode::Internal, format!("store key: {e}")))
+pub fn subscriptions(u: &UserId) -> EngineResult<KeyPrefix> {
+    prefix(&["users", u.as_str(), "subscriptions"])
 }
 
 /// One lease.
-pub fn lease(u: &UserId, id: &LeaseId) -> Result<StoreKey, RpcError> {
+pub fn lease(u: &UserId, id: &LeaseId) -> EngineResult<StoreKey> {
     key(&["users", u.as_str(), "leases", id.as_str()])
 }
 
 /// All leases of a user.
-pub fn leases(u: &UserId) -> Result<KeyPrefix, RpcError> {
-    KeyPrefix::from_segments(&["users", u.as_str(), "leases"])
-        .map_err(|e| RpcError::new(ErrorCode::Internal, format!("store key: {e}")))
+pub fn leases(u: &UserId) -> EngineResult<KeyPrefix> {
+    prefix(&["users", u.as_str(), "leases"])
 }

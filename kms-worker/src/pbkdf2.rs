@@ -3,19 +3,15 @@
 //! WASM and gives the same bytes. The engine only sees this trait.
 
 use async_trait::async_trait;
-use kms_core::rpc::RpcError;
 use zeroize::Zeroizing;
+
+use crate::error::EngineResult;
 
 /// Computes PBKDF2-HMAC-SHA256 with a 32-byte output.
 #[async_trait(?Send)]
 pub trait Pbkdf2Provider {
     /// PBKDF2-HMAC-SHA256(password, salt, iterations), 32 bytes.
-    async fn pbkdf2_sha256(
-        &self,
-        password: &[u8],
-        salt: &[u8],
-        iterations: u32,
-    ) -> Result<Zeroizing<[u8; 32]>, RpcError>;
+    async fn pbkdf2_sha256(&self, password: &[u8], salt: &[u8], iterations: u32) -> EngineResult<Zeroizing<[u8; 32]>>;
 }
 
 /// The RustCrypto implementation: the reference every other provider must
@@ -25,12 +21,7 @@ pub struct NativePbkdf2;
 
 #[async_trait(?Send)]
 impl Pbkdf2Provider for NativePbkdf2 {
-    async fn pbkdf2_sha256(
-        &self,
-        password: &[u8],
-        salt: &[u8],
-        iterations: u32,
-    ) -> Result<Zeroizing<[u8; 32]>, RpcError> {
+    async fn pbkdf2_sha256(&self, password: &[u8], salt: &[u8], iterations: u32) -> EngineResult<Zeroizing<[u8; 32]>> {
         Ok(kms_core::crypto::kdf::pbkdf2_sha256(password, salt, iterations))
     }
 }

@@ -3,9 +3,9 @@
 
 use kms_core::env::UnixMillis;
 use kms_core::ids::{KeyId, UserId};
-use kms_core::rpc::RpcError;
-use kms_core::ErrorCode;
 use serde::{Deserialize, Serialize};
+
+use crate::error::{EngineError, EngineResult};
 
 /// Version of the user record format.
 pub const USER_RECORD_VERSION: u32 = 1;
@@ -52,8 +52,8 @@ impl UserRecord {
     }
 
     /// Parses a stored user record and checks it belongs to `user`.
-    pub fn decode(bytes: &[u8], user: &UserId) -> Result<Self, RpcError> {
-        let corrupt = || RpcError::new(ErrorCode::Internal, "the user record is corrupt");
+    pub fn decode(bytes: &[u8], user: &UserId) -> EngineResult<Self> {
+        let corrupt = || EngineError::corrupt("the user record is corrupt");
         if bytes.len() > MAX_USER_RECORD {
             return Err(corrupt());
         }
@@ -70,7 +70,7 @@ impl UserRecord {
     }
 
     /// Serializes the record.
-    pub fn encode(&self) -> Result<Vec<u8>, RpcError> {
-        serde_json::to_vec(self).map_err(|_| RpcError::new(ErrorCode::Internal, "could not encode user record"))
+    pub fn encode(&self) -> EngineResult<Vec<u8>> {
+        serde_json::to_vec(self).map_err(|_| EngineError::internal("could not encode user record"))
     }
 }

@@ -94,7 +94,8 @@ pub async fn run(args: Args) -> Result<(), CliError> {
         config.passphrase = PassphrasePolicy::new(config.passphrase.min_chars(), n)
             .map_err(|e| CliError::Usage(format!("--iterations: {}", kms_core::rpc::RpcError::from(e).message)))?;
     }
-    let engine = Kms::new(Box::new(store), SystemClock, OsRng, config).map_err(|e| CliError::Client(e.into()))?;
+    let engine = Kms::new(Box::new(store), SystemClock, OsRng, config)
+        .map_err(|e| CliError::Client(kms_core::rpc::RpcError::from(e).into()))?;
     let client = KmsClient::new(InProcess::new(engine));
     let unlock_with = args
         .unlock_with

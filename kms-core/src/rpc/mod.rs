@@ -8,6 +8,7 @@
 pub mod envelope;
 pub mod error;
 pub mod methods;
+mod retry;
 
 pub use envelope::{Request, RequestId, Response, MAX_REQUEST_BYTES, PROTOCOL_VERSION};
 pub use error::RpcError;

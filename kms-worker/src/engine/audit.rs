@@ -12,27 +12,26 @@ use kms_core::audit::{
 };
 use kms_core::env::Clock;
 use kms_core::ids::UserId;
-use kms_core::rpc::RpcError;
 use kms_core::secret::MasterSecret;
-use kms_core::{CoreError, ErrorCode};
+use kms_core::CoreError;
 use kms_storage::{StoreKey, WriteBatch};
 use rand_core::CryptoRngCore;
 
 use super::state::Loaded;
 use super::Kms;
-use crate::error::{store_error, EngineResult};
+use crate::error::{EngineError, EngineResult};
 use crate::layout::{self, AUDIT_PAGE_SIZE};
 
 /// How many recent checkpoints a chain keeps (each export carries them).
 pub const KEPT_CHECKPOINTS: usize = 64;
 const MAX_AUDIT_RECORD: usize = 2 * 1024 * 1024;
 
-fn corrupt(what: &str) -> RpcError {
-    RpcError::new(ErrorCode::Internal, format!("the audit {what} is corrupt"))
+fn corrupt(what: &str) -> EngineError {
+    EngineError::corrupt(format!("the audit {what} is corrupt"))
 }
 
 fn encode<T: serde::Serialize>(v: &T, what: &str) -> EngineResult<Vec<u8>> {
-    serde_json::to_vec(v).map_err(|_| RpcError::new(ErrorCode::Internal, format!("could not encode the audit {what}")))
+    serde_json::to_vec(v).map_err(|_| EngineError::internal(format!("could not encode the audit {what}")))
 }
 
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> EngineResult<T> {
@@ -140,7 +139,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             let (entry, next) = audit::append(&state, scope, record, now).map_err(CoreError::from)?;
             let entry_page = entry.seq / AUDIT_PAGE_SIZE;
             if entry_page != page_no {
-                batch.put(&layout::audit_page(scope, page_no)?, page).map_err(store_error)?;
+                batch.put(&layout::audit_page(scope, page_no)?, page)?;
                 page_no = entry_page;
                 page = b"[]".to_vec();
             }
@@ -148,7 +147,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             written.push(entry);
             state = next;
         }
-        batch.put(&layout::audit_page(scope, page_no)?, page.clone()).map_err(store_error)?;
+        batch.put(&layout::audit_page(scope, page_no)?, page.clone())?;
 
         if let Some(key) = checkpoint {
             let cp = Checkpoint::sign(key, &state, now).map_err(CoreError::from)?;
@@ -157,7 +156,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             cps.push(cp);
             let excess = cps.len().saturating_sub(KEPT_CHECKPOINTS);
             cps.drain(..excess);
-            batch.put(&cps_key, encode(&cps, "checkpoints")?).map_err(store_error)?;
+            batch.put(&cps_key, encode(&cps, "checkpoints")?)?;
         }
         if is_new_instance {
             // The instance chain signs with a key kept in the clear: there is
@@ -165,11 +164,11 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             let key = AuditSigningKey::generate(&mut self.rng).map_err(CoreError::from)?;
             let record = InstanceAuditKeyRecord::create(&key, now);
             let key_key = layout::audit_signing_key(scope)?;
-            batch.expect_absent(&key_key).map_err(store_error)?;
-            batch.put(&key_key, encode(&record, "instance key")?).map_err(store_error)?;
+            batch.expect_absent(&key_key)?;
+            batch.put(&key_key, encode(&record, "instance key")?)?;
         }
         let state_bytes = encode(&state, "state")?;
-        batch.put(&state_key, state_bytes.clone()).map_err(store_error)?;
+        batch.put(&state_key, state_bytes.clone())?;
         self.pending_tails.retain(|t| &t.scope != scope);
         self.pending_tails.push(AuditTail { scope: scope.clone(), state: state_bytes, page_no, page });
         Ok(written)
@@ -249,7 +248,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             }
             Err(e) => {
                 self.pending_tails.clear();
-                Err(store_error(e))
+                Err(e.into())
             }
         }
     }

@@ -10,14 +10,14 @@ use kms_core::audit::{AuditRecord, AuditScope, EventKind, Outcome};
 use kms_core::env::Clock;
 use kms_core::ids::UserId;
 use kms_core::lease::{LeaseRecord, LeaseStatus};
-use kms_core::rpc::{RpcError, UserDeleteParams, UserDeleteResult};
-use kms_core::{CoreError, ErrorCode};
+use kms_core::rpc::{UserDeleteParams, UserDeleteResult};
+use kms_core::CoreError;
 use kms_storage::limits::MAX_BATCH_OPS;
 use kms_storage::{KeyPrefix, StoreKey, WriteBatch};
 use rand_core::CryptoRngCore;
 
 use super::Kms;
-use crate::error::{store_error, EngineResult};
+use crate::error::{EngineError, EngineResult};
 use crate::layout;
 
 /// Operations the audit appends and the tombstone need beside the deletions.
@@ -50,17 +50,17 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             .collect();
         let subscriptions_removed = doomed.subscriptions.len() as u64;
         if doomed.count().saturating_add(BOOKKEEPING_OPS) > MAX_BATCH_OPS {
-            return Err(RpcError::new(ErrorCode::Internal, "too many records to delete in one atomic write"));
+            return Err(EngineError::internal("too many records to delete in one atomic write"));
         }
 
         let mut batch = WriteBatch::new();
         user.expect_unchanged(&mut batch)?;
-        batch.put(&user.key, user.value.tombstone(now).encode()?).map_err(store_error)?;
+        batch.put(&user.key, user.value.tombstone(now).encode()?)?;
         for key in doomed.keys() {
-            batch.delete(key).map_err(store_error)?;
+            batch.delete(key)?;
         }
         let scope = AuditScope::User(p.user.clone());
-        batch.delete(&layout::audit_signing_key(&scope)?).map_err(store_error)?;
+        batch.delete(&layout::audit_signing_key(&scope)?)?;
         let entry = AuditRecord::new(EventKind::UserDelete, Outcome::Ok)
             .with_id("leases_revoked", leases_revoked.len().to_string())
             .with_id("subscriptions_removed", subscriptions_removed.to_string());
@@ -86,10 +86,8 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         }
 
         let (entries, checkpoints) = self.read_chain(&scope).await?;
-        let final_checkpoint = checkpoints
-            .last()
-            .cloned()
-            .ok_or_else(|| RpcError::new(ErrorCode::Internal, "the final checkpoint is missing"))?;
+        let final_checkpoint =
+            checkpoints.last().cloned().ok_or_else(|| EngineError::internal("the final checkpoint is missing"))?;
         let export =
             kms_core::audit::write_export(&scope, signing.public(), &entries, &checkpoints).map_err(CoreError::from)?;
         Ok(UserDeleteResult {
@@ -105,8 +103,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     /// Every record of `user` that holds or guards a secret or a delegation,
     /// as stored (damaged ones too: they are deleted, not parsed).
     async fn secret_records(&self, user: &UserId) -> EngineResult<Doomed> {
-        let list =
-            |prefix: KeyPrefix| async move { self.store.list(&prefix, MAX_BATCH_OPS).await.map_err(store_error) };
+        let list = |prefix: KeyPrefix| async move { self.store.list(&prefix, MAX_BATCH_OPS).await };
         Ok(Doomed {
             other: [
                 list(layout::enrollments(user)?).await?,

@@ -13,7 +13,7 @@ use kms_storage::WriteBatch;
 use rand_core::CryptoRngCore;
 
 use super::Kms;
-use crate::error::{store_error, EngineResult};
+use crate::error::EngineResult;
 use crate::layout;
 
 impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
@@ -48,10 +48,10 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         // The cap and the duplicate-credential check above hold only if no
         // enrollment changed meanwhile.
         existing.expect_unchanged(&mut batch)?;
-        batch.put(&user.key, user.value.bump_enrollments().encode()?).map_err(store_error)?;
+        batch.put(&user.key, user.value.bump_enrollments().encode()?)?;
         let key = layout::enrollment(&p.user, &record.id)?;
-        batch.expect_absent(&key).map_err(store_error)?;
-        batch.put(&key, record.encode()?).map_err(store_error)?;
+        batch.expect_absent(&key)?;
+        batch.put(&key, record.encode()?)?;
         let entry = AuditRecord::new(EventKind::EnrollmentAdd, Outcome::Ok)
             .with_method(record.params.method().as_str())
             .with_id("enrollment_id", record.id.as_str());
@@ -88,9 +88,9 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         // removals could each leave the user with none.
         all.expect_unchanged(&mut batch)?;
         user.expect_unchanged(&mut batch)?;
-        batch.put(&user.key, user.value.bump_enrollments().encode()?).map_err(store_error)?;
-        batch.delete(target).map_err(store_error)?;
-        batch.delete(&layout::throttle(&p.user, &p.enrollment_id)?).map_err(store_error)?;
+        batch.put(&user.key, user.value.bump_enrollments().encode()?)?;
+        batch.delete(target)?;
+        batch.delete(&layout::throttle(&p.user, &p.enrollment_id)?)?;
         let entry = AuditRecord::new(EventKind::EnrollmentRemove, Outcome::Ok)
             .with_id("enrollment_id", p.enrollment_id.as_str());
         self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
@@ -117,9 +117,9 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
 
         let mut batch = WriteBatch::new();
         loaded.expect_unchanged(&mut batch)?;
-        batch.put(&loaded.key, record.encode()?).map_err(store_error)?;
+        batch.put(&loaded.key, record.encode()?)?;
         // A new passphrase starts with a clean slate.
-        batch.delete(&layout::throttle(&p.user, &old.id)?).map_err(store_error)?;
+        batch.delete(&layout::throttle(&p.user, &old.id)?)?;
         let entry =
             AuditRecord::new(EventKind::PassphraseChange, Outcome::Ok).with_id("enrollment_id", old.id.as_str());
         self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;

@@ -22,14 +22,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::KmsConfig;
-use crate::error::{is_conflict, EngineResult};
+use crate::error::{EngineError, EngineResult};
 use crate::pbkdf2::{NativePbkdf2, Pbkdf2Provider};
 
-/// Methods run again when a concurrent change on the same store (another
-/// worker, another process) won the race: each run reads afresh, and a lost
-/// run wrote nothing but its failure entry. Unlock is not among them (a
-/// second KDF run and throttle count for one attempt would be wrong).
-const RETRY_ON_CONFLICT: &[&str] = &["sign_jwt", "lease_issue", "lease_list", "audit_export"];
 /// Runs of one request at most.
 const MAX_ATTEMPTS: usize = 4;
 
@@ -67,7 +62,7 @@ impl<C: Clock, R: CryptoRngCore> std::fmt::Debug for Kms<C, R> {
 
 impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     /// An engine over `store` with the native PBKDF2.
-    pub fn new(store: Box<dyn Store>, clock: C, rng: R, config: KmsConfig) -> Result<Self, RpcError> {
+    pub fn new(store: Box<dyn Store>, clock: C, rng: R, config: KmsConfig) -> EngineResult<Self> {
         Self::with_pbkdf2(store, clock, rng, config, Box::new(NativePbkdf2))
     }
 
@@ -78,7 +73,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         rng: R,
         config: KmsConfig,
         pbkdf2: Box<dyn Pbkdf2Provider>,
-    ) -> Result<Self, RpcError> {
+    ) -> EngineResult<Self> {
         let sessions = Sessions::with_ttl(config.session_ttl_ms)?;
         let ceremonies = CeremonyBook::new(config.ceremony_ttl_ms);
         Ok(Self {
@@ -106,27 +101,35 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     pub async fn handle_json(&mut self, bytes: &[u8]) -> Vec<u8> {
         let response = match Request::decode(bytes) {
             Ok(req) => {
-                let retry = RETRY_ON_CONFLICT.contains(&req.call.name());
-                let mut outcome = self.call(req.call).await;
+                let retry = req.call.retries_on_conflict();
+                let mut outcome = self.run(req.call).await;
                 let mut attempts = 1;
                 // A lost race wrote nothing: an operation whose every run
                 // starts from what is stored now is simply run again.
-                while retry && attempts < MAX_ATTEMPTS && outcome.as_ref().is_err_and(is_conflict) {
+                while retry && attempts < MAX_ATTEMPTS && outcome.as_ref().is_err_and(EngineError::is_conflict) {
                     attempts += 1;
                     outcome = match Request::decode(bytes) {
-                        Ok(again) => self.call(again.call).await,
-                        Err((_, e)) => Err(e),
+                        Ok(again) => self.run(again.call).await,
+                        // The same bytes decoded once already; kept total all the same.
+                        Err((_, e)) => return Response { v: req.v, id: Some(req.id), outcome: Err(e) }.encode(),
                     };
                 }
-                Response { v: req.v, id: Some(req.id), outcome }
+                Response { v: req.v, id: Some(req.id), outcome: outcome.map_err(RpcError::from) }
             }
             Err((id, e)) => Response::err(id, e),
         };
         response.encode()
     }
 
-    /// Runs one call and returns its result as JSON.
+    /// Runs one call and returns its result as JSON, or the error as the
+    /// caller sees it.
     pub async fn call(&mut self, call: Call) -> Result<Value, RpcError> {
+        self.run(call).await.map_err(RpcError::from)
+    }
+
+    /// Runs one call: the operation, then the audit of its failure (unless
+    /// it audited itself), then the purge of expired sessions.
+    async fn run(&mut self, call: Call) -> EngineResult<Value> {
         let hint = audit_hint(&call);
         self.audited = false;
         self.failure_reason = None;
@@ -136,12 +139,13 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             if !self.audited {
                 // A refused or failed operation is audited too. If even that
                 // write fails, the caller still gets the original error.
-                let kind = match e.code {
+                let code = e.code();
+                let kind = match code {
                     ErrorCode::UnlockFailed | ErrorCode::Storage | ErrorCode::Internal => Outcome::Failed,
                     _ => Outcome::Refused,
                 };
                 let mut rec = AuditRecord { event, outcome: kind, ..record };
-                rec.reason = Some(e.code.as_str().to_owned());
+                rec.reason = Some(code.as_str().to_owned());
                 if let Ok(scope) = self.scope_for(&user).await {
                     let _ = self.audit_alone(&scope, vec![rec]).await;
                 }
@@ -154,7 +158,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         outcome
     }
 
-    async fn dispatch(&mut self, call: Call) -> Result<Value, RpcError> {
+    async fn dispatch(&mut self, call: Call) -> EngineResult<Value> {
         match call {
             Call::Info(_) => json(self.info()),
             Call::Setup(p) => json(self.setup(p).await),
@@ -186,10 +190,8 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     }
 }
 
-fn json<T: Serialize>(r: EngineResult<T>) -> Result<Value, RpcError> {
-    r.and_then(|v| {
-        serde_json::to_value(v).map_err(|_| RpcError::new(kms_core::ErrorCode::Internal, "could not encode result"))
-    })
+fn json<T: Serialize>(r: EngineResult<T>) -> EngineResult<Value> {
+    r.and_then(|v| serde_json::to_value(v).map_err(|_| EngineError::internal("could not encode result")))
 }
 
 /// For an audited method: the user, the event, and what the entry says

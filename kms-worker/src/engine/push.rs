@@ -8,17 +8,17 @@ use kms_core::lease::{self, LeaseId, LeaseRecord, LeaseStatus};
 use kms_core::push::{self, SubscriptionInfo, SubscriptionRecord, ValidatedSubscription};
 use kms_core::rpc::{
     LeaseCreateParams, LeaseCreateResult, LeaseExtendParams, LeaseIssueParams, LeaseIssueResult, LeaseList,
-    LeaseRefParams, RpcError, SessionParams, SubscriptionAddParams, SubscriptionList, SubscriptionRemoveParams,
+    LeaseRefParams, SessionParams, SubscriptionAddParams, SubscriptionList, SubscriptionRemoveParams,
     SubscriptionRemoveResult,
 };
-use kms_core::{CoreError, ErrorCode};
+use kms_core::CoreError;
 use kms_storage::{KeyPrefix, WriteBatch};
 use rand_core::CryptoRngCore;
 use serde::de::DeserializeOwned;
 
 use super::state::Loaded;
 use super::Kms;
-use crate::error::{store_error, EngineResult};
+use crate::error::{EngineError, EngineResult};
 use crate::layout;
 
 /// Most subscriptions and leases a user keeps.
@@ -31,7 +31,7 @@ const MAX_PER_USER: usize = 256;
 const MAX_RECORD: usize = 128 * 1024;
 
 fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> EngineResult<T> {
-    let corrupt = || RpcError::new(ErrorCode::Internal, format!("a stored {what} record is corrupt"));
+    let corrupt = || EngineError::corrupt(format!("a stored {what} record is corrupt"));
     if bytes.len() > MAX_RECORD {
         return Err(corrupt());
     }
@@ -39,16 +39,16 @@ fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> EngineResult<T> {
 }
 
 fn encode<T: serde::Serialize>(v: &T) -> EngineResult<Vec<u8>> {
-    let bytes = serde_json::to_vec(v).map_err(|_| RpcError::new(ErrorCode::Internal, "could not encode a record"))?;
+    let bytes = serde_json::to_vec(v).map_err(|_| EngineError::internal("could not encode a record"))?;
     if bytes.len() > MAX_RECORD {
-        return Err(RpcError::new(ErrorCode::Internal, "a record would exceed its size limit; nothing was written"));
+        return Err(EngineError::internal("a record would exceed its size limit; nothing was written"));
     }
     Ok(bytes)
 }
 
 impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     async fn list_records<T: DeserializeOwned>(&self, prefix: &KeyPrefix, what: &str) -> EngineResult<Vec<Loaded<T>>> {
-        let rows = self.store.list(prefix, MAX_PER_USER.saturating_add(1)).await.map_err(store_error)?;
+        let rows = self.store.list(prefix, MAX_PER_USER.saturating_add(1)).await?;
         rows.into_iter()
             .map(|(key, bytes)| Ok(Loaded { key, value: decode(&bytes, what)?, bytes: Some(bytes) }))
             .collect()
@@ -64,7 +64,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             // The sealed key opens for whichever user the record names: a
             // record must sit under its own user and id.
             if l.value.user() != user || layout::lease(user, l.value.id())? != l.key {
-                return Err(RpcError::new(ErrorCode::Internal, "a lease record is stored under a foreign key"));
+                return Err(EngineError::corrupt("a lease record is stored under a foreign key"));
             }
         }
         Ok(all)
@@ -75,7 +75,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let bytes = self.get(&key).await?.ok_or_else(|| CoreError::NotFound(format!("lease {}", id.as_str())))?;
         let value: LeaseRecord = decode(&bytes, "lease")?;
         if value.user() != user || value.id() != id {
-            return Err(RpcError::new(ErrorCode::Internal, "a lease record is stored under a foreign key"));
+            return Err(EngineError::corrupt("a lease record is stored under a foreign key"));
         }
         Ok(Loaded { key, bytes: Some(bytes), value })
     }
@@ -100,7 +100,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             return Err(CoreError::invalid(format!("a user keeps at most {MAX_PER_USER} subscriptions")).into());
         }
         let mut batch = WriteBatch::new();
-        batch.put(&layout::subscription(&p.user, record.id())?, encode(&record)?).map_err(store_error)?;
+        batch.put(&layout::subscription(&p.user, record.id())?, encode(&record)?)?;
         let entry = AuditRecord::new(EventKind::SubscriptionAdd, Outcome::Ok)
             .with_id("subscription_id", record.id().as_str())
             .with_id("aud", record.origin().as_str())
@@ -142,7 +142,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         };
         let mut batch = WriteBatch::new();
         target.expect_unchanged(&mut batch)?;
-        batch.delete(&target.key).map_err(store_error)?;
+        batch.delete(&target.key)?;
         let entry = AuditRecord::new(EventKind::SubscriptionRemove, Outcome::Ok)
             .with_id("subscription_id", p.id.as_str())
             .with_id("aud", origin.as_str());
@@ -181,13 +181,13 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let signing = self
             .sessions
             .cached_vapid_key(&p.user, &p.session, &kid, now)?
-            .ok_or_else(|| RpcError::new(ErrorCode::Internal, "VAPID key cache"))?;
+            .ok_or_else(|| EngineError::internal("VAPID key cache"))?;
         let (record, credential) = lease::create(&params, &p.user, signing, &kid, now, &mut self.rng)?;
 
         let mut batch = WriteBatch::new();
         let key = layout::lease(&p.user, record.id())?;
-        batch.expect_absent(&key).map_err(store_error)?;
-        batch.put(&key, encode(&record)?).map_err(store_error)?;
+        batch.expect_absent(&key)?;
+        batch.put(&key, encode(&record)?)?;
         let entry = AuditRecord::new(EventKind::LeaseCreate, Outcome::Ok)
             .with_id("lease_id", record.id().as_str())
             .with_id("relay", record.relay().as_str())
@@ -210,7 +210,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             let mut entries = Vec::new();
             for l in &stale {
                 l.expect_unchanged(&mut batch)?;
-                batch.delete(&l.key).map_err(store_error)?;
+                batch.delete(&l.key)?;
                 entries.push(
                     AuditRecord::new(EventKind::LeaseExpire, Outcome::Ok).with_id("lease_id", l.value.id().as_str()),
                 );
@@ -230,7 +230,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let revoked = lease::revoke(&loaded.value, now);
         let mut batch = WriteBatch::new();
         loaded.expect_unchanged(&mut batch)?;
-        batch.put(&loaded.key, encode(&revoked)?).map_err(store_error)?;
+        batch.put(&loaded.key, encode(&revoked)?)?;
         let entry = AuditRecord::new(EventKind::LeaseRevoke, Outcome::Ok).with_id("lease_id", p.lease_id.as_str());
         self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
         self.commit_audited(batch).await?;
@@ -245,7 +245,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let extended = lease::extend(&loaded.value, p.lifetime_s, now, kid.as_ref())?;
         let mut batch = WriteBatch::new();
         loaded.expect_unchanged(&mut batch)?;
-        batch.put(&loaded.key, encode(&extended)?).map_err(store_error)?;
+        batch.put(&loaded.key, encode(&extended)?)?;
         let entry = AuditRecord::new(EventKind::LeaseExtend, Outcome::Ok)
             .with_id("lease_id", p.lease_id.as_str())
             .with_id("expires_ms", extended.expires_ms().to_string());
@@ -268,7 +268,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
 
         let mut batch = WriteBatch::new();
         loaded.expect_unchanged(&mut batch)?;
-        batch.put(&loaded.key, encode(&updated)?).map_err(store_error)?;
+        batch.put(&loaded.key, encode(&updated)?)?;
         let entries = tokens
             .iter()
             .map(|t| {

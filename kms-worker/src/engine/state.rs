@@ -1,15 +1,14 @@
 //! Reading records from the store, with the checks every read needs.
 
 use kms_core::ids::{EnrollmentId, UserId};
-use kms_core::rpc::RpcError;
 use kms_core::throttle::ThrottleState;
 use kms_core::unlock::{EnrollmentRecord, Method};
-use kms_core::{CoreError, ErrorCode};
+use kms_core::CoreError;
 use kms_storage::{StoreKey, WriteBatch};
 use rand_core::CryptoRngCore;
 
 use super::Kms;
-use crate::error::{store_error, EngineResult};
+use crate::error::{EngineError, EngineResult};
 use crate::layout;
 use crate::records::UserRecord;
 use kms_core::env::Clock;
@@ -65,8 +64,7 @@ impl Found {
     pub fn record(self) -> EngineResult<Loaded<EnrollmentRecord>> {
         match self {
             Self::Record(l) => Ok(l),
-            Self::Damaged(_) => Err(RpcError::new(
-                ErrorCode::Internal,
+            Self::Damaged(_) => Err(EngineError::corrupt(
                 "the enrollment record is damaged: remove it (remove_enrollment) and enroll again",
             )),
         }
@@ -80,22 +78,22 @@ impl<T> Loaded<T> {
         match &self.bytes {
             Some(b) => batch.expect_value(&self.key, b.clone()),
             None => batch.expect_absent(&self.key),
-        }
-        .map_err(store_error)?;
+        }?;
         Ok(())
     }
 }
 
 impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     pub(super) async fn get(&self, key: &StoreKey) -> EngineResult<Option<Vec<u8>>> {
-        self.store.get(key).await.map_err(store_error)
+        Ok(self.store.get(key).await?)
     }
 
     /// The user's record; `not_found` if the user does not exist,
     /// `user_deleted` if it was deleted.
     pub(super) async fn load_user(&self, user: &UserId) -> EngineResult<Loaded<UserRecord>> {
         let key = layout::user(user)?;
-        let bytes = self.get(&key).await?.ok_or_else(|| RpcError::from(CoreError::NotFound(format!("user {user}"))))?;
+        let bytes =
+            self.get(&key).await?.ok_or_else(|| EngineError::from(CoreError::NotFound(format!("user {user}"))))?;
         let value = UserRecord::decode(&bytes, user)?;
         if value.deleted_ms.is_some() {
             return Err(CoreError::UserDeleted(format!("user {user} was deleted")).into());
@@ -110,7 +108,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     pub(super) async fn load_enrollments(&self, user: &UserId) -> EngineResult<Enrollments> {
         let prefix = layout::enrollments(user)?;
         let limit = self.config.max_enrollments.saturating_add(1);
-        let rows = self.store.list(&prefix, limit).await.map_err(store_error)?;
+        let rows = self.store.list(&prefix, limit).await?;
         let mut out = Enrollments { ok: Vec::with_capacity(rows.len()), damaged: Vec::new() };
         for (key, bytes) in rows {
             match EnrollmentRecord::decode(&bytes) {

@@ -5,20 +5,20 @@ use kms_core::audit::{AuditRecord, AuditScope, EventKind, Outcome};
 use kms_core::env::Clock;
 use kms_core::ids::{EnrollmentId, UserId};
 use kms_core::rpc::{
-    GateBeginParams, GateBeginResult, PrfBeginResult, RpcError, SessionParams, SessionResult, SessionStatus,
-    UnlockCredential, UnlockParams, UserParams,
+    GateBeginParams, GateBeginResult, PrfBeginResult, SessionParams, SessionResult, SessionStatus, UnlockCredential,
+    UnlockParams, UserParams,
 };
 use kms_core::secret::MasterSecret;
 use kms_core::unlock::ceremony::CeremonyKind;
 use kms_core::unlock::gate::{verify_assertion, ExpectedAssertion};
 use kms_core::unlock::{gate_wrap, passphrase, prf, EnrollmentRecord, Method, MethodParams};
-use kms_core::{CoreError, ErrorCode};
+use kms_core::CoreError;
 use kms_storage::WriteBatch;
 use rand_core::CryptoRngCore;
 
 use super::state::{Found, Loaded};
 use super::Kms;
-use crate::error::{store_error, EngineResult};
+use crate::error::{EngineError, EngineResult};
 
 /// What a successful credential check yields: the secret, and the record to
 /// write back when the enrollment changed (a re-wrap, a new sign counter).
@@ -62,7 +62,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
                 self.find_enrollment(&p.user, Some(eid), Method::PasskeyGate, |_| true).await?
             }
             (UnlockCredential::PasskeyGate { .. }, None) => {
-                return Err(RpcError::new(ErrorCode::Internal, "gate unlock without a challenge"))
+                return Err(EngineError::internal("gate unlock without a challenge"))
             }
         };
         // A damaged record fails like a wrong credential, and counts as one.
@@ -107,23 +107,23 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
                 self.audit_into(&mut batch, &scope, vec![entry], Some(&audit_key), None).await?;
                 if throttle.bytes.is_some() {
                     throttle.expect_unchanged(&mut batch)?;
-                    batch.delete(&throttle.key).map_err(store_error)?;
+                    batch.delete(&throttle.key)?;
                 }
                 if let Some(updated) = &unlocked.updated {
                     loaded.expect_unchanged(&mut batch)?;
-                    batch.put(&loaded.key, updated.encode()?).map_err(store_error)?;
+                    batch.put(&loaded.key, updated.encode()?)?;
                 }
                 self.commit_audited(batch).await?;
                 let info = unlocked.updated.as_ref().unwrap_or(&loaded.value).info();
                 let (session, expires_ms) = self.sessions.open(&p.user, unlocked.master, now, &mut self.rng);
                 Ok(SessionResult { user: p.user, session, expires_ms, enrollment: info, rewrapped: unlocked.rewrapped })
             }
-            (Err(e), _) if e.code == ErrorCode::UnlockFailed => {
+            (Err(e @ EngineError::Core(CoreError::UnlockFailed)), _) => {
                 // The one write a failed operation makes: the failure count,
                 // so the back-off survives a reload.
                 let mut batch = WriteBatch::new();
                 throttle.expect_unchanged(&mut batch)?;
-                batch.put(&throttle.key, throttle.value.failed(now).encode()?).map_err(store_error)?;
+                batch.put(&throttle.key, throttle.value.failed(now).encode()?)?;
                 let mut entry = AuditRecord::new(EventKind::Unlock, Outcome::Failed)
                     .with_method(method)
                     .with_id("enrollment_id", eid.as_str())
@@ -135,7 +135,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
                 Err(e)
             }
             (Err(e), _) => Err(e),
-            (Ok(_), None) => Err(RpcError::new(ErrorCode::Internal, "unlocked without a record")),
+            (Ok(_), None) => Err(EngineError::internal("unlocked without a record")),
         }
     }
 
@@ -184,7 +184,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
                 let MethodParams::PasskeyGate(gate) = &record.params else {
                     return Err(CoreError::UnlockFailed.into());
                 };
-                let challenge = gate_challenge.ok_or_else(|| RpcError::new(ErrorCode::Internal, "no challenge"))?;
+                let challenge = gate_challenge.ok_or_else(|| EngineError::internal("no challenge"))?;
                 let expected = ExpectedAssertion {
                     challenge: &challenge,
                     allowed_origins: &self.config.allowed_origins,
@@ -235,7 +235,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         // deleted one is never set up again.
         match self.load_user(&p.user).await {
             Ok(_) => {}
-            Err(e) if e.code == ErrorCode::NotFound => {}
+            Err(EngineError::Core(CoreError::NotFound(_))) => {}
             Err(e) => return Err(e),
         }
         let (ceremony_id, salt, expires_ms) = self.ceremonies.issue_prf_salt(&p.user, now, &mut self.rng);
@@ -249,7 +249,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let loaded =
             self.find_enrollment(&p.user, p.enrollment_id.as_ref(), Method::PasskeyGate, |_| true).await?.record()?;
         let MethodParams::PasskeyGate(gate) = &loaded.value.params else {
-            return Err(RpcError::new(ErrorCode::Internal, "enrollment method mismatch"));
+            return Err(EngineError::internal("enrollment method mismatch"));
         };
         let (ceremony_id, challenge, expires_ms) =
             self.ceremonies.issue_challenge(&p.user, &loaded.value.id, now, &mut self.rng);

@@ -4,19 +4,17 @@
 use kms_core::audit::{AuditRecord, AuditScope, EventKind, Outcome};
 use kms_core::env::Clock;
 use kms_core::ids::{EnrollmentId, UserId};
-use kms_core::rpc::RpcError;
 use kms_core::rpc::{InfoResult, NewEnrollment, SessionResult, SetupParams, METHOD_NAMES, PROTOCOL_VERSION};
 use kms_core::secret::MasterSecret;
 use kms_core::unlock::ceremony::CeremonyKind;
 use kms_core::unlock::gate::GateCredential;
 use kms_core::unlock::{gate_wrap, passphrase, prf, EnrollmentRecord};
 use kms_core::CoreError;
-use kms_core::ErrorCode;
 use kms_storage::WriteBatch;
 use rand_core::CryptoRngCore;
 
 use super::Kms;
-use crate::error::{store_error, EngineResult};
+use crate::error::{EngineError, EngineResult};
 use crate::layout;
 use crate::records::UserRecord;
 
@@ -54,25 +52,24 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let scope = AuditScope::User(p.user.clone());
 
         let mut batch = WriteBatch::new();
-        batch.expect_absent(&user_key).map_err(store_error)?;
-        batch.put(&user_key, user.encode()?).map_err(store_error)?;
-        batch.put(&layout::enrollment(&p.user, &record.id)?, record.encode()?).map_err(store_error)?;
+        batch.expect_absent(&user_key)?;
+        batch.put(&user_key, user.encode()?)?;
+        batch.put(&layout::enrollment(&p.user, &record.id)?, record.encode()?)?;
         let audit_key = layout::audit_signing_key(&scope)?;
-        batch.expect_absent(&audit_key).map_err(store_error)?;
-        batch
-            .put(
-                &audit_key,
-                serde_json::to_vec(&chain.key_record)
-                    .map_err(|_| RpcError::new(ErrorCode::Internal, "encode audit key"))?,
-            )
-            .map_err(store_error)?;
+        batch.expect_absent(&audit_key)?;
+        batch.put(
+            &audit_key,
+            serde_json::to_vec(&chain.key_record).map_err(|_| EngineError::internal("encode audit key"))?,
+        )?;
         let entry = AuditRecord::new(EventKind::Setup, Outcome::Ok)
             .with_method(record.params.method().as_str())
             .with_id("enrollment_id", record.id.as_str());
         self.audit_into(&mut batch, &scope, vec![entry], Some(&chain.signing), Some(chain.state)).await?;
         self.store.commit(batch).await.map_err(|e| match e {
-            kms_storage::StoreError::Conflict { .. } => CoreError::AlreadyExists(format!("user {}", p.user)).into(),
-            other => store_error(other),
+            kms_storage::StoreError::Conflict { .. } => {
+                EngineError::from(CoreError::AlreadyExists(format!("user {}", p.user)))
+            }
+            other => other.into(),
         })?;
         self.promote_tails();
         self.audited = true;

@@ -3,16 +3,16 @@
 use kms_core::audit::{AuditRecord, AuditScope, EventKind, Outcome};
 use kms_core::env::Clock;
 use kms_core::ids::{KeyId, UserId};
-use kms_core::rpc::{RotateResult, RpcError, SessionParams, SignJwtParams, UserParams, VapidKeys};
+use kms_core::rpc::{RotateResult, SessionParams, SignJwtParams, UserParams, VapidKeys};
 use kms_core::secret::MasterSecret;
 use kms_core::vapid::{jwt, vapid_sealing_key, KeyStatus, SignedJwt, VapidKeyRecord, VapidPublicInfo, VapidSigningKey};
-use kms_core::{CoreError, ErrorCode};
+use kms_core::CoreError;
 use kms_storage::WriteBatch;
 use rand_core::CryptoRngCore;
 
 use super::state::Loaded;
 use super::Kms;
-use crate::error::{store_error, EngineResult};
+use crate::error::{EngineError, EngineResult};
 use crate::layout;
 use crate::records::UserRecord;
 
@@ -23,25 +23,23 @@ const MAX_KEYS: usize = 256;
 
 fn decode_key(bytes: &[u8]) -> EngineResult<VapidKeyRecord> {
     if bytes.len() > MAX_KEY_RECORD {
-        return Err(RpcError::new(ErrorCode::Internal, "a VAPID key record is corrupt"));
+        return Err(EngineError::corrupt("a VAPID key record is corrupt"));
     }
-    serde_json::from_slice(bytes).map_err(|_| RpcError::new(ErrorCode::Internal, "a VAPID key record is corrupt"))
+    serde_json::from_slice(bytes).map_err(|_| EngineError::corrupt("a VAPID key record is corrupt"))
 }
 
 fn encode_key(r: &VapidKeyRecord) -> EngineResult<Vec<u8>> {
-    serde_json::to_vec(r).map_err(|_| RpcError::new(ErrorCode::Internal, "could not encode a VAPID key record"))
+    serde_json::to_vec(r).map_err(|_| EngineError::internal("could not encode a VAPID key record"))
 }
 
 impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     async fn load_key(&self, user: &UserId, kid: &KeyId) -> EngineResult<Loaded<VapidKeyRecord>> {
         let key = layout::vapid_key(user, kid)?;
-        let bytes = self
-            .get(&key)
-            .await?
-            .ok_or_else(|| RpcError::new(ErrorCode::Internal, "the current VAPID key record is missing"))?;
+        let bytes =
+            self.get(&key).await?.ok_or_else(|| EngineError::internal("the current VAPID key record is missing"))?;
         let value = decode_key(&bytes)?;
         if value.kid() != kid {
-            return Err(RpcError::new(ErrorCode::Internal, "a VAPID key record is stored under a foreign key"));
+            return Err(EngineError::corrupt("a VAPID key record is stored under a foreign key"));
         }
         Ok(Loaded { key, bytes: Some(bytes), value })
     }
@@ -62,7 +60,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let mut next = user.clone();
         next.current_kid = Some(record.kid().clone());
         next.next_vapid_version =
-            version.checked_add(1).ok_or_else(|| RpcError::new(ErrorCode::Internal, "VAPID key versions exhausted"))?;
+            version.checked_add(1).ok_or_else(|| EngineError::internal("VAPID key versions exhausted"))?;
         Ok((record, next))
     }
 
@@ -78,10 +76,10 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let (record, next_user) = self.make_key(&master, &user.value)?;
         let mut batch = WriteBatch::new();
         user.expect_unchanged(&mut batch)?;
-        batch.put(&user.key, next_user.encode()?).map_err(store_error)?;
+        batch.put(&user.key, next_user.encode()?)?;
         let key = layout::vapid_key(&p.user, record.kid())?;
-        batch.expect_absent(&key).map_err(store_error)?;
-        batch.put(&key, encode_key(&record)?).map_err(store_error)?;
+        batch.expect_absent(&key)?;
+        batch.put(&key, encode_key(&record)?)?;
         let entry = AuditRecord::new(EventKind::KeyGenerate, Outcome::Ok)
             .with_id("kid", record.kid().as_str())
             .with_id("version", record.version().to_string());
@@ -107,11 +105,11 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let mut batch = WriteBatch::new();
         user.expect_unchanged(&mut batch)?;
         old.expect_unchanged(&mut batch)?;
-        batch.put(&user.key, next_user.encode()?).map_err(store_error)?;
-        batch.put(&old.key, encode_key(&retired)?).map_err(store_error)?;
+        batch.put(&user.key, next_user.encode()?)?;
+        batch.put(&old.key, encode_key(&retired)?)?;
         let key = layout::vapid_key(&p.user, record.kid())?;
-        batch.expect_absent(&key).map_err(store_error)?;
-        batch.put(&key, encode_key(&record)?).map_err(store_error)?;
+        batch.expect_absent(&key)?;
+        batch.put(&key, encode_key(&record)?)?;
         let entry = AuditRecord::new(EventKind::KeyRotate, Outcome::Ok)
             .with_id("kid", record.kid().as_str())
             .with_id("retired_kid", old_kid.as_str());
@@ -133,13 +131,13 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
 
     pub(super) async fn vapid_public(&self, p: UserParams) -> EngineResult<VapidKeys> {
         let user = self.load_user(&p.user).await?;
-        let rows = self.store.list(&layout::vapid_keys(&p.user)?, MAX_KEYS).await.map_err(store_error)?;
+        let rows = self.store.list(&layout::vapid_keys(&p.user)?, MAX_KEYS).await?;
         let mut current = None;
         let mut retired = Vec::new();
         for (key, bytes) in rows {
             let rec = decode_key(&bytes)?;
             if layout::vapid_key(&p.user, rec.kid())? != key {
-                return Err(RpcError::new(ErrorCode::Internal, "a VAPID key record is stored under a foreign key"));
+                return Err(EngineError::corrupt("a VAPID key record is stored under a foreign key"));
             }
             let info = rec.info()?;
             if user.value.current_kid.as_ref() == Some(&info.kid) && info.status == KeyStatus::Current {
@@ -149,7 +147,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             }
         }
         if user.value.current_kid.is_some() && current.is_none() {
-            return Err(RpcError::new(ErrorCode::Internal, "the current VAPID key record is missing"));
+            return Err(EngineError::internal("the current VAPID key record is missing"));
         }
         retired.sort_by_key(|i| std::cmp::Reverse(i.version));
         Ok(VapidKeys { current, retired })
@@ -170,7 +168,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         }
         let record = self.load_key(user, kid).await?;
         if record.value.status() != KeyStatus::Current {
-            return Err(RpcError::new(ErrorCode::Internal, "the current VAPID key is marked retired"));
+            return Err(EngineError::internal("the current VAPID key is marked retired"));
         }
         let master = self.session_master_copy(user, session)?;
         let sealing = vapid_sealing_key(&master, user)?;
@@ -194,7 +192,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let signing = self
             .sessions
             .cached_vapid_key(&p.user, &p.session, &kid, now)?
-            .ok_or_else(|| RpcError::new(ErrorCode::Internal, "VAPID key cache"))?;
+            .ok_or_else(|| EngineError::internal("VAPID key cache"))?;
         let signed = SignedJwt::issue(signing, &claims)?;
         // No audit, no token. The entry names the key, audience and expiry,
         // never the token itself.

@@ -17,15 +17,23 @@ mod webcrypto;
 use std::rc::Rc;
 
 use futures::lock::Mutex;
+use kms_core::rpc::RpcError;
 use kms_storage::IndexedDbStore;
 use rand_core::OsRng;
 use wasm_bindgen::prelude::*;
 
+use crate::error::EngineError;
 use crate::Kms;
 
 pub use clock::DateClock;
 pub use config::WebConfig;
 pub use webcrypto::WebCryptoPbkdf2;
+
+/// An engine error as the `Error` `open` rejects with: the message the RPC
+/// would carry.
+fn js_error(e: EngineError) -> JsError {
+    JsError::new(&RpcError::from(e).message)
+}
 
 /// The KMS engine inside the worker.
 #[wasm_bindgen]
@@ -50,9 +58,9 @@ impl KmsWorker {
     pub async fn open(config: String) -> Result<KmsWorker, JsError> {
         let web = WebConfig::parse(&config).map_err(|e| JsError::new(&e))?;
         let store = IndexedDbStore::open(&web.db_name).await.map_err(|e| JsError::new(&e.to_string()))?;
-        let pbkdf2 = WebCryptoPbkdf2::from_global().map_err(|e| JsError::new(&e.message))?;
-        let engine = Kms::with_pbkdf2(Box::new(store), DateClock, OsRng, web.engine, Box::new(pbkdf2))
-            .map_err(|e| JsError::new(&e.message))?;
+        let pbkdf2 = WebCryptoPbkdf2::from_global().map_err(js_error)?;
+        let engine =
+            Kms::with_pbkdf2(Box::new(store), DateClock, OsRng, web.engine, Box::new(pbkdf2)).map_err(js_error)?;
         Ok(Self { engine: Rc::new(Mutex::new(engine)) })
     }
 

@@ -6,13 +6,12 @@
 
 use async_trait::async_trait;
 use js_sys::{Array, ArrayBuffer, Object, Reflect, Uint8Array};
-use kms_core::rpc::RpcError;
-use kms_core::ErrorCode;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::SubtleCrypto;
 use zeroize::Zeroizing;
 
+use crate::error::{EngineError, EngineResult};
 use crate::pbkdf2::Pbkdf2Provider;
 
 /// PBKDF2-HMAC-SHA256 by the browser's WebCrypto.
@@ -21,14 +20,14 @@ pub struct WebCryptoPbkdf2 {
     subtle: SubtleCrypto,
 }
 
-fn internal(what: &str) -> RpcError {
-    RpcError::new(ErrorCode::Internal, format!("WebCrypto PBKDF2: {what}"))
+fn internal(what: &str) -> EngineError {
+    EngineError::internal(format!("WebCrypto PBKDF2: {what}"))
 }
 
 impl WebCryptoPbkdf2 {
     /// `crypto.subtle` of the global scope (a window or a worker). Fails
     /// where there is none (an insecure context).
-    pub fn from_global() -> Result<Self, RpcError> {
+    pub fn from_global() -> EngineResult<Self> {
         let crypto = Reflect::get(&js_sys::global(), &JsValue::from_str("crypto"))
             .map_err(|_| internal("no crypto in the global scope"))?;
         let subtle = Reflect::get(&crypto, &JsValue::from_str("subtle"))
@@ -38,18 +37,13 @@ impl WebCryptoPbkdf2 {
     }
 }
 
-fn set(obj: &Object, key: &str, value: &JsValue) -> Result<(), RpcError> {
+fn set(obj: &Object, key: &str, value: &JsValue) -> EngineResult<()> {
     Reflect::set(obj, &JsValue::from_str(key), value).map(|_| ()).map_err(|_| internal("could not build parameters"))
 }
 
 #[async_trait(?Send)]
 impl Pbkdf2Provider for WebCryptoPbkdf2 {
-    async fn pbkdf2_sha256(
-        &self,
-        password: &[u8],
-        salt: &[u8],
-        iterations: u32,
-    ) -> Result<Zeroizing<[u8; 32]>, RpcError> {
+    async fn pbkdf2_sha256(&self, password: &[u8], salt: &[u8], iterations: u32) -> EngineResult<Zeroizing<[u8; 32]>> {
         // The password crosses into JS memory as a copy, which is overwritten
         // as soon as the key object holds it (JS strings would be immutable;
         // a Uint8Array can be wiped).

@@ -25,6 +25,7 @@ use kms_core::secret::{Passphrase, PrfOutput};
 use kms_core::session::SessionToken;
 use kms_core::ErrorCode;
 use kms_storage::{MemoryStore, Store, StoreKey, WriteBatch};
+use kms_worker::error::EngineResult;
 use kms_worker::{Kms, KmsConfig, NativePbkdf2, Pbkdf2Provider};
 use p256::ecdsa::signature::Signer as _;
 use p256::ecdsa::{Signature, SigningKey};
@@ -75,12 +76,7 @@ pub struct LoggingPbkdf2 {
 
 #[async_trait(?Send)]
 impl Pbkdf2Provider for LoggingPbkdf2 {
-    async fn pbkdf2_sha256(
-        &self,
-        password: &[u8],
-        salt: &[u8],
-        iterations: u32,
-    ) -> Result<Zeroizing<[u8; 32]>, RpcError> {
+    async fn pbkdf2_sha256(&self, password: &[u8], salt: &[u8], iterations: u32) -> EngineResult<Zeroizing<[u8; 32]>> {
         self.runs.borrow_mut().push(iterations);
         NativePbkdf2.pbkdf2_sha256(password, salt, iterations).await
     }
@@ -94,12 +90,7 @@ pub struct FakeFastPbkdf2;
 
 #[async_trait(?Send)]
 impl Pbkdf2Provider for FakeFastPbkdf2 {
-    async fn pbkdf2_sha256(
-        &self,
-        password: &[u8],
-        salt: &[u8],
-        iterations: u32,
-    ) -> Result<Zeroizing<[u8; 32]>, RpcError> {
+    async fn pbkdf2_sha256(&self, password: &[u8], salt: &[u8], iterations: u32) -> EngineResult<Zeroizing<[u8; 32]>> {
         let mut h = Sha256::new();
         h.update(iterations.to_be_bytes());
         h.update((salt.len() as u64).to_be_bytes());
