@@ -15,7 +15,7 @@ use support::*;
 
 /// The one refusal for every credential that does not open the lease.
 fn assert_invalid_credential(record: &LeaseRecord, credential: &LeaseCredential) {
-    let err = lease::issue(record, credential, &req(FCM, 1, None), NOW_MS, &mut rng(99)).unwrap_err();
+    let err = issue(record, credential, &req(FCM, 1, None), NOW_MS, &mut rng(99)).unwrap_err();
     assert_eq!(err, CoreError::Forbidden("invalid lease credential".into()));
     assert_eq!(RpcError::from(err).message, "invalid lease credential");
 }
@@ -29,11 +29,11 @@ fn with_secret(text: &str, secret_b64: &str) -> LeaseCredential {
 #[test]
 fn the_genuine_credential_opens_its_lease() {
     let l = lease(1);
-    let (tokens, _) = lease::issue(&l.record, &l.credential, &req(FCM, 1, None), NOW_MS, &mut rng(2)).unwrap();
+    let (tokens, _) = issue(&l.record, &l.credential, &req(FCM, 1, None), NOW_MS, &mut rng(2)).unwrap();
     verify(&tokens[0], &l.key, FCM, false);
     // A credential parsed back from its text works the same.
     let again = LeaseCredential::parse(&text(&l.credential)).unwrap();
-    assert!(lease::issue(&l.record, &again, &req(FCM, 1, None), NOW_MS, &mut rng(2)).is_ok());
+    assert!(issue(&l.record, &again, &req(FCM, 1, None), NOW_MS, &mut rng(2)).is_ok());
 }
 
 #[test]
@@ -174,7 +174,7 @@ fn revocation_deletes_the_key_and_answers_revoked() {
     assert!(!revoked.has_sealed_key());
     assert_eq!(serde_json::to_value(&revoked).unwrap()["sealed_key"], serde_json::Value::Null);
     // The genuine credential gets "revoked", not a token.
-    let err = lease::issue(&revoked, &l.credential, &req(FCM, 1, None), NOW_MS + 10, &mut rng(14)).unwrap_err();
+    let err = issue(&revoked, &l.credential, &req(FCM, 1, None), NOW_MS + 10, &mut rng(14)).unwrap_err();
     assert_eq!(err.code(), ErrorCode::LeaseRevoked);
     // Un-revoking by editing the status alone is refused when read: an
     // active lease without its key is a damaged record.

@@ -10,7 +10,7 @@ mod support;
 use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use kms_core::lease::{self, LeaseParams};
+use kms_core::lease::LeaseParams;
 use kms_core::rpc::RpcError;
 use kms_core::vapid::MAX_JWT_LIFETIME_S;
 use kms_core::ErrorCode;
@@ -19,7 +19,7 @@ use support::*;
 #[test]
 fn one_token_verifies_with_the_default_12_hours() {
     let l = lease(1);
-    let (tokens, updated) = lease::issue(&l.record, &l.credential, &req(FCM, 1, None), NOW_MS, &mut rng(2)).unwrap();
+    let (tokens, updated) = issue(&l.record, &l.credential, &req(FCM, 1, None), NOW_MS, &mut rng(2)).unwrap();
     assert_eq!(tokens.len(), 1);
     let c = verify(&tokens[0], &l.key, FCM, false);
     assert_eq!(c.aud, FCM);
@@ -38,7 +38,7 @@ fn one_token_verifies_with_the_default_12_hours() {
 fn a_batch_of_ten_is_verified_unique_and_staggered() {
     let l = lease(3);
     let lease_end_s = l.record.expires_ms() / 1000;
-    let (tokens, updated) = lease::issue(&l.record, &l.credential, &req(MOZ, 10, None), NOW_MS, &mut rng(4)).unwrap();
+    let (tokens, updated) = issue(&l.record, &l.credential, &req(MOZ, 10, None), NOW_MS, &mut rng(4)).unwrap();
     assert_eq!(tokens.len(), 10);
     let claims: Vec<_> = tokens.iter().map(|t| verify(t, &l.key, MOZ, false)).collect();
     let jtis: HashSet<_> = claims.iter().map(|c| c.jti.clone()).collect();
@@ -59,13 +59,13 @@ fn a_batch_of_ten_is_verified_unique_and_staggered() {
 fn tokens_verify_against_the_real_clock() {
     let now_ms = u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap();
     let l = lease_with("alice", &params(&[APPLE]), now_ms, 5);
-    let (tokens, _) = lease::issue(&l.record, &l.credential, &req(APPLE, 5, None), now_ms, &mut rng(6)).unwrap();
+    let (tokens, _) = issue(&l.record, &l.credential, &req(APPLE, 5, None), now_ms, &mut rng(6)).unwrap();
     for t in &tokens {
         // jsonwebtoken checks exp here, with no leeway.
         verify(t, &l.key, APPLE, true);
     }
     // And a token for another audience does not verify as this one's.
-    let (other, _) = lease::issue(&l.record, &l.credential, &req(APPLE, 1, None), now_ms, &mut rng(7)).unwrap();
+    let (other, _) = issue(&l.record, &l.credential, &req(APPLE, 1, None), now_ms, &mut rng(7)).unwrap();
     let jwk = l.key.public().jwk();
     let dk = jsonwebtoken::DecodingKey::from_ec_components(&jwk.x, &jwk.y).unwrap();
     let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
@@ -76,13 +76,13 @@ fn tokens_verify_against_the_real_clock() {
 #[test]
 fn aud_outside_the_lease_is_forbidden_and_names_the_allowed_ones() {
     let l = lease(8);
-    let err = lease::issue(&l.record, &l.credential, &req(APPLE, 1, None), NOW_MS, &mut rng(9)).unwrap_err();
+    let err = issue(&l.record, &l.credential, &req(APPLE, 1, None), NOW_MS, &mut rng(9)).unwrap_err();
     assert_eq!(err.code(), ErrorCode::Forbidden, "{err}");
     let msg = RpcError::from(err).message;
     assert!(msg.contains(APPLE) && msg.contains(FCM) && msg.contains(MOZ), "{msg}");
     // A full endpoint URL is not an origin: invalid input, with the fix.
-    let err = lease::issue(&l.record, &l.credential, &req(&format!("{FCM}/fcm/send/x"), 1, None), NOW_MS, &mut rng(9))
-        .unwrap_err();
+    let err =
+        issue(&l.record, &l.credential, &req(&format!("{FCM}/fcm/send/x"), 1, None), NOW_MS, &mut rng(9)).unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidInput, "{err}");
     assert!(err.to_string().contains(&format!("use \"{FCM}\"")), "{err}");
 }
@@ -91,19 +91,19 @@ fn aud_outside_the_lease_is_forbidden_and_names_the_allowed_ones() {
 fn count_is_bounded_by_max_batch() {
     let l = lease(10);
     assert_eq!(l.record.max_batch(), 10);
-    let err = lease::issue(&l.record, &l.credential, &req(FCM, 11, None), NOW_MS, &mut rng(11)).unwrap_err();
+    let err = issue(&l.record, &l.credential, &req(FCM, 11, None), NOW_MS, &mut rng(11)).unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidInput);
     assert!(err.to_string().contains("max_batch of 10"), "{err}");
     assert_eq!(
-        code(lease::issue(&l.record, &l.credential, &req(FCM, 0, None), NOW_MS, &mut rng(11))),
+        code(issue(&l.record, &l.credential, &req(FCM, 0, None), NOW_MS, &mut rng(11))),
         ErrorCode::InvalidInput
     );
     // A lease with a smaller batch size.
     let p = LeaseParams { max_batch: Some(3), ..params(&[FCM]) };
     let l = lease_with("alice", &p, NOW_MS, 12);
-    assert_eq!(lease::issue(&l.record, &l.credential, &req(FCM, 3, None), NOW_MS, &mut rng(13)).unwrap().0.len(), 3);
+    assert_eq!(issue(&l.record, &l.credential, &req(FCM, 3, None), NOW_MS, &mut rng(13)).unwrap().0.len(), 3);
     assert_eq!(
-        code(lease::issue(&l.record, &l.credential, &req(FCM, 4, None), NOW_MS, &mut rng(13))),
+        code(issue(&l.record, &l.credential, &req(FCM, 4, None), NOW_MS, &mut rng(13))),
         ErrorCode::InvalidInput
     );
 }
@@ -117,14 +117,13 @@ fn a_ten_year_ttl_is_capped_at_24_hours() {
     let l = lease_with("alice", &p, NOW_MS, 14);
     let ten_years = 10 * 365 * 24 * 3600;
     for ttl in [ten_years, u64::MAX, MAX_JWT_LIFETIME_S + 1] {
-        let (tokens, _) =
-            lease::issue(&l.record, &l.credential, &req(FCM, 1, Some(ttl)), NOW_MS, &mut rng(15)).unwrap();
+        let (tokens, _) = issue(&l.record, &l.credential, &req(FCM, 1, Some(ttl)), NOW_MS, &mut rng(15)).unwrap();
         let c = verify(&tokens[0], &l.key, FCM, false);
         assert_eq!(c.exp, NOW_S + MAX_JWT_LIFETIME_S, "ttl {ttl}");
         assert!(c.exp * 1000 <= NOW_MS + 24 * HOUR_MS);
     }
     // Less is served as asked.
-    let (tokens, _) = lease::issue(&l.record, &l.credential, &req(FCM, 1, Some(600)), NOW_MS, &mut rng(15)).unwrap();
+    let (tokens, _) = issue(&l.record, &l.credential, &req(FCM, 1, Some(600)), NOW_MS, &mut rng(15)).unwrap();
     assert_eq!(tokens[0].exp, NOW_S + 600);
 }
 
@@ -132,11 +131,11 @@ fn a_ten_year_ttl_is_capped_at_24_hours() {
 fn ttl_must_leave_more_than_a_minute() {
     let l = lease(16);
     for ttl in [0, 1, 60] {
-        let err = lease::issue(&l.record, &l.credential, &req(FCM, 1, Some(ttl)), NOW_MS, &mut rng(17)).unwrap_err();
+        let err = issue(&l.record, &l.credential, &req(FCM, 1, Some(ttl)), NOW_MS, &mut rng(17)).unwrap_err();
         assert_eq!(err.code(), ErrorCode::InvalidInput, "{ttl}: {err}");
         assert!(err.to_string().contains("ttl_s must be more than 60"), "{err}");
     }
-    let (t, _) = lease::issue(&l.record, &l.credential, &req(FCM, 1, Some(61)), NOW_MS, &mut rng(17)).unwrap();
+    let (t, _) = issue(&l.record, &l.credential, &req(FCM, 1, Some(61)), NOW_MS, &mut rng(17)).unwrap();
     assert!(t[0].exp * 1000 > NOW_MS + 60_000);
 }
 
@@ -147,7 +146,7 @@ fn tokens_never_outlive_the_lease() {
     let p = LeaseParams { lifetime_s: Some(7200), ..params(&[FCM]) };
     let l = lease_with("alice", &p, NOW_MS, 18);
     let end_s = l.record.expires_ms() / 1000;
-    let (tokens, _) = lease::issue(&l.record, &l.credential, &req(FCM, 10, None), NOW_MS, &mut rng(19)).unwrap();
+    let (tokens, _) = issue(&l.record, &l.credential, &req(FCM, 10, None), NOW_MS, &mut rng(19)).unwrap();
     let exps: Vec<u64> = tokens.iter().map(|t| verify(t, &l.key, FCM, false).exp).collect();
     assert_eq!(*exps.last().unwrap(), end_s);
     assert!(exps.windows(2).all(|w| w[0] < w[1]), "{exps:?}");
@@ -156,7 +155,7 @@ fn tokens_never_outlive_the_lease() {
     // Late in the lease: 3 minutes left, 10 tokens squeezed in, still
     // strictly increasing and all valid for more than a minute.
     let late = l.record.expires_ms() - 180_000;
-    let (tokens, _) = lease::issue(&l.record, &l.credential, &req(FCM, 10, None), late, &mut rng(20)).unwrap();
+    let (tokens, _) = issue(&l.record, &l.credential, &req(FCM, 10, None), late, &mut rng(20)).unwrap();
     let exps: Vec<u64> = tokens.iter().map(|t| t.exp).collect();
     assert!(exps.windows(2).all(|w| w[0] < w[1]), "{exps:?}");
     assert!(exps.iter().all(|&e| e <= end_s && e * 1000 > late + 60_000), "{exps:?}");
@@ -166,13 +165,12 @@ fn tokens_never_outlive_the_lease() {
 fn a_lease_with_30_seconds_left_refuses_issuance() {
     let l = lease(21);
     let now = l.record.expires_ms() - 30_000;
-    let err = lease::issue(&l.record, &l.credential, &req(FCM, 1, None), now, &mut rng(22)).unwrap_err();
+    let err = issue(&l.record, &l.credential, &req(FCM, 1, None), now, &mut rng(22)).unwrap_err();
     assert_eq!(err.code(), ErrorCode::LeaseExpired, "{err}");
     let msg = RpcError::from(err).message;
     assert!(msg.contains("ends in 30 s") && msg.contains("more than 60 s"), "{msg}");
     // Once over, the refusal names the end.
-    let err =
-        lease::issue(&l.record, &l.credential, &req(FCM, 1, None), l.record.expires_ms(), &mut rng(22)).unwrap_err();
+    let err = issue(&l.record, &l.credential, &req(FCM, 1, None), l.record.expires_ms(), &mut rng(22)).unwrap_err();
     assert_eq!(err.code(), ErrorCode::LeaseExpired);
     assert!(err.to_string().contains(&l.record.expires_ms().to_string()), "{err}");
 }
@@ -182,7 +180,7 @@ fn sub_is_checked() {
     let l = lease(23);
     let mut r = req(FCM, 1, None);
     r.sub = "ops@example.com".into();
-    let err = lease::issue(&l.record, &l.credential, &r, NOW_MS, &mut rng(24)).unwrap_err();
+    let err = issue(&l.record, &l.credential, &r, NOW_MS, &mut rng(24)).unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidInput);
     assert!(err.to_string().contains("mailto:"), "{err}");
 }

@@ -108,18 +108,14 @@ fn each_refusal_has_its_own_code() {
     let l = lease(10);
     let r = &l.record;
     let (_, new_kid) = vapid(11);
-    assert_eq!(lease::check_usable(r, NOW_MS, Some(&l.kid), true), Ok(()));
+    assert!(lease::check_usable(r, NOW_MS, Some(&l.kid)).is_ok());
 
+    let revoked = lease::revoke(r, NOW_MS);
     let cases = [
-        (lease::check_usable(r, r.expires_ms(), Some(&l.kid), true), ErrorCode::LeaseExpired, "lease_expired"),
-        (
-            lease::check_usable(&lease::revoke(r, NOW_MS), NOW_MS, Some(&l.kid), true),
-            ErrorCode::LeaseRevoked,
-            "lease_revoked",
-        ),
-        (lease::check_usable(r, NOW_MS, Some(&new_kid), true), ErrorCode::LeaseKeyRotated, "lease_key_rotated"),
-        (lease::check_usable(r, NOW_MS, None, true), ErrorCode::LeaseKeyRotated, "lease_key_rotated"),
-        (lease::check_usable(r, NOW_MS, Some(&l.kid), false), ErrorCode::UserDeleted, "user_deleted"),
+        (lease::check_usable(r, r.expires_ms(), Some(&l.kid)), ErrorCode::LeaseExpired, "lease_expired"),
+        (lease::check_usable(&revoked, NOW_MS, Some(&l.kid)), ErrorCode::LeaseRevoked, "lease_revoked"),
+        (lease::check_usable(r, NOW_MS, Some(&new_kid)), ErrorCode::LeaseKeyRotated, "lease_key_rotated"),
+        (lease::check_usable(r, NOW_MS, None), ErrorCode::LeaseKeyRotated, "lease_key_rotated"),
     ];
     for (result, code, wire) in cases {
         let refusal = result.unwrap_err();
@@ -133,15 +129,17 @@ fn each_refusal_has_its_own_code() {
         assert_eq!(rpc.retry_after_ms, None);
     }
     // The refusal says which key and when.
-    let rotated = lease::check_usable(r, NOW_MS, Some(&new_kid), true).unwrap_err();
+    let rotated = lease::check_usable(r, NOW_MS, Some(&new_kid)).unwrap_err();
     assert_eq!(rotated, LeaseRefusal::KeyRotated { bound: l.kid.clone() });
     assert!(rotated.to_string().contains(l.kid.as_str()));
     assert_eq!(
-        lease::check_usable(r, r.expires_ms() + 1, Some(&l.kid), true),
-        Err(LeaseRefusal::Expired { expires_ms: r.expires_ms() })
+        lease::check_usable(r, r.expires_ms() + 1, Some(&l.kid)).unwrap_err(),
+        LeaseRefusal::Expired { expires_ms: r.expires_ms() }
     );
     // One millisecond before the end it is still usable.
-    assert_eq!(lease::check_usable(r, r.expires_ms() - 1, Some(&l.kid), true), Ok(()));
+    let usable = lease::check_usable(r, r.expires_ms() - 1, Some(&l.kid)).unwrap();
+    // The check hands on the record and the instant it was checked at.
+    assert_eq!((usable.record().id(), usable.now_ms()), (r.id(), r.expires_ms() - 1));
 }
 
 #[test]
@@ -150,9 +148,8 @@ fn the_most_lasting_reason_wins() {
     let (_, new_kid) = vapid(13);
     let revoked = lease::revoke(&l.record, NOW_MS);
     let late = l.record.expires_ms() + 1;
-    assert_eq!(lease::check_usable(&revoked, late, Some(&new_kid), false), Err(LeaseRefusal::UserDeleted));
-    assert_eq!(lease::check_usable(&revoked, late, Some(&new_kid), true).unwrap_err().code(), ErrorCode::LeaseRevoked);
-    assert_eq!(lease::check_usable(&l.record, late, Some(&new_kid), true).unwrap_err().code(), ErrorCode::LeaseExpired);
+    assert_eq!(lease::check_usable(&revoked, late, Some(&new_kid)).unwrap_err().code(), ErrorCode::LeaseRevoked);
+    assert_eq!(lease::check_usable(&l.record, late, Some(&new_kid)).unwrap_err().code(), ErrorCode::LeaseExpired);
 }
 
 #[test]
@@ -175,14 +172,14 @@ fn info_shows_the_state() {
 fn extend_moves_the_end_up_to_30_days_from_now() {
     let l = lease(16);
     let now = NOW_MS + 20 * 3_600_000;
-    let x = lease::extend(&l.record, 30 * 86_400, now, Some(&l.kid)).unwrap();
+    let x = extend(&l.record, 30 * 86_400, now, Some(&l.kid)).unwrap();
     assert_eq!(x.expires_ms(), now + 30 * DAY_MS);
     assert_eq!(x.extended(), 1);
-    assert_eq!(lease::extend(&x, 30 * 86_400, now + 1000, Some(&l.kid)).unwrap().extended(), 2);
+    assert_eq!(extend(&x, 30 * 86_400, now + 1000, Some(&l.kid)).unwrap().extended(), 2);
     // The input is not changed.
     assert_eq!(l.record.expires_ms(), NOW_MS + DAY_MS);
     // The extended lease still opens with the same credential.
-    let (t, _) = lease::issue(&x, &l.credential, &req(FCM, 1, None), now + DAY_MS, &mut rng(17)).unwrap();
+    let (t, _) = issue(&x, &l.credential, &req(FCM, 1, None), now + DAY_MS, &mut rng(17)).unwrap();
     verify(&t[0], &l.key, FCM, false);
 }
 
@@ -190,7 +187,7 @@ fn extend_moves_the_end_up_to_30_days_from_now() {
 fn extend_beyond_30_days_is_refused() {
     let l = lease(18);
     for lifetime in [30 * 86_400 + 1, 365 * 86_400, u64::MAX] {
-        let err = lease::extend(&l.record, lifetime, NOW_MS, Some(&l.kid)).unwrap_err();
+        let err = extend(&l.record, lifetime, NOW_MS, Some(&l.kid)).unwrap_err();
         assert_eq!(err.code(), ErrorCode::InvalidInput, "{lifetime}");
         assert!(err.to_string().contains("30 days"), "{err}");
     }
@@ -199,10 +196,10 @@ fn extend_beyond_30_days_is_refused() {
 #[test]
 fn extend_never_shortens() {
     let l = lease(19);
-    let err = lease::extend(&l.record, 3600, NOW_MS, Some(&l.kid)).unwrap_err();
+    let err = extend(&l.record, 3600, NOW_MS, Some(&l.kid)).unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidInput);
     assert!(err.to_string().contains("not after the lease's current end"), "{err}");
-    assert_eq!(code(lease::extend(&l.record, 86_400, NOW_MS, Some(&l.kid))), ErrorCode::InvalidInput);
+    assert_eq!(code(extend(&l.record, 86_400, NOW_MS, Some(&l.kid))), ErrorCode::InvalidInput);
 }
 
 #[test]
@@ -210,12 +207,9 @@ fn extend_refuses_revoked_expired_and_rotated_leases() {
     let l = lease(20);
     let (_, new_kid) = vapid(21);
     let revoked = lease::revoke(&l.record, NOW_MS);
-    assert_eq!(code(lease::extend(&revoked, 86_400 * 2, NOW_MS, Some(&l.kid))), ErrorCode::LeaseRevoked);
-    assert_eq!(
-        code(lease::extend(&l.record, 86_400 * 2, l.record.expires_ms(), Some(&l.kid))),
-        ErrorCode::LeaseExpired
-    );
-    assert_eq!(code(lease::extend(&l.record, 86_400 * 2, NOW_MS, Some(&new_kid))), ErrorCode::LeaseKeyRotated);
+    assert_eq!(code(extend(&revoked, 86_400 * 2, NOW_MS, Some(&l.kid))), ErrorCode::LeaseRevoked);
+    assert_eq!(code(extend(&l.record, 86_400 * 2, l.record.expires_ms(), Some(&l.kid))), ErrorCode::LeaseExpired);
+    assert_eq!(code(extend(&l.record, 86_400 * 2, NOW_MS, Some(&new_kid))), ErrorCode::LeaseKeyRotated);
 }
 
 // ------------------------------------------------------------------ revoke and cleanup

@@ -6,14 +6,14 @@
 #[path = "lease_support.rs"]
 mod support;
 
-use kms_core::lease::{self, LeaseParams, LeaseRecord, LeaseState};
+use kms_core::lease::{LeaseParams, LeaseRecord, LeaseState};
 use kms_core::rpc::RpcError;
 use kms_core::{CoreError, ErrorCode};
 use support::*;
 
 /// Issues `count` tokens at `now_ms` and returns the updated record.
 fn take(l: &Lease, record: &LeaseRecord, count: u32, now_ms: u64) -> Result<LeaseRecord, CoreError> {
-    lease::issue(record, &l.credential, &req(FCM, count, None), now_ms, &mut rng(now_ms)).map(|(t, r)| {
+    issue(record, &l.credential, &req(FCM, count, None), now_ms, &mut rng(now_ms)).map(|(t, r)| {
         assert_eq!(t.len(), usize::try_from(count).unwrap());
         r
     })

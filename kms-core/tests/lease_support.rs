@@ -75,6 +75,31 @@ pub fn lease(seed: u64) -> Lease {
     lease_with("alice", &params(&[FCM, MOZ]), NOW_MS, seed)
 }
 
+/// Issues under `record` at `now_ms` as the engine does: the check (with the
+/// lease's own key as the user's current one), then the issuance.
+pub fn issue(
+    record: &LeaseRecord,
+    credential: &LeaseCredential,
+    req: &IssueRequest,
+    now_ms: u64,
+    rng: &mut ChaCha20Rng,
+) -> Result<(Vec<SignedJwt>, LeaseRecord), CoreError> {
+    let usable = lease::check_usable(record, now_ms, Some(record.kid()))?;
+    lease::issue(&usable, credential, req, rng)
+}
+
+/// Extends `record` at `now_ms` as the engine does: the check against the
+/// user's `current_kid`, then the extension.
+pub fn extend(
+    record: &LeaseRecord,
+    lifetime_s: u64,
+    now_ms: u64,
+    current_kid: Option<&KeyId>,
+) -> Result<LeaseRecord, CoreError> {
+    let usable = lease::check_usable(record, now_ms, current_kid)?;
+    lease::extend(&usable, lifetime_s)
+}
+
 pub fn req(aud: &str, count: u32, ttl_s: Option<u64>) -> IssueRequest {
     IssueRequest { aud: aud.into(), sub: SUB.into(), count, ttl_s }
 }

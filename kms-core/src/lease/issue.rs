@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::credential::LeaseCredential;
 use super::custody::{self, invalid_credential};
-use super::record::{LeaseRecord, LeaseStatus};
-use super::refusal::LeaseRefusal;
+use super::record::LeaseRecord;
+use super::refusal::UsableLease;
 use super::{DEFAULT_TOKEN_TTL_S, MIN_STAGGER_S, MIN_TOKEN_LIFETIME_S, QUOTA_WINDOW_MS};
 use crate::error::{CoreError, Result};
 use crate::vapid::{validate, JwtRequest, PushOrigin, SignedJwt, ValidatedClaims, MAX_JWT_LIFETIME_S};
@@ -35,49 +35,43 @@ fn one() -> u32 {
     1
 }
 
-/// Issues `req.count` tokens under `record` for the holder of `credential`
-/// at `now_ms` (see the issuance rules of [`crate::lease`]). Returns the
-/// tokens, sorted by expiry, and the record with the new issuance times,
-/// which the engine must write (atomically, against the record it read)
-/// before handing the tokens out. `record` itself is not changed.
+/// Issues `req.count` tokens under a checked lease ([`super::check_usable`]:
+/// not revoked, not ended, bound to the user's current key) for the holder
+/// of `credential`, at the instant of the check (see the issuance rules of
+/// [`crate::lease`]). Returns the tokens, sorted by expiry, and the record
+/// with the new issuance times, which the engine must write (atomically,
+/// against the record it read) before handing the tokens out. The checked
+/// record itself is not changed.
 ///
 /// In order: the credential must name this lease and open its sealed key
-/// (`forbidden`, "invalid lease credential"; a revoked lease says
-/// `lease_revoked` first, having no key left); the lease must not have
-/// ended (`lease_expired`); `aud` must be an origin (`invalid_input`) and one
-/// of the lease's audiences (`forbidden`); `count` and `ttl_s` must be in
-/// range (`invalid_input`); the lease must have more than
-/// [`MIN_TOKEN_LIFETIME_S`] left (`lease_expired`); `sub` must be valid
+/// (`forbidden`, "invalid lease credential"); `aud` must be an origin
+/// (`invalid_input`) and one of the lease's audiences (`forbidden`); `count`
+/// and `ttl_s` must be in range (`invalid_input`); the lease must have more
+/// than [`MIN_TOKEN_LIFETIME_S`] left (`lease_expired`); `sub` must be valid
 /// (`invalid_input`); the quota must allow `count` more tokens
 /// (`quota_exceeded` with `retry_after_ms`).
 ///
-/// This does not know whether the key was rotated or the user deleted: call
-/// [`super::check_usable`] first. The engine finds the record by
-/// `credential.lease_id()`; if it keeps leases under per-user keys, it must
-/// also check that `record.user()` is the user it looked under (the sealed
-/// key opens for the user named in the record, wherever the record sits).
+/// The engine finds the record by `credential.lease_id()`; if it keeps
+/// leases under per-user keys, it must also check that `record.user()` is
+/// the user it looked under (the sealed key opens for the user named in the
+/// record, wherever the record sits).
 pub fn issue(
-    record: &LeaseRecord,
+    lease: &UsableLease<'_>,
     credential: &LeaseCredential,
     req: &IssueRequest,
-    now_ms: u64,
     rng: &mut impl CryptoRngCore,
 ) -> Result<(Vec<SignedJwt>, LeaseRecord)> {
+    let (record, now_ms) = (lease.record(), lease.now_ms());
     if credential.lease_id() != record.id() {
         return Err(invalid_credential());
     }
-    if let LeaseStatus::Revoked { at_ms } = record.status {
-        return Err(LeaseRefusal::Revoked { at_ms }.into());
-    }
-    // An active record always has its key (checked when it is read).
+    // A usable lease is active, and an active record always has its key
+    // (checked when it is read).
     let sealed = record.sealed_key.as_ref().ok_or(CoreError::Integrity)?;
     // The lease id comes from the credential (equal to the record's), the
     // user and kid from the record: a record moved to another user or
     // lease, or rebound to another kid, does not open.
     let signing_key = custody::open(sealed, credential.secret(), &record.user, credential.lease_id(), &record.kid)?;
-    if super::is_expired(record, now_ms) {
-        return Err(LeaseRefusal::Expired { expires_ms: record.expires_ms }.into());
-    }
 
     let aud = PushOrigin::parse(&req.aud)?;
     if !record.audiences.contains(&aud) {

@@ -7,7 +7,7 @@ use super::custody;
 use super::id::LeaseId;
 use super::params::{check_lifetime, LeaseParams};
 use super::record::{LeaseFormatV1, LeaseRecord, LeaseStatus};
-use super::refusal::check_usable;
+use super::refusal::UsableLease;
 use super::CLEANUP_AFTER_MS;
 use crate::error::{CoreError, Result};
 use crate::ids::{KeyId, UserId};
@@ -64,17 +64,17 @@ pub fn create(
     Ok((record, credential))
 }
 
-/// Moves the lease's end to `lifetime_s` seconds after `now_ms`. The engine
-/// calls this only with a live session of the lease's user: there is no
-/// renewal without the user.
+/// Moves the end of a checked lease ([`super::check_usable`]: not revoked,
+/// not ended, bound to the current key) to `lifetime_s` seconds after the
+/// check. The engine calls this only with a live session of the lease's
+/// user: there is no renewal without the user.
 ///
-/// Refused (with the lease's code) if the lease is revoked, has ended, or is
-/// bound to a key that is not `current_kid`; `lifetime_s` must be 60 s to
-/// 30 days (`invalid_input`) and the new end later than the current one (an
-/// extension never shortens; revoke to stop a lease early).
-pub fn extend(record: &LeaseRecord, lifetime_s: u64, now_ms: u64, current_kid: Option<&KeyId>) -> Result<LeaseRecord> {
-    check_usable(record, now_ms, current_kid, true)?;
-    let expires_ms = end_after(now_ms, check_lifetime(lifetime_s)?)?;
+/// `lifetime_s` must be 60 s to 30 days (`invalid_input`) and the new end
+/// later than the current one (an extension never shortens; revoke to stop
+/// a lease early).
+pub fn extend(lease: &UsableLease<'_>, lifetime_s: u64) -> Result<LeaseRecord> {
+    let record = lease.record();
+    let expires_ms = end_after(lease.now_ms(), check_lifetime(lifetime_s)?)?;
     if expires_ms <= record.expires_ms {
         return Err(CoreError::invalid(format!(
             "lifetime_s: the new end ({expires_ms} ms) is not after the lease's current end ({} ms)",

@@ -113,12 +113,25 @@
 //!
 //! # Refusals ([`check_usable`])
 //!
-//! A lease is refused after the user's deletion (`user_deleted`), its
-//! revocation (`lease_revoked`), its end (`lease_expired`) and the rotation
-//! of its key (`lease_key_rotated`), checked in that order, so that the most
-//! lasting reason is the one reported. [`issue`] checks revocation and the
-//! end itself, but it cannot know about rotation or deletion: the engine
-//! must call [`check_usable`] before it.
+//! A lease is refused after its revocation (`lease_revoked`), its end
+//! (`lease_expired`) and the rotation of its key (`lease_key_rotated`),
+//! checked in that order, so that the most lasting reason is the one
+//! reported; a deleted user is answered `user_deleted` before any lease is
+//! read. [`check_usable`] returns a [`UsableLease`], the only argument
+//! [`issue`] and [`extend`] accept: tokens cannot be issued, nor a lease
+//! extended, without the check. A record alone does not compile:
+//!
+//! ```compile_fail,E0308
+//! # use kms_core::lease::{self, IssueRequest, LeaseCredential, LeaseRecord};
+//! fn unchecked(
+//!     record: &LeaseRecord,
+//!     credential: &LeaseCredential,
+//!     req: &IssueRequest,
+//!     rng: &mut impl rand_core::CryptoRngCore,
+//! ) {
+//!     let _ = lease::issue(record, credential, req, rng);
+//! }
+//! ```
 //!
 //! # Time
 //!
@@ -141,7 +154,7 @@ pub use issue::{issue, IssueRequest};
 pub use lifecycle::{create, expired_cleanup_due, extend, is_expired, revoke};
 pub use params::LeaseParams;
 pub use record::{LeaseInfo, LeaseRecord, LeaseState, LeaseStatus};
-pub use refusal::{check_usable, LeaseRefusal};
+pub use refusal::{check_usable, LeaseRefusal, UsableLease};
 
 /// A lease's lifetime when `lifetime_s` is not given: 24 hours.
 pub const DEFAULT_LIFETIME_S: u64 = 24 * 3600;

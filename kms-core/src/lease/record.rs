@@ -199,7 +199,7 @@ impl LeaseRecord {
     /// The public view at `now_ms`. `current_kid` is the user's current
     /// VAPID key (`None` if there is none), to report a rotated key.
     pub fn info(&self, now_ms: u64, current_kid: Option<&KeyId>) -> LeaseInfo {
-        // The order of `check_usable`, for a user who exists.
+        // The order of `check_usable`.
         let revoked_ms = match self.status {
             LeaseStatus::Revoked { at_ms } => Some(at_ms),
             LeaseStatus::Active => None,

@@ -242,7 +242,8 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         self.sessions.expiry(&p.user, &p.session, now)?;
         let kid = self.current_kid(&p.user).await?;
         let loaded = self.load_lease(&p.user, &p.lease_id).await?;
-        let extended = lease::extend(&loaded.value, p.lifetime_s, now, kid.as_ref())?;
+        let usable = lease::check_usable(&loaded.value, now, kid.as_ref()).map_err(CoreError::from)?;
+        let extended = lease::extend(&usable, p.lifetime_s)?;
         let mut batch = WriteBatch::new();
         loaded.expect_unchanged(&mut batch)?;
         batch.put(&loaded.key, encode(&extended)?)?;
@@ -263,8 +264,9 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         // lease (erased with the user) would answer `not_found`.
         let user = self.load_user(&p.user).await?;
         let loaded = self.load_lease(&p.user, p.credential.lease_id()).await?;
-        lease::check_usable(&loaded.value, now, user.value.current_kid.as_ref(), true).map_err(CoreError::from)?;
-        let (tokens, updated) = lease::issue(&loaded.value, &p.credential, &p.request, now, &mut self.rng)?;
+        let usable =
+            lease::check_usable(&loaded.value, now, user.value.current_kid.as_ref()).map_err(CoreError::from)?;
+        let (tokens, updated) = lease::issue(&usable, &p.credential, &p.request, &mut self.rng)?;
 
         let mut batch = WriteBatch::new();
         loaded.expect_unchanged(&mut batch)?;
