@@ -3,8 +3,9 @@
 mod audit;
 mod delete;
 mod enrollments;
-mod push;
+mod lease;
 mod state;
+mod subscription;
 mod unlock;
 mod users;
 mod vapid;

@@ -1,17 +1,48 @@
 //! Reading records from the store, with the checks every read needs.
 
-use kms_core::ids::{EnrollmentId, UserId};
+use kms_core::ids::{EnrollmentId, KeyId, UserId};
 use kms_core::throttle::ThrottleState;
 use kms_core::unlock::{EnrollmentRecord, Method};
 use kms_core::CoreError;
-use kms_storage::{StoreKey, WriteBatch};
+use kms_storage::{KeyPrefix, StoreKey, WriteBatch};
 use rand_core::CryptoRngCore;
+use serde::de::DeserializeOwned;
 
 use super::Kms;
 use crate::error::{EngineError, EngineResult};
 use crate::layout;
 use crate::records::UserRecord;
 use kms_core::env::Clock;
+
+/// Most subscriptions and leases a user keeps (a listing reads one more, to
+/// tell "at the cap" from "over it").
+pub(super) const MAX_PER_USER: usize = 256;
+/// Largest subscription or lease record. A lease at the highest quota keeps
+/// up to 3,600 issuance times of 14 bytes each in JSON (50,400 bytes), plus
+/// up to 16 audiences of up to 2,048 bytes (32 KiB) and the sealed key:
+/// 128 KiB holds the worst case with room to spare. [`encode_json`] enforces it
+/// too, so a record that could not be read back is never written.
+const MAX_RECORD: usize = 128 * 1024;
+
+/// Parses a stored subscription or lease record (`what` names it in the
+/// error), refusing one over [`MAX_RECORD`] before parsing.
+pub(super) fn decode_json<T: DeserializeOwned>(bytes: &[u8], what: &str) -> EngineResult<T> {
+    let corrupt = || EngineError::corrupt(format!("a stored {what} record is corrupt"));
+    if bytes.len() > MAX_RECORD {
+        return Err(corrupt());
+    }
+    serde_json::from_slice(bytes).map_err(|_| corrupt())
+}
+
+/// Serializes a subscription or lease record, refusing one that could not be
+/// read back.
+pub(super) fn encode_json<T: serde::Serialize>(v: &T) -> EngineResult<Vec<u8>> {
+    let bytes = serde_json::to_vec(v).map_err(|_| EngineError::internal("could not encode a record"))?;
+    if bytes.len() > MAX_RECORD {
+        return Err(EngineError::internal("a record would exceed its size limit; nothing was written"));
+    }
+    Ok(bytes)
+}
 
 /// A record together with the exact bytes it was read from, so a later write
 /// can require that nobody changed it in between.
@@ -160,6 +191,23 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             return Err(CoreError::invalid("several enrollments match: pass enrollment_id").into());
         }
         Ok(Found::Record(first))
+    }
+
+    /// Every record under `prefix` (at most [`MAX_PER_USER`] + 1), parsed.
+    pub(super) async fn list_records<T: DeserializeOwned>(
+        &self,
+        prefix: &KeyPrefix,
+        what: &str,
+    ) -> EngineResult<Vec<Loaded<T>>> {
+        let rows = self.store.list(prefix, MAX_PER_USER.saturating_add(1)).await?;
+        rows.into_iter()
+            .map(|(key, bytes)| Ok(Loaded { key, value: decode_json(&bytes, what)?, bytes: Some(bytes) }))
+            .collect()
+    }
+
+    /// The user's current VAPID key, if any.
+    pub(super) async fn current_kid(&self, user: &UserId) -> EngineResult<Option<KeyId>> {
+        Ok(self.load_user(user).await?.value.current_kid)
     }
 
     /// The throttle state of an enrollment (default when none is stored).

@@ -1,63 +1,24 @@
-//! Push subscriptions and leases: what lets a relay deliver pushes while the
-//! user is away.
+//! Leases: what lets a relay obtain tokens while the user is away.
 
 use kms_core::audit::{AuditRecord, AuditScope, EventKind, Outcome};
 use kms_core::env::Clock;
 use kms_core::ids::{KeyId, UserId};
 use kms_core::lease::{self, LeaseId, LeaseRecord, LeaseStatus};
-use kms_core::push::{self, SubscriptionInfo, SubscriptionRecord, ValidatedSubscription};
+use kms_core::push;
 use kms_core::rpc::{
     LeaseCreateParams, LeaseCreateResult, LeaseExtendParams, LeaseIssueParams, LeaseIssueResult, LeaseList,
-    LeaseRefParams, SessionParams, SubscriptionAddParams, SubscriptionList, SubscriptionRemoveParams,
-    SubscriptionRemoveResult,
+    LeaseRefParams, SessionParams,
 };
 use kms_core::CoreError;
-use kms_storage::{KeyPrefix, WriteBatch};
+use kms_storage::WriteBatch;
 use rand_core::CryptoRngCore;
-use serde::de::DeserializeOwned;
 
-use super::state::Loaded;
+use super::state::{decode_json, encode_json, Loaded, MAX_PER_USER};
 use super::Kms;
 use crate::error::{EngineError, EngineResult};
 use crate::layout;
 
-/// Most subscriptions and leases a user keeps.
-const MAX_PER_USER: usize = 256;
-/// Largest subscription or lease record. A lease at the highest quota keeps
-/// up to 3,600 issuance times of 14 bytes each in JSON (50,400 bytes), plus
-/// up to 16 audiences of up to 2,048 bytes (32 KiB) and the sealed key:
-/// 128 KiB holds the worst case with room to spare. `encode` enforces it
-/// too, so a record that could not be read back is never written.
-const MAX_RECORD: usize = 128 * 1024;
-
-fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> EngineResult<T> {
-    let corrupt = || EngineError::corrupt(format!("a stored {what} record is corrupt"));
-    if bytes.len() > MAX_RECORD {
-        return Err(corrupt());
-    }
-    serde_json::from_slice(bytes).map_err(|_| corrupt())
-}
-
-fn encode<T: serde::Serialize>(v: &T) -> EngineResult<Vec<u8>> {
-    let bytes = serde_json::to_vec(v).map_err(|_| EngineError::internal("could not encode a record"))?;
-    if bytes.len() > MAX_RECORD {
-        return Err(EngineError::internal("a record would exceed its size limit; nothing was written"));
-    }
-    Ok(bytes)
-}
-
 impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
-    async fn list_records<T: DeserializeOwned>(&self, prefix: &KeyPrefix, what: &str) -> EngineResult<Vec<Loaded<T>>> {
-        let rows = self.store.list(prefix, MAX_PER_USER.saturating_add(1)).await?;
-        rows.into_iter()
-            .map(|(key, bytes)| Ok(Loaded { key, value: decode(&bytes, what)?, bytes: Some(bytes) }))
-            .collect()
-    }
-
-    pub(super) async fn load_subscriptions(&self, user: &UserId) -> EngineResult<Vec<Loaded<SubscriptionRecord>>> {
-        self.list_records(&layout::subscriptions(user)?, "subscription").await
-    }
-
     pub(super) async fn load_leases(&self, user: &UserId) -> EngineResult<Vec<Loaded<LeaseRecord>>> {
         let all: Vec<Loaded<LeaseRecord>> = self.list_records(&layout::leases(user)?, "lease").await?;
         for l in &all {
@@ -73,85 +34,12 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     async fn load_lease(&self, user: &UserId, id: &LeaseId) -> EngineResult<Loaded<LeaseRecord>> {
         let key = layout::lease(user, id)?;
         let bytes = self.get(&key).await?.ok_or_else(|| CoreError::NotFound(format!("lease {}", id.as_str())))?;
-        let value: LeaseRecord = decode(&bytes, "lease")?;
+        let value: LeaseRecord = decode_json(&bytes, "lease")?;
         if value.user() != user || value.id() != id {
             return Err(EngineError::corrupt("a lease record is stored under a foreign key"));
         }
         Ok(Loaded { key, bytes: Some(bytes), value })
     }
-
-    async fn current_kid(&self, user: &UserId) -> EngineResult<Option<KeyId>> {
-        Ok(self.load_user(user).await?.value.current_kid)
-    }
-
-    // ---- subscriptions
-
-    pub(super) async fn subscription_add(&mut self, p: SubscriptionAddParams) -> EngineResult<SubscriptionInfo> {
-        let now = self.clock.now_ms();
-        self.sessions.expiry(&p.user, &p.session, now)?;
-        let sub = ValidatedSubscription::parse(&p.subscription, &self.config.push_services)?;
-        let kid = self
-            .current_kid(&p.user)
-            .await?
-            .ok_or_else(|| CoreError::NotFound("VAPID key to subscribe with (use vapid_generate first)".into()))?;
-        let record = SubscriptionRecord::new(&sub, kid, now)?;
-        let existing = self.load_subscriptions(&p.user).await?;
-        if existing.len() >= MAX_PER_USER && !existing.iter().any(|l| l.value.id() == record.id()) {
-            return Err(CoreError::invalid(format!("a user keeps at most {MAX_PER_USER} subscriptions")).into());
-        }
-        let mut batch = WriteBatch::new();
-        batch.put(&layout::subscription(&p.user, record.id())?, encode(&record)?)?;
-        let entry = AuditRecord::new(EventKind::SubscriptionAdd, Outcome::Ok)
-            .with_id("subscription_id", record.id().as_str())
-            .with_id("aud", record.origin().as_str())
-            .with_id("kid", record.kid().as_str());
-        self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
-        self.commit_audited(batch).await?;
-        Ok(record.info())
-    }
-
-    pub(super) async fn subscription_list(&mut self, p: SessionParams) -> EngineResult<SubscriptionList> {
-        let now = self.clock.now_ms();
-        self.sessions.expiry(&p.user, &p.session, now)?;
-        let subs = self.load_subscriptions(&p.user).await?;
-        Ok(SubscriptionList { subscriptions: subs.iter().map(|l| l.value.info()).collect() })
-    }
-
-    pub(super) async fn subscription_remove(
-        &mut self,
-        p: SubscriptionRemoveParams,
-    ) -> EngineResult<SubscriptionRemoveResult> {
-        let now = self.clock.now_ms();
-        self.sessions.expiry(&p.user, &p.session, now)?;
-        let subs = self.load_subscriptions(&p.user).await?;
-        let target = subs
-            .iter()
-            .find(|l| l.value.id() == &p.id)
-            .ok_or_else(|| CoreError::NotFound(format!("subscription {}", p.id.as_str())))?;
-        let origin = target.value.origin().clone();
-        let still_served = subs.iter().any(|l| l.value.id() != &p.id && l.value.origin() == &origin);
-        let leases = self.load_leases(&p.user).await?;
-        let affected_leases: Vec<LeaseId> = if still_served {
-            Vec::new()
-        } else {
-            leases
-                .iter()
-                .filter(|l| matches!(l.value.status(), LeaseStatus::Active) && l.value.audiences().contains(&origin))
-                .map(|l| l.value.id().clone())
-                .collect()
-        };
-        let mut batch = WriteBatch::new();
-        target.expect_unchanged(&mut batch)?;
-        batch.delete(&target.key)?;
-        let entry = AuditRecord::new(EventKind::SubscriptionRemove, Outcome::Ok)
-            .with_id("subscription_id", p.id.as_str())
-            .with_id("aud", origin.as_str());
-        self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
-        self.commit_audited(batch).await?;
-        Ok(SubscriptionRemoveResult { removed: p.id, affected_leases })
-    }
-
-    // ---- leases
 
     pub(super) async fn lease_create(&mut self, p: LeaseCreateParams) -> EngineResult<LeaseCreateResult> {
         let now = self.clock.now_ms();
@@ -187,7 +75,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let mut batch = WriteBatch::new();
         let key = layout::lease(&p.user, record.id())?;
         batch.expect_absent(&key)?;
-        batch.put(&key, encode(&record)?)?;
+        batch.put(&key, encode_json(&record)?)?;
         let entry = AuditRecord::new(EventKind::LeaseCreate, Outcome::Ok)
             .with_id("lease_id", record.id().as_str())
             .with_id("relay", record.relay().as_str())
@@ -230,7 +118,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let revoked = lease::revoke(&loaded.value, now);
         let mut batch = WriteBatch::new();
         loaded.expect_unchanged(&mut batch)?;
-        batch.put(&loaded.key, encode(&revoked)?)?;
+        batch.put(&loaded.key, encode_json(&revoked)?)?;
         let entry = AuditRecord::new(EventKind::LeaseRevoke, Outcome::Ok).with_id("lease_id", p.lease_id.as_str());
         self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
         self.commit_audited(batch).await?;
@@ -246,7 +134,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let extended = lease::extend(&usable, p.lifetime_s)?;
         let mut batch = WriteBatch::new();
         loaded.expect_unchanged(&mut batch)?;
-        batch.put(&loaded.key, encode(&extended)?)?;
+        batch.put(&loaded.key, encode_json(&extended)?)?;
         let entry = AuditRecord::new(EventKind::LeaseExtend, Outcome::Ok)
             .with_id("lease_id", p.lease_id.as_str())
             .with_id("expires_ms", extended.expires_ms().to_string());
@@ -270,7 +158,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
 
         let mut batch = WriteBatch::new();
         loaded.expect_unchanged(&mut batch)?;
-        batch.put(&loaded.key, encode(&updated)?)?;
+        batch.put(&loaded.key, encode_json(&updated)?)?;
         let entries = tokens
             .iter()
             .map(|t| {
