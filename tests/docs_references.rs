@@ -373,7 +373,7 @@ fn the_rules_classify_spans_as_documented() {
     assert!(path_resolves("e2e/*.test.mjs", &tree));
     assert!(!path_resolves("ease/refusal.rs", &tree));
     assert!(!path_resolves("lease/refusals.rs", &tree));
-    assert!(!path_resolves("../shared/x.md", &tree));
+    assert!(!path_resolves("../elsewhere/x.md", &tree));
 
     let found = spans("x.md", "a `b` and ``c `d` e``\n```\n`not`\n```\n`f\ng` `open\n\n`h`");
     let got: Vec<(usize, &str)> = found.iter().map(|s| (s.line, s.text.as_str())).collect();
