@@ -15,7 +15,7 @@ need_cargo() {
   fi
 }
 
-# ---- the browser toolchain (../shared/TOOLCHAIN.md); each step skips what
+# ---- the browser toolchain (docs/browser.md, section 8); each step skips what
 # is already there.
 
 TOOLS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.cache/tools"
@@ -27,7 +27,7 @@ wasm_bindgen_version() {
 
 # How wasm32 builds run: plain `cargo` with rustup's target (first choice),
 # or Debian's toolchain with the standard library built from source (the
-# fallback of ../shared/TOOLCHAIN.md, about 2.4x slower). Every wasm32 cargo
+# fallback when rustup cannot add the target, about 2.4x slower). Every wasm32 cargo
 # call of the scripts goes through `wasm_cargo`.
 WASM_CARGO=(cargo)
 WASM_BUILD_STD=()

@@ -18,7 +18,7 @@
 #
 # Usage: scripts/test-browser-rust.sh [test name filter]
 # Uses the ports 18181, 18182 and 18190 on 127.0.0.1. Each tool is installed
-# when missing (../shared/TOOLCHAIN.md). The repository path must not contain
+# when missing (docs/browser.md, section 8). The repository path must not contain
 # spaces (cargo splits the runner command on whitespace).
 set -euo pipefail
 

@@ -9,7 +9,7 @@
 #    origins served by kms-serve (host, KMS, a third one), and of the demo
 #    (PWA, KMS, local push service, kms-relay) with a screenshot per step;
 # 5. the Rust browser client; 6. scripts/demo.sh itself, started and stopped.
-# Each tool is installed when missing (../shared/TOOLCHAIN.md).
+# Each tool is installed when missing (docs/browser.md, section 8).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh

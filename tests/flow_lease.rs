@@ -1,4 +1,4 @@
-//! Issue 3's whole flow across crates: a user stores a push subscription,
+//! The whole lease flow across crates: a user stores a push subscription,
 //! grants a relay a lease and locks; the relay obtains a batch of tokens
 //! without the user (each verified by `jsonwebtoken`), encrypts a payload for
 //! the subscription (RFC 8291) that a test-side user agent decrypts, and

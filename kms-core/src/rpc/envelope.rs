@@ -180,8 +180,8 @@ struct WireResponse {
     error: Option<RpcError>,
 }
 
-/// Largest response a client accepts. Responses are small today; the cap
-/// leaves room for bulk results (an audit export, issue 3).
+/// Largest response a client accepts. Most responses are small; the cap
+/// leaves room for bulk results such as an audit export.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
 impl Response {

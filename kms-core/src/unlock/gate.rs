@@ -13,9 +13,8 @@
 //! signed the engine's challenge, on an allowed origin, for our RP ID, with
 //! user presence and user verification (PIN, biometric). A script that calls
 //! the unlock RPC without the user, or replays an earlier assertion (the
-//! engine's challenges are single-use), is refused. The predecessor of this
-//! system accepted a gate unlock with no proof at all; this module is the
-//! proof.
+//! engine's challenges are single-use), is refused. A gate unlock that
+//! needs no proof at all would gate nothing; this module is the proof.
 //!
 //! # What it plainly does NOT protect
 //!
@@ -276,7 +275,7 @@ pub struct ExpectedAssertion<'a> {
 }
 
 /// Why an assertion was refused. Callers outside the engine only ever see
-/// [`CoreError::UnlockFailed`]; this detail is for the audit log (issue 3),
+/// [`CoreError::UnlockFailed`]; this detail is for the audit log,
 /// through [`AssertionError::reason`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -351,7 +350,7 @@ impl AssertionError {
 
 impl From<AssertionError> for CoreError {
     /// Deliberately coarse: every refusal is the same [`CoreError::UnlockFailed`]
-    /// to the caller. The audit log (issue 3) records [`AssertionError::reason`].
+    /// to the caller. The audit log records [`AssertionError::reason`].
     fn from(_: AssertionError) -> Self {
         CoreError::UnlockFailed
     }
