@@ -108,8 +108,8 @@ fn count_is_bounded_by_max_batch() {
     );
 }
 
-/// The predecessor signed a 10-year token on request. Here any ttl beyond
-/// 24 h is served at 24 h.
+/// A request for a 10-year token is served, capped: any ttl beyond 24 h is
+/// served at 24 h.
 #[test]
 fn a_ten_year_ttl_is_capped_at_24_hours() {
     // A 30-day lease, so that its end is not what limits the token.

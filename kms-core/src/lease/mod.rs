@@ -23,7 +23,7 @@
 //!   copy of the store, or of that key, signs for every lease of every user,
 //!   and keeps signing after the lease ends;
 //! - give the relay the private key: no end, no quota, no revocation, no
-//!   audit (the predecessor's leases were as good as this);
+//!   audit;
 //! - **split custody (chosen)**: the store holds the key sealed under a key
 //!   that only the lease holder can rebuild, so neither half signs alone.
 //!
@@ -95,7 +95,7 @@
 //! - A token's `exp` is the requested `ttl_s` (default 12 h) after now,
 //!   capped at 24 h ([`crate::vapid::MAX_JWT_LIFETIME_S`], RFC 8292) and at
 //!   the lease's end. A caller may ask for less, never more; a request beyond
-//!   the cap is served at the cap (the predecessor signed a 10-year token).
+//!   the cap is served at the cap (never a token that outlives RFC 8292's day).
 //!   Every token must stay valid for more than [`MIN_TOKEN_LIFETIME_S`]; a
 //!   lease closer to its end than that refuses with `lease_expired`.
 //! - A batch has staggered expiries, so the relay always holds a valid token
