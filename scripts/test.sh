@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Every test: formatting and lints when the tools are there, the whole
-# workspace's tests (unit, integration, known-answer vectors, the CLI), then
-# the browser tests (scripts/test-browser.sh: WASM in headless Chromium,
+# Every test: formatting and lints when the tools are there, the crates'
+# dependency boundaries (scripts/check-deps.sh), the whole workspace's tests
+# (unit, integration, known-answer vectors, the CLI), then the browser tests (scripts/test-browser.sh: WASM in headless Chromium,
 # TypeScript declarations, Playwright end-to-end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,8 @@ if cargo clippy --version >/dev/null 2>&1; then
   say "cargo clippy (warnings are errors)"
   cargo clippy --workspace --all-targets -- -D warnings
 fi
+say "dependency boundaries (scripts/check-deps.sh)"
+bash scripts/check-deps.sh
 say "cargo test --workspace"
 cargo test --workspace
 if [ "${KMS_SKIP_BROWSER:-}" = 1 ]; then

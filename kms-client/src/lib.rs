@@ -18,11 +18,13 @@ pub mod transport;
 
 pub use client::KmsClient;
 pub use error::ClientError;
-pub use transport::{InProcess, Transport};
+#[cfg(feature = "in-process")]
+pub use transport::InProcess;
+pub use transport::Transport;
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub mod browser;
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(all(not(target_arch = "wasm32"), feature = "cli"))]
 pub mod cli;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;

@@ -1,6 +1,7 @@
-//! What a native process provides: the system clock, OS randomness, and the
-//! default store location.
+//! What a native process provides: the system clock and (for the `kms`
+//! tool) the default store location.
 
+#[cfg(feature = "cli")]
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -20,8 +21,9 @@ impl Clock for SystemClock {
     }
 }
 
-/// The default store: `kms.sqlite` in the user's data directory
+/// The default store of the `kms` tool: `kms.sqlite` in the user's data directory
 /// (`~/.local/share/kms/` on Linux), or `./kms.sqlite` when there is none.
+#[cfg(feature = "cli")]
 pub fn default_store_path() -> PathBuf {
     directories::ProjectDirs::from("", "", "kms")
         .map(|d| d.data_dir().join("kms.sqlite"))

@@ -28,6 +28,7 @@
 //!   and the engine is single-threaded.
 
 mod batch;
+#[cfg(feature = "testing")]
 pub mod conformance;
 mod error;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
@@ -38,6 +39,7 @@ mod memory;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use batch::{Expect, WriteBatch};

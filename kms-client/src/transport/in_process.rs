@@ -1,5 +1,5 @@
-//! How requests reach the engine. In-process here; the browser transport
-//! (a `MessagePort` to the KMS worker) lives with the browser build.
+//! The in-process transport (feature `in-process`): an engine in this
+//! process, reached through the JSON protocol all the same.
 
 use async_trait::async_trait;
 use futures::lock::Mutex;
@@ -7,14 +7,8 @@ use kms_core::env::Clock;
 use kms_worker::Kms;
 use rand_core::CryptoRngCore;
 
+use super::Transport;
 use crate::error::ClientError;
-
-/// Carries one encoded request to the KMS and returns the encoded response.
-#[async_trait(?Send)]
-pub trait Transport {
-    /// Sends `request` (JSON) and returns the response (JSON).
-    async fn round_trip(&self, request: Vec<u8>) -> Result<Vec<u8>, ClientError>;
-}
 
 /// Drives an engine in the same process: the CLI, tests, native apps. The
 /// requests still go through JSON, so this exercises the real protocol.
