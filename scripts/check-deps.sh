@@ -33,8 +33,9 @@ forbid "kms-client --features in-process" "-p kms-client --no-default-features -
 forbid "kms-storage --no-default-features" "-p kms-storage --no-default-features" rusqlite futures
 # The engine: a store through the trait only, no test doubles, no CLI.
 forbid "kms-worker" "-p kms-worker" rusqlite clap
-# The rules and the crypto: no I/O crates.
-forbid "kms-core" "-p kms-core" rusqlite kms-storage ureq tiny_http
+# The rules and the crypto: no I/O crates, no test doubles (the software
+# authenticator and its seeded RNG are behind kms-core's `testing` feature).
+forbid "kms-core" "-p kms-core" rusqlite kms-storage ureq tiny_http rand_chacha
 
 if [ "$failed" = 1 ]; then exit 1; fi
 say "dependency boundaries hold"

@@ -14,7 +14,8 @@
 # runs this script as the test runner (`--runner`): it listens on the page
 # port first, starts wasm-bindgen-test-runner with WASM_BINDGEN_TEST_ADDRESS
 # set to that port, finds the port of the runner's server in /proc (by the
-# runner's pid), and forwards every connection there (Node.js).
+# runner's pid), and forwards every connection there (Node.js,
+# scripts/tcp-forward.mjs).
 #
 # Usage: scripts/test-browser-rust.sh [test name filter]
 # Uses the ports 18181, 18182 and 18190 on 127.0.0.1. Each tool is installed
@@ -28,79 +29,10 @@ FOREIGN_PORT=18182
 # The only host the second KMS allows: nothing listens there.
 FOREIGN_HOST=http://127.0.0.1:18199
 
-# The forwarder (runner mode): argv = page port, then the runner's command.
-FORWARDER=$(cat <<'EOF'
-'use strict';
-const net = require('node:net');
-const fs = require('node:fs');
-const { spawn } = require('node:child_process');
-
-const [pagePort, ...command] = process.argv.slice(1);
-
-// TCP ports a process listens on: its socket inodes, looked up in /proc/net.
-function listeningPorts(pid) {
-  const inodes = new Set();
-  let fds = [];
-  try { fds = fs.readdirSync(`/proc/${pid}/fd`); } catch { return []; }
-  for (const fd of fds) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (m) inodes.add(m[1]);
-    } catch { /* closed meanwhile */ }
-  }
-  const ports = new Set();
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let lines = [];
-    try { lines = fs.readFileSync(table, 'utf8').trim().split('\n').slice(1); } catch { continue; }
-    for (const line of lines) {
-      const f = line.trim().split(/\s+/);
-      // f[1] local address:port (hex), f[3] state (0A: LISTEN), f[9] inode.
-      if (f[3] === '0A' && inodes.has(f[9])) ports.add(parseInt(f[1].split(':').pop(), 16));
-    }
-  }
-  return [...ports];
-}
-
-let upstream = null;
-const waiting = [];
-const server = net.createServer((client) => {
-  // The browser may come before the runner's port is known: its bytes wait
-  // in the socket until the pipe starts.
-  const forward = () => {
-    const up = net.connect(upstream, '127.0.0.1');
-    client.pipe(up);
-    up.pipe(client);
-    client.on('error', () => up.destroy());
-    up.on('error', () => client.destroy());
-  };
-  if (upstream === null) waiting.push(forward); else forward();
-});
-server.on('error', (e) => {
-  console.error(`test-browser-rust: cannot listen on 127.0.0.1:${pagePort}: ${e.message}`);
-  process.exit(1);
-});
-server.listen(Number(pagePort), '127.0.0.1', () => {
-  const runner = spawn(command[0], command.slice(1), { stdio: 'inherit' });
-  const timer = setInterval(() => {
-    const ports = listeningPorts(runner.pid);
-    if (ports.length === 1) {
-      upstream = ports[0];
-      clearInterval(timer);
-      for (const forward of waiting.splice(0)) forward();
-    }
-  }, 20);
-  runner.on('error', (e) => {
-    console.error(`test-browser-rust: cannot start ${command[0]}: ${e.message}`);
-    process.exit(1);
-  });
-  runner.on('exit', (code) => process.exit(code ?? 1));
-});
-EOF
-)
-
 if [ "${1:-}" = "--runner" ]; then
   shift
-  exec node -e "$FORWARDER" "$PAGE_PORT" wasm-bindgen-test-runner "$@"
+  # The forwarder (scripts/tcp-forward.mjs): the page port, then the runner.
+  exec node "$(dirname "$0")/tcp-forward.mjs" "$PAGE_PORT" wasm-bindgen-test-runner "$@"
 fi
 
 cd "$(dirname "$0")/.."

@@ -8,12 +8,8 @@
 
 mod common;
 
-use common::{http, UserAgent};
-use std::{
-    io::{BufRead, BufReader},
-    net::SocketAddr,
-    process::{Command, Stdio},
-};
+use common::{http, spawn_announcing, UserAgent};
+use std::{net::SocketAddr, process::Command};
 
 use futures::executor::block_on;
 use kms_client::client::Session;
@@ -25,6 +21,7 @@ use kms_client::{InProcess, KmsClient};
 use kms_core::env::ManualClock;
 use kms_core::ids::UserId;
 use kms_core::secret::Passphrase;
+use kms_core::testing::encoding::{b64, unb64};
 use kms_core::vapid::{self, JwtRequest, SignedJwt, VapidPublicInfo, VapidSigningKey};
 use kms_examples::serve::push_service::{
     PushService, Request, RequestBody, Response, MAX_QUEUED_MESSAGES, MAX_SUBSCRIPTIONS,
@@ -43,10 +40,6 @@ const PORT: u16 = 8084;
 const ORIGIN: &str = "http://localhost:8084";
 const PAGE: &str = "http://localhost:8080";
 const HOUR: u64 = 3600;
-
-fn b64(bytes: impl AsRef<[u8]>) -> String {
-    kms_core::b64::encode(bytes)
-}
 
 fn service() -> PushService {
     PushService::new(PORT, vec![AllowedOrigin::parse(PAGE).unwrap()])
@@ -69,10 +62,6 @@ fn assert_refused(response: &Response, status: u16, reason: &str) {
 }
 
 // --- The user agent's side ------------------------------------------------
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    kms_core::b64::decode(s, 1 << 20, "test").unwrap()
-}
 
 /// A subscription made at the service and checked by the relay's rules
 /// (loopback allowed, as in the demo).
@@ -224,7 +213,7 @@ fn engine_token_relay_push_queue_and_user_agent_decrypts() {
     // The body is queued as received: still encrypted, and not for another user agent.
     assert!(!queued[0]["body"].as_str().unwrap().contains(&b64("hello")));
     let stranger = UserAgent::new();
-    let body = base64_decode(queued[0]["body"].as_str().unwrap());
+    let body = unb64(queued[0]["body"].as_str().unwrap());
     assert!(decrypt(&stranger.secret, &AuthSecret::from_bytes(ua.auth), &body).is_err());
 
     let later = messages(&service, &sub, 1);
@@ -320,7 +309,7 @@ fn unauthorized_401_for_each_vapid_check() {
     assert_refused(&d.with_authorization(Some(&"x".repeat(5000))), 401, "longer than");
     assert_refused(&d.with_authorization(Some(&format!("vapid t={jwt}, t={jwt}, k={k}"))), 401, "t= twice");
     // The right key, compressed: RFC 8292 section 3.2 wants the uncompressed point.
-    let public = base64_decode(k);
+    let public = unb64(k);
     let compressed = p256::PublicKey::from_sec1_bytes(&public).unwrap().to_encoded_point(true);
     let compressed = format!("vapid t={jwt}, k={}", b64(compressed));
     assert_refused(&d.with_authorization(Some(&compressed)), 401, "65-byte uncompressed");
@@ -689,13 +678,8 @@ fn over_a_socket_engine_to_relay_to_push_service_to_user_agent() {
 
 #[test]
 fn binary_announces_the_push_role_and_serves_it() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kms-serve"))
-        .args(["--push", "127.0.0.1:0", "--allow-host", PAGE])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut child, mut lines) =
+        spawn_announcing(env!("CARGO_BIN_EXE_kms-serve"), ["--push", "127.0.0.1:0", "--allow-host", PAGE]);
     let announced = lines.next().unwrap().unwrap();
     assert_eq!(lines.next().unwrap().unwrap(), "kms-serve: ready");
     let port: u16 = announced

@@ -21,11 +21,9 @@
 
 mod common;
 
-use common::{Reply, UserAgent};
+use common::{spawn_announcing, Reply, UserAgent};
 use std::{
-    io::{BufRead, BufReader},
     net::SocketAddr,
-    process::{Command, Stdio},
     sync::{Arc, Mutex},
 };
 
@@ -40,6 +38,7 @@ use kms_core::rpc::{
     Call, LeaseCreateParams, LeaseCreateResult, LeaseIssueParams, LeaseIssueResult, LeaseRefParams, RotateResult,
 };
 use kms_core::secret::Passphrase;
+use kms_core::testing::encoding::b64;
 use kms_core::vapid::{self, JwtRequest, SignedJwt, VapidPublicInfo, VapidSigningKey};
 use kms_examples::http::{self, Request, RequestBody, Response};
 use kms_examples::relay::{
@@ -59,10 +58,6 @@ const PAGE: &str = "http://localhost:8080";
 /// The relay's wait after an error that is neither final nor a quota.
 const RETRY_AFTER_ERROR_MS: u64 = 10_000;
 const HOUR_MS: u64 = 3_600_000;
-
-fn b64(bytes: impl AsRef<[u8]>) -> String {
-    kms_core::b64::encode(bytes)
-}
 
 fn json_of(response: &Response) -> Value {
     serde_json::from_slice(&response.body).unwrap_or_else(|e| panic!("{e}: {response:?}"))
@@ -970,13 +965,8 @@ fn http_request(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, 
 
 #[test]
 fn binary_announces_its_port_and_answers_info_and_preflights() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kms-relay"))
-        .args(["--listen", "127.0.0.1:0", "--allow-origin", PAGE])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut child, mut lines) =
+        spawn_announcing(env!("CARGO_BIN_EXE_kms-relay"), ["--listen", "127.0.0.1:0", "--allow-origin", PAGE]);
     let announced = lines.next().unwrap().unwrap();
     let ready = lines.next().unwrap().unwrap();
     let port: Option<u16> =

@@ -4,14 +4,8 @@
 
 mod common;
 
-use common::Reply;
-use std::{
-    fs,
-    io::{BufRead, BufReader},
-    net::SocketAddr,
-    path::Path,
-    process::{Command, Stdio},
-};
+use common::{spawn_announcing, Reply};
+use std::{fs, net::SocketAddr, path::Path, process::Command};
 
 use kms_examples::serve::{self, AllowedOrigin, KmsPolicy, Options, OriginConfig, Role, Running, ServeError, SiteSpec};
 use tempfile::TempDir;
@@ -354,17 +348,18 @@ fn binary_announces_and_serves() {
     let dir = tempfile::tempdir().unwrap();
     write(&dir.path().join("kms/index.html"), b"kms");
     write(&dir.path().join("pwa/index.html"), b"pwa");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kms-serve"))
-        .arg("--kms")
-        .arg(format!("127.0.0.1:0={}", dir.path().join("kms").display()))
-        .arg("--host")
-        .arg(format!("127.0.0.1:0={}", dir.path().join("pwa").display()))
-        .args(["--allow-host", "http://localhost:8080", "--allow-loopback-push"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut child, mut lines) = spawn_announcing(
+        env!("CARGO_BIN_EXE_kms-serve"),
+        [
+            "--kms".to_owned(),
+            format!("127.0.0.1:0={}", dir.path().join("kms").display()),
+            "--host".to_owned(),
+            format!("127.0.0.1:0={}", dir.path().join("pwa").display()),
+            "--allow-host".to_owned(),
+            "http://localhost:8080".to_owned(),
+            "--allow-loopback-push".to_owned(),
+        ],
+    );
     let mut ports = Vec::new();
     for line in lines.by_ref() {
         let line = line.unwrap();

@@ -49,6 +49,24 @@ fn err_json(store: &Path, args: &[&str], stdin: &str) -> Value {
     v["error"].clone()
 }
 
+/// `lease issue` for `user` with the lease credential in `cred_file` (no
+/// passphrase: the credential is the authority), for `aud`, as
+/// mailto:ops@example.com.
+fn lease_issue_args<'a>(user: &'a str, cred_file: &'a str, aud: &'a str) -> Vec<&'a str> {
+    vec![
+        "lease",
+        "issue",
+        "--user",
+        user,
+        "--credential-file",
+        cred_file,
+        "--aud",
+        aud,
+        "--sub",
+        "mailto:ops@example.com",
+    ]
+}
+
 fn setup(store: &Path, user: &str) {
     let v = ok_json(store, &["setup", "--user", user], &format!("{PASS}\n"));
     assert_eq!(v["user"], user);
@@ -448,22 +466,10 @@ fn subscription_lease_issue_and_push_request() {
     }
 
     // Issued without the passphrase: the credential is the authority.
+    let cred_file = cred.to_str().unwrap();
     let issued = ok_json(
         &store,
-        &[
-            "lease",
-            "issue",
-            "--user",
-            "gina",
-            "--credential-file",
-            cred.to_str().unwrap(),
-            "--aud",
-            "https://fcm.googleapis.com",
-            "--sub",
-            "mailto:ops@example.com",
-            "--count",
-            "3",
-        ],
+        &[lease_issue_args("gina", cred_file, "https://fcm.googleapis.com"), vec!["--count", "3"]].concat(),
         "",
     );
     assert_eq!(issued["tokens"].as_array().unwrap().len(), 3);
@@ -496,41 +502,11 @@ fn subscription_lease_issue_and_push_request() {
     assert_eq!(plain.as_slice(), b"hi gina");
 
     // A full endpoint as aud is refused; after revocation, issuance is refused with its code.
-    let e = err_json(
-        &store,
-        &[
-            "lease",
-            "issue",
-            "--user",
-            "gina",
-            "--credential-file",
-            cred.to_str().unwrap(),
-            "--aud",
-            "https://fcm.googleapis.com/fcm/send/xyz",
-            "--sub",
-            "mailto:ops@example.com",
-        ],
-        "",
-    );
+    let e = err_json(&store, &lease_issue_args("gina", cred_file, "https://fcm.googleapis.com/fcm/send/xyz"), "");
     assert_eq!(e["code"], "invalid_input");
     let id = lease["lease"]["id"].as_str().unwrap();
     ok_json(&store, &["lease", "revoke", "--user", "gina", "--id", id], &format!("{PASS}\n"));
-    let e = err_json(
-        &store,
-        &[
-            "lease",
-            "issue",
-            "--user",
-            "gina",
-            "--credential-file",
-            cred.to_str().unwrap(),
-            "--aud",
-            "https://fcm.googleapis.com",
-            "--sub",
-            "mailto:ops@example.com",
-        ],
-        "",
-    );
+    let e = err_json(&store, &lease_issue_args("gina", cred_file, "https://fcm.googleapis.com"), "");
     assert_eq!(e["code"], "lease_revoked");
     let list = ok_json(&store, &["lease", "list", "--user", "gina"], &format!("{PASS}\n"));
     assert_eq!(list["leases"][0]["state"], "revoked");

@@ -8,6 +8,7 @@ use kms_client::relay::{
     build_push_request, decrypt, subscription_from_json, AuthSecret, PushOptions, PushServicePolicy, PushSubscription,
     RelayError, TokenHolder, Topic, Ttl, Urgency, ValidatedSubscription, MAX_TTL_S,
 };
+use kms_core::testing::push::subscription_json as sub_json;
 use kms_core::vapid::{self, JwtRequest, PushOrigin, SignedJwt, VapidSigningKey};
 use kms_core::ErrorCode;
 use p256::elliptic_curve::sec1::ToEncodedPoint as _;
@@ -29,15 +30,6 @@ fn ua_key() -> SecretKey {
 
 fn p256dh() -> String {
     kms_core::b64::encode(ua_key().public_key().to_encoded_point(false))
-}
-
-fn sub_json(endpoint: &str, p256dh: &str, auth: &str) -> String {
-    serde_json::json!({
-        "endpoint": endpoint,
-        "expirationTime": null,
-        "keys": {"p256dh": p256dh, "auth": auth},
-    })
-    .to_string()
 }
 
 /// Through the relay's entry point, under the default allowlist (with

@@ -23,6 +23,8 @@ pub mod push;
 pub mod rpc;
 pub mod secret;
 pub mod session;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod throttle;
 pub mod unlock;
 pub mod vapid;

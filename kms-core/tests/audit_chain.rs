@@ -5,7 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-#[path = "audit_support.rs"]
 mod support;
 
 use std::collections::BTreeMap;
@@ -17,9 +16,10 @@ use kms_core::audit::{
 };
 use kms_core::ids::UserId;
 use kms_core::secret::{Key256, MasterSecret};
+use kms_core::testing::encoding::{b64, unb64};
 use kms_core::{CoreError, ErrorCode};
 use sha2::{Digest as _, Sha256};
-use support::{b64, rng, unb64, Log};
+use support::audit::{rng, Log};
 
 /// The MAC key a serialized state holds: what a thief of the store gets.
 fn stolen_key(state: &ChainState) -> [u8; 32] {
@@ -175,7 +175,7 @@ fn an_entry_at_every_cap_fits_in_an_export_line() {
         rec = rec.with_id(format!("{}{i:02}", "k".repeat(30)), "\"".repeat(256));
     }
     log.append(rec, u64::MAX);
-    let line_len = support::entry_line(&log.entries[0]).len();
+    let line_len = support::audit::entry_line(&log.entries[0]).len();
     assert!(line_len < audit::MAX_LINE_BYTES, "{line_len}");
     let text = log.export(u64::MAX);
     assert!(audit::verify_export(&text, &log.full_opts()).valid);
@@ -486,7 +486,7 @@ fn checkpoints_sign_the_documented_text() {
     // What a person passes to a verifier: the object, or a line of an export.
     assert_eq!(Checkpoint::parse(&serde_json::to_string(&cp).unwrap()).unwrap(), cp);
     let text = log.export(1_700_000_000_200);
-    let line = support::lines(&text).into_iter().rev().nth(1).unwrap();
+    let line = support::audit::lines(&text).into_iter().rev().nth(1).unwrap();
     assert_eq!(Checkpoint::parse(&format!("  {line}\n")).unwrap(), cp);
     for bad in ["", "{}", "null", &line.replacen("\"size\":1", "\"size\":-1", 1), &" ".repeat(3000)] {
         let err = Checkpoint::parse(bad).unwrap_err();

@@ -5,7 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-#[path = "audit_support.rs"]
 mod support;
 
 use kms_core::audit::{
@@ -13,7 +12,7 @@ use kms_core::audit::{
     FailureReason, Outcome, VerifyOptions,
 };
 use proptest::prelude::*;
-use support::{join, lines, sample, Log};
+use support::audit::{join, lines, sample, Log};
 
 #[test]
 fn write_then_parse_round_trips() {

@@ -2,20 +2,20 @@
 //! reported with its own reason, at the sequence number (and line) where it
 //! is found.
 //!
-//! The sample export (see `audit_support.rs`) has a header on line 1, nine
+//! The sample export (see `support/audit.rs`) has a header on line 1, nine
 //! entries (seq 0..=8) on lines 2..=10, and checkpoints of sizes 4, 8 and 9
 //! on lines 11, 12 and 13.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-#[path = "audit_support.rs"]
 mod support;
 
 use kms_core::audit::{
     self, entry_hash, genesis_hash, AuditEntry, AuditRecord, AuditScope, AuditSigningKey, ChainState, Checkpoint,
     EventKind, FailureReason, Outcome, VerifyOptions, VerifyReport,
 };
-use support::{b64, join, lines, relink, sample, set_count, Log, Parts};
+use kms_core::testing::encoding::{b64, unb64};
+use support::audit::{join, lines, relink, sample, set_count, Log, Parts};
 
 const ENTRIES: usize = 9;
 
@@ -331,7 +331,7 @@ fn an_entry_moved_from_another_users_log_is_detected() {
 #[test]
 fn a_replaced_audit_key_is_detected() {
     let (log, text) = sample("alice", 10);
-    let evil = AuditSigningKey::generate(&mut support::rng(666)).unwrap();
+    let evil = AuditSigningKey::generate(&mut support::audit::rng(666)).unwrap();
     let p = Parts::of(&text);
     let resigned: Vec<Checkpoint> = p
         .checkpoints
@@ -368,7 +368,7 @@ fn a_forged_checkpoint_signature_is_detected() {
     let (log, text) = sample("alice", 11);
     // A flipped bit in the signature of the checkpoint over 4 entries.
     let mut p = Parts::of(&text);
-    let mut sig = support::unb64(&p.checkpoints[0].sig);
+    let mut sig = unb64(&p.checkpoints[0].sig);
     sig[10] ^= 1;
     p.checkpoints[0].sig = b64(sig);
     expect(&p.text(), &none(), FailureReason::BadCheckpointSignature, None, Some(11));
@@ -379,7 +379,7 @@ fn a_forged_checkpoint_signature_is_detected() {
     p.checkpoints[2].size = 8;
     expect(&p.text(), &none(), FailureReason::BadCheckpointSignature, None, Some(13));
     // Signed by another key under the real kid.
-    let other = AuditSigningKey::generate(&mut support::rng(12)).unwrap();
+    let other = AuditSigningKey::generate(&mut support::audit::rng(12)).unwrap();
     let mut p = Parts::of(&text);
     let state: ChainState = serde_json::from_value(serde_json::json!({
         "v": 1, "scope": "user:alice", "next_seq": 9, "head": p.checkpoints[2].head, "mac_key": b64([1u8; 32])
@@ -393,7 +393,7 @@ fn a_forged_checkpoint_signature_is_detected() {
     // signer writes low-s only, and the high-s twin is refused, so one log
     // has one encoding.
     let mut p = Parts::of(&text);
-    let raw = support::unb64(&p.checkpoints[0].sig);
+    let raw = unb64(&p.checkpoints[0].sig);
     let sig = p256::ecdsa::Signature::from_slice(&raw).unwrap();
     assert!(sig.normalize_s().is_none(), "the signer writes low-s");
     let (r, s_) = sig.split_scalars();

@@ -6,10 +6,10 @@
 
 // Tests may unwrap (see clippy.toml); this covers the helpers outside `#[test]`.
 
-#[path = "support/authenticator.rs"]
-mod authenticator;
-
-use authenticator::{authenticator_data, b64, client_data_json, Assertion, SoftAuthenticator, AT, BE, BS, ED, UP, UV};
+use kms_core::testing::authenticator::{
+    authenticator_data, client_data_json, Assertion, SoftAuthenticator, AT, BE, BS, ED, UP, UV,
+};
+use kms_core::testing::encoding::b64;
 use kms_core::unlock::gate::{
     parse_credential_public_key, verify_assertion, AssertionError, ExpectedAssertion, GateCredential,
 };

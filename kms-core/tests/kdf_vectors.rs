@@ -4,11 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use kms_core::crypto::kdf::{hkdf_sha256, pbkdf2_sha256};
+use kms_core::testing::encoding::hex;
 use serde_json::Value;
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
-}
 
 #[test]
 fn hkdf_sha256_rfc5869() {

@@ -3,13 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-#[path = "lease_support.rs"]
 mod support;
 
 use kms_core::lease::{LeaseCredential, LeaseId, CREDENTIAL_LEN, CREDENTIAL_PREFIX};
 use kms_core::ErrorCode;
 use proptest::prelude::*;
-use support::*;
+use support::lease::*;
 
 #[test]
 fn debug_shows_the_lease_id_and_never_the_secret() {

@@ -4,14 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-#[path = "lease_support.rs"]
 mod support;
 
 use kms_core::lease::{self, LeaseCredential, LeaseRecord, LeaseStatus};
 use kms_core::rpc::RpcError;
 use kms_core::{CoreError, ErrorCode};
 use serde_json::json;
-use support::*;
+use support::lease::*;
 
 /// The one refusal for every credential that does not open the lease.
 fn assert_invalid_credential(record: &LeaseRecord, credential: &LeaseCredential) {

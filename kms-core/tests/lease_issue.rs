@@ -4,7 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-#[path = "lease_support.rs"]
 mod support;
 
 use std::collections::HashSet;
@@ -14,7 +13,7 @@ use kms_core::lease::LeaseParams;
 use kms_core::rpc::RpcError;
 use kms_core::vapid::MAX_JWT_LIFETIME_S;
 use kms_core::ErrorCode;
-use support::*;
+use support::lease::*;
 
 #[test]
 fn one_token_verifies_with_the_default_12_hours() {

@@ -3,13 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-#[path = "lease_support.rs"]
 mod support;
 
 use kms_core::lease::{self, LeaseParams, LeaseRefusal, LeaseState, LeaseStatus};
 use kms_core::rpc::RpcError;
 use kms_core::{CoreError, ErrorCode};
-use support::*;
+use support::lease::*;
 
 // ------------------------------------------------------------------ create
 

@@ -3,13 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-#[path = "lease_support.rs"]
 mod support;
 
 use kms_core::lease::{LeaseParams, LeaseRecord, LeaseState};
 use kms_core::rpc::RpcError;
 use kms_core::{CoreError, ErrorCode};
-use support::*;
+use support::lease::*;
 
 /// Issues `count` tokens at `now_ms` and returns the updated record.
 fn take(l: &Lease, record: &LeaseRecord, count: u32, now_ms: u64) -> Result<LeaseRecord, CoreError> {

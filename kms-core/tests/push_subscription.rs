@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use kms_core::push::{AuthSecret, PushServicePolicy, PushSubscription, SubscriptionId, ValidatedSubscription};
+use kms_core::testing::push::subscription_json as sub_json;
 use kms_core::vapid::PushOrigin;
 use kms_core::{CoreError, ErrorCode};
 use p256::elliptic_curve::sec1::ToEncodedPoint as _;
@@ -27,15 +28,6 @@ fn ua_key() -> SecretKey {
 
 fn p256dh() -> String {
     b(ua_key().public_key().to_encoded_point(false))
-}
-
-fn sub_json(endpoint: &str, p256dh: &str, auth: &str) -> String {
-    serde_json::json!({
-        "endpoint": endpoint,
-        "expirationTime": null,
-        "keys": {"p256dh": p256dh, "auth": auth},
-    })
-    .to_string()
 }
 
 /// The defaults, or with loopback allowed.

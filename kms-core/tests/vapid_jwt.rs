@@ -10,6 +10,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use kms_core::testing::encoding::{b64, unb64};
 use kms_core::vapid::{
     authorization_header, sign, validate, JwtRequest, PushOrigin, SignedJwt, VapidSigningKey, MAX_JWT_LIFETIME_S,
 };
@@ -41,16 +42,6 @@ fn invalid_message(r: &JwtRequest, now_ms: u64) -> String {
 
 fn real_now_ms() -> u64 {
     u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap()
-}
-
-fn b64d(s: &str) -> Vec<u8> {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).unwrap()
-}
-
-fn b64e(b: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
 #[derive(Debug, Deserialize, PartialEq)]
@@ -199,13 +190,13 @@ fn jwt_layout_is_exact() {
     let jwt = sign(&k, &c).unwrap();
     let parts: Vec<&str> = jwt.split('.').collect();
     assert_eq!(parts.len(), 3);
-    assert_eq!(b64d(parts[0]), br#"{"typ":"JWT","alg":"ES256"}"#);
+    assert_eq!(unb64(parts[0]), br#"{"typ":"JWT","alg":"ES256"}"#);
     assert_eq!(
-        String::from_utf8(b64d(parts[1])).unwrap(),
+        String::from_utf8(unb64(parts[1])).unwrap(),
         format!(r#"{{"aud":"https://fcm.googleapis.com","exp":{},"sub":"mailto:ops@example.com"}}"#, NOW_S + 43_200)
     );
     // Raw r || s, not DER.
-    let sig: [u8; 64] = b64d(parts[2]).try_into().unwrap();
+    let sig: [u8; 64] = unb64(parts[2]).try_into().unwrap();
     assert!(k.public().verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig));
     // No padding anywhere.
     assert!(!jwt.contains('='));
@@ -214,7 +205,7 @@ fn jwt_layout_is_exact() {
 
     let with_jti = validate(&req("https://fcm.googleapis.com", "mailto:a@b.c", NOW_S + 1, Some("j1")), NOW_MS).unwrap();
     let jwt = sign(&k, &with_jti).unwrap();
-    let payload = String::from_utf8(b64d(jwt.split('.').nth(1).unwrap())).unwrap();
+    let payload = String::from_utf8(unb64(jwt.split('.').nth(1).unwrap())).unwrap();
     assert_eq!(
         payload,
         format!(r#"{{"aud":"https://fcm.googleapis.com","exp":{},"sub":"mailto:a@b.c","jti":"j1"}}"#, NOW_S + 1)
@@ -274,14 +265,14 @@ fn jsonwebtoken_rejects_tampered_tokens() {
 
     // Payload replaced: a later exp, same everything else.
     let forged_payload = format!(r#"{{"aud":"{aud}","exp":{},"sub":"mailto:a@b.c"}}"#, now / 1000 + 86_000);
-    let forged = format!("{}.{}.{}", parts[0], b64e(forged_payload.as_bytes()), parts[2]);
+    let forged = format!("{}.{}.{}", parts[0], b64(forged_payload.as_bytes()), parts[2]);
     let err = jsonwebtoken::decode::<Claims>(&forged, &dk, &validation(aud)).unwrap_err();
     assert_eq!(err.kind(), &jsonwebtoken::errors::ErrorKind::InvalidSignature);
 
     // Signature bit flipped.
-    let mut sig = b64d(parts[2]);
+    let mut sig = unb64(parts[2]);
     sig[10] ^= 1;
-    let forged = format!("{}.{}.{}", parts[0], parts[1], b64e(&sig));
+    let forged = format!("{}.{}.{}", parts[0], parts[1], b64(&sig));
     assert!(jsonwebtoken::decode::<Claims>(&forged, &dk, &validation(aud)).is_err());
 }
 
@@ -294,7 +285,7 @@ fn payload_strings_are_json_escaped() {
     let sub = r#"https://example.com/a"b\c"#;
     let jwt =
         sign(&k, &validate(&req("https://fcm.googleapis.com", sub, now / 1000 + 60, None), now).unwrap()).unwrap();
-    let payload = String::from_utf8(b64d(jwt.split('.').nth(1).unwrap())).unwrap();
+    let payload = String::from_utf8(unb64(jwt.split('.').nth(1).unwrap())).unwrap();
     assert!(payload.contains(r#""sub":"https://example.com/a\"b\\c""#), "{payload}");
     let data =
         jsonwebtoken::decode::<Claims>(&jwt, &decoding_key(&k), &validation("https://fcm.googleapis.com")).unwrap();
@@ -315,7 +306,7 @@ fn authorization_header_format() {
     assert_eq!(t, jwt);
     // k is the 65-byte uncompressed point, base64url (87 characters).
     assert_eq!(kpart.len(), 87);
-    let raw = b64d(kpart);
+    let raw = unb64(kpart);
     assert_eq!(raw.len(), 65);
     assert_eq!(raw[0], 0x04);
 

@@ -8,6 +8,7 @@
 
 use kms_core::ids::{KeyId, UserId};
 use kms_core::secret::{Key256, MasterSecret};
+use kms_core::testing::encoding::hex;
 use kms_core::vapid::{vapid_sealing_key, Jwk, KeyStatus, VapidKeyRecord, VapidPublicKey, VapidSigningKey};
 use kms_core::{CoreError, ErrorCode};
 use proptest::prelude::*;
@@ -18,11 +19,6 @@ const VECTORS: &str = include_str!("vectors/vapid_rfc6979_p256.json");
 
 fn vectors() -> serde_json::Value {
     serde_json::from_str(VECTORS).unwrap()
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    assert_eq!(s.len() % 2, 0);
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
 
 /// `0x04 || Ux || Uy` of the RFC 6979 A.2.5 key.

@@ -52,7 +52,7 @@ fn list_shows_public_fields_only() {
     let mut h = Harness::new(101);
     let s = h.setup_passphrase("alice", PASS_A).session;
     let prf = add_prf_labelled(&mut h, "alice", &s, b"yubikey-cred", &prf_bytes(1), "yubikey");
-    let gate = SoftAuthenticator::new(7);
+    let gate = authenticator(7);
     add(&mut h, "alice", &s, gate.gate_enrollment(), Some("phone")).unwrap();
 
     // No session needed; through the wire, to see the exact JSON.
@@ -207,7 +207,7 @@ fn add_refuses_duplicates_bad_input_and_too_many() {
     let config = KmsConfig { max_enrollments: 3, ..KmsConfig::default() };
     let mut h = Harness::with_config(103, config);
     let s = h.setup_prf("alice", b"cred-1", &prf_bytes(1)).session;
-    let gate = SoftAuthenticator::new(11);
+    let gate = authenticator(11);
     add(&mut h, "alice", &s, gate.gate_enrollment(), None).unwrap();
     let before = h.snapshot();
 

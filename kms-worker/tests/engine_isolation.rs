@@ -59,7 +59,7 @@ fn one_users_session_does_nothing_for_another() {
             Call::AddEnrollment(AddEnrollmentParams {
                 user: uid("alice"),
                 session: b.session.clone(),
-                enrollment: SoftAuthenticator::new(9).gate_enrollment(),
+                enrollment: authenticator(9).gate_enrollment(),
                 label: None,
             }),
         ),

@@ -38,7 +38,7 @@ fn prf_setup_call(user: &str, ceremony: &kms_core::ids::CeremonyId, cred: &[u8],
 fn prf_setup_and_unlock() {
     let mut h = Harness::new(201);
     let offer = h.prf_begin("alice");
-    let salt = b64d(&offer.prf_salt);
+    let salt = unb64(&offer.prf_salt);
     assert_eq!(salt.len(), 32, "the PRF input is 32 random bytes");
     assert_eq!(offer.expires_ms, h.now() + CEREMONY_TTL_MS);
     assert!(h.snapshot().is_empty(), "an offer is kept in memory only");
@@ -194,7 +194,7 @@ fn claiming(mut assertion: Value, cred_id: &str) -> Value {
 #[test]
 fn gate_unlock_requires_a_fresh_assertion() {
     let mut h = Harness::new(206);
-    let auth = SoftAuthenticator::new(1);
+    let auth = authenticator(1);
     let eid = gate_user(&mut h, "alice", &auth).enrollment.id.as_str().to_owned();
     assert_eq!(stored_sign_count(&h, "alice", &eid), 0);
 
@@ -203,11 +203,11 @@ fn gate_unlock_requires_a_fresh_assertion() {
     assert_eq!(begin.rp_id, RP_ID);
     assert_eq!(begin.credential_id, auth.credential_id_b64());
     assert_eq!(begin.expires_ms, h.now() + CEREMONY_TTL_MS);
-    let challenge = b64d(&begin.challenge);
+    let challenge = unb64(&begin.challenge);
     assert_eq!(challenge.len(), 32);
 
     h.clock.advance(1000);
-    let assertion = auth.assert(&challenge, 1);
+    let assertion = auth.assert(&challenge, 1).to_json();
     let r = h.rpc_ok("unlock", unlock_json("alice", begin.ceremony_id.as_str(), &assertion));
     assert_eq!(r["enrollment"]["id"], json!(eid));
     assert_eq!(r["enrollment"]["method"], json!("passkey_gate"));
@@ -230,21 +230,21 @@ fn gate_unlock_requires_a_fresh_assertion() {
     // A fresh challenge signed with a counter that did not move: refused
     // (a cloned authenticator), and the stored counter stays.
     let b3 = gate_begin(&mut h, "alice");
-    let stale = auth.assert(&b64d(&b3.challenge), 1);
+    let stale = auth.assert(&unb64(&b3.challenge), 1).to_json();
     let e = h.rpc_err("unlock", unlock_json("alice", b3.ceremony_id.as_str(), &stale));
     assert_eq!(e["code"], "unlock_failed");
     assert_eq!(stored_sign_count(&h, "alice", &eid), 1);
     assert_eq!(h.record(&throttle_key("alice", &eid))["failures"], json!(2));
     // That failed attempt spent the ceremony too: not even a good answer to
     // it is taken now.
-    let late = auth.assert(&b64d(&b3.challenge), 2);
+    let late = auth.assert(&unb64(&b3.challenge), 2).to_json();
     let e = h.rpc_err("unlock", unlock_json("alice", b3.ceremony_id.as_str(), &late));
     assert_eq!(e["code"], "not_found");
 
     // A perfect assertion by another key claiming this credential.
     let b4 = gate_begin(&mut h, "alice");
-    let mallory = SoftAuthenticator::new(666);
-    let forged = claiming(mallory.assert(&b64d(&b4.challenge), 9), &auth.credential_id_b64());
+    let mallory = authenticator(666);
+    let forged = claiming(mallory.assert(&unb64(&b4.challenge), 9).to_json(), &auth.credential_id_b64());
     let e = h.rpc_err("unlock", unlock_json("alice", b4.ceremony_id.as_str(), &forged));
     assert_eq!(e["code"], "unlock_failed");
     assert_eq!(stored_sign_count(&h, "alice", &eid), 1);
@@ -261,7 +261,7 @@ fn gate_unlock_requires_a_fresh_assertion() {
     assert_eq!(e["code"], "invalid_input");
     assert_eq!(h.snapshot(), before);
 
-    let good = auth.assert(&b64d(&b5.challenge), 5);
+    let good = auth.assert(&unb64(&b5.challenge), 5).to_json();
     h.rpc_ok("unlock", unlock_json("alice", b5.ceremony_id.as_str(), &good));
     assert_eq!(stored_sign_count(&h, "alice", &eid), 5);
     assert_eq!(h.get_raw(&throttle_key("alice", &eid)), None, "success clears the failures");
@@ -272,9 +272,9 @@ fn gate_refuses_every_kind_of_bad_assertion() {
     // Many refusals in a row: a throttle that does not get in the way.
     let lenient = ThrottlePolicy { free_failures: 1000, ..ThrottlePolicy::default() };
     let mut h = Harness::with_config(207, KmsConfig { throttle: lenient, ..KmsConfig::default() });
-    let auth = SoftAuthenticator::new(2);
+    let auth = authenticator(2);
     let eid = gate_user(&mut h, "alice", &auth).enrollment.id.as_str().to_owned();
-    let other = SoftAuthenticator::new(3);
+    let other = authenticator(3);
     gate_user(&mut h, "bob", &other);
 
     type Make = Box<dyn Fn(&[u8]) -> Value>;
@@ -288,6 +288,7 @@ fn gate_refuses_every_kind_of_bad_assertion() {
                     client_data_json("webauthn.get", c, "https://evil.example"),
                     authenticator_data(RP_ID, UP | UV, 10),
                 )
+                .to_json()
             })
         }),
         ("another RP ID hash", {
@@ -297,24 +298,26 @@ fn gate_refuses_every_kind_of_bad_assertion() {
                     client_data_json("webauthn.get", c, ORIGIN),
                     authenticator_data("evil.example", UP | UV, 10),
                 )
+                .to_json()
             })
         }),
         ("no user verification", {
             let a = a.clone();
             Box::new(move |c: &[u8]| {
-                a.assert_with(client_data_json("webauthn.get", c, ORIGIN), authenticator_data(RP_ID, UP, 10))
+                a.assert_with(client_data_json("webauthn.get", c, ORIGIN), authenticator_data(RP_ID, UP, 10)).to_json()
             })
         }),
         ("no user presence", {
             let a = a.clone();
             Box::new(move |c: &[u8]| {
-                a.assert_with(client_data_json("webauthn.get", c, ORIGIN), authenticator_data(RP_ID, UV, 10))
+                a.assert_with(client_data_json("webauthn.get", c, ORIGIN), authenticator_data(RP_ID, UV, 10)).to_json()
             })
         }),
         ("a registration ceremony", {
             let a = a.clone();
             Box::new(move |c: &[u8]| {
                 a.assert_with(client_data_json("webauthn.create", c, ORIGIN), authenticator_data(RP_ID, UP | UV, 10))
+                    .to_json()
             })
         }),
         ("a cross-origin iframe", {
@@ -324,18 +327,18 @@ fn gate_refuses_every_kind_of_bad_assertion() {
                     r#"{{"type":"webauthn.get","challenge":"{}","origin":"{ORIGIN}","crossOrigin":true}}"#,
                     b64(c)
                 );
-                a.assert_with(cdj.into_bytes(), authenticator_data(RP_ID, UP | UV, 10))
+                a.assert_with(cdj.into_bytes(), authenticator_data(RP_ID, UP | UV, 10)).to_json()
             })
         }),
         ("another challenge", {
             let a = a.clone();
-            Box::new(move |_: &[u8]| a.assert(&[0x11; 32], 10))
+            Box::new(move |_: &[u8]| a.assert(&[0x11; 32], 10).to_json())
         }),
         ("a signature altered", {
             let a = a.clone();
             Box::new(move |c: &[u8]| {
-                let mut v = a.assert(c, 10);
-                let mut ad = b64d(v["response"]["authenticatorData"].as_str().unwrap());
+                let mut v = a.assert(c, 10).to_json();
+                let mut ad = unb64(v["response"]["authenticatorData"].as_str().unwrap());
                 ad[36] = 11; // the counter, after signing
                 v["response"]["authenticatorData"] = json!(b64(&ad));
                 v
@@ -343,18 +346,18 @@ fn gate_refuses_every_kind_of_bad_assertion() {
         }),
         ("bob's credential", {
             let o = other.clone();
-            Box::new(move |c: &[u8]| o.assert(c, 10))
+            Box::new(move |c: &[u8]| o.assert(c, 10).to_json())
         }),
         ("bob's key claiming alice's credential", {
             let o = other.clone();
             let cred = cred.clone();
-            Box::new(move |c: &[u8]| claiming(o.assert(c, 10), &cred))
+            Box::new(move |c: &[u8]| claiming(o.assert(c, 10).to_json(), &cred))
         }),
     ];
     for (name, make) in &cases {
         let begin = gate_begin(&mut h, "alice");
         let before = h.snapshot();
-        let assertion = make(&b64d(&begin.challenge));
+        let assertion = make(&unb64(&begin.challenge));
         let e = h.rpc_err("unlock", unlock_json("alice", begin.ceremony_id.as_str(), &assertion));
         assert_eq!(e["code"], "unlock_failed", "{name}: {e}");
         // Only the failure count moved.
@@ -365,7 +368,7 @@ fn gate_refuses_every_kind_of_bad_assertion() {
 
     // Control: the same authenticator, done right.
     let begin = gate_begin(&mut h, "alice");
-    let good = auth.assert(&b64d(&begin.challenge), 10);
+    let good = auth.assert(&unb64(&begin.challenge), 10).to_json();
     h.rpc_ok("unlock", unlock_json("alice", begin.ceremony_id.as_str(), &good));
     assert_eq!(stored_sign_count(&h, "alice", &eid), 10);
 }
@@ -373,24 +376,28 @@ fn gate_refuses_every_kind_of_bad_assertion() {
 #[test]
 fn gate_ceremonies_are_bound_to_user_enrollment_kind_and_time() {
     let mut h = Harness::new(208);
-    let alice_auth = SoftAuthenticator::new(4);
-    let bob_auth = SoftAuthenticator::new(5);
+    let alice_auth = authenticator(4);
+    let bob_auth = authenticator(5);
     let alice_setup = gate_user(&mut h, "alice", &alice_auth);
     let (alice_s, first_eid) = (alice_setup.session, alice_setup.enrollment.id);
     gate_user(&mut h, "bob", &bob_auth);
 
     // Alice's challenge answered for bob, by bob's own authenticator.
     let b = gate_begin(&mut h, "alice");
-    let e = h.rpc_err("unlock", unlock_json("bob", b.ceremony_id.as_str(), &bob_auth.assert(&b64d(&b.challenge), 1)));
+    let e = h.rpc_err(
+        "unlock",
+        unlock_json("bob", b.ceremony_id.as_str(), &bob_auth.assert(&unb64(&b.challenge), 1).to_json()),
+    );
     assert_eq!(e["code"], "not_found", "{e}");
 
     // A PRF offer is not a gate challenge.
     let offer = h.prf_begin("alice");
-    let e = h.rpc_err("unlock", unlock_json("alice", offer.ceremony_id.as_str(), &alice_auth.assert(&[1; 32], 1)));
+    let e = h
+        .rpc_err("unlock", unlock_json("alice", offer.ceremony_id.as_str(), &alice_auth.assert(&[1; 32], 1).to_json()));
     assert_eq!(e["code"], "invalid_input", "{e}");
 
     // A challenge for one gate enrollment, presented for another.
-    let second = SoftAuthenticator::new(6);
+    let second = authenticator(6);
     let added = h
         .call(Call::AddEnrollment(AddEnrollmentParams {
             user: uid("alice"),
@@ -405,7 +412,7 @@ fn gate_ceremonies_are_bound_to_user_enrollment_kind_and_time() {
     let b: GateBeginResult =
         h.ok(Call::GateBegin(GateBeginParams { user: uid("alice"), enrollment_id: Some(eid(&second_eid)) }));
     assert_eq!(b.credential_id, second.credential_id_b64());
-    let mut req = unlock_json("alice", b.ceremony_id.as_str(), &alice_auth.assert(&b64d(&b.challenge), 1));
+    let mut req = unlock_json("alice", b.ceremony_id.as_str(), &alice_auth.assert(&unb64(&b.challenge), 1).to_json());
     req["enrollment_id"] = json!(first_eid.as_str());
     let e = h.rpc_err("unlock", req);
     assert_eq!(e["code"], "invalid_input", "{e}");
@@ -415,7 +422,10 @@ fn gate_ceremonies_are_bound_to_user_enrollment_kind_and_time() {
     let b = gate_begin(&mut h, "bob");
     h.clock.set(t + CEREMONY_TTL_MS);
     let before = h.snapshot();
-    let e = h.rpc_err("unlock", unlock_json("bob", b.ceremony_id.as_str(), &bob_auth.assert(&b64d(&b.challenge), 1)));
+    let e = h.rpc_err(
+        "unlock",
+        unlock_json("bob", b.ceremony_id.as_str(), &bob_auth.assert(&unb64(&b.challenge), 1).to_json()),
+    );
     assert_eq!(e["code"], "not_found", "{e}");
     assert_eq!(h.snapshot(), before);
 

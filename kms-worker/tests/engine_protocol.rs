@@ -155,14 +155,14 @@ fn templates(h: &mut Harness) -> Vec<Value> {
     let alice = h.setup_passphrase("alice", PASS_A).session;
     h.ok::<Value>(Call::VapidGenerate(Harness::session_params("alice", &alice)));
     let bob = h.setup_prf("bob", b"bob-cred", &prf_bytes(2)).session;
-    let auth = SoftAuthenticator::new(77);
+    let auth = authenticator(77);
     h.ok::<Value>(Call::Setup(kms_core::rpc::SetupParams {
         user: uid("carol"),
         enrollment: auth.gate_enrollment(),
         label: None,
     }));
     let gate = h.rpc_ok("gate_begin", json!({"user": "carol"}));
-    let assertion = auth.assert(&b64d(gate["challenge"].as_str().unwrap()), 1);
+    let assertion = auth.assert(&unb64(gate["challenge"].as_str().unwrap()), 1).to_json();
     let offer = h.prf_begin("dave");
     let exp = h.now() / 1000 + 3600;
     let params = vec![
@@ -174,7 +174,7 @@ fn templates(h: &mut Harness) -> Vec<Value> {
         ),
         (
             "setup",
-            json!({"user": "frank", "enrollment": {"kind": "passkey_gate", "credential_id": b64(b"f"), "public_key": b64(SoftAuthenticator::new(78).public_key_sec1())}}),
+            json!({"user": "frank", "enrollment": {"kind": "passkey_gate", "credential_id": b64(b"f"), "public_key": b64(authenticator(78).public_key_sec1())}}),
         ),
         ("unlock", json!({"user": "alice", "credential": {"kind": "passphrase", "passphrase": PASS_A}})),
         (

@@ -97,7 +97,7 @@ fn a_concurrent_key_generation_is_not_overwritten() {
 #[test]
 fn a_gate_sign_count_is_stored_with_compare_and_swap() {
     let (mut h, rs) = racing(704);
-    let auth = SoftAuthenticator::new(21);
+    let auth = authenticator(21);
     let setup: kms_core::rpc::SessionResult =
         h.ok(Call::Setup(SetupParams { user: uid("alice"), enrollment: auth.gate_enrollment(), label: None }));
     let key = enrollment_key("alice", setup.enrollment.id.as_str());
@@ -108,7 +108,7 @@ fn a_gate_sign_count_is_stored_with_compare_and_swap() {
     theirs["params"]["credential"]["sign_count"] = json!(7);
     rs.before_next_commit(put_batch(&key, serde_json::to_vec(&theirs).unwrap()));
     let begin = h.rpc_ok("gate_begin", json!({"user": "alice"}));
-    let assertion = auth.assert(&b64d(begin["challenge"].as_str().unwrap()), 5);
+    let assertion = auth.assert(&unb64(begin["challenge"].as_str().unwrap()), 5).to_json();
     let e = h.rpc_err(
         "unlock",
         json!({"user": "alice", "credential": {"kind": "passkey_gate", "ceremony_id": begin["ceremony_id"], "assertion": assertion}}),

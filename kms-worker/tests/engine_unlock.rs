@@ -39,7 +39,7 @@ fn setup_unlock_status_and_lock_over_json() {
     let eid = enrollment["id"].as_str().unwrap().to_owned();
     // A session token is 32 random bytes, base64url.
     let setup_session = setup["session"].as_str().unwrap().to_owned();
-    assert_eq!(b64d(&setup_session).len(), 32);
+    assert_eq!(unb64(&setup_session).len(), 32);
     assert_eq!(h.kdf_log(), vec![FLOOR_ITERATIONS], "setup runs PBKDF2 exactly once, at the floor");
 
     // Exactly the user record and the enrollment were written.
@@ -178,7 +178,7 @@ fn corrupted_enrollment_fails_exactly_like_a_wrong_passphrase() {
 
     // Flip one ciphertext byte of the wrap (nonce 12 || ciphertext 32 || tag 16).
     let original = h.record(&key);
-    let mut wrapped = b64d(original["wrapped"].as_str().unwrap());
+    let mut wrapped = unb64(original["wrapped"].as_str().unwrap());
     assert_eq!(wrapped.len(), 12 + 32 + 16);
     wrapped[20] ^= 0x01;
     let mut corrupted = original.clone();

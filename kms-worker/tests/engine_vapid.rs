@@ -35,13 +35,13 @@ fn sign_call(user: &str, s: &SessionToken, claims: JwtRequest) -> Call {
 /// the kid must all describe the same key, the kid being its RFC 7638
 /// thumbprint (computed here, not by the engine).
 fn check_public_info(info: &VapidPublicInfo) {
-    let point = b64d(&info.public_key);
+    let point = unb64(&info.public_key);
     assert_eq!(point.len(), 65, "uncompressed P-256 point");
     assert_eq!(point[0], 0x04);
     assert_eq!(info.jwk.kty, "EC");
     assert_eq!(info.jwk.crv, "P-256");
-    assert_eq!(b64d(&info.jwk.x), point[1..33].to_vec());
-    assert_eq!(b64d(&info.jwk.y), point[33..65].to_vec());
+    assert_eq!(unb64(&info.jwk.x), point[1..33].to_vec());
+    assert_eq!(unb64(&info.jwk.y), point[33..65].to_vec());
     assert_eq!(info.kid.as_str(), rfc7638_thumbprint(&info.jwk.x, &info.jwk.y));
     // The point is on the curve.
     assert!(p256::PublicKey::from_sec1_bytes(&point).is_ok());
@@ -77,7 +77,7 @@ fn generate_once_then_public_view_without_a_session() {
     assert_eq!(changed, vec![user_key("alice"), vapid_key("alice", key.kid.as_str())]);
     let record = h.record(&vapid_key("alice", key.kid.as_str()));
     assert_eq!(record["public_key"], json!(key.public_key));
-    let sealed = b64d(record["sealed"].as_str().unwrap());
+    let sealed = unb64(record["sealed"].as_str().unwrap());
     assert_eq!(sealed.len(), 12 + 32 + 16, "nonce, the sealed 32-byte scalar, tag");
     assert_eq!(h.record(&user_key("alice"))["current_kid"], json!(key.kid.as_str()));
 

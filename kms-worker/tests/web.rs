@@ -8,6 +8,7 @@
 #![cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+use kms_core::testing::encoding::hex;
 use kms_storage::IndexedDbStore;
 use kms_worker::web::{KmsWorker, WebCryptoPbkdf2};
 use kms_worker::{NativePbkdf2, Pbkdf2Provider};
@@ -16,10 +17,6 @@ use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_dedicated_worker);
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
-}
 
 #[wasm_bindgen_test]
 async fn webcrypto_pbkdf2_matches_published_vectors_and_the_pbkdf2_crate() {

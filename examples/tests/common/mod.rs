@@ -1,10 +1,14 @@
 //! Shared by the examples' integration tests: one HTTP/1.1 exchange over a
 //! raw socket, so that a test sees exactly what a server wrote (no client
-//! library in between to merge, drop or reorder headers).
+//! library in between to merge, drop or reorder headers); a binary started
+//! with its announcements readable; the user agent's side of a push
+//! subscription.
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    ffi::OsStr,
+    io::{BufRead, BufReader, Lines, Read, Write},
     net::{SocketAddr, TcpStream},
+    process::{Child, ChildStdout, Command, Stdio},
     time::Duration,
 };
 
@@ -80,6 +84,18 @@ pub fn http(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, &str
         reader.read_exact(&mut reply.body).unwrap();
     }
     reply
+}
+
+/// Starts one of the examples' binaries (`env!("CARGO_BIN_EXE_...")`) with
+/// `args`, its stderr dropped, and returns it with the lines of its stdout,
+/// where it announces its addresses and then `<name>: ready`.
+pub fn spawn_announcing(
+    binary: &str,
+    args: impl IntoIterator<Item = impl AsRef<OsStr>>,
+) -> (Child, Lines<BufReader<ChildStdout>>) {
+    let mut child = Command::new(binary).args(args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    (child, lines)
 }
 
 /// What a browser makes for a push subscription: an ECDH key pair and an

@@ -1,7 +1,6 @@
 //! Shared helpers for the audit tests: real chains built with a seeded RNG,
-//! and the line surgery an attacker would do on an export. Included by the
-//! `audit_*.rs` test files with `#[path = "audit_support.rs"] mod support;`
-//! (cargo also builds it alone, as a test target without tests).
+//! and the line surgery an attacker would do on an export. Used by the
+//! `audit_*.rs` test files as `support::audit`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 #![allow(dead_code)]
@@ -12,6 +11,7 @@ use kms_core::audit::{
 };
 use kms_core::ids::UserId;
 use kms_core::secret::MasterSecret;
+use kms_core::testing::encoding::b64;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
@@ -222,14 +222,4 @@ pub fn relink(entries: &mut [AuditEntry], scope: &AuditScope, from: usize) {
         let prev = if i == 0 { genesis_hash(scope) } else { entry_hash(&entries[i - 1]).unwrap() };
         entries[i].prev = b64(prev);
     }
-}
-
-pub fn b64(bytes: impl AsRef<[u8]>) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-pub fn unb64(s: &str) -> Vec<u8> {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).unwrap()
 }

@@ -1,8 +1,7 @@
 //! Shared helpers for the lease tests: a user with a VAPID key, leases made
 //! with a seeded RNG at a fixed time, and an independent JWT check
-//! (jsonwebtoken 11, RustCrypto backend). Included by the `lease_*.rs` test
-//! files with `#[path = "lease_support.rs"] mod support;` (cargo also builds
-//! it alone, as a test target without tests).
+//! (jsonwebtoken 11, RustCrypto backend). Used by the `lease_*.rs` test
+//! files as `support::lease`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 #![allow(dead_code)]

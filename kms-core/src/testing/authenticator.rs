@@ -4,16 +4,15 @@
 //! `PublicKeyCredential.toJSON()` (WebAuthn L3 §5.1.8,
 //! `AuthenticationResponseJSON`).
 
-#![allow(dead_code)] // Each test binary uses a different part of it.
-
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use p256::ecdsa::signature::Signer as _;
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
-use rand_chacha::rand_core::SeedableRng as _;
+use rand_chacha::rand_core::{RngCore as _, SeedableRng as _};
 use rand_chacha::ChaCha20Rng;
 use sha2::{Digest as _, Sha256};
 use webauthn_rs_proto::PublicKeyCredential;
+
+use super::encoding::b64;
+use crate::rpc::NewEnrollment;
 
 /// Authenticator data flags (WebAuthn L3 §6.1).
 pub const UP: u8 = 1 << 0;
@@ -22,10 +21,6 @@ pub const BE: u8 = 1 << 3;
 pub const BS: u8 = 1 << 4;
 pub const AT: u8 = 1 << 6;
 pub const ED: u8 = 1 << 7;
-
-pub fn b64(bytes: impl AsRef<[u8]>) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
 
 /// The collected client data as Chrome serializes it for `get()`, including
 /// the extra member Chrome sometimes adds to stop template matching.
@@ -45,6 +40,13 @@ pub fn authenticator_data(rp_id: &str, flags: u8, sign_count: u32) -> Vec<u8> {
     data
 }
 
+/// What an assertion signs: `authenticatorData || SHA-256(clientDataJSON)`.
+pub fn signed_message(authenticator_data: &[u8], client_data_json: &[u8]) -> Vec<u8> {
+    let mut msg = authenticator_data.to_vec();
+    msg.extend_from_slice(&Sha256::digest(client_data_json));
+    msg
+}
+
 /// An assertion's parts, to be tampered with before it is sent.
 #[derive(Debug, Clone)]
 pub struct Assertion {
@@ -58,8 +60,8 @@ pub struct Assertion {
 }
 
 impl Assertion {
-    /// The JSON a browser's `PublicKeyCredential.toJSON()` produces.
-    pub fn to_browser_json(&self) -> String {
+    /// The value of a browser's `PublicKeyCredential.toJSON()`.
+    pub fn to_json(&self) -> serde_json::Value {
         let mut response = serde_json::json!({
             "clientDataJSON": b64(&self.client_data_json),
             "authenticatorData": b64(&self.authenticator_data),
@@ -76,7 +78,11 @@ impl Assertion {
             "clientExtensionResults": {},
             "type": self.type_,
         })
-        .to_string()
+    }
+
+    /// The JSON text a browser's `PublicKeyCredential.toJSON()` produces.
+    pub fn to_browser_json(&self) -> String {
+        self.to_json().to_string()
     }
 
     /// What the KMS receives: the browser JSON, deserialized.
@@ -101,8 +107,13 @@ impl SoftAuthenticator {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
         let key = SigningKey::random(&mut rng);
         let mut credential_id = vec![0u8; 16];
-        rand_chacha::rand_core::RngCore::fill_bytes(&mut rng, &mut credential_id);
+        rng.fill_bytes(&mut credential_id);
         Self { key, credential_id, rp_id: rp_id.to_owned(), origin: origin.to_owned() }
+    }
+
+    /// base64url of the credential id.
+    pub fn credential_id_b64(&self) -> String {
+        b64(&self.credential_id)
     }
 
     pub fn verifying_key(&self) -> VerifyingKey {
@@ -119,10 +130,14 @@ impl SoftAuthenticator {
         self.key.verifying_key().to_encoded_point(true).as_bytes().to_vec()
     }
 
+    /// The `NewEnrollment` registering this credential in gate mode.
+    pub fn gate_enrollment(&self) -> NewEnrollment {
+        NewEnrollment::PasskeyGate { credential_id: self.credential_id_b64(), public_key: b64(self.public_key_sec1()) }
+    }
+
     /// DER signature over `authenticatorData || SHA-256(clientDataJSON)`.
     pub fn sign(&self, authenticator_data: &[u8], client_data_json: &[u8]) -> Vec<u8> {
-        let sig: Signature = self.key.sign(&signed_message(authenticator_data, client_data_json));
-        sig.to_der().as_bytes().to_vec()
+        self.sign_raw(authenticator_data, client_data_json).to_der().as_bytes().to_vec()
     }
 
     /// The raw ECDSA signature (not DER), for tests of the encoding.
@@ -144,7 +159,7 @@ impl SoftAuthenticator {
     pub fn assert_with(&self, client_data_json: Vec<u8>, authenticator_data: Vec<u8>) -> Assertion {
         let signature = self.sign(&authenticator_data, &client_data_json);
         Assertion {
-            id: b64(&self.credential_id),
+            id: self.credential_id_b64(),
             raw_id: self.credential_id.clone(),
             type_: "public-key".into(),
             client_data_json,
@@ -153,10 +168,4 @@ impl SoftAuthenticator {
             user_handle: Some(b"user-handle-1".to_vec()),
         }
     }
-}
-
-pub fn signed_message(authenticator_data: &[u8], client_data_json: &[u8]) -> Vec<u8> {
-    let mut msg = authenticator_data.to_vec();
-    msg.extend_from_slice(&Sha256::digest(client_data_json));
-    msg
 }
