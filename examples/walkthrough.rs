@@ -13,7 +13,7 @@ use kms_core::ids::UserId;
 use kms_core::secret::Passphrase;
 use kms_core::vapid::JwtRequest;
 use kms_storage::SqliteStore;
-use kms_worker::{Kms, KmsConfig};
+use kms_worker::{Kms, KmsConfig, Platform};
 use rand_core::OsRng;
 
 const PASSPHRASE: &str = "correct horse battery staple";
@@ -32,7 +32,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let path = dir.path().join("kms.sqlite");
     println!("KMS walkthrough; store: {} (deleted at exit)", path.display());
 
-    let engine = Kms::new(Box::new(SqliteStore::open(&path)?), SystemClock, OsRng, KmsConfig::default())?;
+    let engine =
+        Kms::new(Box::new(SqliteStore::open(&path)?), Platform::native(SystemClock, OsRng), KmsConfig::default())?;
     let kms = KmsClient::new(InProcess::new(engine));
     let alice = UserId::parse("alice@example.com")?;
 

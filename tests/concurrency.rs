@@ -23,7 +23,7 @@ use kms_core::env::ManualClock;
 use kms_core::rpc::Call;
 use kms_core::ErrorCode;
 use kms_storage::{KeyPrefix, MemoryStore, Store, StoreError, StoreKey, WriteBatch};
-use kms_worker::{Kms, KmsConfig};
+use kms_worker::{Kms, KmsConfig, Platform};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde_json::{json, Value};
@@ -96,7 +96,7 @@ fn concurrent_engines_never_fork_the_audit_chain_or_lose_a_token() {
             .map(|i| {
                 let rng = ChaCha20Rng::seed_from_u64(100 + i as u64);
                 KmsClient::new(InProcess::new(
-                    Kms::new(Box::new(store.clone()), clock.clone(), rng, config.clone()).unwrap(),
+                    Kms::new(Box::new(store.clone()), Platform::native(clock.clone(), rng), config.clone()).unwrap(),
                 ))
             })
             .collect();

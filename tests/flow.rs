@@ -13,7 +13,7 @@ use kms_core::secret::Passphrase;
 use kms_core::vapid::JwtRequest;
 use kms_core::ErrorCode;
 use kms_storage::SqliteStore;
-use kms_worker::{Kms, KmsConfig};
+use kms_worker::{Kms, KmsConfig, Platform};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
@@ -23,8 +23,12 @@ type Client = KmsClient<InProcess<ManualClock, ChaCha20Rng>>;
 
 fn open(path: &std::path::Path, clock: &ManualClock, seed: u64) -> Client {
     let store = SqliteStore::open(path).unwrap();
-    let engine =
-        Kms::new(Box::new(store), clock.clone(), ChaCha20Rng::seed_from_u64(seed), KmsConfig::default()).unwrap();
+    let engine = Kms::new(
+        Box::new(store),
+        Platform::native(clock.clone(), ChaCha20Rng::seed_from_u64(seed)),
+        KmsConfig::default(),
+    )
+    .unwrap();
     KmsClient::new(InProcess::new(engine))
 }
 

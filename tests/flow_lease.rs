@@ -20,7 +20,7 @@ use kms_core::secret::Passphrase;
 use kms_core::vapid::PushOrigin;
 use kms_core::ErrorCode;
 use kms_storage::SqliteStore;
-use kms_worker::{Kms, KmsConfig};
+use kms_worker::{Kms, KmsConfig, Platform};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -46,8 +46,12 @@ fn lease_flow_end_to_end() {
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::new(now_ms());
         let store = SqliteStore::open(&dir.path().join("kms.sqlite")).unwrap();
-        let engine =
-            Kms::new(Box::new(store), clock.clone(), ChaCha20Rng::seed_from_u64(3), KmsConfig::default()).unwrap();
+        let engine = Kms::new(
+            Box::new(store),
+            Platform::native(clock.clone(), ChaCha20Rng::seed_from_u64(3)),
+            KmsConfig::default(),
+        )
+        .unwrap();
         let kms: Client = KmsClient::new(InProcess::new(engine));
         let alice = UserId::parse("alice").unwrap();
         let mut rng = ChaCha20Rng::seed_from_u64(4);

@@ -28,7 +28,7 @@ use kms_examples::serve::push_service::{
 };
 use kms_examples::serve::{self, AllowedOrigin, Options, PushConfig, PushSpec};
 use kms_storage::MemoryStore;
-use kms_worker::{Kms, KmsConfig};
+use kms_worker::{Kms, KmsConfig, Platform};
 use p256::elliptic_curve::sec1::ToEncodedPoint as _;
 use rand_core::OsRng;
 use serde_json::{json, Value};
@@ -113,7 +113,9 @@ struct Engine {
 }
 
 fn engine(now_ms: u64) -> Engine {
-    let engine = Kms::new(Box::new(MemoryStore::new()), ManualClock::new(now_ms), OsRng, KmsConfig::default()).unwrap();
+    let engine =
+        Kms::new(Box::new(MemoryStore::new()), Platform::native(ManualClock::new(now_ms), OsRng), KmsConfig::default())
+            .unwrap();
     let kms = KmsClient::new(InProcess::new(engine));
     let user = UserId::parse("alice@example.com").unwrap();
     block_on(async {

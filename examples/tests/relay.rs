@@ -46,7 +46,7 @@ use kms_examples::relay::{
 };
 use kms_examples::serve::{self, Options, PushConfig, PushSpec, Running};
 use kms_storage::MemoryStore;
-use kms_worker::{Kms, KmsConfig};
+use kms_worker::{Kms, KmsConfig, Platform};
 use rand_core::OsRng;
 use serde_json::{json, Value};
 
@@ -197,7 +197,8 @@ fn world(settings: Settings) -> World {
     let origin = running.origins()[0].url();
     let start_ms = http::now_ms();
     let clock = ManualClock::new(start_ms);
-    let engine = Kms::new(Box::new(MemoryStore::new()), clock.clone(), OsRng, KmsConfig::default()).unwrap();
+    let engine =
+        Kms::new(Box::new(MemoryStore::new()), Platform::native(clock.clone(), OsRng), KmsConfig::default()).unwrap();
     let kms = KmsClient::new(InProcess::new(engine));
     let user = UserId::parse(USER).unwrap();
     let (session, key) = block_on(async {

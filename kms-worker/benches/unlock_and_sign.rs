@@ -23,7 +23,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use futures::executor::block_on;
 use kms_core::env::{Clock, ManualClock};
 use kms_storage::MemoryStore;
-use kms_worker::{Kms, KmsConfig};
+use kms_worker::{Kms, KmsConfig, Platform};
 use p256::ecdsa::signature::Signer;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -38,7 +38,7 @@ fn engine() -> Kms<ManualClock, ChaCha20Rng> {
 
 fn engine_with(clock: ManualClock) -> Kms<ManualClock, ChaCha20Rng> {
     let config = KmsConfig { session_ttl_ms: 24 * 3600 * 1000, ..KmsConfig::default() };
-    Kms::new(Box::new(MemoryStore::new()), clock, ChaCha20Rng::seed_from_u64(7), config).unwrap()
+    Kms::new(Box::new(MemoryStore::new()), Platform::native(clock, ChaCha20Rng::seed_from_u64(7)), config).unwrap()
 }
 
 fn call(kms: &mut Kms<ManualClock, ChaCha20Rng>, method: &str, params: Value) -> Value {

@@ -1,7 +1,7 @@
 //! # kms-worker
 //!
-//! The engine behind the RPC boundary. [`Kms`] takes a store, a clock and a
-//! random generator, answers RPC requests, keeps sessions and pending
+//! The engine behind the RPC boundary. [`Kms`] takes a store and a
+//! [`Platform`] (clock, random generator, PBKDF2 provider), answers RPC requests, keeps sessions and pending
 //! WebAuthn ceremonies in memory, and persists everything else through the
 //! store as records that are sealed where they hold secrets.
 //!
@@ -20,6 +20,7 @@ mod engine;
 pub mod error;
 pub mod layout;
 pub mod pbkdf2;
+pub mod platform;
 pub mod records;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub mod web;
@@ -27,3 +28,4 @@ pub mod web;
 pub use config::KmsConfig;
 pub use engine::Kms;
 pub use pbkdf2::{NativePbkdf2, Pbkdf2Provider};
+pub use platform::Platform;

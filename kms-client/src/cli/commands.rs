@@ -8,7 +8,7 @@ use kms_core::unlock::passphrase::{calibrate_iterations, PassphrasePolicy};
 use kms_core::vapid::JwtRequest;
 use kms_core::ErrorCode;
 use kms_storage::SqliteStore;
-use kms_worker::{Kms, KmsConfig};
+use kms_worker::{Kms, KmsConfig, Platform};
 use rand_core::OsRng;
 use serde_json::json;
 
@@ -94,7 +94,7 @@ pub async fn run(args: Args) -> Result<(), CliError> {
         config.passphrase = PassphrasePolicy::new(config.passphrase.min_chars(), n)
             .map_err(|e| CliError::Usage(format!("--iterations: {}", kms_core::rpc::RpcError::from(e).message)))?;
     }
-    let engine = Kms::new(Box::new(store), SystemClock, OsRng, config)
+    let engine = Kms::new(Box::new(store), Platform::native(SystemClock, OsRng), config)
         .map_err(|e| CliError::Client(kms_core::rpc::RpcError::from(e).into()))?;
     let client = KmsClient::new(InProcess::new(engine));
     let unlock_with = args

@@ -17,6 +17,7 @@ use kms_core::CoreError;
 use kms_storage::{StoreKey, WriteBatch};
 use rand_core::CryptoRngCore;
 
+use super::context::CallContext;
 use super::state::Loaded;
 use super::Kms;
 use crate::error::{EngineError, EngineResult};
@@ -115,6 +116,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     /// state of a chain being created in this same batch.
     pub(super) async fn audit_into(
         &mut self,
+        cx: &mut CallContext,
         batch: &mut WriteBatch,
         scope: &AuditScope,
         records: Vec<AuditRecord>,
@@ -169,8 +171,8 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         }
         let state_bytes = encode(&state, "state")?;
         batch.put(&state_key, state_bytes.clone())?;
-        self.pending_tails.retain(|t| &t.scope != scope);
-        self.pending_tails.push(AuditTail { scope: scope.clone(), state: state_bytes, page_no, page });
+        cx.pending_tails.retain(|t| &t.scope != scope);
+        cx.pending_tails.push(AuditTail { scope: scope.clone(), state: state_bytes, page_no, page });
         Ok(written)
     }
 
@@ -193,8 +195,8 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
 
     /// After a commit that carried audit entries landed: their tails are the
     /// chains' tails now.
-    pub(super) fn promote_tails(&mut self) {
-        for t in self.pending_tails.drain(..) {
+    pub(super) fn promote_tails(&mut self, cx: &mut CallContext) {
+        for t in cx.pending_tails.drain(..) {
             self.tails.retain(|c| c.scope != t.scope);
             self.tails.push(t);
         }
@@ -232,22 +234,22 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     /// once it has landed does the failure audit in [`Kms::call`] stand
     /// down: if it did not land, neither did its entries, and the failure is
     /// audited on its own.
-    pub(super) async fn commit_audited(&mut self, batch: WriteBatch) -> EngineResult<()> {
-        self.commit_tails(batch).await?;
-        self.audited = true;
+    pub(super) async fn commit_audited(&mut self, cx: &mut CallContext, batch: WriteBatch) -> EngineResult<()> {
+        self.commit_tails(cx, batch).await?;
+        cx.audited = true;
         Ok(())
     }
 
     /// Commits a batch with audit entries in it and keeps the chains' new
     /// tails if it landed.
-    pub(super) async fn commit_tails(&mut self, batch: WriteBatch) -> EngineResult<()> {
+    pub(super) async fn commit_tails(&mut self, cx: &mut CallContext, batch: WriteBatch) -> EngineResult<()> {
         match self.store.commit(batch).await {
             Ok(()) => {
-                self.promote_tails();
+                self.promote_tails(cx);
                 Ok(())
             }
             Err(e) => {
-                self.pending_tails.clear();
+                cx.pending_tails.clear();
                 Err(e.into())
             }
         }
@@ -255,10 +257,15 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
 
     /// Appends `records` in a batch of their own (failures, read-only
     /// operations). No audit, no result.
-    pub(super) async fn audit_alone(&mut self, scope: &AuditScope, records: Vec<AuditRecord>) -> EngineResult<()> {
+    pub(super) async fn audit_alone(
+        &mut self,
+        cx: &mut CallContext,
+        scope: &AuditScope,
+        records: Vec<AuditRecord>,
+    ) -> EngineResult<()> {
         let mut batch = WriteBatch::new();
-        self.audit_into(&mut batch, scope, records, None, None).await?;
-        self.commit_tails(batch).await
+        self.audit_into(cx, &mut batch, scope, records, None, None).await?;
+        self.commit_tails(cx, batch).await
     }
 
     /// Every entry of a chain, in order, and its kept checkpoints.
@@ -290,6 +297,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     /// chain, and returns the chain as an export that ends with it.
     pub(super) async fn audit_export(
         &mut self,
+        cx: &mut CallContext,
         p: kms_core::rpc::SessionParams,
     ) -> EngineResult<kms_core::rpc::AuditExportResult> {
         let master = self.session_master_copy(&p.user, &p.session)?;
@@ -298,8 +306,8 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let scope = AuditScope::User(p.user.clone());
         let mut batch = WriteBatch::new();
         let record = AuditRecord::new(audit::EventKind::Export, audit::Outcome::Ok);
-        self.audit_into(&mut batch, &scope, vec![record], Some(&key), None).await?;
-        self.commit_audited(batch).await?;
+        self.audit_into(cx, &mut batch, &scope, vec![record], Some(&key), None).await?;
+        self.commit_audited(cx, batch).await?;
 
         let (entries, checkpoints) = self.read_chain(&scope).await?;
         let checkpoint = checkpoints.last().cloned().ok_or_else(|| corrupt("checkpoints (missing)"))?;

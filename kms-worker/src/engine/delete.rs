@@ -16,6 +16,7 @@ use kms_storage::limits::MAX_BATCH_OPS;
 use kms_storage::{KeyPrefix, StoreKey, WriteBatch};
 use rand_core::CryptoRngCore;
 
+use super::context::CallContext;
 use super::Kms;
 use crate::error::{EngineError, EngineResult};
 use crate::layout;
@@ -30,7 +31,11 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     /// throttle, VAPID key, subscription, lease and the sealed audit signing
     /// key, a `user_delete` entry with a signed checkpoint in the user's
     /// chain and one in the instance chain. All sessions of the user end.
-    pub(super) async fn user_delete(&mut self, p: UserDeleteParams) -> EngineResult<UserDeleteResult> {
+    pub(super) async fn user_delete(
+        &mut self,
+        cx: &mut CallContext,
+        p: UserDeleteParams,
+    ) -> EngineResult<UserDeleteResult> {
         let now = self.clock.now_ms();
         if p.confirm != p.user.as_str() {
             return Err(CoreError::invalid("confirm: must repeat the id of the user being deleted").into());
@@ -64,13 +69,13 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let entry = AuditRecord::new(EventKind::UserDelete, Outcome::Ok)
             .with_id("leases_revoked", leases_revoked.len().to_string())
             .with_id("subscriptions_removed", subscriptions_removed.to_string());
-        let written = self.audit_into(&mut batch, &scope, vec![entry], Some(&signing), None).await?;
+        let written = self.audit_into(cx, &mut batch, &scope, vec![entry], Some(&signing), None).await?;
         let last_seq = written.last().map(|e| e.seq).unwrap_or_default();
         let instance_entry = AuditRecord::new(EventKind::UserDelete, Outcome::Ok)
             .with_id("user", p.user.as_str())
             .with_id("final_seq", last_seq.to_string());
-        self.audit_into(&mut batch, &AuditScope::Instance, vec![instance_entry], None, None).await?;
-        self.commit_audited(batch).await?;
+        self.audit_into(cx, &mut batch, &AuditScope::Instance, vec![instance_entry], None, None).await?;
+        self.commit_audited(cx, batch).await?;
         self.sessions.lock_user(&p.user);
 
         // A record another engine added between our listing and our commit

@@ -12,6 +12,7 @@ use kms_core::CoreError;
 use kms_storage::WriteBatch;
 use rand_core::CryptoRngCore;
 
+use super::context::CallContext;
 use super::Kms;
 use crate::error::EngineResult;
 use crate::layout;
@@ -23,7 +24,11 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         Ok(EnrollmentList { enrollments: all.ok.iter().map(|l| l.value.info()).collect(), damaged: all.damaged_ids() })
     }
 
-    pub(super) async fn add_enrollment(&mut self, p: AddEnrollmentParams) -> EngineResult<EnrollmentInfo> {
+    pub(super) async fn add_enrollment(
+        &mut self,
+        cx: &mut CallContext,
+        p: AddEnrollmentParams,
+    ) -> EngineResult<EnrollmentInfo> {
         let now = self.clock.now_ms();
         // Check the session before anything else, so a caller without one
         // learns nothing about the user's enrollments.
@@ -55,12 +60,16 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let entry = AuditRecord::new(EventKind::EnrollmentAdd, Outcome::Ok)
             .with_method(record.params.method().as_str())
             .with_id("enrollment_id", record.id.as_str());
-        self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
-        self.commit_audited(batch).await?;
+        self.audit_into(cx, &mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
+        self.commit_audited(cx, batch).await?;
         Ok(record.info())
     }
 
-    pub(super) async fn remove_enrollment(&mut self, p: RemoveEnrollmentParams) -> EngineResult<RemoveResult> {
+    pub(super) async fn remove_enrollment(
+        &mut self,
+        cx: &mut CallContext,
+        p: RemoveEnrollmentParams,
+    ) -> EngineResult<RemoveResult> {
         let now = self.clock.now_ms();
         self.sessions.master(&p.user, &p.session, now)?;
         let user = self.load_user(&p.user).await?;
@@ -93,14 +102,18 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         batch.delete(&layout::throttle(&p.user, &p.enrollment_id)?)?;
         let entry = AuditRecord::new(EventKind::EnrollmentRemove, Outcome::Ok)
             .with_id("enrollment_id", p.enrollment_id.as_str());
-        self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
-        self.commit_audited(batch).await?;
+        self.audit_into(cx, &mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
+        self.commit_audited(cx, batch).await?;
         // Sessions opened elsewhere, perhaps with the removed credential, end.
         self.sessions.lock_user_except(&p.user, &p.session);
         Ok(RemoveResult { removed: p.enrollment_id, remaining: all.count().saturating_sub(1) })
     }
 
-    pub(super) async fn change_passphrase(&mut self, p: ChangePassphraseParams) -> EngineResult<EnrollmentInfo> {
+    pub(super) async fn change_passphrase(
+        &mut self,
+        cx: &mut CallContext,
+        p: ChangePassphraseParams,
+    ) -> EngineResult<EnrollmentInfo> {
         let now = self.clock.now_ms();
         self.sessions.master(&p.user, &p.session, now)?;
         self.load_user(&p.user).await?;
@@ -122,8 +135,8 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         batch.delete(&layout::throttle(&p.user, &old.id)?)?;
         let entry =
             AuditRecord::new(EventKind::PassphraseChange, Outcome::Ok).with_id("enrollment_id", old.id.as_str());
-        self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
-        self.commit_audited(batch).await?;
+        self.audit_into(cx, &mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
+        self.commit_audited(cx, batch).await?;
         // Whoever knew the old passphrase loses their open sessions too.
         self.sessions.lock_user_except(&p.user, &p.session);
         Ok(record.info())

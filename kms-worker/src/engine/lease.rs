@@ -13,6 +13,7 @@ use kms_core::CoreError;
 use kms_storage::WriteBatch;
 use rand_core::CryptoRngCore;
 
+use super::context::CallContext;
 use super::state::{decode_json, encode_json, Loaded, MAX_PER_USER};
 use super::Kms;
 use crate::error::{EngineError, EngineResult};
@@ -41,7 +42,11 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         Ok(Loaded { key, bytes: Some(bytes), value })
     }
 
-    pub(super) async fn lease_create(&mut self, p: LeaseCreateParams) -> EngineResult<LeaseCreateResult> {
+    pub(super) async fn lease_create(
+        &mut self,
+        cx: &mut CallContext,
+        p: LeaseCreateParams,
+    ) -> EngineResult<LeaseCreateResult> {
         let now = self.clock.now_ms();
         self.sessions.expiry(&p.user, &p.session, now)?;
         let kid = self
@@ -81,12 +86,12 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             .with_id("relay", record.relay().as_str())
             .with_id("kid", kid.as_str())
             .with_id("expires_ms", record.expires_ms().to_string());
-        self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
-        self.commit_audited(batch).await?;
+        self.audit_into(cx, &mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
+        self.commit_audited(cx, batch).await?;
         Ok(LeaseCreateResult { lease: record.info(now, Some(&kid)), credential })
     }
 
-    pub(super) async fn lease_list(&mut self, p: SessionParams) -> EngineResult<LeaseList> {
+    pub(super) async fn lease_list(&mut self, cx: &mut CallContext, p: SessionParams) -> EngineResult<LeaseList> {
         let now = self.clock.now_ms();
         self.sessions.expiry(&p.user, &p.session, now)?;
         let kid = self.current_kid(&p.user).await?;
@@ -104,13 +109,17 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
                 );
                 cleaned_up.push(l.value.id().clone());
             }
-            self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), entries, None, None).await?;
-            self.commit_tails(batch).await?;
+            self.audit_into(cx, &mut batch, &AuditScope::User(p.user.clone()), entries, None, None).await?;
+            self.commit_tails(cx, batch).await?;
         }
         Ok(LeaseList { leases: live.iter().map(|l| l.value.info(now, kid.as_ref())).collect(), cleaned_up })
     }
 
-    pub(super) async fn lease_revoke(&mut self, p: LeaseRefParams) -> EngineResult<kms_core::lease::LeaseInfo> {
+    pub(super) async fn lease_revoke(
+        &mut self,
+        cx: &mut CallContext,
+        p: LeaseRefParams,
+    ) -> EngineResult<kms_core::lease::LeaseInfo> {
         let now = self.clock.now_ms();
         self.sessions.expiry(&p.user, &p.session, now)?;
         let kid = self.current_kid(&p.user).await?;
@@ -120,12 +129,16 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         loaded.expect_unchanged(&mut batch)?;
         batch.put(&loaded.key, encode_json(&revoked)?)?;
         let entry = AuditRecord::new(EventKind::LeaseRevoke, Outcome::Ok).with_id("lease_id", p.lease_id.as_str());
-        self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
-        self.commit_audited(batch).await?;
+        self.audit_into(cx, &mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
+        self.commit_audited(cx, batch).await?;
         Ok(revoked.info(now, kid.as_ref()))
     }
 
-    pub(super) async fn lease_extend(&mut self, p: LeaseExtendParams) -> EngineResult<kms_core::lease::LeaseInfo> {
+    pub(super) async fn lease_extend(
+        &mut self,
+        cx: &mut CallContext,
+        p: LeaseExtendParams,
+    ) -> EngineResult<kms_core::lease::LeaseInfo> {
         let now = self.clock.now_ms();
         self.sessions.expiry(&p.user, &p.session, now)?;
         let kid = self.current_kid(&p.user).await?;
@@ -138,15 +151,19 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let entry = AuditRecord::new(EventKind::LeaseExtend, Outcome::Ok)
             .with_id("lease_id", p.lease_id.as_str())
             .with_id("expires_ms", extended.expires_ms().to_string());
-        self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
-        self.commit_audited(batch).await?;
+        self.audit_into(cx, &mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
+        self.commit_audited(cx, batch).await?;
         Ok(extended.info(now, kid.as_ref()))
     }
 
     /// Tokens under a lease, the user absent. Refused after expiry,
     /// revocation, rotation of the bound key or deletion of the user, each
     /// with its own code; every token is audited (never the token itself).
-    pub(super) async fn lease_issue(&mut self, p: LeaseIssueParams) -> EngineResult<LeaseIssueResult> {
+    pub(super) async fn lease_issue(
+        &mut self,
+        cx: &mut CallContext,
+        p: LeaseIssueParams,
+    ) -> EngineResult<LeaseIssueResult> {
         let now = self.clock.now_ms();
         // A deleted user's tombstone answers `user_deleted` here, before the
         // lease (erased with the user) would answer `not_found`.
@@ -172,8 +189,8 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
                 e
             })
             .collect();
-        self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), entries, None, None).await?;
-        self.commit_audited(batch).await?;
+        self.audit_into(cx, &mut batch, &AuditScope::User(p.user.clone()), entries, None, None).await?;
+        self.commit_audited(cx, batch).await?;
         Ok(LeaseIssueResult { tokens, lease: updated.info(now, user.value.current_kid.as_ref()) })
     }
 

@@ -1,6 +1,7 @@
 //! The engine: decodes a request, runs it, encodes the response.
 
 mod audit;
+mod context;
 mod delete;
 mod enrollments;
 mod lease;
@@ -24,12 +25,15 @@ use serde_json::Value;
 
 use crate::config::KmsConfig;
 use crate::error::{EngineError, EngineResult};
-use crate::pbkdf2::{NativePbkdf2, Pbkdf2Provider};
+use crate::pbkdf2::Pbkdf2Provider;
+use crate::platform::Platform;
+use context::CallContext;
 
 /// Runs of one request at most.
 const MAX_ATTEMPTS: usize = 4;
 
-/// A KMS instance: one store, one clock, one RNG, the sessions in memory.
+/// A KMS instance: one store, its platform (clock, RNG, PBKDF2), the sessions
+/// and pending ceremonies in memory.
 pub struct Kms<C: Clock, R: CryptoRngCore> {
     store: Box<dyn Store>,
     clock: C,
@@ -38,17 +42,9 @@ pub struct Kms<C: Clock, R: CryptoRngCore> {
     config: KmsConfig,
     sessions: Sessions,
     ceremonies: CeremonyBook,
-    /// Set by an operation that audited itself (in its own batch), so the
-    /// failure audit in [`Kms::call`] does not write a second entry.
-    audited: bool,
-    /// A precise failure reason for the audit log that the caller does not
-    /// see (why a WebAuthn assertion was refused).
-    failure_reason: Option<&'static str>,
     /// The audit chains' last committed pages ([`audit::AuditTail`]), so an
     /// append does not re-read and re-parse a page it wrote itself.
     tails: Vec<audit::AuditTail>,
-    /// Tails written into the batch being built, kept once it commits.
-    pending_tails: Vec<audit::AuditTail>,
 }
 
 impl<C: Clock, R: CryptoRngCore> std::fmt::Debug for Kms<C, R> {
@@ -62,34 +58,13 @@ impl<C: Clock, R: CryptoRngCore> std::fmt::Debug for Kms<C, R> {
 }
 
 impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
-    /// An engine over `store` with the native PBKDF2.
-    pub fn new(store: Box<dyn Store>, clock: C, rng: R, config: KmsConfig) -> EngineResult<Self> {
-        Self::with_pbkdf2(store, clock, rng, config, Box::new(NativePbkdf2))
-    }
-
-    /// An engine with a platform PBKDF2 provider (WebCrypto in the browser).
-    pub fn with_pbkdf2(
-        store: Box<dyn Store>,
-        clock: C,
-        rng: R,
-        config: KmsConfig,
-        pbkdf2: Box<dyn Pbkdf2Provider>,
-    ) -> EngineResult<Self> {
+    /// An engine over `store` on `platform` (clock, RNG, PBKDF2 provider).
+    /// Fails only on a configuration out of range.
+    pub fn new(store: Box<dyn Store>, platform: Platform<C, R>, config: KmsConfig) -> EngineResult<Self> {
         let sessions = Sessions::with_ttl(config.session_ttl_ms)?;
         let ceremonies = CeremonyBook::new(config.ceremony_ttl_ms);
-        Ok(Self {
-            store,
-            clock,
-            rng,
-            pbkdf2,
-            config,
-            sessions,
-            ceremonies,
-            audited: false,
-            failure_reason: None,
-            tails: Vec::new(),
-            pending_tails: Vec::new(),
-        })
+        let Platform { clock, rng, pbkdf2 } = platform;
+        Ok(Self { store, clock, rng, pbkdf2, config, sessions, ceremonies, tails: Vec::new() })
     }
 
     /// The configuration.
@@ -132,12 +107,10 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     /// it audited itself), then the purge of expired sessions.
     async fn run(&mut self, call: Call) -> EngineResult<Value> {
         let hint = audit_hint(&call);
-        self.audited = false;
-        self.failure_reason = None;
-        self.pending_tails.clear();
-        let outcome = self.dispatch(call).await;
+        let mut cx = CallContext::default();
+        let outcome = self.dispatch(&mut cx, call).await;
         if let (Err(e), Some((user, event, record))) = (&outcome, hint) {
-            if !self.audited {
+            if !cx.audited {
                 // A refused or failed operation is audited too. If even that
                 // write fails, the caller still gets the original error.
                 let code = e.code();
@@ -147,8 +120,10 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
                 };
                 let mut rec = AuditRecord { event, outcome: kind, ..record };
                 rec.reason = Some(code.as_str().to_owned());
+                // Tails of a batch that never committed are dropped first.
+                cx.pending_tails.clear();
                 if let Ok(scope) = self.scope_for(&user).await {
-                    let _ = self.audit_alone(&scope, vec![rec]).await;
+                    let _ = self.audit_alone(&mut cx, &scope, vec![rec]).await;
                 }
             }
         }
@@ -159,34 +134,34 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         outcome
     }
 
-    async fn dispatch(&mut self, call: Call) -> EngineResult<Value> {
+    async fn dispatch(&mut self, cx: &mut CallContext, call: Call) -> EngineResult<Value> {
         match call {
             Call::Info(_) => json(self.info()),
-            Call::Setup(p) => json(self.setup(p).await),
-            Call::Unlock(p) => json(self.unlock(p).await),
-            Call::Lock(p) => json(self.lock(p).await.map(|()| serde_json::json!({}))),
+            Call::Setup(p) => json(self.setup(cx, p).await),
+            Call::Unlock(p) => json(self.unlock(cx, p).await),
+            Call::Lock(p) => json(self.lock(cx, p).await.map(|()| serde_json::json!({}))),
             Call::SessionStatus(p) => json(self.session_status(p)),
             Call::ListEnrollments(p) => json(self.list_enrollments(p).await),
             Call::PrfBegin(p) => json(self.prf_begin(p).await),
             Call::GateBegin(p) => json(self.gate_begin(p).await),
-            Call::AddEnrollment(p) => json(self.add_enrollment(p).await),
-            Call::RemoveEnrollment(p) => json(self.remove_enrollment(p).await),
-            Call::ChangePassphrase(p) => json(self.change_passphrase(p).await),
-            Call::VapidGenerate(p) => json(self.vapid_generate(p).await),
-            Call::VapidRotate(p) => json(self.vapid_rotate(p).await),
+            Call::AddEnrollment(p) => json(self.add_enrollment(cx, p).await),
+            Call::RemoveEnrollment(p) => json(self.remove_enrollment(cx, p).await),
+            Call::ChangePassphrase(p) => json(self.change_passphrase(cx, p).await),
+            Call::VapidGenerate(p) => json(self.vapid_generate(cx, p).await),
+            Call::VapidRotate(p) => json(self.vapid_rotate(cx, p).await),
             Call::VapidPublic(p) => json(self.vapid_public(p).await),
-            Call::SignJwt(p) => json(self.sign_jwt(p).await),
-            Call::AuditExport(p) => json(self.audit_export(p).await),
+            Call::SignJwt(p) => json(self.sign_jwt(cx, p).await),
+            Call::AuditExport(p) => json(self.audit_export(cx, p).await),
             Call::AuditVerify(p) => json(self.audit_verify(p)),
-            Call::SubscriptionAdd(p) => json(self.subscription_add(p).await),
+            Call::SubscriptionAdd(p) => json(self.subscription_add(cx, p).await),
             Call::SubscriptionList(p) => json(self.subscription_list(p).await),
-            Call::SubscriptionRemove(p) => json(self.subscription_remove(p).await),
-            Call::LeaseCreate(p) => json(self.lease_create(p).await),
-            Call::LeaseList(p) => json(self.lease_list(p).await),
-            Call::LeaseRevoke(p) => json(self.lease_revoke(p).await),
-            Call::LeaseExtend(p) => json(self.lease_extend(p).await),
-            Call::LeaseIssue(p) => json(self.lease_issue(p).await),
-            Call::UserDelete(p) => json(self.user_delete(p).await),
+            Call::SubscriptionRemove(p) => json(self.subscription_remove(cx, p).await),
+            Call::LeaseCreate(p) => json(self.lease_create(cx, p).await),
+            Call::LeaseList(p) => json(self.lease_list(cx, p).await),
+            Call::LeaseRevoke(p) => json(self.lease_revoke(cx, p).await),
+            Call::LeaseExtend(p) => json(self.lease_extend(cx, p).await),
+            Call::LeaseIssue(p) => json(self.lease_issue(cx, p).await),
+            Call::UserDelete(p) => json(self.user_delete(cx, p).await),
         }
     }
 }

@@ -13,6 +13,7 @@ use kms_core::CoreError;
 use kms_storage::WriteBatch;
 use rand_core::CryptoRngCore;
 
+use super::context::CallContext;
 use super::state::{encode_json, Loaded, MAX_PER_USER};
 use super::Kms;
 use crate::error::EngineResult;
@@ -23,7 +24,11 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         self.list_records(&layout::subscriptions(user)?, "subscription").await
     }
 
-    pub(super) async fn subscription_add(&mut self, p: SubscriptionAddParams) -> EngineResult<SubscriptionInfo> {
+    pub(super) async fn subscription_add(
+        &mut self,
+        cx: &mut CallContext,
+        p: SubscriptionAddParams,
+    ) -> EngineResult<SubscriptionInfo> {
         let now = self.clock.now_ms();
         self.sessions.expiry(&p.user, &p.session, now)?;
         let sub = ValidatedSubscription::parse(&p.subscription, &self.config.push_services)?;
@@ -42,8 +47,8 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             .with_id("subscription_id", record.id().as_str())
             .with_id("aud", record.origin().as_str())
             .with_id("kid", record.kid().as_str());
-        self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
-        self.commit_audited(batch).await?;
+        self.audit_into(cx, &mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
+        self.commit_audited(cx, batch).await?;
         Ok(record.info())
     }
 
@@ -56,6 +61,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
 
     pub(super) async fn subscription_remove(
         &mut self,
+        cx: &mut CallContext,
         p: SubscriptionRemoveParams,
     ) -> EngineResult<SubscriptionRemoveResult> {
         let now = self.clock.now_ms();
@@ -83,8 +89,8 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let entry = AuditRecord::new(EventKind::SubscriptionRemove, Outcome::Ok)
             .with_id("subscription_id", p.id.as_str())
             .with_id("aud", origin.as_str());
-        self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
-        self.commit_audited(batch).await?;
+        self.audit_into(cx, &mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
+        self.commit_audited(cx, batch).await?;
         Ok(SubscriptionRemoveResult { removed: p.id, affected_leases })
     }
 }

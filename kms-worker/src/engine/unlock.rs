@@ -16,6 +16,7 @@ use kms_core::CoreError;
 use kms_storage::WriteBatch;
 use rand_core::CryptoRngCore;
 
+use super::context::CallContext;
 use super::state::{Found, Loaded};
 use super::Kms;
 use crate::error::{EngineError, EngineResult};
@@ -29,7 +30,7 @@ struct Unlocked {
 }
 
 impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
-    pub(super) async fn unlock(&mut self, p: UnlockParams) -> EngineResult<SessionResult> {
+    pub(super) async fn unlock(&mut self, cx: &mut CallContext, p: UnlockParams) -> EngineResult<SessionResult> {
         let now = self.clock.now_ms();
         // A gate challenge is consumed first, before anything can fail, so
         // it is answered at most once.
@@ -88,7 +89,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         throttle.value.check(&self.config.throttle, now)?;
 
         let checked = match &loaded {
-            Some(l) => self.check_credential(&p.user, &eid, l, p.credential, gate.map(|(_, c)| c)).await,
+            Some(l) => self.check_credential(cx, &p.user, &eid, l, p.credential, gate.map(|(_, c)| c)).await,
             None => Err(CoreError::UnlockFailed.into()),
         };
         match (checked, loaded) {
@@ -104,7 +105,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
                     entry = entry.with_reason("rewrapped");
                 }
                 let scope = AuditScope::User(p.user.clone());
-                self.audit_into(&mut batch, &scope, vec![entry], Some(&audit_key), None).await?;
+                self.audit_into(cx, &mut batch, &scope, vec![entry], Some(&audit_key), None).await?;
                 if throttle.bytes.is_some() {
                     throttle.expect_unchanged(&mut batch)?;
                     batch.delete(&throttle.key)?;
@@ -113,7 +114,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
                     loaded.expect_unchanged(&mut batch)?;
                     batch.put(&loaded.key, updated.encode()?)?;
                 }
-                self.commit_audited(batch).await?;
+                self.commit_audited(cx, batch).await?;
                 let info = unlocked.updated.as_ref().unwrap_or(&loaded.value).info();
                 let (session, expires_ms) = self.sessions.open(&p.user, unlocked.master, now, &mut self.rng);
                 Ok(SessionResult { user: p.user, session, expires_ms, enrollment: info, rewrapped: unlocked.rewrapped })
@@ -127,11 +128,11 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
                 let mut entry = AuditRecord::new(EventKind::Unlock, Outcome::Failed)
                     .with_method(method)
                     .with_id("enrollment_id", eid.as_str())
-                    .with_reason(self.failure_reason.take().unwrap_or("unlock_failed"));
+                    .with_reason(cx.failure_reason.take().unwrap_or("unlock_failed"));
                 entry = entry.with_id("failures", (throttle.value.failures.saturating_add(1)).to_string());
                 let scope = self.scope_for(&p.user).await?;
-                self.audit_into(&mut batch, &scope, vec![entry], None, None).await?;
-                self.commit_audited(batch).await?;
+                self.audit_into(cx, &mut batch, &scope, vec![entry], None, None).await?;
+                self.commit_audited(cx, batch).await?;
                 Err(e)
             }
             (Err(e), _) => Err(e),
@@ -141,6 +142,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
 
     async fn check_credential(
         &mut self,
+        cx: &mut CallContext,
         user: &UserId,
         eid: &EnrollmentId,
         loaded: &Loaded<EnrollmentRecord>,
@@ -193,7 +195,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
                 };
                 let count = verify_assertion(&gate.credential, &assertion, &expected).map_err(|e| {
                     // Coarse outward; the precise reason goes to the audit log.
-                    self.failure_reason = Some(e.reason());
+                    cx.failure_reason = Some(e.reason());
                     CoreError::from(e)
                 })?;
                 let master = gate_wrap::unlock_after_assertion(record, user, eid)?;
@@ -209,15 +211,15 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
 
     /// Locks a session, after appending `lock` and a signed checkpoint (the
     /// last chance to sign before the master secret leaves memory).
-    pub(super) async fn lock(&mut self, p: SessionParams) -> EngineResult<()> {
+    pub(super) async fn lock(&mut self, cx: &mut CallContext, p: SessionParams) -> EngineResult<()> {
         let master = self.session_master_copy(&p.user, &p.session)?;
         let key = self.user_audit_key(&master, &p.user).await?;
         drop(master);
         let mut batch = WriteBatch::new();
         let scope = AuditScope::User(p.user.clone());
-        self.audit_into(&mut batch, &scope, vec![AuditRecord::new(EventKind::Lock, Outcome::Ok)], Some(&key), None)
+        self.audit_into(cx, &mut batch, &scope, vec![AuditRecord::new(EventKind::Lock, Outcome::Ok)], Some(&key), None)
             .await?;
-        self.commit_audited(batch).await?;
+        self.commit_audited(cx, batch).await?;
         let now = self.clock.now_ms();
         Ok(self.sessions.lock(&p.user, &p.session, now)?)
     }

@@ -13,6 +13,7 @@ use kms_core::CoreError;
 use kms_storage::WriteBatch;
 use rand_core::CryptoRngCore;
 
+use super::context::CallContext;
 use super::Kms;
 use crate::error::{EngineError, EngineResult};
 use crate::layout;
@@ -35,7 +36,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     /// enrollment, written atomically with the user record on the condition
     /// that the user does not exist. A user is never set up twice: there is
     /// no silent replacement of a master secret.
-    pub(super) async fn setup(&mut self, p: SetupParams) -> EngineResult<SessionResult> {
+    pub(super) async fn setup(&mut self, cx: &mut CallContext, p: SetupParams) -> EngineResult<SessionResult> {
         let now = self.clock.now_ms();
         let user_key = layout::user(&p.user)?;
         if let Some(bytes) = self.get(&user_key).await? {
@@ -64,15 +65,15 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let entry = AuditRecord::new(EventKind::Setup, Outcome::Ok)
             .with_method(record.params.method().as_str())
             .with_id("enrollment_id", record.id.as_str());
-        self.audit_into(&mut batch, &scope, vec![entry], Some(&chain.signing), Some(chain.state)).await?;
+        self.audit_into(cx, &mut batch, &scope, vec![entry], Some(&chain.signing), Some(chain.state)).await?;
         self.store.commit(batch).await.map_err(|e| match e {
             kms_storage::StoreError::Conflict { .. } => {
                 EngineError::from(CoreError::AlreadyExists(format!("user {}", p.user)))
             }
             other => other.into(),
         })?;
-        self.promote_tails();
-        self.audited = true;
+        self.promote_tails(cx);
+        cx.audited = true;
 
         let (session, expires_ms) = self.sessions.open(&p.user, master, now, &mut self.rng);
         Ok(SessionResult { user: p.user, session, expires_ms, enrollment: record.info(), rewrapped: false })

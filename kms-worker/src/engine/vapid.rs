@@ -10,6 +10,7 @@ use kms_core::CoreError;
 use kms_storage::WriteBatch;
 use rand_core::CryptoRngCore;
 
+use super::context::CallContext;
 use super::state::Loaded;
 use super::Kms;
 use crate::error::{EngineError, EngineResult};
@@ -64,7 +65,11 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         Ok((record, next))
     }
 
-    pub(super) async fn vapid_generate(&mut self, p: SessionParams) -> EngineResult<VapidPublicInfo> {
+    pub(super) async fn vapid_generate(
+        &mut self,
+        cx: &mut CallContext,
+        p: SessionParams,
+    ) -> EngineResult<VapidPublicInfo> {
         let master = self.session_master_copy(&p.user, &p.session)?;
         let user = self.load_user(&p.user).await?;
         if let Some(kid) = &user.value.current_kid {
@@ -83,12 +88,12 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let entry = AuditRecord::new(EventKind::KeyGenerate, Outcome::Ok)
             .with_id("kid", record.kid().as_str())
             .with_id("version", record.version().to_string());
-        self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
-        self.commit_audited(batch).await?;
+        self.audit_into(cx, &mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
+        self.commit_audited(cx, batch).await?;
         Ok(record.info()?)
     }
 
-    pub(super) async fn vapid_rotate(&mut self, p: SessionParams) -> EngineResult<RotateResult> {
+    pub(super) async fn vapid_rotate(&mut self, cx: &mut CallContext, p: SessionParams) -> EngineResult<RotateResult> {
         let now = self.clock.now_ms();
         let master = self.session_master_copy(&p.user, &p.session)?;
         let user = self.load_user(&p.user).await?;
@@ -113,8 +118,8 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let entry = AuditRecord::new(EventKind::KeyRotate, Outcome::Ok)
             .with_id("kid", record.kid().as_str())
             .with_id("retired_kid", old_kid.as_str());
-        self.audit_into(&mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
-        self.commit_audited(batch).await?;
+        self.audit_into(cx, &mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
+        self.commit_audited(cx, batch).await?;
 
         let current = record.info()?;
         let retired = retired.info()?;
@@ -177,7 +182,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         Ok(())
     }
 
-    pub(super) async fn sign_jwt(&mut self, p: SignJwtParams) -> EngineResult<SignedJwt> {
+    pub(super) async fn sign_jwt(&mut self, cx: &mut CallContext, p: SignJwtParams) -> EngineResult<SignedJwt> {
         let now = self.clock.now_ms();
         // Session first: without one, nothing else is looked at.
         self.sessions.expiry(&p.user, &p.session, now)?;
@@ -203,8 +208,8 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         if let Some(jti) = claims.jti() {
             entry = entry.with_id("jti", jti);
         }
-        self.audit_alone(&AuditScope::User(p.user.clone()), vec![entry]).await?;
-        self.audited = true;
+        self.audit_alone(cx, &AuditScope::User(p.user.clone()), vec![entry]).await?;
+        cx.audited = true;
         Ok(signed)
     }
 }

@@ -23,7 +23,7 @@ use rand_core::OsRng;
 use wasm_bindgen::prelude::*;
 
 use crate::error::EngineError;
-use crate::Kms;
+use crate::{Kms, Platform};
 
 pub use clock::DateClock;
 pub use config::WebConfig;
@@ -60,7 +60,8 @@ impl KmsWorker {
         let store = IndexedDbStore::open(&web.db_name).await.map_err(|e| JsError::new(&e.to_string()))?;
         let pbkdf2 = WebCryptoPbkdf2::from_global().map_err(js_error)?;
         let engine =
-            Kms::with_pbkdf2(Box::new(store), DateClock, OsRng, web.engine, Box::new(pbkdf2)).map_err(js_error)?;
+            Kms::new(Box::new(store), Platform::native(DateClock, OsRng).with_pbkdf2(Box::new(pbkdf2)), web.engine)
+                .map_err(js_error)?;
         Ok(Self { engine: Rc::new(Mutex::new(engine)) })
     }
 

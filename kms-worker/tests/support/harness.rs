@@ -15,7 +15,7 @@ use kms_core::rpc::{
 use kms_core::secret::{Passphrase, PrfOutput};
 use kms_core::session::SessionToken;
 use kms_storage::{MemoryStore, Store, StoreKey, WriteBatch};
-use kms_worker::{Kms, KmsConfig};
+use kms_worker::{Kms, KmsConfig, Platform};
 use rand_chacha::rand_core::SeedableRng as _;
 use rand_chacha::ChaCha20Rng;
 use serde::de::DeserializeOwned;
@@ -53,12 +53,10 @@ impl Harness {
     pub fn over(seed: u64, config: KmsConfig, engine_store: Rc<dyn Store>, store: Rc<MemoryStore>) -> Self {
         let clock = ManualClock::new(real_now_ms());
         let kdf = LoggingPbkdf2::default();
-        let kms = Kms::with_pbkdf2(
+        let kms = Kms::new(
             Box::new(engine_store.clone()),
-            clock.clone(),
-            ChaCha20Rng::seed_from_u64(seed),
+            Platform::native(clock.clone(), ChaCha20Rng::seed_from_u64(seed)).with_pbkdf2(Box::new(kdf.clone())),
             config,
-            Box::new(kdf.clone()),
         )
         .expect("engine");
         Self { store, engine_store, clock, kdf, kms, next_seed: seed.wrapping_add(1_000_003), next_id: 1 }
@@ -67,12 +65,10 @@ impl Harness {
     /// An engine with the fast fake KDF (fuzzing only).
     pub fn with_fake_kdf(seed: u64) -> Self {
         let mut h = Self::new(seed);
-        h.kms = Kms::with_pbkdf2(
+        h.kms = Kms::new(
             Box::new(h.engine_store.clone()),
-            h.clock.clone(),
-            ChaCha20Rng::seed_from_u64(seed),
+            Platform::native(h.clock.clone(), ChaCha20Rng::seed_from_u64(seed)).with_pbkdf2(Box::new(FakeFastPbkdf2)),
             KmsConfig::default(),
-            Box::new(FakeFastPbkdf2),
         )
         .expect("engine");
         h
@@ -84,12 +80,11 @@ impl Harness {
     pub fn restart(&mut self, config: KmsConfig) {
         let seed = self.next_seed;
         self.next_seed = self.next_seed.wrapping_add(1_000_003);
-        self.kms = Kms::with_pbkdf2(
+        self.kms = Kms::new(
             Box::new(self.engine_store.clone()),
-            self.clock.clone(),
-            ChaCha20Rng::seed_from_u64(seed),
+            Platform::native(self.clock.clone(), ChaCha20Rng::seed_from_u64(seed))
+                .with_pbkdf2(Box::new(self.kdf.clone())),
             config,
-            Box::new(self.kdf.clone()),
         )
         .expect("engine");
     }
