@@ -426,4 +426,11 @@ mod tests {
         // The same framing as crate::crypto::aad, with a label of its own.
         assert_eq!(crate::crypto::aad::vapid_key("ab", "c", 1)[..14], [&[0, 0, 0, 10][..], b"kms-aad/v1"].concat()[..]);
     }
+
+    /// The known answer of `crate::crypto::aad` matches this module's AAD.
+    #[test]
+    fn aad_matches_the_known_answer() {
+        let aad = audit_key_aad(&UserId::parse("alice").unwrap(), &KeyId::parse("kid-1").unwrap());
+        assert_eq!(aad, crate::crypto::aad::kat::AUDIT_KEY);
+    }
 }

@@ -49,6 +49,34 @@ pub fn vapid_key(user: &str, kid: &str, version: u32) -> Vec<u8> {
     build(Purpose::VapidKey, &[user.as_bytes(), kid.as_bytes(), &version.to_be_bytes()])
 }
 
+/// Known answers: the exact AAD bytes of one example of each purpose, as
+/// stored blobs depend on them. Computed from the code that sealed every
+/// blob so far; if one of these changes, existing records stop opening.
+#[cfg(test)]
+pub(crate) mod kat {
+    /// `master_wrap("alice", "enr-1", "passphrase")`.
+    pub(crate) const MASTER_WRAP: &[u8] = b"\
+        \x00\x00\x00\x0akms-aad/v1\x00\x00\x00\x0bmaster-wrap\
+        \x00\x00\x00\x05alice\x00\x00\x00\x05enr-1\x00\x00\x00\x0apassphrase";
+
+    /// `vapid_key("alice", "kid-1", 258)`: the version as 4 bytes big-endian.
+    pub(crate) const VAPID_KEY: &[u8] = b"\
+        \x00\x00\x00\x0akms-aad/v1\x00\x00\x00\x09vapid-key\
+        \x00\x00\x00\x05alice\x00\x00\x00\x05kid-1\x00\x00\x00\x04\x00\x00\x01\x02";
+
+    /// A lease key for user `alice`, lease id `AAECAwQFBgcICQoLDA0ODw` (the
+    /// bytes 0..=15) and kid `kid-1`. The field after the purpose is the
+    /// lease record format, 1, as 4 bytes big-endian.
+    pub(crate) const LEASE_KEY: &[u8] = b"\
+        \x00\x00\x00\x0akms-aad/v1\x00\x00\x00\x09lease-key\x00\x00\x00\x04\x00\x00\x00\x01\
+        \x00\x00\x00\x05alice\x00\x00\x00\x16AAECAwQFBgcICQoLDA0ODw\x00\x00\x00\x05kid-1";
+
+    /// An audit key for user `alice` and kid `kid-1`.
+    pub(crate) const AUDIT_KEY: &[u8] = b"\
+        \x00\x00\x00\x0akms-aad/v1\x00\x00\x00\x09audit-key\
+        \x00\x00\x00\x05alice\x00\x00\x00\x05kid-1";
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,5 +86,15 @@ mod tests {
         assert_ne!(master_wrap("ab", "c", "m"), master_wrap("a", "bc", "m"));
         assert_ne!(master_wrap("u", "e", "passphrase"), master_wrap("u", "e", "passkey_prf"));
         assert_ne!(build(Purpose::MasterWrap, &[b"x"]), build(Purpose::VapidKey, &[b"x"]));
+    }
+
+    #[test]
+    fn master_wrap_matches_the_known_answer() {
+        assert_eq!(master_wrap("alice", "enr-1", "passphrase"), kat::MASTER_WRAP);
+    }
+
+    #[test]
+    fn vapid_key_matches_the_known_answer() {
+        assert_eq!(vapid_key("alice", "kid-1", 258), kat::VAPID_KEY);
     }
 }

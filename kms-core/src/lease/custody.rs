@@ -142,6 +142,15 @@ mod tests {
         assert_eq!(relabel(&theirs, b"vapid-key", AAD_PURPOSE), ours);
     }
 
+    /// The known answer of `crate::crypto::aad` matches this module's AAD.
+    #[test]
+    fn aad_matches_the_known_answer() {
+        let user = UserId::parse("alice").unwrap();
+        let lease = LeaseId::parse("AAECAwQFBgcICQoLDA0ODw").unwrap();
+        let kid = KeyId::parse("kid-1").unwrap();
+        assert_eq!(aad(&user, &lease, &kid), shared_aad::kat::LEASE_KEY);
+    }
+
     #[test]
     fn aad_and_key_bind_every_field() {
         let (user, lease, kid) = ids();
