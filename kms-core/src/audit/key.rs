@@ -28,7 +28,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::error::AuditError;
 use crate::crypto::aead::{self, Sealed};
-use crate::crypto::kdf;
+use crate::crypto::{aad, kdf};
 use crate::ids::{KeyId, UserId};
 use crate::secret::{Key256, MasterSecret};
 use crate::vapid::{Jwk, VapidPublicKey};
@@ -37,32 +37,6 @@ use crate::vapid::{Jwk, VapidPublicKey};
 const SEALING_PURPOSE: &str = "audit-seal";
 /// The version of the stored key records' layout.
 const RECORD_FORMAT: u32 = 1;
-/// The AAD layout version, as in `crate::crypto::aad` (`AAD_FORMAT`).
-const AAD_FORMAT: &[u8] = b"kms-aad/v1";
-/// The AAD purpose label of a sealed audit signing key.
-const AAD_PURPOSE: &[u8] = b"audit-key";
-
-/// The associated data of a sealed audit signing key: the same
-/// length-prefixed encoding as `crate::crypto::aad::build` (u32 big-endian
-/// length before each field: `kms-aad/v1`, the purpose, then the fields), with
-/// its own purpose label `audit-key`, distinct from every label there
-/// (`master-wrap`, `vapid-key`). The encoding is injective, so this AAD
-/// never equals another purpose's. Binds the user and the key id.
-///
-/// If `aad.rs` gains a `Purpose::AuditKey` with label `audit-key`, its
-/// output is byte-for-byte this one and the stored records stay valid.
-pub fn audit_key_aad(user: &UserId, kid: &KeyId) -> Vec<u8> {
-    let fields: [&[u8]; 4] = [AAD_FORMAT, AAD_PURPOSE, user.as_str().as_bytes(), kid.as_str().as_bytes()];
-    let mut out = Vec::with_capacity(fields.iter().map(|f| f.len() + 4).sum());
-    for f in fields {
-        // Ids and labels, far below 4 GiB; saturate rather than wrap.
-        let len = u32::try_from(f.len()).unwrap_or(u32::MAX);
-        out.extend_from_slice(&len.to_be_bytes());
-        out.extend_from_slice(f);
-    }
-    out
-}
-
 /// The key that seals a user's audit signing key: an HKDF subkey of the
 /// master secret, bound to the user and to the purpose `audit-seal`.
 pub fn audit_sealing_key(master: &MasterSecret, user: &UserId) -> Result<Key256, AuditError> {
@@ -255,7 +229,7 @@ pub struct AuditKeyRecord {
 
 impl AuditKeyRecord {
     /// Seals `key` for `user` under `sealing_key` ([`audit_sealing_key`]),
-    /// with AAD [`audit_key_aad`]`(user, kid)`.
+    /// with AAD [`aad::audit_key`]`(user, kid)`.
     pub fn create(
         key: &AuditSigningKey,
         sealing_key: &Key256,
@@ -263,7 +237,7 @@ impl AuditKeyRecord {
         now_ms: u64,
         rng: &mut impl CryptoRngCore,
     ) -> Result<Self, AuditError> {
-        let aad = audit_key_aad(user, &key.kid);
+        let aad = aad::audit_key(user, &key.kid);
         let mut scalar: [u8; 32] = key.key.to_bytes().into();
         let sealed = aead::seal(sealing_key, &aad, &scalar, rng);
         scalar.zeroize();
@@ -276,7 +250,7 @@ impl AuditKeyRecord {
     /// thumbprint must be the kid and its public half the stored one. Every
     /// failure is [`AuditError::Integrity`].
     pub fn open(&self, sealing_key: &Key256, user: &UserId) -> Result<AuditSigningKey, AuditError> {
-        let aad = audit_key_aad(user, &self.kid);
+        let aad = aad::audit_key(user, &self.kid);
         let plaintext = aead::open(sealing_key, &aad, &self.sealed).map_err(|_| AuditError::Integrity)?;
         let scalar = Zeroizing::new(<[u8; 32]>::try_from(plaintext.as_slice()).map_err(|_| AuditError::Integrity)?);
         drop(plaintext);
@@ -407,30 +381,5 @@ impl<'de> Deserialize<'de> for InstanceAuditKeyRecord {
             crate::b64::decode_array::<32>(&w.secret_scalar, "secret_scalar").map_err(serde::de::Error::custom)?,
         );
         Ok(Self { kid: w.kid.clone(), public_key: w.public_key.clone(), scalar, created_ms: w.created_ms })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn aad_is_injective_and_labelled() {
-        let id = |s: &str| UserId::parse(s).unwrap();
-        let kid = |s: &str| KeyId::parse(s).unwrap();
-        assert_ne!(audit_key_aad(&id("ab"), &kid("c")), audit_key_aad(&id("a"), &kid("bc")));
-        let expected =
-            [&[0, 0, 0, 10][..], b"kms-aad/v1", &[0, 0, 0, 9], b"audit-key", &[0, 0, 0, 2], b"ab", &[0, 0, 0, 1], b"c"]
-                .concat();
-        assert_eq!(audit_key_aad(&id("ab"), &kid("c")), expected);
-        // The same framing as crate::crypto::aad, with a label of its own.
-        assert_eq!(crate::crypto::aad::vapid_key("ab", "c", 1)[..14], [&[0, 0, 0, 10][..], b"kms-aad/v1"].concat()[..]);
-    }
-
-    /// The known answer of `crate::crypto::aad` matches this module's AAD.
-    #[test]
-    fn aad_matches_the_known_answer() {
-        let aad = audit_key_aad(&UserId::parse("alice").unwrap(), &KeyId::parse("kid-1").unwrap());
-        assert_eq!(aad, crate::crypto::aad::kat::AUDIT_KEY);
     }
 }

@@ -117,7 +117,7 @@ impl VapidSigningKey {
         if !ids_equal(&self.public().thumbprint(), kid) {
             return Err(CoreError::Internal("vapid seal: kid is not this key's thumbprint".into()));
         }
-        let aad = aad::vapid_key(user.as_str(), kid.as_str(), version);
+        let aad = aad::vapid_key(user, kid, version);
         let mut scalar = self.0.to_bytes();
         let sealed = aead::seal(sealing_key, &aad, &scalar, rng);
         scalar.zeroize();
@@ -132,7 +132,7 @@ impl VapidSigningKey {
     /// plaintext that is not a valid scalar; a thumbprint mismatch) is
     /// [`CoreError::Integrity`].
     pub fn unseal(sealing_key: &Key256, user: &UserId, kid: &KeyId, version: u32, sealed: &Sealed) -> Result<Self> {
-        let aad = aad::vapid_key(user.as_str(), kid.as_str(), version);
+        let aad = aad::vapid_key(user, kid, version);
         let plaintext = aead::open(sealing_key, &aad, sealed)?;
         let scalar: &[u8; 32] = plaintext.as_slice().try_into().map_err(|_| CoreError::Integrity)?;
         let key = Self::from_scalar(Zeroizing::new(*scalar)).map_err(|_| CoreError::Integrity)?;
@@ -532,11 +532,11 @@ mod tests {
         let user = UserId::parse("alice").unwrap();
         let kid = KeyId::parse("kid").unwrap();
         for pt in [vec![0u8; 32], vec![1u8; 31], vec![1u8; 33], vec![0xffu8; 32]] {
-            let sealed = aead::seal(&sk, &aad::vapid_key("alice", "kid", 1), &pt, &mut rng).unwrap();
+            let sealed = aead::seal(&sk, &aad::vapid_key(&user, &kid, 1), &pt, &mut rng).unwrap();
             assert_eq!(VapidSigningKey::unseal(&sk, &user, &kid, 1, &sealed).unwrap_err(), CoreError::Integrity);
         }
         // A valid scalar sealed under a kid that is not its thumbprint.
-        let sealed = aead::seal(&sk, &aad::vapid_key("alice", "kid", 1), &[1u8; 32], &mut rng).unwrap();
+        let sealed = aead::seal(&sk, &aad::vapid_key(&user, &kid, 1), &[1u8; 32], &mut rng).unwrap();
         assert_eq!(VapidSigningKey::unseal(&sk, &user, &kid, 1, &sealed).unwrap_err(), CoreError::Integrity);
     }
 
