@@ -3,6 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
+// Only for the doc links (the doc comments are also the generated
+// TypeScript's, so they keep their short form).
+#[cfg(doc)]
+use super::verify_export;
+
 /// A stable, machine-readable reason for a failed verification. These
 /// strings are part of the verify RPC and the CLI's `--json` output: never
 /// rename one, only add.
