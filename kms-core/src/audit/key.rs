@@ -144,8 +144,9 @@ impl std::fmt::Debug for AuditSigningKey {
 }
 
 impl AuditSigningKey {
-    /// A fresh random key. `rng` must be a CSPRNG (the platform's). Fails
-    /// only on an internal encoding error.
+    /// A fresh random key. `rng` must be a CSPRNG (the platform's). It does
+    /// not fail (the public half comes straight from the P-256 key now); the
+    /// `Result` stays so that callers need not change.
     pub fn generate(rng: &mut impl CryptoRngCore) -> Result<Self, AuditError> {
         Ok(Self::from_key(P256SigningKey::generate(rng)))
     }
