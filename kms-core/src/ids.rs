@@ -4,6 +4,7 @@
 
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Deserializer, Serialize};
+use subtle::ConstantTimeEq as _;
 
 use crate::error::{CoreError, Result};
 
@@ -93,9 +94,16 @@ impl CeremonyId {
 }
 
 impl KeyId {
-    /// Wraps a thumbprint computed by [`crate::vapid`].
+    /// Wraps a thumbprint computed by [`crate::crypto::p256_key`].
     pub(crate) fn from_thumbprint(t: String) -> Self {
         Self(t)
+    }
+
+    /// Compares two key ids in constant time. Ids are public, but these
+    /// comparisons gate whether a stored record is accepted, and constant
+    /// time costs nothing here.
+    pub(crate) fn ct_eq(&self, other: &Self) -> bool {
+        bool::from(self.0.as_bytes().ct_eq(other.0.as_bytes()))
     }
 }
 

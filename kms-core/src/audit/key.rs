@@ -15,54 +15,28 @@
 //! Secret and public halves are different types ([`AuditSigningKey`],
 //! [`AuditPublicKey`]), and the audit key is a different type from the VAPID
 //! key even though both are P-256 (one cannot be passed where the other is
-//! expected). The public half reuses [`VapidPublicKey`]'s checked parsing,
-//! JWK form and RFC 7638 thumbprint.
+//! expected). Both wrap the generic P-256 types of
+//! [`crate::crypto::p256_key`]: checked parsing, JWK form, RFC 7638
+//! thumbprint, signing.
 
-use p256::ecdsa::signature::Signer as _;
-use p256::ecdsa::{Signature, SigningKey};
-use p256::FieldBytes;
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use subtle::ConstantTimeEq as _;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::error::AuditError;
 use crate::crypto::aead::{self, Sealed};
-use crate::crypto::kdf;
+use crate::crypto::p256_key::{Jwk, P256PublicKey, P256SigningKey};
+use crate::crypto::{aad, kdf};
 use crate::ids::{KeyId, UserId};
 use crate::secret::{Key256, MasterSecret};
-use crate::vapid::{Jwk, VapidPublicKey};
+
+/// What parse errors of a stored record call an audit public key.
+const PUBLIC_KEY_NAME: &str = "audit public key";
 
 /// The HKDF purpose of the key that seals a user's audit signing key.
 const SEALING_PURPOSE: &str = "audit-seal";
 /// The version of the stored key records' layout.
 const RECORD_FORMAT: u32 = 1;
-/// The AAD layout version, as in `crate::crypto::aad` (`AAD_FORMAT`).
-const AAD_FORMAT: &[u8] = b"kms-aad/v1";
-/// The AAD purpose label of a sealed audit signing key.
-const AAD_PURPOSE: &[u8] = b"audit-key";
-
-/// The associated data of a sealed audit signing key: the same
-/// length-prefixed encoding as `crate::crypto::aad::build` (u32 big-endian
-/// length before each field: `kms-aad/v1`, the purpose, then the fields), with
-/// its own purpose label `audit-key`, distinct from every label there
-/// (`master-wrap`, `vapid-key`). The encoding is injective, so this AAD
-/// never equals another purpose's. Binds the user and the key id.
-///
-/// If `aad.rs` gains a `Purpose::AuditKey` with label `audit-key`, its
-/// output is byte-for-byte this one and the stored records stay valid.
-pub fn audit_key_aad(user: &UserId, kid: &KeyId) -> Vec<u8> {
-    let fields: [&[u8]; 4] = [AAD_FORMAT, AAD_PURPOSE, user.as_str().as_bytes(), kid.as_str().as_bytes()];
-    let mut out = Vec::with_capacity(fields.iter().map(|f| f.len() + 4).sum());
-    for f in fields {
-        // Ids and labels, far below 4 GiB; saturate rather than wrap.
-        let len = u32::try_from(f.len()).unwrap_or(u32::MAX);
-        out.extend_from_slice(&len.to_be_bytes());
-        out.extend_from_slice(f);
-    }
-    out
-}
-
 /// The key that seals a user's audit signing key: an HKDF subkey of the
 /// master secret, bound to the user and to the purpose `audit-seal`.
 pub fn audit_sealing_key(master: &MasterSecret, user: &UserId) -> Result<Key256, AuditError> {
@@ -75,20 +49,20 @@ pub fn audit_sealing_key(master: &MasterSecret, user: &UserId) -> Result<Key256,
 /// verify an export. Serialized (in stored records) as the unpadded
 /// base64url of the 65-byte uncompressed point; exports carry it as a JWK.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditPublicKey(VapidPublicKey);
+pub struct AuditPublicKey(P256PublicKey);
 
 impl AuditPublicKey {
     /// Parses a JWK (RFC 7518 section 6.2.1): `kty` `EC`, `crv` `P-256`,
     /// `x` and `y` 32 bytes each forming a curve point.
     pub fn from_jwk(jwk: &Jwk) -> Result<Self, AuditError> {
-        VapidPublicKey::from_jwk(jwk)
+        P256PublicKey::from_jwk(jwk)
             .map(Self)
             .map_err(|_| AuditError::InvalidInput("audit public key: not a P-256 JWK".into()))
     }
 
     /// Parses the unpadded base64url of the 65-byte uncompressed SEC1 point.
     pub fn from_sec1_b64(s: &str) -> Result<Self, AuditError> {
-        VapidPublicKey::from_sec1_b64(s)
+        P256PublicKey::from_sec1_b64(s)
             .map(Self)
             .map_err(|_| AuditError::InvalidInput("audit public key: not an uncompressed P-256 point".into()))
     }
@@ -108,13 +82,6 @@ impl AuditPublicKey {
         } else {
             Self::from_sec1_b64(s)
         }
-    }
-
-    fn from_signing(key: &SigningKey) -> Result<Self, AuditError> {
-        let point = key.verifying_key().to_encoded_point(false);
-        VapidPublicKey::from_sec1_bytes(point.as_bytes())
-            .map(Self)
-            .map_err(|_| AuditError::Internal("audit public key encoding".into()))
     }
 
     /// The key as a JWK.
@@ -138,22 +105,22 @@ impl AuditPublicKey {
     /// without this rule one checkpoint would have two valid encodings (so
     /// two different files would verify as the same log).
     pub fn verify(&self, msg: &[u8], signature: &[u8; 64]) -> bool {
-        match Signature::from_slice(signature) {
-            Ok(sig) if sig.normalize_s().is_none() => self.0.verify(msg, signature),
-            _ => false,
-        }
+        self.0.verify_low_s(msg, signature)
     }
 }
 
+/// Serialized as the unpadded base64url of the uncompressed point.
 impl Serialize for AuditPublicKey {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
+        s.serialize_str(&self.to_sec1_b64())
     }
 }
 
+/// Parsed as the unpadded base64url of the uncompressed point.
 impl<'de> Deserialize<'de> for AuditPublicKey {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        VapidPublicKey::deserialize(d).map(Self)
+        let s = String::deserialize(d)?;
+        P256PublicKey::from_sec1_b64_named(&s, PUBLIC_KEY_NAME).map(Self).map_err(serde::de::Error::custom)
     }
 }
 
@@ -161,11 +128,11 @@ impl<'de> Deserialize<'de> for AuditPublicKey {
 /// deterministic nonces, so signing needs no randomness).
 ///
 /// Not serializable, not `Clone`, `Debug` prints `<redacted>`; the wrapped
-/// `p256` signing key zeroizes its scalar on drop. The only ways to persist
+/// [`P256SigningKey`] zeroizes its scalar on drop. The only ways to persist
 /// it are [`AuditKeyRecord::create`] (sealed) and, for the instance scope
 /// only, [`InstanceAuditKeyRecord::create`] (in the clear).
 pub struct AuditSigningKey {
-    key: SigningKey,
+    key: P256SigningKey,
     public: AuditPublicKey,
     kid: KeyId,
 }
@@ -177,24 +144,29 @@ impl std::fmt::Debug for AuditSigningKey {
 }
 
 impl AuditSigningKey {
-    /// A fresh random key. `rng` must be a CSPRNG (the platform's). Fails
-    /// only on an internal encoding error.
+    /// A fresh random key. `rng` must be a CSPRNG (the platform's). It does
+    /// not fail (the public half comes straight from the P-256 key now); the
+    /// `Result` stays so that callers need not change.
     pub fn generate(rng: &mut impl CryptoRngCore) -> Result<Self, AuditError> {
-        Self::from_key(SigningKey::random(rng))
+        Ok(Self::from_key(P256SigningKey::generate(rng)))
     }
 
-    fn from_key(key: SigningKey) -> Result<Self, AuditError> {
-        let public = AuditPublicKey::from_signing(&key)?;
+    fn from_key(key: P256SigningKey) -> Self {
+        let public = AuditPublicKey(key.public());
         let kid = public.kid();
-        Ok(Self { key, public, kid })
+        Self { key, public, kid }
     }
 
     /// Rebuilds a key from its 32-byte big-endian scalar (zero and values
-    /// not below the group order are refused).
-    fn from_scalar(scalar: &Zeroizing<[u8; 32]>) -> Result<Self, AuditError> {
-        let bytes: &FieldBytes = (&**scalar).into();
-        let key = SigningKey::from_bytes(bytes).map_err(|_| AuditError::Integrity)?;
-        Self::from_key(key)
+    /// not below the group order are refused), and checks it against what
+    /// the record stores beside it: its thumbprint must be `kid` and its
+    /// public half `public`. Every failure is [`AuditError::Integrity`].
+    fn open_stored(scalar: &[u8; 32], kid: &KeyId, public: &AuditPublicKey) -> Result<Self, AuditError> {
+        let key = P256SigningKey::from_scalar(scalar).map(Self::from_key).map_err(|_| AuditError::Integrity)?;
+        if !key.kid.ct_eq(kid) || key.public != *public {
+            return Err(AuditError::Integrity);
+        }
+        Ok(key)
     }
 
     /// The public half.
@@ -209,14 +181,19 @@ impl AuditSigningKey {
 
     /// ES256 over `msg`: raw `r || s`.
     pub(crate) fn sign(&self, msg: &[u8]) -> Result<[u8; 64], AuditError> {
-        let sig: Signature = self.key.try_sign(msg).map_err(|_| AuditError::Internal("ecdsa signing failed".into()))?;
         // Low-s, the only form `AuditPublicKey::verify` accepts.
-        Ok(sig.normalize_s().unwrap_or(sig).to_bytes().into())
+        self.key.sign_low_s(msg).map_err(|_| AuditError::Internal("ecdsa signing failed".into()))
     }
 }
 
-fn ids_equal(a: &KeyId, b: &KeyId) -> bool {
-    bool::from(a.as_str().as_bytes().ct_eq(b.as_str().as_bytes()))
+/// The stored public key, if the stored kid is its thumbprint
+/// ([`AuditError::Integrity`] otherwise).
+fn checked_public_key<'a>(public: &'a AuditPublicKey, kid: &KeyId) -> Result<&'a AuditPublicKey, AuditError> {
+    if public.kid().ct_eq(kid) {
+        Ok(public)
+    } else {
+        Err(AuditError::Integrity)
+    }
 }
 
 /// The record format version `v`: `1` on write, anything else refused.
@@ -255,7 +232,7 @@ pub struct AuditKeyRecord {
 
 impl AuditKeyRecord {
     /// Seals `key` for `user` under `sealing_key` ([`audit_sealing_key`]),
-    /// with AAD [`audit_key_aad`]`(user, kid)`.
+    /// with AAD [`aad::audit_key`]`(user, kid)`.
     pub fn create(
         key: &AuditSigningKey,
         sealing_key: &Key256,
@@ -263,11 +240,10 @@ impl AuditKeyRecord {
         now_ms: u64,
         rng: &mut impl CryptoRngCore,
     ) -> Result<Self, AuditError> {
-        let aad = audit_key_aad(user, &key.kid);
-        let mut scalar: [u8; 32] = key.key.to_bytes().into();
-        let sealed = aead::seal(sealing_key, &aad, &scalar, rng);
-        scalar.zeroize();
-        let sealed = sealed.map_err(|_| AuditError::Internal("audit key seal failed".into()))?;
+        let aad = aad::audit_key(user, &key.kid);
+        let scalar = key.key.scalar_bytes();
+        let sealed = aead::seal(sealing_key, &aad, scalar.as_slice(), rng)
+            .map_err(|_| AuditError::Internal("audit key seal failed".into()))?;
         Ok(Self { v: RecordFormatV1, kid: key.kid.clone(), public_key: key.public.clone(), sealed, created_ms: now_ms })
     }
 
@@ -276,15 +252,11 @@ impl AuditKeyRecord {
     /// thumbprint must be the kid and its public half the stored one. Every
     /// failure is [`AuditError::Integrity`].
     pub fn open(&self, sealing_key: &Key256, user: &UserId) -> Result<AuditSigningKey, AuditError> {
-        let aad = audit_key_aad(user, &self.kid);
+        let aad = aad::audit_key(user, &self.kid);
         let plaintext = aead::open(sealing_key, &aad, &self.sealed).map_err(|_| AuditError::Integrity)?;
         let scalar = Zeroizing::new(<[u8; 32]>::try_from(plaintext.as_slice()).map_err(|_| AuditError::Integrity)?);
         drop(plaintext);
-        let key = AuditSigningKey::from_scalar(&scalar)?;
-        if !ids_equal(&key.kid, &self.kid) || key.public != self.public_key {
-            return Err(AuditError::Integrity);
-        }
-        Ok(key)
+        AuditSigningKey::open_stored(&scalar, &self.kid, &self.public_key)
     }
 
     /// The stored public key, after checking that the stored kid is its
@@ -292,11 +264,7 @@ impl AuditKeyRecord {
     /// it to show the key, and pin it only after [`AuditKeyRecord::open`]
     /// succeeded once.
     pub fn public_key(&self) -> Result<&AuditPublicKey, AuditError> {
-        if ids_equal(&self.public_key.kid(), &self.kid) {
-            Ok(&self.public_key)
-        } else {
-            Err(AuditError::Integrity)
-        }
+        checked_public_key(&self.public_key, &self.kid)
     }
 
     /// The key id.
@@ -339,7 +307,7 @@ impl InstanceAuditKeyRecord {
         Self {
             kid: key.kid.clone(),
             public_key: key.public.clone(),
-            scalar: Zeroizing::new(key.key.to_bytes().into()),
+            scalar: key.key.scalar_bytes(),
             created_ms: now_ms,
         }
     }
@@ -347,20 +315,12 @@ impl InstanceAuditKeyRecord {
     /// The key; its thumbprint and public half must match the stored ones
     /// ([`AuditError::Integrity`] otherwise).
     pub fn open(&self) -> Result<AuditSigningKey, AuditError> {
-        let key = AuditSigningKey::from_scalar(&self.scalar)?;
-        if !ids_equal(&key.kid, &self.kid) || key.public != self.public_key {
-            return Err(AuditError::Integrity);
-        }
-        Ok(key)
+        AuditSigningKey::open_stored(&self.scalar, &self.kid, &self.public_key)
     }
 
     /// The stored public key (checked only against the stored kid).
     pub fn public_key(&self) -> Result<&AuditPublicKey, AuditError> {
-        if ids_equal(&self.public_key.kid(), &self.kid) {
-            Ok(&self.public_key)
-        } else {
-            Err(AuditError::Integrity)
-        }
+        checked_public_key(&self.public_key, &self.kid)
     }
 
     /// The key id.
@@ -407,23 +367,5 @@ impl<'de> Deserialize<'de> for InstanceAuditKeyRecord {
             crate::b64::decode_array::<32>(&w.secret_scalar, "secret_scalar").map_err(serde::de::Error::custom)?,
         );
         Ok(Self { kid: w.kid.clone(), public_key: w.public_key.clone(), scalar, created_ms: w.created_ms })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn aad_is_injective_and_labelled() {
-        let id = |s: &str| UserId::parse(s).unwrap();
-        let kid = |s: &str| KeyId::parse(s).unwrap();
-        assert_ne!(audit_key_aad(&id("ab"), &kid("c")), audit_key_aad(&id("a"), &kid("bc")));
-        let expected =
-            [&[0, 0, 0, 10][..], b"kms-aad/v1", &[0, 0, 0, 9], b"audit-key", &[0, 0, 0, 2], b"ab", &[0, 0, 0, 1], b"c"]
-                .concat();
-        assert_eq!(audit_key_aad(&id("ab"), &kid("c")), expected);
-        // The same framing as crate::crypto::aad, with a label of its own.
-        assert_eq!(crate::crypto::aad::vapid_key("ab", "c", 1)[..14], [&[0, 0, 0, 10][..], b"kms-aad/v1"].concat()[..]);
     }
 }

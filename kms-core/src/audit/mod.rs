@@ -100,7 +100,5 @@ pub use export::{
     parse_export, write_export, Export, ExportError, ExportHeader, EXPORT_FORMAT, EXPORT_VERSION, MAX_EXPORT_BYTES,
     MAX_EXPORT_CHECKPOINTS, MAX_EXPORT_ENTRIES, MAX_LINE_BYTES,
 };
-pub use key::{
-    audit_key_aad, audit_sealing_key, AuditKeyRecord, AuditPublicKey, AuditSigningKey, InstanceAuditKeyRecord,
-};
+pub use key::{audit_sealing_key, AuditKeyRecord, AuditPublicKey, AuditSigningKey, InstanceAuditKeyRecord};
 pub use verify::{verify_export, Failure, FailureReason, VerifyOptions, VerifyReport};

@@ -4,3 +4,4 @@
 pub mod aad;
 pub mod aead;
 pub mod kdf;
+pub mod p256_key;

@@ -5,21 +5,12 @@ use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 
 use super::id::LeaseId;
-use super::RECORD_FORMAT;
 use crate::crypto::aead::{self, Sealed};
-use crate::crypto::kdf;
+use crate::crypto::{aad, kdf};
 use crate::error::{CoreError, Result};
 use crate::ids::{KeyId, UserId};
 use crate::secret::Key256;
 use crate::vapid::VapidSigningKey;
-
-/// The AAD layout tag, shared with [`crate::crypto::aad`]: the layout is the
-/// same (length-prefixed fields), only the purpose label differs.
-const AAD_FORMAT: &[u8] = b"kms-aad/v1";
-
-/// The AAD purpose of a VAPID key sealed under a lease key. Distinct from
-/// `master-wrap` and `vapid-key`, so no other sealed blob's AAD can match.
-const AAD_PURPOSE: &[u8] = b"lease-key";
 
 /// The HKDF `info` prefix of the lease key.
 const WRAP_INFO: &[u8] = b"kms/v1/lease-wrap\0";
@@ -41,29 +32,6 @@ fn lease_key(secret: &[u8; 32], user: &UserId, lease_id: &LeaseId) -> Result<Key
     kdf::hkdf_key(secret, lease_id.as_bytes(), &info)
 }
 
-/// The AAD of a sealed lease key: the layout of [`crate::crypto::aad::build`]
-/// (each field as a u32 big-endian length and its bytes) over the format
-/// tag, the purpose, the record format, the user, the lease id and the kid.
-fn aad(user: &UserId, lease_id: &LeaseId, kid: &KeyId) -> Vec<u8> {
-    let format = RECORD_FORMAT.to_be_bytes();
-    let fields: [&[u8]; 6] = [
-        AAD_FORMAT,
-        AAD_PURPOSE,
-        &format,
-        user.as_str().as_bytes(),
-        lease_id.as_str().as_bytes(),
-        kid.as_str().as_bytes(),
-    ];
-    let mut out = Vec::with_capacity(fields.iter().map(|f| f.len() + 4).sum());
-    for f in fields {
-        // Ids and labels, far below 4 GiB; saturate rather than wrap.
-        let len = u32::try_from(f.len()).unwrap_or(u32::MAX);
-        out.extend_from_slice(&len.to_be_bytes());
-        out.extend_from_slice(f);
-    }
-    out
-}
-
 /// Seals `signing_key`'s scalar under the lease key of (`secret`, `user`,
 /// `lease_id`), bound to `kid`. The caller has checked that `kid` is the
 /// key's thumbprint.
@@ -77,7 +45,7 @@ pub(super) fn seal(
 ) -> Result<Sealed> {
     let key = lease_key(secret, user, lease_id)?;
     let scalar = signing_key.scalar_bytes();
-    aead::seal(&key, &aad(user, lease_id, kid), scalar.as_slice(), rng)
+    aead::seal(&key, &aad::lease_key(user, lease_id, kid), scalar.as_slice(), rng)
 }
 
 /// Opens a key sealed by [`seal`]. The AAD is rebuilt from the arguments.
@@ -92,7 +60,7 @@ pub(super) fn open(
     kid: &KeyId,
 ) -> Result<VapidSigningKey> {
     let key = lease_key(secret, user, lease_id)?;
-    let plaintext = aead::open(&key, &aad(user, lease_id, kid), sealed).map_err(|_| invalid_credential())?;
+    let plaintext = aead::open(&key, &aad::lease_key(user, lease_id, kid), sealed).map_err(|_| invalid_credential())?;
     let mut scalar = Zeroizing::new([0u8; 32]);
     if plaintext.len() != scalar.len() {
         return Err(CoreError::Integrity);
@@ -110,8 +78,8 @@ pub(super) fn open(
 
 #[cfg(test)]
 mod tests {
+    use super::super::RECORD_FORMAT;
     use super::*;
-    use crate::crypto::aad as shared_aad;
     use rand_chacha::rand_core::SeedableRng;
 
     fn ids() -> (UserId, LeaseId, KeyId) {
@@ -119,27 +87,19 @@ mod tests {
         (UserId::parse("alice").unwrap(), LeaseId::generate(&mut rng), KeyId::parse("kid").unwrap())
     }
 
-    /// The local AAD has the shared layout: with the shared builder's
-    /// purpose swapped for ours, the bytes are the same.
+    /// The lease-key AAD carries the lease record format as its first
+    /// field; `crate::crypto::aad` fixes it at 1, which must stay the
+    /// record format for the sealed keys of stored leases to open.
     #[test]
-    fn aad_uses_the_shared_layout_with_its_own_purpose() {
+    fn aad_carries_the_record_format() {
         let (user, lease, kid) = ids();
-        let ours = aad(&user, &lease, &kid);
-        let format = RECORD_FORMAT.to_be_bytes();
-        let theirs = shared_aad::build(
-            shared_aad::Purpose::VapidKey,
-            &[&format, user.as_str().as_bytes(), lease.as_str().as_bytes(), kid.as_str().as_bytes()],
-        );
-        assert_ne!(ours, theirs);
-        let relabel = |v: &[u8], from: &[u8], to: &[u8]| {
-            let mut from_f = (u32::try_from(from.len()).unwrap()).to_be_bytes().to_vec();
-            from_f.extend_from_slice(from);
-            let mut to_f = (u32::try_from(to.len()).unwrap()).to_be_bytes().to_vec();
-            to_f.extend_from_slice(to);
-            let pos = v.windows(from_f.len()).position(|w| w == from_f.as_slice()).unwrap();
-            [&v[..pos], to_f.as_slice(), &v[pos + from_f.len()..]].concat()
-        };
-        assert_eq!(relabel(&theirs, b"vapid-key", AAD_PURPOSE), ours);
+        let fields: [&[u8]; 4] = [
+            &RECORD_FORMAT.to_be_bytes(),
+            user.as_str().as_bytes(),
+            lease.as_str().as_bytes(),
+            kid.as_str().as_bytes(),
+        ];
+        assert_eq!(aad::lease_key(&user, &lease, &kid), aad::build(aad::Purpose::LeaseKey, &fields));
     }
 
     #[test]
@@ -149,10 +109,10 @@ mod tests {
         let other_lease = LeaseId::generate(&mut rng);
         let bob = UserId::parse("bob").unwrap();
         let other_kid = KeyId::parse("kie").unwrap();
-        let base = aad(&user, &lease, &kid);
-        assert_ne!(base, aad(&bob, &lease, &kid));
-        assert_ne!(base, aad(&user, &other_lease, &kid));
-        assert_ne!(base, aad(&user, &lease, &other_kid));
+        let base = aad::lease_key(&user, &lease, &kid);
+        assert_ne!(base, aad::lease_key(&bob, &lease, &kid));
+        assert_ne!(base, aad::lease_key(&user, &other_lease, &kid));
+        assert_ne!(base, aad::lease_key(&user, &lease, &other_kid));
         let k = |s: &[u8; 32], u: &UserId, l: &LeaseId| *lease_key(s, u, l).unwrap().expose();
         let secret = [5u8; 32];
         assert_ne!(k(&secret, &user, &lease), k(&secret, &bob, &lease));

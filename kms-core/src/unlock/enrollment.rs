@@ -149,7 +149,7 @@ impl EnrollmentRecord {
         now: UnixMillis,
         rng: &mut impl CryptoRngCore,
     ) -> Result<Self> {
-        let aad = aad::master_wrap(user.as_str(), id.as_str(), params.method().as_str());
+        let aad = aad::master_wrap(user, &id, params.method());
         let wrapped = aead::seal(wrap_key, &aad, master.expose(), rng)?;
         Ok(Self {
             v: RECORD_VERSION,
@@ -176,7 +176,7 @@ impl EnrollmentRecord {
         if self.v != RECORD_VERSION {
             return Err(CoreError::UnlockFailed);
         }
-        let aad = aad::master_wrap(user.as_str(), id.as_str(), method.as_str());
+        let aad = aad::master_wrap(user, id, method);
         let plain = aead::open(wrap_key, &aad, &self.wrapped).map_err(|_| CoreError::UnlockFailed)?;
         MasterSecret::from_unwrapped(plain).map_err(|_| CoreError::UnlockFailed)
     }

@@ -6,24 +6,23 @@
 //! AES-256-GCM blob ([`VapidKeyRecord`]) sealed under a per-user key derived
 //! from the user's master secret ([`vapid_sealing_key`]).
 
-use p256::ecdsa::signature::{Signer as _, Verifier as _};
-use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
-use p256::elliptic_curve::sec1::ToEncodedPoint as _;
-use p256::{FieldBytes, PublicKey};
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
-use zeroize::{Zeroize as _, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::crypto::aead::Sealed;
+use crate::crypto::p256_key::{P256PublicKey, P256SigningKey};
 use crate::crypto::{aad, aead, kdf};
 use crate::error::{CoreError, Result};
 use crate::ids::{KeyId, UserId};
 use crate::secret::{Key256, MasterSecret};
 
-/// Length of an uncompressed SEC1 P-256 point: `0x04 || x (32) || y (32)`.
-pub const SEC1_UNCOMPRESSED_LEN: usize = 65;
+// The generic P-256 encodings, at their VAPID paths too.
+pub use crate::crypto::p256_key::{Jwk, SEC1_UNCOMPRESSED_LEN};
+
+/// What parse errors call a VAPID public key.
+const PUBLIC_KEY_NAME: &str = "vapid public key";
 
 /// The `purpose` of the subkey that seals a user's VAPID private keys.
 const SEALING_PURPOSE: &str = "vapid-seal";
@@ -40,11 +39,11 @@ pub fn vapid_sealing_key(master: &MasterSecret, user: &UserId) -> Result<Key256>
 
 /// A VAPID private key: an ECDSA P-256 signing key used for ES256.
 ///
-/// It cannot be serialized or cloned, and `Debug` prints `<redacted>`. The wrapped
-/// `p256::ecdsa::SigningKey` zeroizes its secret scalar when dropped (it
-/// implements `Drop` and `ZeroizeOnDrop`), so this type needs no `Drop` of its
-/// own. The only way to persist it is [`VapidSigningKey::seal`].
-pub struct VapidSigningKey(SigningKey);
+/// It cannot be serialized or cloned, and `Debug` prints `<redacted>`. The
+/// wrapped [`P256SigningKey`] zeroizes its secret scalar when dropped. The
+/// only way to persist it is [`VapidSigningKey::seal`] (and, inside this
+/// crate, a lease's wrap, see [`crate::lease`]).
+pub struct VapidSigningKey(P256SigningKey);
 
 impl std::fmt::Debug for VapidSigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -55,17 +54,14 @@ impl std::fmt::Debug for VapidSigningKey {
 impl VapidSigningKey {
     /// A fresh random key pair. `rng` must be a CSPRNG (the platform's).
     pub fn generate(rng: &mut impl CryptoRngCore) -> Self {
-        Self(SigningKey::random(rng))
+        Self(P256SigningKey::generate(rng))
     }
 
     /// Rebuilds a key from its 32-byte big-endian secret scalar, as unsealing
     /// does. Refuses zero and values not below the group order. The caller's
     /// buffer is wiped when it drops.
     pub(crate) fn from_scalar(scalar: Zeroizing<[u8; 32]>) -> Result<Self> {
-        let bytes: &FieldBytes = (&*scalar).into();
-        SigningKey::from_bytes(bytes)
-            .map(Self)
-            .map_err(|_| CoreError::invalid("vapid key: scalar is zero or not below the P-256 group order"))
+        P256SigningKey::from_scalar(&scalar).map(Self)
     }
 
     /// The 32-byte big-endian secret scalar, for sealing it under a key other
@@ -73,18 +69,12 @@ impl VapidSigningKey {
     /// see [`crate::lease`]). The returned buffer is wiped when it drops;
     /// [`VapidSigningKey::from_scalar`] is the inverse.
     pub(crate) fn scalar_bytes(&self) -> Zeroizing<[u8; 32]> {
-        let mut field = self.0.to_bytes();
-        let mut out = Zeroizing::new([0u8; 32]);
-        for (o, b) in out.iter_mut().zip(field.iter()) {
-            *o = *b;
-        }
-        field.zeroize();
-        out
+        self.0.scalar_bytes()
     }
 
     /// The public half.
     pub fn public(&self) -> VapidPublicKey {
-        VapidPublicKey(PublicKey::from(self.0.verifying_key()))
+        VapidPublicKey(self.0.public())
     }
 
     /// ES256 (RFC 7518 section 3.4): SHA-256 of `msg`, ECDSA P-256 with the
@@ -94,8 +84,7 @@ impl VapidSigningKey {
     /// Fails only if ECDSA produced `r = 0` or `s = 0` (probability about
     /// 2^-255); the error is `Internal`. Returning it keeps this total.
     pub fn sign(&self, msg: &[u8]) -> Result<[u8; 64]> {
-        let sig: Signature = self.0.try_sign(msg).map_err(|_| CoreError::Internal("ecdsa signing failed".into()))?;
-        Ok(sig.to_bytes().into())
+        self.0.sign(msg)
     }
 
     /// Seals the secret scalar under `sealing_key` for storage (AES-256-GCM,
@@ -114,14 +103,12 @@ impl VapidSigningKey {
         version: u32,
         rng: &mut impl CryptoRngCore,
     ) -> Result<Sealed> {
-        if !ids_equal(&self.public().thumbprint(), kid) {
+        if !self.public().thumbprint().ct_eq(kid) {
             return Err(CoreError::Internal("vapid seal: kid is not this key's thumbprint".into()));
         }
-        let aad = aad::vapid_key(user.as_str(), kid.as_str(), version);
-        let mut scalar = self.0.to_bytes();
-        let sealed = aead::seal(sealing_key, &aad, &scalar, rng);
-        scalar.zeroize();
-        sealed
+        let aad = aad::vapid_key(user, kid, version);
+        let scalar = self.0.scalar_bytes();
+        aead::seal(sealing_key, &aad, scalar.as_slice(), rng)
     }
 
     /// Opens a blob made by [`VapidSigningKey::seal`]. The AAD is recomputed
@@ -132,39 +119,24 @@ impl VapidSigningKey {
     /// plaintext that is not a valid scalar; a thumbprint mismatch) is
     /// [`CoreError::Integrity`].
     pub fn unseal(sealing_key: &Key256, user: &UserId, kid: &KeyId, version: u32, sealed: &Sealed) -> Result<Self> {
-        let aad = aad::vapid_key(user.as_str(), kid.as_str(), version);
+        let aad = aad::vapid_key(user, kid, version);
         let plaintext = aead::open(sealing_key, &aad, sealed)?;
         let scalar: &[u8; 32] = plaintext.as_slice().try_into().map_err(|_| CoreError::Integrity)?;
         let key = Self::from_scalar(Zeroizing::new(*scalar)).map_err(|_| CoreError::Integrity)?;
         drop(plaintext);
-        if !ids_equal(&key.public().thumbprint(), kid) {
+        if !key.public().thumbprint().ct_eq(kid) {
             return Err(CoreError::Integrity);
         }
         Ok(key)
     }
 }
 
-/// `0x04 || x || y`.
-fn sec1_uncompressed(x: &[u8; 32], y: &[u8; 32]) -> [u8; SEC1_UNCOMPRESSED_LEN] {
-    let mut out = [0u8; SEC1_UNCOMPRESSED_LEN];
-    let bytes = std::iter::once(&0x04u8).chain(x).chain(y);
-    for (o, b) in out.iter_mut().zip(bytes) {
-        *o = *b;
-    }
-    out
-}
-
-/// Compares two key ids in constant time. Ids are public, but these
-/// comparisons gate whether a stored record is accepted, and constant time
-/// costs nothing here.
-fn ids_equal(a: &KeyId, b: &KeyId) -> bool {
-    bool::from(a.as_str().as_bytes().ct_eq(b.as_str().as_bytes()))
-}
-
-/// A VAPID public key: a P-256 point, never the identity (guaranteed by
-/// `p256::PublicKey`).
+/// A VAPID public key: a P-256 point, never the identity. This is the
+/// application server key (`applicationServerKey`, the `k=` of RFC 8292);
+/// the encodings are those of [`P256PublicKey`], the parse errors name a
+/// `vapid public key`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VapidPublicKey(PublicKey);
+pub struct VapidPublicKey(P256PublicKey);
 
 impl VapidPublicKey {
     /// Parses the 65-byte uncompressed SEC1 point `0x04 || x || y`, the form
@@ -172,83 +144,48 @@ impl VapidPublicKey {
     /// RFC 8292. Compressed points, the identity and points not on the curve
     /// are refused with `InvalidInput`.
     pub fn from_sec1_bytes(bytes: &[u8]) -> Result<Self> {
-        if bytes.len() != SEC1_UNCOMPRESSED_LEN {
-            return Err(CoreError::invalid("vapid public key: expected a 65-byte uncompressed P-256 point"));
-        }
-        if bytes.first() != Some(&0x04) {
-            return Err(CoreError::invalid("vapid public key: expected an uncompressed point (first byte 0x04)"));
-        }
-        PublicKey::from_sec1_bytes(bytes)
-            .map(Self)
-            .map_err(|_| CoreError::invalid("vapid public key: not a point on P-256"))
+        P256PublicKey::from_sec1_bytes_named(bytes, PUBLIC_KEY_NAME).map(Self)
     }
 
     /// Parses the unpadded base64url of the 65-byte uncompressed point (see
     /// [`VapidPublicKey::from_sec1_bytes`]).
     pub fn from_sec1_b64(s: &str) -> Result<Self> {
-        let bytes = crate::b64::decode(s, SEC1_UNCOMPRESSED_LEN, "vapid public key")?;
-        Self::from_sec1_bytes(&bytes)
+        P256PublicKey::from_sec1_b64_named(s, PUBLIC_KEY_NAME).map(Self)
     }
 
     /// Parses a JWK (RFC 7517/7518): `kty` must be `EC`, `crv` `P-256`, and
     /// `x`, `y` 32 bytes each of unpadded base64url forming a curve point.
     pub fn from_jwk(jwk: &Jwk) -> Result<Self> {
-        if jwk.kty != "EC" || jwk.crv != "P-256" {
-            return Err(CoreError::invalid("jwk: expected kty \"EC\" and crv \"P-256\""));
-        }
-        let x: [u8; 32] = crate::b64::decode_array(&jwk.x, "jwk.x")?;
-        let y: [u8; 32] = crate::b64::decode_array(&jwk.y, "jwk.y")?;
-        Self::from_sec1_bytes(&sec1_uncompressed(&x, &y))
+        P256PublicKey::from_jwk_named(jwk, PUBLIC_KEY_NAME).map(Self)
     }
 
     /// The 65-byte uncompressed SEC1 encoding `0x04 || x || y`.
     pub fn to_sec1_bytes(&self) -> [u8; SEC1_UNCOMPRESSED_LEN] {
-        let (x, y) = self.coordinates();
-        sec1_uncompressed(&x, &y)
+        self.0.to_sec1_bytes()
     }
 
     /// Unpadded base64url of [`VapidPublicKey::to_sec1_bytes`]: the value the
     /// page passes as `applicationServerKey` to `pushManager.subscribe()`,
     /// and the `k=` parameter of the `Authorization` header.
     pub fn to_sec1_b64(&self) -> String {
-        crate::b64::encode(self.to_sec1_bytes())
-    }
-
-    /// The affine coordinates `(x, y)`, 32 bytes each, big-endian.
-    fn coordinates(&self) -> ([u8; 32], [u8; 32]) {
-        let point = self.0.to_encoded_point(false);
-        match (point.x(), point.y()) {
-            (Some(x), Some(y)) => ((*x).into(), (*y).into()),
-            // Unreachable: `p256::PublicKey` is never the identity, and an
-            // uncompressed encoding carries both coordinates. (0, 0) is not
-            // on the curve, so it could never pass for a real key.
-            _ => ([0u8; 32], [0u8; 32]),
-        }
+        self.0.to_sec1_b64()
     }
 
     /// The key as a JWK (RFC 7518 section 6.2.1).
     pub fn jwk(&self) -> Jwk {
-        let (x, y) = self.coordinates();
-        Jwk { kty: "EC".to_owned(), crv: "P-256".to_owned(), x: crate::b64::encode(x), y: crate::b64::encode(y) }
+        self.0.jwk()
     }
 
-    /// The RFC 7638 JWK thumbprint: unpadded base64url of SHA-256 over exactly
-    /// `{"crv":"P-256","kty":"EC","x":"<x>","y":"<y>"}` (required members
-    /// only, lexicographic order, no whitespace). This is the key's
-    /// [`KeyId`]. `x` and `y` are base64url, so they need no JSON escaping.
+    /// The RFC 7638 JWK thumbprint ([`P256PublicKey::thumbprint`]): the
+    /// key's [`KeyId`].
     pub fn thumbprint(&self) -> KeyId {
-        let jwk = self.jwk();
-        let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#, jwk.x, jwk.y);
-        KeyId::from_thumbprint(crate::b64::encode(Sha256::digest(canonical.as_bytes())))
+        self.0.thumbprint()
     }
 
     /// Verifies an ES256 signature (raw `r || s`) over `msg`. False for any
     /// malformed signature (`r` or `s` zero or not below the group order).
     pub fn verify(&self, msg: &[u8], signature: &[u8; 64]) -> bool {
-        let Ok(sig) = Signature::from_slice(signature) else {
-            return false;
-        };
-        VerifyingKey::from(&self.0).verify(msg, &sig).is_ok()
+        self.0.verify(msg, signature)
     }
 }
 
@@ -265,21 +202,6 @@ impl<'de> Deserialize<'de> for VapidPublicKey {
         let s = String::deserialize(d)?;
         Self::from_sec1_b64(&s).map_err(serde::de::Error::custom)
     }
-}
-
-/// A P-256 public key as a JSON Web Key (RFC 7518 section 6.2.1). Plain data:
-/// turn it into a key with [`VapidPublicKey::from_jwk`], which checks it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-pub struct Jwk {
-    /// `"EC"` (checked by [`VapidPublicKey::from_jwk`]).
-    pub kty: String,
-    /// `"P-256"` (checked by [`VapidPublicKey::from_jwk`]).
-    pub crv: String,
-    /// The x coordinate, 32 bytes, unpadded base64url.
-    pub x: String,
-    /// The y coordinate, 32 bytes, unpadded base64url.
-    pub y: String,
 }
 
 /// Whether a key signs new tokens.
@@ -400,7 +322,7 @@ impl VapidKeyRecord {
     /// that `kid` is the stored public key's thumbprint (else `Integrity`).
     /// [`VapidKeyRecord::open`] is the authenticated path.
     pub fn info(&self) -> Result<VapidPublicInfo> {
-        if !ids_equal(&self.public_key.thumbprint(), &self.kid) {
+        if !self.public_key.thumbprint().ct_eq(&self.kid) {
             return Err(CoreError::Integrity);
         }
         Ok(VapidPublicInfo {
@@ -532,11 +454,11 @@ mod tests {
         let user = UserId::parse("alice").unwrap();
         let kid = KeyId::parse("kid").unwrap();
         for pt in [vec![0u8; 32], vec![1u8; 31], vec![1u8; 33], vec![0xffu8; 32]] {
-            let sealed = aead::seal(&sk, &aad::vapid_key("alice", "kid", 1), &pt, &mut rng).unwrap();
+            let sealed = aead::seal(&sk, &aad::vapid_key(&user, &kid, 1), &pt, &mut rng).unwrap();
             assert_eq!(VapidSigningKey::unseal(&sk, &user, &kid, 1, &sealed).unwrap_err(), CoreError::Integrity);
         }
         // A valid scalar sealed under a kid that is not its thumbprint.
-        let sealed = aead::seal(&sk, &aad::vapid_key("alice", "kid", 1), &[1u8; 32], &mut rng).unwrap();
+        let sealed = aead::seal(&sk, &aad::vapid_key(&user, &kid, 1), &[1u8; 32], &mut rng).unwrap();
         assert_eq!(VapidSigningKey::unseal(&sk, &user, &kid, 1, &sealed).unwrap_err(), CoreError::Integrity);
     }
 
