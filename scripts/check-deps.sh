@@ -23,6 +23,18 @@ forbid() {
   done
 }
 
+# forbid_testing "CARGO TREE ARGS": no crate's `testing` feature (test doubles,
+# the software authenticator) is on in that build.
+forbid_testing() {
+  local args="$1" on
+  # shellcheck disable=SC2086 # the arguments are words on purpose
+  on=$(cargo tree $args -e normal,features --prefix none | grep 'feature "testing"' | sort -u || true)
+  if [ -n "$on" ]; then
+    echo "dependency boundary broken: $args builds with: $on" >&2
+    failed=1
+  fi
+}
+
 # A page or a relay that talks to a KMS elsewhere: no engine, no CLI.
 forbid "kms-client --no-default-features" "-p kms-client --no-default-features" \
   kms-worker kms-storage rusqlite clap rpassword directories
@@ -36,6 +48,11 @@ forbid "kms-worker" "-p kms-worker" rusqlite clap
 # The rules and the crypto: no I/O crates, no test doubles (the software
 # authenticator and its seeded RNG are behind kms-core's `testing` feature).
 forbid "kms-core" "-p kms-core" rusqlite kms-storage ureq tiny_http rand_chacha
+
+# No production build of a crate carries a `testing` feature.
+for crate in kms-core kms-storage kms-worker kms-client kms-examples; do
+  forbid_testing "-p $crate"
+done
 
 if [ "$failed" = 1 ]; then exit 1; fi
 say "dependency boundaries hold"

@@ -231,7 +231,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     }
 
     /// Commits a batch that carries the operation's own audit entries. Only
-    /// once it has landed does the failure audit in [`Kms::call`] stand
+    /// once it has landed does the failure audit in `Kms::run` stand
     /// down: if it did not land, neither did its entries, and the failure is
     /// audited on its own.
     pub(super) async fn commit_audited(&mut self, cx: &mut CallContext, batch: WriteBatch) -> EngineResult<()> {
