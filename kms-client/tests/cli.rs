@@ -566,3 +566,20 @@ fn ids_that_start_with_a_hyphen_are_values_not_flags() {
         assert_eq!(e["code"], "not_found", "{args:?}: {e}");
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn a_store_path_that_is_not_a_store_is_refused_untouched() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "private notes\n").unwrap();
+    std::fs::set_permissions(&text, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let e = err_json(&text, &["info"], "");
+    assert_eq!(e["code"], "storage", "{e}");
+    let message = e["message"].as_str().unwrap();
+    assert!(message.contains("not a SQLite database"), "{message}");
+    assert!(!message.contains("private notes"), "{message}");
+    assert_eq!(std::fs::metadata(&text).unwrap().permissions().mode() & 0o777, 0o644);
+    assert_eq!(std::fs::read_to_string(&text).unwrap(), "private notes\n");
+}

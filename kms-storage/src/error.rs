@@ -49,6 +49,15 @@ pub enum StoreError {
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 
+    /// The path holds something that is not a store this crate may open,
+    /// and it was left untouched (mode, bytes and times unchanged): a
+    /// symbolic link, something other than a regular file, an empty file, a
+    /// file that is not SQLite, another application's SQLite database, or a
+    /// store file without write permission (a store is written on every
+    /// call). The message names the problem, never the file's contents.
+    #[error("refused to open the store, left untouched: {0}")]
+    NotAStore(String),
+
     /// The database was written by a newer version of this crate. Opening it
     /// anyway could silently misread or damage records, so it is refused.
     #[error(

@@ -49,5 +49,5 @@ pub use indexeddb::{IndexedDbStore, IDB_SCHEMA_VERSION};
 pub use key::{KeyPrefix, StoreKey, MAX_KEY_LEN, MAX_SEGMENTS, MAX_SEGMENT_LEN};
 pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]
-pub use sqlite::{SqliteStore, SCHEMA_VERSION};
+pub use sqlite::{SqliteStore, APPLICATION_ID, SCHEMA_VERSION};
 pub use store::Store;

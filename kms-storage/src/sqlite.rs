@@ -11,13 +11,32 @@
 //! the last complete commit. WAL also lets other connections read the last
 //! committed state while a write is in progress.
 //!
-//! The file holds sealed secrets, so on unix it is set to mode 0600 as soon
-//! as it is opened, before anything is written to it; SQLite gives the
-//! `-wal` and `-shm` files it creates next to it the same mode.
+//! Opening checks before it changes anything. A missing file is created
+//! complete (schema and application id written in a private temporary file
+//! of mode 0600 next to it, then linked into place without replacing
+//! anything), so a store file is never seen half-made. An existing path is
+//! refused untouched ([`StoreError::NotAStore`]: mode, bytes and times
+//! unchanged) unless it is a regular file, not a symbolic link, not empty,
+//! writable, a SQLite database, and this crate's: the application id
+//! [`APPLICATION_ID`] (or 0, for stores made before it existed) and the
+//! `meta` table with a schema version. Only then is it tightened to mode
+//! 0600 (group and other bits removed, never a bit added) and switched to
+//! WAL; SQLite gives the `-wal` and `-shm` files it creates the same mode.
+//!
+//! A symbolic link as the store path is refused, not followed: tightening
+//! the mode through it would change a file the path does not name.
+//! Directories on the way may be links. A store file without write
+//! permission is refused rather than opened read-only: the engine writes on
+//! every call (the audit log), so a read-only store could not serve one, and
+//! a user who made the file read-only asked for it not to change.
+//!
+//! The checks trust the store's directory: someone who can replace the file
+//! between the check and the open can replace the store itself.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
 
@@ -26,6 +45,10 @@ use crate::{KeyPrefix, Store, StoreError, StoreKey, WriteBatch};
 
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: i64 = 1;
+
+/// The SQLite header's application id (bytes 68-71) of a store: "KMS1".
+/// Stores made before it existed have 0 and are told by their `meta` table.
+pub const APPLICATION_ID: i32 = 0x4b4d_5331;
 
 /// How long to wait for another connection's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -64,20 +87,55 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, creating its parent
-    /// directory if missing. Refuses a database written by a newer schema
-    /// version ([`StoreError::SchemaTooNew`]) and a SQLite file that is not a
-    /// store of this crate ([`StoreError::Corrupt`]).
+    /// directory if missing.
+    ///
+    /// Refuses, without changing it ([`StoreError::NotAStore`]), anything
+    /// but a store of this crate: a symbolic link, a non-regular or empty
+    /// file, a file without write permission, a file that is not SQLite, or
+    /// another application's SQLite database. Refuses a store written by a
+    /// newer schema version ([`StoreError::SchemaTooNew`]) and a store of
+    /// this crate that is damaged ([`StoreError::Corrupt`]), also untouched.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| io_error("creating the database directory", &e))?;
         }
+        let meta = match std::fs::symlink_metadata(path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                create_store_file(path)?;
+                std::fs::symlink_metadata(path).map_err(|e| io_error("reading the new database's metadata", &e))?
+            }
+            Err(e) => return Err(io_error("reading the database file's metadata", &e)),
+        };
+        check_file(&meta)?;
+        // An immutable read-only connection first: it never writes (no
+        // journal rollback, no WAL checkpoint, no header change) and makes
+        // no -wal or -shm file, so a file that turns out not to be ours is
+        // left as it was.
+        {
+            let (name, flags) = probe_name(path);
+            let probe = Connection::open_with_flags(name, flags).map_err(|e| open_error("opening the database", e))?;
+            check_ours(&probe)?;
+            probe.close().map_err(|(_, e)| sql_error("closing the check connection", e))?;
+        }
         // No SQLITE_OPEN_URI: the path is a file name, never a URI with
-        // options an attacker-influenced path could smuggle in.
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).map_err(|e| sql_error("opening the database", e))?;
-        // Right after the open, before anything is written: SQLite has
-        // created the file (empty) with the umask's default mode.
-        restrict_permissions(path)?;
+        // options an attacker-influenced path could smuggle in. No
+        // SQLITE_OPEN_CREATE: the file exists, and is ours.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error("opening the database", e))?;
+        // SQLite silently falls back to read-only when it cannot write.
+        if conn.is_readonly(rusqlite::MAIN_DB).map_err(|e| sql_error("checking the database is writable", e))? {
+            return Err(read_only());
+        }
+        // Still the file that was checked (not swapped for a link since)?
+        let now = std::fs::symlink_metadata(path).map_err(|e| io_error("reading the database file's metadata", &e))?;
+        if !same_file(&meta, &now) {
+            return Err(StoreError::NotAStore("the store path changed while it was being opened".to_owned()));
+        }
+        // Before the first read on this connection, which may create the
+        // -wal and -shm files with the database file's mode.
+        restrict_permissions(path, &now)?;
+        check_ours(&conn)?;
         Self::init(conn, Some(path.to_path_buf()))
     }
 
@@ -115,52 +173,19 @@ impl SqliteStore {
         Ok(store)
     }
 
-    /// Creates the schema on a fresh database, or checks the version of an
-    /// existing one. One IMMEDIATE transaction, so two processes opening a
-    /// fresh file at once cannot both create it.
+    /// Creates the schema on a fresh database (in memory only: a file is
+    /// created complete by [`create_store_file`]), or checks the version of
+    /// an existing one. One IMMEDIATE transaction, so the check cannot race
+    /// another connection's change.
     fn migrate(&self) -> Result<(), StoreError> {
         let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
             .map_err(|e| sql_error("beginning the schema transaction", e))?;
-        let has_meta: bool = tx
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'meta')",
-                [],
-                |row| row.get(0),
-            )
-            .map_err(|e| sql_error("reading the schema", e))?;
-        if has_meta {
-            let version: Option<i64> = tx
-                .query_row("SELECT value FROM meta WHERE name = 'schema_version'", [], |row| row.get(0))
-                .optional()
-                .map_err(|e| sql_error("reading the schema version", e))?;
-            // Read-only in this branch: `tx` rolls back on drop.
-            return match version {
-                Some(SCHEMA_VERSION) => Self::check_records_table(&tx),
-                Some(found) if found > SCHEMA_VERSION => {
-                    Err(StoreError::SchemaTooNew { found, supported: SCHEMA_VERSION })
-                }
-                Some(found) => Err(StoreError::Corrupt(format!("unknown schema version {found}"))),
-                None => Err(StoreError::Corrupt("the schema version is missing".to_owned())),
-            };
+        if self.path.is_none() && user_tables(&tx)? == 0 {
+            create_schema(&tx)?;
+            return tx.commit().map_err(|e| sql_error("committing the schema", e));
         }
-        let other_tables: i64 = tx
-            .query_row("SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'", [], |row| {
-                row.get(0)
-            })
-            .map_err(|e| sql_error("reading the schema", e))?;
-        if other_tables != 0 {
-            // Someone else's SQLite file: writing our tables into it would
-            // mix our secrets into their data.
-            return Err(StoreError::Corrupt("the file is a SQLite database of some other application".to_owned()));
-        }
-        tx.execute_batch(
-            "CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-             CREATE TABLE records (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;",
-        )
-        .map_err(|e| sql_error("creating the schema", e))?;
-        tx.execute("INSERT INTO meta (name, value) VALUES ('schema_version', ?1)", params![SCHEMA_VERSION])
-            .map_err(|e| sql_error("recording the schema version", e))?;
-        tx.commit().map_err(|e| sql_error("committing the schema", e))
+        // Read-only: `tx` rolls back on drop.
+        check_ours(&tx)
     }
 
     /// A current-version database must have its records table; without it
@@ -203,25 +228,245 @@ impl fmt::Debug for SqliteStore {
     }
 }
 
-/// Sets the database file to mode 0600: SQLite creates it with the umask's
-/// default (often world-readable), and it holds sealed secrets. SQLite then
-/// gives the `-wal` and `-shm` files it creates the same mode.
-///
-/// Done by path, right after SQLite opened (and so created) the file and
-/// before anything is written to it. Not by creating the file ourselves
-/// first: opening and closing our own descriptor on a database file would
-/// drop every POSIX lock this process's SQLite connections hold on it.
+/// What the check connection opens: on unix, `path` as a `file:` URI with
+/// `immutable=1` (SQLite reads the file without locking it and without
+/// creating -wal or -shm files). The URI is built here, every byte but
+/// unreserved ones percent-encoded, so nothing in the path can add options.
 #[cfg(unix)]
-fn restrict_permissions(path: &Path) -> Result<(), StoreError> {
+fn probe_name(path: &Path) -> (std::ffi::OsString, OpenFlags) {
+    use std::fmt::Write as _;
+    use std::os::unix::ffi::OsStrExt;
+    let mut uri = String::from(if path.is_absolute() { "file://" } else { "file:" });
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            uri.push(char::from(b));
+        } else {
+            let _ = write!(uri, "%{b:02X}");
+        }
+    }
+    uri.push_str("?immutable=1");
+    (uri.into(), OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+}
+
+/// Elsewhere, a plain read-only connection (it may leave an empty -wal
+/// next to another application's WAL database, never change the file).
+#[cfg(not(unix))]
+fn probe_name(path: &Path) -> (std::ffi::OsString, OpenFlags) {
+    (path.as_os_str().to_owned(), OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+}
+
+/// Maps an error of the first open of an existing file: SQLite says "not a
+/// database" for a file without its magic header.
+fn open_error(context: &str, error: rusqlite::Error) -> StoreError {
+    match sql_error(context, error) {
+        StoreError::Corrupt(_) => not_sqlite(),
+        other => other,
+    }
+}
+
+fn not_sqlite() -> StoreError {
+    StoreError::NotAStore("the file is not a SQLite database".to_owned())
+}
+
+fn foreign() -> StoreError {
+    StoreError::NotAStore("the file is a SQLite database of another application, not a store".to_owned())
+}
+
+fn read_only() -> StoreError {
+    StoreError::NotAStore(
+        "the store file is read-only; a store is written on every call (the audit log), \
+         so give its owner write permission to use it"
+            .to_owned(),
+    )
+}
+
+/// How many tables the database holds besides SQLite's own.
+fn user_tables(conn: &Connection) -> Result<i64, StoreError> {
+    conn.query_row("SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'", [], |row| {
+        row.get(0)
+    })
+    .map_err(|e| sql_error("reading the schema", e))
+}
+
+/// The schema of a new store, written in `conn`'s open transaction.
+fn create_schema(conn: &Connection) -> Result<(), StoreError> {
+    conn.pragma_update(None, "application_id", APPLICATION_ID)
+        .map_err(|e| sql_error("recording the application id", e))?;
+    conn.execute_batch(
+        "CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+         CREATE TABLE records (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;",
+    )
+    .map_err(|e| sql_error("creating the schema", e))?;
+    conn.execute("INSERT INTO meta (name, value) VALUES ('schema_version', ?1)", params![SCHEMA_VERSION])
+        .map_err(|e| sql_error("recording the schema version", e))?;
+    Ok(())
+}
+
+/// Whether the database on `conn` is a store of this crate at the schema
+/// version this build understands. Reads only. A file that is not SQLite
+/// or is another application's is [`StoreError::NotAStore`]; a store of
+/// ours that is damaged is [`StoreError::Corrupt`].
+fn check_ours(conn: &Connection) -> Result<(), StoreError> {
+    // The first read: SQLite checks the magic header here.
+    let application_id: i32 = conn
+        .pragma_query_value(None, "application_id", |row| row.get(0))
+        .map_err(|e| open_error("reading the header", e))?;
+    if application_id != 0 && application_id != APPLICATION_ID {
+        return Err(foreign());
+    }
+    let has_meta: bool = conn
+        .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'meta')", [], |row| {
+            row.get(0)
+        })
+        .map_err(|e| open_error("reading the schema", e))?;
+    if !has_meta {
+        // Id 0 and no meta table: someone else's database (or an empty
+        // one), not ours to fill. Our id without it: ours, damaged.
+        return Err(if application_id == 0 {
+            foreign()
+        } else {
+            StoreError::Corrupt("the meta table is missing".to_owned())
+        });
+    }
+    let version: Option<i64> = conn
+        .query_row("SELECT value FROM meta WHERE name = 'schema_version'", [], |row| row.get(0))
+        .optional()
+        .map_err(|e| sql_error("reading the schema version", e))?;
+    match version {
+        Some(SCHEMA_VERSION) => SqliteStore::check_records_table(conn),
+        Some(found) if found > SCHEMA_VERSION => Err(StoreError::SchemaTooNew { found, supported: SCHEMA_VERSION }),
+        Some(found) => Err(StoreError::Corrupt(format!("unknown schema version {found}"))),
+        None if application_id == 0 => Err(foreign()),
+        None => Err(StoreError::Corrupt("the schema version is missing".to_owned())),
+    }
+}
+
+/// Refuses what `open` must not touch, from the path's own metadata (not a
+/// link's target).
+fn check_file(meta: &std::fs::Metadata) -> Result<(), StoreError> {
+    if meta.file_type().is_symlink() {
+        return Err(StoreError::NotAStore(
+            "the store path is a symbolic link; give the path of the file itself".to_owned(),
+        ));
+    }
+    if !meta.is_file() {
+        return Err(StoreError::NotAStore("the store path is not a regular file".to_owned()));
+    }
+    if meta.len() == 0 {
+        // Never made by `open`, which only links complete stores into
+        // place: SQLite would take it for a new database and fill it.
+        return Err(StoreError::NotAStore("the file is empty, so it is not a store".to_owned()));
+    }
+    if meta.permissions().readonly() {
+        return Err(read_only());
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino() && !b.file_type().is_symlink()
+}
+
+#[cfg(not(unix))]
+fn same_file(_a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    b.is_file()
+}
+
+/// Makes a new store at `path`: the schema is written in a temporary file
+/// of mode 0600 in the same directory, which is then linked to `path`
+/// (a link never replaces an existing file) and removed. If another opener
+/// linked its store first, that one is used. So a store file, once it
+/// exists, is complete, and an empty file is never ours.
+///
+/// The temporary file is created with our own descriptor, closed before
+/// SQLite opens it: closing a descriptor drops every POSIX lock the process
+/// holds on the file, so none is ever opened on a file SQLite has open.
+fn create_store_file(path: &Path) -> Result<(), StoreError> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = path.file_name().ok_or_else(|| StoreError::NotAStore("the store path names no file".to_owned()))?;
+    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(format!(".{}.{nanos}.{}.new", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
+    let temp = TempFile(path.with_file_name(temp_name));
+    create_private_file(&temp.0)?;
+    {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&temp.0, flags).map_err(|e| sql_error("creating the database", e))?;
+        let tx = rusqlite::Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)
+            .map_err(|e| sql_error("beginning the schema transaction", e))?;
+        create_schema(&tx)?;
+        tx.commit().map_err(|e| sql_error("committing the schema", e))?;
+        conn.close().map_err(|(_, e)| sql_error("closing the new database", e))?;
+    }
+    match std::fs::hard_link(&temp.0, path) {
+        Ok(()) => Ok(()),
+        // Another opener created it first: use theirs (checked like any
+        // existing file).
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io_error("linking the new database into place", &e)),
+    }
+}
+
+/// A temporary file, removed (with any journal SQLite left) on drop.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        let mut journal = self.0.clone().into_os_string();
+        journal.push("-journal");
+        let _ = std::fs::remove_file(journal);
+    }
+}
+
+/// Creates a new, empty file of mode 0600 (never an existing one, never
+/// through a link).
+#[cfg(unix)]
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| io_error("creating the database file", &e))?;
+    // The umask may have removed bits; 0600 exactly, on the descriptor.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| io_error("restricting the database file to mode 0600", &e))
+}
+
+#[cfg(not(unix))]
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map(drop)
+        .map_err(|e| io_error("creating the database file", &e))
+}
+
+/// Removes group and other permissions from a store file of ours that has
+/// them (it holds sealed secrets); never adds a permission. By path, after
+/// `open` checked the path is no symbolic link; not through a descriptor of
+/// our own, whose closing would drop this process's SQLite locks on it.
+#[cfg(unix)]
+fn restrict_permissions(path: &Path, meta: &std::fs::Metadata) -> Result<(), StoreError> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+    let mode = meta.permissions().mode();
+    if mode & 0o077 == 0 {
+        return Ok(());
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o600))
         .map_err(|e| io_error("restricting the database file to mode 0600", &e))
 }
 
 /// Elsewhere, file permissions are left to the platform (the user profile's
 /// ACLs on Windows).
 #[cfg(not(unix))]
-fn restrict_permissions(_path: &Path) -> Result<(), StoreError> {
+fn restrict_permissions(_path: &Path, _meta: &std::fs::Metadata) -> Result<(), StoreError> {
     Ok(())
 }
 

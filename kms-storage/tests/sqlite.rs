@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::executor::block_on;
-use kms_storage::{KeyPrefix, SqliteStore, Store, StoreError, StoreKey, WriteBatch, SCHEMA_VERSION};
+use kms_storage::{KeyPrefix, SqliteStore, Store, StoreError, StoreKey, WriteBatch, APPLICATION_ID, SCHEMA_VERSION};
 
 fn key(s: &str) -> StoreKey {
     StoreKey::new(s).unwrap()
@@ -52,6 +52,18 @@ fn creates_missing_parent_directories() {
     let store = SqliteStore::open(&path).unwrap();
     put(&store, "k", b"v");
     assert!(path.is_file());
+}
+
+#[test]
+fn uri_characters_in_the_path_are_part_of_the_file_name() {
+    // The open check builds a `file:` URI; none of these may become syntax.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a dir?mode=ro#x%20é").join("kms.db?immutable=0");
+    let store = SqliteStore::open(&path).unwrap();
+    put(&store, "k", b"v");
+    drop(store);
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(get(&store, "k").as_deref(), Some(&b"v"[..]));
 }
 
 #[test]
@@ -101,11 +113,242 @@ fn foreign_files_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let foreign = dir.path().join("foreign.db");
     rusqlite::Connection::open(&foreign).unwrap().execute_batch("CREATE TABLE cookies (name TEXT)").unwrap();
-    assert!(matches!(SqliteStore::open(&foreign), Err(StoreError::Corrupt(_))));
+    assert!(matches!(SqliteStore::open(&foreign), Err(StoreError::NotAStore(_))));
 
     let garbage = dir.path().join("garbage.db");
     std::fs::write(&garbage, b"this is not a database, ".repeat(200)).unwrap();
-    assert!(matches!(SqliteStore::open(&garbage), Err(StoreError::Corrupt(_))), "{:?}", SqliteStore::open(&garbage));
+    assert!(matches!(SqliteStore::open(&garbage), Err(StoreError::NotAStore(_))), "{:?}", SqliteStore::open(&garbage));
+}
+
+// ---- refusing what is not ours, untouched ----------------------------------
+//
+// Each attack: a path that is not a store of this crate. `open` must refuse
+// it with `NotAStore` before changing anything: the file's mode, bytes and
+// modification time are compared before and after.
+
+/// What a refused open must leave unchanged.
+#[derive(Debug, PartialEq, Eq)]
+struct Snapshot {
+    mode: u32,
+    len: usize,
+    /// Bytes 18-19 of a SQLite header (1 = rollback journal, 2 = WAL).
+    journal_bytes: Option<[u8; 2]>,
+    /// All the bytes, hashed (a failure message should not print them).
+    hash: u64,
+    modified: std::time::SystemTime,
+}
+
+/// Sets the file's mode and backdates its mtime (so a write within the same
+/// clock tick still shows), then snapshots it.
+#[cfg(unix)]
+fn prepare(path: &Path, mode: u32) -> Snapshot {
+    use std::os::unix::fs::PermissionsExt;
+    let past = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    std::fs::File::options().write(true).open(path).unwrap().set_modified(past).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    snapshot(path)
+}
+
+#[cfg(unix)]
+fn snapshot(path: &Path) -> Snapshot {
+    use std::hash::{Hash, Hasher};
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).unwrap();
+    let bytes = std::fs::read(path).unwrap();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    Snapshot {
+        mode: meta.permissions().mode() & 0o7777,
+        len: bytes.len(),
+        journal_bytes: bytes.get(18..20).map(|b| [b[0], b[1]]),
+        hash: hasher.finish(),
+        modified: meta.modified().unwrap(),
+    }
+}
+
+/// Opens `path`, expecting a refusal that left `target` as `before`.
+#[cfg(unix)]
+fn assert_refused_untouched(path: &Path, target: &Path, before: &Snapshot) -> String {
+    let result = SqliteStore::open(path);
+    assert_eq!(&snapshot(target), before, "the refused file was changed (open returned {result:?})");
+    for side in ["-wal", "-shm", "-journal"] {
+        let mut name = target.as_os_str().to_owned();
+        name.push(side);
+        assert!(!Path::new(&name).exists(), "{side} file left next to the refused file");
+    }
+    match result {
+        Err(e @ StoreError::NotAStore(_)) => e.to_string(),
+        other => panic!("expected NotAStore, got {other:?}"),
+    }
+}
+
+/// Another application's SQLite database, in rollback-journal mode.
+fn foreign_db(path: &Path) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch("CREATE TABLE cookies (name TEXT); INSERT INTO cookies VALUES ('session');").unwrap();
+    conn.close().unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn a_text_file_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
+    std::fs::write(&path, "secret notes, line 1\nline 2\n".repeat(100)).unwrap();
+    let before = prepare(&path, 0o644);
+    let message = assert_refused_untouched(&path, &path, &before);
+    assert!(message.contains("not a SQLite database"), "{message}");
+    assert!(!message.contains("secret"), "the message echoes the contents: {message}");
+}
+
+#[cfg(unix)]
+#[test]
+fn another_applications_sqlite_database_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cookies.sqlite");
+    foreign_db(&path);
+    let before = prepare(&path, 0o644);
+    // Bytes 18-19: file format write/read versions, 1 = rollback journal,
+    // 2 = WAL.
+    assert_eq!(before.journal_bytes, Some([1, 1]));
+    let message = assert_refused_untouched(&path, &path, &before);
+    assert!(message.contains("another application"), "{message}");
+
+    // Also with an application id of its own, and in WAL mode.
+    let path = dir.path().join("other-app.sqlite");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA application_id = 1234; CREATE TABLE t (x); PRAGMA journal_mode = WAL;").unwrap();
+        conn.close().unwrap();
+    }
+    let before = prepare(&path, 0o640);
+    assert_eq!(before.journal_bytes, Some([2, 2]));
+    assert_refused_untouched(&path, &path, &before);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_sqlite_database_without_tables_is_not_adopted() {
+    // A valid SQLite file that holds nothing: still not ours to fill.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blank.sqlite");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE t (x); DROP TABLE t;").unwrap();
+        conn.close().unwrap();
+    }
+    let before = prepare(&path, 0o644);
+    assert!(before.len > 0);
+    assert_refused_untouched(&path, &path, &before);
+}
+
+#[cfg(unix)]
+#[test]
+fn an_empty_file_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kms.db");
+    std::fs::write(&path, b"").unwrap();
+    let before = prepare(&path, 0o644);
+    let message = assert_refused_untouched(&path, &path, &before);
+    assert!(message.contains("empty"), "{message}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(matches!(SqliteStore::open(dir.path()), Err(StoreError::NotAStore(_))));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_is_refused_and_its_target_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    // To a store of ours, too open: following the link to tighten it would
+    // change a file the path does not name.
+    let ours = dir.path().join("real.db");
+    let store = SqliteStore::open(&ours).unwrap();
+    put(&store, "k", b"v");
+    store.close().unwrap();
+    let before = prepare(&ours, 0o644);
+    let link = dir.path().join("link.db");
+    std::os::unix::fs::symlink(&ours, &link).unwrap();
+    let message = assert_refused_untouched(&link, &ours, &before);
+    assert!(message.contains("symbolic link"), "{message}");
+
+    // To a foreign file.
+    let foreign = dir.path().join("foreign.sqlite");
+    foreign_db(&foreign);
+    let before = prepare(&foreign, 0o644);
+    let link = dir.path().join("link2.db");
+    std::os::unix::fs::symlink(&foreign, &link).unwrap();
+    assert_refused_untouched(&link, &foreign, &before);
+
+    // A dangling link is not created through either.
+    let link = dir.path().join("dangling.db");
+    let missing = dir.path().join("missing.db");
+    std::os::unix::fs::symlink(&missing, &link).unwrap();
+    assert!(matches!(SqliteStore::open(&link), Err(StoreError::NotAStore(_))));
+    assert!(!missing.exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_read_only_store_is_refused_untouched() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kms.db");
+    let store = SqliteStore::open(&path).unwrap();
+    put(&store, "k", b"v");
+    store.close().unwrap();
+    let before = prepare(&path, 0o400);
+    let message = assert_refused_untouched(&path, &path, &before);
+    assert!(message.contains("read-only"), "{message}");
+    // Made writable again by its owner, it opens with its data.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(get(&store, "k").as_deref(), Some(&b"v"[..]));
+}
+
+#[test]
+fn new_stores_carry_the_application_id_and_old_ones_still_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kms.db");
+    SqliteStore::open(&path).unwrap().close().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(bytes[68..72], APPLICATION_ID.to_be_bytes());
+
+    // A store made before the application id existed: the same schema, id 0.
+    let old = dir.path().join("old.db");
+    {
+        let conn = rusqlite::Connection::open(&old).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+             CREATE TABLE records (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+             INSERT INTO meta (name, value) VALUES ('schema_version', 1);
+             INSERT INTO records (key, value) VALUES ('k', x'76');",
+        )
+        .unwrap();
+        conn.close().unwrap();
+    }
+    let store = SqliteStore::open(&old).unwrap();
+    assert_eq!(get(&store, "k").as_deref(), Some(&b"v"[..]));
+}
+
+#[test]
+fn concurrent_first_opens_of_one_path_all_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kms.db");
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4).map(|_| s.spawn(|| SqliteStore::open(&path).map(|_| ()))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for r in results {
+        r.unwrap();
+    }
+    // No temporary files left behind.
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(names.iter().all(|n| n.to_string_lossy().starts_with("kms.db")), "{names:?}");
 }
 
 #[test]
