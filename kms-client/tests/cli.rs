@@ -566,3 +566,78 @@ fn ids_that_start_with_a_hyphen_are_values_not_flags() {
         assert_eq!(e["code"], "not_found", "{args:?}: {e}");
     }
 }
+
+/// An output file that cannot be created stops the command before any
+/// state change: `lease create` into an existing file creates no lease
+/// (nothing to orphan, no credential lost) and audits nothing.
+#[test]
+fn output_files_are_checked_before_any_state_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("kms.sqlite");
+    setup(&store, "hana");
+    ok_json(&store, &["vapid", "generate", "--user", "hana"], &format!("{PASS}\n"));
+    let existing = dir.path().join("exists.cred");
+    std::fs::write(&existing, "keep me").unwrap();
+    let e = err_json(
+        &store,
+        &[
+            "lease",
+            "create",
+            "--user",
+            "hana",
+            "--relay",
+            "relay-a",
+            "--aud",
+            "https://fcm.googleapis.com",
+            "--credential-file",
+            existing.to_str().unwrap(),
+        ],
+        &format!("{PASS}\n"),
+    );
+    assert_eq!(e["code"], "invalid_input", "{e}");
+    let m = e["message"].as_str().unwrap();
+    assert!(m.contains("cannot create") && m.contains("no lease was created"), "{e}");
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "keep me");
+    let list = ok_json(&store, &["lease", "list", "--user", "hana"], &format!("{PASS}\n"));
+    assert_eq!(list["leases"], json!([]), "{list}");
+
+    // `audit export -o` where no file can be made: refused before the
+    // export (which signs a checkpoint), asking for no passphrase.
+    let nowhere = dir.path().join("no-such-dir").join("log.jsonl");
+    let e = err_json(&store, &["audit", "export", "--user", "hana", "-o", nowhere.to_str().unwrap()], "");
+    let m = e["message"].as_str().unwrap();
+    assert!(m.contains("cannot create") && m.contains("nothing was exported"), "{e}");
+    // `push encrypt -o` likewise, before reading its inputs.
+    let e = err_json(
+        &store,
+        &["push", "encrypt", "--subscription", "/nonexistent", "--payload", "-", "-o", nowhere.to_str().unwrap()],
+        "",
+    );
+    assert!(e["message"].as_str().unwrap().contains("cannot create"), "{e}");
+
+    // A wrong passphrase leaves no empty credential file behind.
+    let fresh = dir.path().join("fresh.cred");
+    let e = err_json(
+        &store,
+        &[
+            "lease",
+            "create",
+            "--user",
+            "hana",
+            "--relay",
+            "relay-a",
+            "--aud",
+            "https://fcm.googleapis.com",
+            "--credential-file",
+            fresh.to_str().unwrap(),
+        ],
+        "not the passphrase\n",
+    );
+    assert_eq!(e["code"], "unlock_failed", "{e}");
+    assert!(!fresh.exists());
+
+    let log = dir.path().join("hana.jsonl");
+    ok_json(&store, &["audit", "export", "--user", "hana", "-o", log.to_str().unwrap()], &format!("{PASS}\n"));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("lease_create"), "no lease_create in the audit log:\n{text}");
+}
