@@ -641,3 +641,110 @@ fn output_files_are_checked_before_any_state_change() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(!text.contains("lease_create"), "no lease_create in the audit log:\n{text}");
 }
+
+/// Runs `kms --json args` with nothing on stdin and gives it `secs` to
+/// finish (killed after: a hang is a test failure, not a stuck suite).
+fn err_json_within(store: &Path, args: &[&str], secs: u64) -> Value {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kms"))
+        .arg("--store")
+        .arg(store)
+        .arg("--json")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn kms");
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed().as_secs() >= secs {
+            child.kill().unwrap();
+            let _ = child.wait();
+            panic!("kms {args:?} still running after {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "kms {args:?} should have failed");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("kms {args:?}: no JSON error ({e}); stderr: {}", String::from_utf8_lossy(&out.stderr))
+    });
+    v["error"].clone()
+}
+
+/// Every file the CLI reads goes through a cap: a file one byte over it,
+/// or `/dev/zero`, is refused at once with the cap in the message.
+#[test]
+fn input_files_are_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("kms.sqlite");
+    let over = |name: &str, len: usize| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, vec![b'a'; len]).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let small = over("small.jsonl", 10);
+    let cases: Vec<(Vec<String>, u64)> = vec![
+        (vec!["audit".into(), "verify".into(), over("big.jsonl", 10 * 1024 * 1024 + 1)], 10 * 1024 * 1024),
+        (
+            vec![
+                "audit".into(),
+                "verify".into(),
+                small.clone(),
+                "--expect-checkpoints-file".into(),
+                over("cps.txt", 1024 * 1024 + 1),
+            ],
+            1024 * 1024,
+        ),
+        (
+            vec!["audit".into(), "verify".into(), small, "--expect-checkpoints-file".into(), "/dev/zero".into()],
+            1024 * 1024,
+        ),
+        (
+            vec![
+                "subscription".into(),
+                "add".into(),
+                "--user".into(),
+                "ida".into(),
+                "--file".into(),
+                "/dev/zero".into(),
+            ],
+            64 * 1024,
+        ),
+        (
+            vec![
+                "push".into(),
+                "encrypt".into(),
+                "--subscription".into(),
+                over("sub.json", 64 * 1024 + 1),
+                "--payload".into(),
+                "/dev/zero".into(),
+            ],
+            64 * 1024,
+        ),
+        (
+            vec![
+                "lease".into(),
+                "issue".into(),
+                "--user".into(),
+                "ida".into(),
+                "--credential-file".into(),
+                over("cred", 64 * 1024 + 1),
+                "--aud".into(),
+                "https://fcm.googleapis.com".into(),
+                "--sub".into(),
+                "mailto:ops@example.com".into(),
+            ],
+            64 * 1024,
+        ),
+    ];
+    for (args, cap) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let e = err_json_within(&store, &args, 20);
+        assert_eq!(e["code"], "invalid_input", "{args:?}: {e}");
+        assert!(
+            e["message"].as_str().unwrap().contains(&format!("larger than the limit of {cap} bytes")),
+            "{args:?}: {e}"
+        );
+    }
+}

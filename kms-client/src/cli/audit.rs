@@ -1,7 +1,6 @@
 //! `kms audit export`, `kms audit verify`, and `kms user delete` (which
 //! exports first).
 
-use std::io::Read;
 use std::path::Path;
 
 use kms_core::audit::{verify_export, AuditPublicKey, Checkpoint, VerifyOptions, MAX_EXPORT_BYTES};
@@ -9,7 +8,7 @@ use serde_json::json;
 
 use super::args::{AuditCmd, UserCmd};
 use super::commands::{out, unlock, CliError, Client};
-use super::files::OutputFile;
+use super::files::{read_capped, OutputFile, MAX_CHECKPOINTS_FILE};
 use super::prompt::Prompter;
 
 /// Runs `audit export` (verify is handled before a store is opened).
@@ -91,15 +90,8 @@ pub(super) async fn user(client: &Client, prompt: &Prompter, j: bool, cmd: UserC
     Ok(())
 }
 
-fn read_capped(file: &Path) -> Result<String, CliError> {
-    let mut buf = Vec::new();
-    let cap = u64::try_from(MAX_EXPORT_BYTES).unwrap_or(u64::MAX).saturating_add(1);
-    let read = if file == Path::new("-") {
-        std::io::stdin().take(cap).read_to_end(&mut buf)
-    } else {
-        std::fs::File::open(file).and_then(|f| f.take(cap).read_to_end(&mut buf))
-    };
-    read.map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
+fn read_export(file: &Path) -> Result<String, CliError> {
+    let buf = read_capped(file, u64::try_from(MAX_EXPORT_BYTES).unwrap_or(u64::MAX))?;
     // Not UTF-8 is a verification failure the verifier reports; pass it on
     // lossily so the report names the line.
     Ok(String::from_utf8_lossy(&buf).into_owned())
@@ -113,12 +105,11 @@ pub(super) fn verify(
     expect_key: Option<&str>,
     j: bool,
 ) -> Result<(), CliError> {
-    let text = read_capped(file)?;
+    let text = read_export(file)?;
     let mut expected_checkpoints = Vec::new();
     let from_file = match expect_file {
-        Some(f) => {
-            std::fs::read_to_string(f).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", f.display())))?
-        }
+        Some(f) => String::from_utf8(read_capped(f, MAX_CHECKPOINTS_FILE)?)
+            .map_err(|_| CliError::Usage(format!("{}: not UTF-8", f.display())))?,
         None => String::new(),
     };
     for (i, cp) in

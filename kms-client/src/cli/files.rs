@@ -1,13 +1,42 @@
-//! The files the CLI writes. Every output file is opened before the
-//! command changes any state (a bad path, an existing file where none may
-//! be, a missing directory stop the command with nothing done), and a file
-//! the command created is removed again when the command fails before
-//! writing it.
+//! The files the CLI reads and writes.
+//!
+//! Every input is read through a size cap before anything is allocated for
+//! it (a larger file, or `/dev/zero`, is refused with the cap in the
+//! message). Every output file is opened before the command changes any
+//! state (a bad path, an existing file where none may be, a missing
+//! directory stop the command with nothing done), and a file the command
+//! created is removed again when the command fails before writing it.
 
 use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::commands::CliError;
+
+/// The most a subscription, payload, token list or lease credential file
+/// may hold.
+pub(super) const MAX_INPUT_FILE: u64 = 64 * 1024;
+
+/// The most an expected-checkpoints file may hold (a checkpoint line is
+/// under 1 KiB).
+pub(super) const MAX_CHECKPOINTS_FILE: u64 = 1024 * 1024;
+
+/// Reads `path` (`-` for standard input), at most `cap` bytes: a larger
+/// input is refused without reading past `cap + 1` bytes.
+pub(super) fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, CliError> {
+    let mut buf = Vec::new();
+    let limit = cap.saturating_add(1);
+    let r = if path == Path::new("-") {
+        std::io::stdin().take(limit).read_to_end(&mut buf)
+    } else {
+        File::open(path).and_then(|f| f.take(limit).read_to_end(&mut buf))
+    };
+    r.map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
+    if u64::try_from(buf.len()).unwrap_or(u64::MAX) > cap {
+        return Err(CliError::Usage(format!("{}: larger than the limit of {cap} bytes", path.display())));
+    }
+    Ok(buf)
+}
 
 /// An output file, opened and not yet written.
 #[derive(Debug)]

@@ -1,6 +1,5 @@
 //! `kms subscription …`, `kms lease …` and `kms push …`.
 
-use std::io::Read;
 use std::path::Path;
 
 use kms_core::ids::UserId;
@@ -13,11 +12,9 @@ use zeroize::Zeroizing;
 
 use super::args::{parse_ttl, LeaseCmd, PushCmd, SubscriptionCmd};
 use super::commands::{out, unlock, CliError, Client};
-use super::files::OutputFile;
+use super::files::{read_capped, OutputFile, MAX_INPUT_FILE};
 use super::prompt::Prompter;
 use crate::relay::{self, PushOptions, TokenHolder, Topic, Ttl, Urgency};
-
-const MAX_FILE: u64 = 64 * 1024;
 
 /// A field of a JSON result, for display ("" when absent).
 fn f(v: &Value, key: &str) -> String {
@@ -33,17 +30,7 @@ fn user_id(s: &str) -> Result<UserId, CliError> {
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
-    let mut buf = Vec::new();
-    let r = if path == Path::new("-") {
-        std::io::stdin().take(MAX_FILE + 1).read_to_end(&mut buf)
-    } else {
-        std::fs::File::open(path).and_then(|f| f.take(MAX_FILE + 1).read_to_end(&mut buf))
-    };
-    r.map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
-    if buf.len() as u64 > MAX_FILE {
-        return Err(CliError::Usage(format!("{}: larger than {MAX_FILE} bytes", path.display())));
-    }
-    Ok(buf)
+    read_capped(path, MAX_INPUT_FILE)
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CliError> {
