@@ -748,3 +748,30 @@ fn input_files_are_capped() {
         );
     }
 }
+
+/// A passphrase no enrollment can have is refused as `invalid_input` and
+/// never counts as a failed attempt: one over 1,024 bytes by the CLI
+/// itself (a 200 KB one would not even fit in a request), an empty one by
+/// the engine.
+#[test]
+fn over_long_or_empty_passphrases_are_invalid_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("kms.sqlite");
+    setup(&store, "ivan");
+    for len in [200 * 1024, 1025] {
+        let e = err_json(&store, &["vapid", "generate", "--user", "ivan"], &format!("{}\n", "a".repeat(len)));
+        assert_eq!(e["code"], "invalid_input", "{e}");
+        let m = e["message"].as_str().unwrap();
+        assert!(m.contains("longer than 1024 bytes") && !m.contains("aaaa"), "{e}");
+    }
+    let e = err_json(&store, &["vapid", "generate", "--user", "ivan"], "\n");
+    assert_eq!(e["code"], "invalid_input", "{e}");
+    assert!(e["message"].as_str().unwrap().contains("passphrase: empty"), "{e}");
+    let e = err_json(&store, &["setup", "--user", "ivy"], &format!("{}\n", "a".repeat(200 * 1024)));
+    assert_eq!(e["code"], "invalid_input", "{e}");
+    // None of them counted: the audit log has no failed unlock.
+    let log = dir.path().join("ivan.jsonl");
+    ok_json(&store, &["audit", "export", "--user", "ivan", "-o", log.to_str().unwrap()], &format!("{PASS}\n"));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("\"failures\""), "no failed attempt was counted:\n{text}");
+}
