@@ -583,3 +583,212 @@ fn a_store_path_that_is_not_a_store_is_refused_untouched() {
     assert_eq!(std::fs::metadata(&text).unwrap().permissions().mode() & 0o777, 0o644);
     assert_eq!(std::fs::read_to_string(&text).unwrap(), "private notes\n");
 }
+
+/// An output file that cannot be created stops the command before any
+/// state change: `lease create` into an existing file creates no lease
+/// (nothing to orphan, no credential lost) and audits nothing.
+#[test]
+fn output_files_are_checked_before_any_state_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("kms.sqlite");
+    setup(&store, "hana");
+    ok_json(&store, &["vapid", "generate", "--user", "hana"], &format!("{PASS}\n"));
+    let existing = dir.path().join("exists.cred");
+    std::fs::write(&existing, "keep me").unwrap();
+    let e = err_json(
+        &store,
+        &[
+            "lease",
+            "create",
+            "--user",
+            "hana",
+            "--relay",
+            "relay-a",
+            "--aud",
+            "https://fcm.googleapis.com",
+            "--credential-file",
+            existing.to_str().unwrap(),
+        ],
+        &format!("{PASS}\n"),
+    );
+    assert_eq!(e["code"], "invalid_input", "{e}");
+    let m = e["message"].as_str().unwrap();
+    assert!(m.contains("cannot create") && m.contains("no lease was created"), "{e}");
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "keep me");
+    let list = ok_json(&store, &["lease", "list", "--user", "hana"], &format!("{PASS}\n"));
+    assert_eq!(list["leases"], json!([]), "{list}");
+
+    // `audit export -o` where no file can be made: refused before the
+    // export (which signs a checkpoint), asking for no passphrase.
+    let nowhere = dir.path().join("no-such-dir").join("log.jsonl");
+    let e = err_json(&store, &["audit", "export", "--user", "hana", "-o", nowhere.to_str().unwrap()], "");
+    let m = e["message"].as_str().unwrap();
+    assert!(m.contains("cannot create") && m.contains("nothing was exported"), "{e}");
+    // `push encrypt -o` likewise, before reading its inputs.
+    let e = err_json(
+        &store,
+        &["push", "encrypt", "--subscription", "/nonexistent", "--payload", "-", "-o", nowhere.to_str().unwrap()],
+        "",
+    );
+    assert!(e["message"].as_str().unwrap().contains("cannot create"), "{e}");
+
+    // A wrong passphrase leaves no empty credential file behind.
+    let fresh = dir.path().join("fresh.cred");
+    let e = err_json(
+        &store,
+        &[
+            "lease",
+            "create",
+            "--user",
+            "hana",
+            "--relay",
+            "relay-a",
+            "--aud",
+            "https://fcm.googleapis.com",
+            "--credential-file",
+            fresh.to_str().unwrap(),
+        ],
+        "not the passphrase\n",
+    );
+    assert_eq!(e["code"], "unlock_failed", "{e}");
+    assert!(!fresh.exists());
+
+    let log = dir.path().join("hana.jsonl");
+    ok_json(&store, &["audit", "export", "--user", "hana", "-o", log.to_str().unwrap()], &format!("{PASS}\n"));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("lease_create"), "no lease_create in the audit log:\n{text}");
+}
+
+/// Runs `kms --json args` with nothing on stdin and gives it `secs` to
+/// finish (killed after: a hang is a test failure, not a stuck suite).
+fn err_json_within(store: &Path, args: &[&str], secs: u64) -> Value {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kms"))
+        .arg("--store")
+        .arg(store)
+        .arg("--json")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn kms");
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed().as_secs() >= secs {
+            child.kill().unwrap();
+            let _ = child.wait();
+            panic!("kms {args:?} still running after {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "kms {args:?} should have failed");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("kms {args:?}: no JSON error ({e}); stderr: {}", String::from_utf8_lossy(&out.stderr))
+    });
+    v["error"].clone()
+}
+
+/// Every file the CLI reads goes through a cap: a file one byte over it,
+/// or `/dev/zero`, is refused at once with the cap in the message.
+#[test]
+fn input_files_are_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("kms.sqlite");
+    let over = |name: &str, len: usize| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, vec![b'a'; len]).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let small = over("small.jsonl", 10);
+    let cases: Vec<(Vec<String>, u64)> = vec![
+        (vec!["audit".into(), "verify".into(), over("big.jsonl", 10 * 1024 * 1024 + 1)], 10 * 1024 * 1024),
+        (
+            vec![
+                "audit".into(),
+                "verify".into(),
+                small.clone(),
+                "--expect-checkpoints-file".into(),
+                over("cps.txt", 1024 * 1024 + 1),
+            ],
+            1024 * 1024,
+        ),
+        (
+            vec!["audit".into(), "verify".into(), small, "--expect-checkpoints-file".into(), "/dev/zero".into()],
+            1024 * 1024,
+        ),
+        (
+            vec![
+                "subscription".into(),
+                "add".into(),
+                "--user".into(),
+                "ida".into(),
+                "--file".into(),
+                "/dev/zero".into(),
+            ],
+            64 * 1024,
+        ),
+        (
+            vec![
+                "push".into(),
+                "encrypt".into(),
+                "--subscription".into(),
+                over("sub.json", 64 * 1024 + 1),
+                "--payload".into(),
+                "/dev/zero".into(),
+            ],
+            64 * 1024,
+        ),
+        (
+            vec![
+                "lease".into(),
+                "issue".into(),
+                "--user".into(),
+                "ida".into(),
+                "--credential-file".into(),
+                over("cred", 64 * 1024 + 1),
+                "--aud".into(),
+                "https://fcm.googleapis.com".into(),
+                "--sub".into(),
+                "mailto:ops@example.com".into(),
+            ],
+            64 * 1024,
+        ),
+    ];
+    for (args, cap) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let e = err_json_within(&store, &args, 20);
+        assert_eq!(e["code"], "invalid_input", "{args:?}: {e}");
+        assert!(
+            e["message"].as_str().unwrap().contains(&format!("larger than the limit of {cap} bytes")),
+            "{args:?}: {e}"
+        );
+    }
+}
+
+/// A passphrase no enrollment can have is refused as `invalid_input` and
+/// never counts as a failed attempt: one over 1,024 bytes by the CLI
+/// itself (a 200 KB one would not even fit in a request), an empty one by
+/// the engine.
+#[test]
+fn over_long_or_empty_passphrases_are_invalid_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("kms.sqlite");
+    setup(&store, "ivan");
+    for len in [200 * 1024, 1025] {
+        let e = err_json(&store, &["vapid", "generate", "--user", "ivan"], &format!("{}\n", "a".repeat(len)));
+        assert_eq!(e["code"], "invalid_input", "{e}");
+        let m = e["message"].as_str().unwrap();
+        assert!(m.contains("longer than 1024 bytes") && !m.contains("aaaa"), "{e}");
+    }
+    let e = err_json(&store, &["vapid", "generate", "--user", "ivan"], "\n");
+    assert_eq!(e["code"], "invalid_input", "{e}");
+    assert!(e["message"].as_str().unwrap().contains("passphrase: empty"), "{e}");
+    let e = err_json(&store, &["setup", "--user", "ivy"], &format!("{}\n", "a".repeat(200 * 1024)));
+    assert_eq!(e["code"], "invalid_input", "{e}");
+    // None of them counted: the audit log has no failed unlock.
+    let log = dir.path().join("ivan.jsonl");
+    ok_json(&store, &["audit", "export", "--user", "ivan", "-o", log.to_str().unwrap()], &format!("{PASS}\n"));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("\"failures\""), "no failed attempt was counted:\n{text}");
+}

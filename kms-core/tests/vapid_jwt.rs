@@ -121,6 +121,12 @@ fn sub_must_be_mailto_or_https() {
         "mailto:ops@",
         "http://example.com",
         "https://",
+        // No authority: a WHATWG parser skips the extra slashes and takes
+        // the path for the host; RFC 3986 reads an empty host.
+        "https:///path",
+        "https:///example.com/contact",
+        "https:////example.com",
+        "https://\\example.com",
         "https:example.com",
         "https://user:pw@example.com",
         "ftp://example.com",

@@ -373,6 +373,37 @@ fn gate_refuses_every_kind_of_bad_assertion() {
     assert_eq!(stored_sign_count(&h, "alice", &eid), 10);
 }
 
+/// A field of the assertion that is not base64url is named in the error,
+/// with no position or byte of the input (docs/rpc.md, message rules).
+#[test]
+fn a_bad_base64url_assertion_field_is_named_not_echoed() {
+    let mut h = Harness::new(215);
+    let auth = authenticator(15);
+    gate_user(&mut h, "alice", &auth);
+    for (field, path) in [
+        ("clientDataJSON", &["response", "clientDataJSON"][..]),
+        ("authenticatorData", &["response", "authenticatorData"][..]),
+        ("signature", &["response", "signature"][..]),
+        ("rawId", &["rawId"][..]),
+    ] {
+        let begin = gate_begin(&mut h, "alice");
+        let mut assertion = auth.assert(&unb64(&begin.challenge), 1).to_json();
+        let mut at = &mut assertion;
+        for p in path {
+            at = &mut at[*p];
+        }
+        *at = json!("%%not*base64");
+        let e = h.rpc_err("unlock", unlock_json("alice", begin.ceremony_id.as_str(), &assertion));
+        assert_eq!(e["code"], "invalid_input", "{field}: {e}");
+        let m = e["message"].as_str().unwrap();
+        assert!(m.contains(&format!("{field}: not base64url")), "{field}: {m}");
+        assert!(
+            !m.contains("symbol") && !m.contains("offset") && !m.contains("37") && !m.contains('%'),
+            "{field}: {m}"
+        );
+    }
+}
+
 #[test]
 fn gate_ceremonies_are_bound_to_user_enrollment_kind_and_time() {
     let mut h = Harness::new(208);

@@ -165,6 +165,30 @@ fn wrong_passphrase_fails_and_writes_only_the_throttle_record() {
 }
 
 #[test]
+fn an_empty_or_over_long_passphrase_is_invalid_input_and_counts_nothing() {
+    let mut h = Harness::new(15);
+    let setup = h.setup_passphrase("alice", PASS_A);
+    let eid = setup.enrollment.id.as_str().to_owned();
+    h.clock.advance(1234);
+    let before = h.snapshot();
+    let runs = h.kdf_runs();
+    // No enrolled passphrase can be empty or longer than the policy's
+    // 1,024 bytes: these are malformed requests, not guesses.
+    for (pass, what) in [(String::new(), "empty"), ("a".repeat(1025), "longer than 1024 bytes")] {
+        let e = expect_code(h.unlock_passphrase("alice", &pass), ErrorCode::InvalidInput);
+        assert!(e.message.contains("passphrase") && e.message.contains(what), "{e}");
+        assert!(!e.message.contains("aaaa"), "the value is never echoed: {e}");
+    }
+    assert_eq!(h.kdf_runs(), runs, "no KDF runs");
+    assert_eq!(h.get_raw(&throttle_key("alice", &eid)), None, "the throttle count is unchanged");
+    // Nothing but the audit log (which records the refusal) changes.
+    assert_eq!(h.snapshot(), before, "nothing is written");
+    // The next wrong guess is the first failure.
+    expect_code(h.unlock_passphrase("alice", PASS_WRONG), ErrorCode::UnlockFailed);
+    assert_eq!(h.record(&throttle_key("alice", &eid))["failures"], json!(1));
+}
+
+#[test]
 fn corrupted_enrollment_fails_exactly_like_a_wrong_passphrase() {
     let mut h = Harness::new(6);
     let setup = h.setup_passphrase("alice", PASS_A);

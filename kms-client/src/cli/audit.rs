@@ -1,7 +1,6 @@
 //! `kms audit export`, `kms audit verify`, and `kms user delete` (which
 //! exports first).
 
-use std::io::Read;
 use std::path::Path;
 
 use kms_core::audit::{verify_export, AuditPublicKey, Checkpoint, VerifyOptions, MAX_EXPORT_BYTES};
@@ -9,6 +8,7 @@ use serde_json::json;
 
 use super::args::{AuditCmd, UserCmd};
 use super::commands::{out, unlock, CliError, Client};
+use super::files::{read_capped, OutputFile, MAX_CHECKPOINTS_FILE};
 use super::prompt::Prompter;
 
 /// Runs `audit export` (verify is handled before a store is opened).
@@ -16,14 +16,22 @@ pub(super) async fn run(client: &Client, prompt: &Prompter, j: bool, cmd: AuditC
     match cmd {
         AuditCmd::Export { user, output } => {
             let user = kms_core::ids::UserId::parse(&user.user).map_err(|e| CliError::Usage(e.to_string()))?;
+            // The file is opened before the export (which signs and
+            // records a checkpoint); an existing one is replaced only after.
+            let file =
+                output.as_deref().map(|p| OutputFile::create_or_replace(p, "nothing was exported")).transpose()?;
             let session = unlock(client, prompt, &user).await?;
             let r = client.audit_export(&session).await;
             client.lock(&session).await?;
             let r = r?;
-            match output {
-                Some(path) => {
-                    std::fs::write(&path, &r.export)
-                        .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", path.display())))?;
+            match file {
+                Some(file) => {
+                    let path = file.path().to_owned();
+                    if let Err(e) = file.write(r.export.as_bytes()) {
+                        eprintln!("{}; the export follows on standard output", e.message());
+                        print!("{}", r.export);
+                        return Err(e);
+                    }
                     out(j, json!({"file": path, "entries": r.entries, "checkpoint": r.checkpoint}), || {
                         format!(
                             "wrote {} entries to {}\nkeep this checkpoint to detect a later rollback:\n{}",
@@ -51,27 +59,15 @@ pub(super) async fn user(client: &Client, prompt: &Prompter, j: bool, cmd: UserC
         return Err(CliError::Usage("deleting a user cannot be undone: add --yes".into()));
     }
     let user = kms_core::ids::UserId::parse(&user.user).map_err(|e| CliError::Usage(e.to_string()))?;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&export)
-        .map_err(|e| CliError::Usage(format!("cannot create {}: {e}; nothing was deleted", export.display())))?;
+    let file = OutputFile::create_new(&export, false, "nothing was deleted")?;
     let deleted = async {
         let session = unlock(client, prompt, &user).await?;
         client.user_delete(&session).await.map_err(CliError::from)
     }
-    .await;
-    let deleted = match deleted {
-        Ok(d) => d,
-        Err(e) => {
-            drop(file);
-            let _ = std::fs::remove_file(&export);
-            return Err(e);
-        }
-    };
-    if let Err(e) = std::io::Write::write_all(&mut file, deleted.export.as_bytes()).and_then(|()| file.sync_all()) {
+    .await?;
+    if let Err(e) = file.write(deleted.export.as_bytes()) {
         // The user is gone; the log must not be: it goes to standard output.
-        eprintln!("cannot write {}: {e}; the export follows on standard output", export.display());
+        eprintln!("{}; the export follows on standard output", e.message());
         print!("{}", deleted.export);
     }
     out(
@@ -94,15 +90,8 @@ pub(super) async fn user(client: &Client, prompt: &Prompter, j: bool, cmd: UserC
     Ok(())
 }
 
-fn read_capped(file: &Path) -> Result<String, CliError> {
-    let mut buf = Vec::new();
-    let cap = u64::try_from(MAX_EXPORT_BYTES).unwrap_or(u64::MAX).saturating_add(1);
-    let read = if file == Path::new("-") {
-        std::io::stdin().take(cap).read_to_end(&mut buf)
-    } else {
-        std::fs::File::open(file).and_then(|f| f.take(cap).read_to_end(&mut buf))
-    };
-    read.map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
+fn read_export(file: &Path) -> Result<String, CliError> {
+    let buf = read_capped(file, u64::try_from(MAX_EXPORT_BYTES).unwrap_or(u64::MAX))?;
     // Not UTF-8 is a verification failure the verifier reports; pass it on
     // lossily so the report names the line.
     Ok(String::from_utf8_lossy(&buf).into_owned())
@@ -116,12 +105,11 @@ pub(super) fn verify(
     expect_key: Option<&str>,
     j: bool,
 ) -> Result<(), CliError> {
-    let text = read_capped(file)?;
+    let text = read_export(file)?;
     let mut expected_checkpoints = Vec::new();
     let from_file = match expect_file {
-        Some(f) => {
-            std::fs::read_to_string(f).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", f.display())))?
-        }
+        Some(f) => String::from_utf8(read_capped(f, MAX_CHECKPOINTS_FILE)?)
+            .map_err(|_| CliError::Usage(format!("{}: not UTF-8", f.display())))?,
         None => String::new(),
     };
     for (i, cp) in

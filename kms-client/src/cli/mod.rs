@@ -4,6 +4,7 @@
 mod args;
 mod audit;
 mod commands;
+mod files;
 mod prompt;
 mod relay;
 

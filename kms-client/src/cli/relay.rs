@@ -1,6 +1,5 @@
 //! `kms subscription …`, `kms lease …` and `kms push …`.
 
-use std::io::Read;
 use std::path::Path;
 
 use kms_core::ids::UserId;
@@ -13,10 +12,9 @@ use zeroize::Zeroizing;
 
 use super::args::{parse_ttl, LeaseCmd, PushCmd, SubscriptionCmd};
 use super::commands::{out, unlock, CliError, Client};
+use super::files::{read_capped, OutputFile, MAX_INPUT_FILE};
 use super::prompt::Prompter;
 use crate::relay::{self, PushOptions, TokenHolder, Topic, Ttl, Urgency};
-
-const MAX_FILE: u64 = 64 * 1024;
 
 /// A field of a JSON result, for display ("" when absent).
 fn f(v: &Value, key: &str) -> String {
@@ -32,17 +30,7 @@ fn user_id(s: &str) -> Result<UserId, CliError> {
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
-    let mut buf = Vec::new();
-    let r = if path == Path::new("-") {
-        std::io::stdin().take(MAX_FILE + 1).read_to_end(&mut buf)
-    } else {
-        std::fs::File::open(path).and_then(|f| f.take(MAX_FILE + 1).read_to_end(&mut buf))
-    };
-    r.map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
-    if buf.len() as u64 > MAX_FILE {
-        return Err(CliError::Usage(format!("{}: larger than {MAX_FILE} bytes", path.display())));
-    }
-    Ok(buf)
+    read_capped(path, MAX_INPUT_FILE)
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CliError> {
@@ -124,23 +112,18 @@ pub(super) async fn lease(client: &Client, prompt: &Prompter, j: bool, cmd: Leas
             let user = user_id(&user.user)?;
             let lifetime_s = lifetime.as_deref().map(parse_ttl).transpose().map_err(CliError::Usage)?;
             let params = LeaseParams { relay, audiences, lifetime_s, tokens_per_hour, max_batch };
+            // The credential exists once: the file it goes to is created
+            // before the lease is, or no lease is made.
+            let file = credential_file
+                .as_deref()
+                .map(|p| OutputFile::create_new(p, true, "no lease was created"))
+                .transpose()?;
             let r = with_session(client, prompt, &user, "lease_create", json!({"lease": params})).await?;
             let created: LeaseCreateResult =
                 serde_json::from_value(r).map_err(|e| CliError::Usage(format!("unexpected response: {e}")))?;
             let text = created.credential.dangerous_to_text();
-            match credential_file {
-                Some(path) => {
-                    write_private(&path, text.as_bytes())?;
-                    out(j, json!({"lease": created.lease, "credential_file": path}), || {
-                        format!(
-                            "lease {} for {}; credential written to {}",
-                            created.lease.id.as_str(),
-                            created.lease.relay.as_str(),
-                            path.display()
-                        )
-                    });
-                }
-                None => out(j, json!({"lease": created.lease, "credential": text.as_str()}), || {
+            let print = || {
+                out(j, json!({"lease": created.lease, "credential": text.as_str()}), || {
                     format!(
                         "lease {} for {} until {} ms\ncredential (shown once; give it to the relay, keep it secret):\n{}",
                         created.lease.id.as_str(),
@@ -148,7 +131,28 @@ pub(super) async fn lease(client: &Client, prompt: &Prompter, j: bool, cmd: Leas
                         created.lease.expires_ms,
                         text.as_str()
                     )
-                }),
+                })
+            };
+            match file {
+                Some(file) => {
+                    let path = file.path().to_owned();
+                    match file.write(text.as_bytes()) {
+                        Ok(()) => out(j, json!({"lease": created.lease, "credential_file": path}), || {
+                            format!(
+                                "lease {} for {}; credential written to {}",
+                                created.lease.id.as_str(),
+                                created.lease.relay.as_str(),
+                                path.display()
+                            )
+                        }),
+                        Err(e) => {
+                            // The lease exists: its credential must not be lost.
+                            eprintln!("{}; the credential follows on standard output", e.message());
+                            print();
+                        }
+                    }
+                }
+                None => print(),
             }
         }
         LeaseCmd::List(u) => {
@@ -209,19 +213,6 @@ pub(super) async fn lease(client: &Client, prompt: &Prompter, j: bool, cmd: Leas
     Ok(())
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path).map_err(|e| CliError::Usage(format!("cannot create {}: {e}", path.display())))?;
-    std::io::Write::write_all(&mut f, bytes)
-        .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", path.display())))
-}
-
 fn policy(allow_loopback: bool) -> PushServicePolicy {
     PushServicePolicy::default().with_loopback(allow_loopback)
 }
@@ -231,13 +222,15 @@ pub(super) fn push(j: bool, cmd: PushCmd) -> Result<(), CliError> {
     let mut rng = rand_core::OsRng;
     match cmd {
         PushCmd::Encrypt { subscription, payload, output, allow_loopback } => {
+            let file =
+                output.as_deref().map(|p| OutputFile::create_or_replace(p, "nothing was encrypted")).transpose()?;
             let sub_text = String::from_utf8_lossy(&read_file(&subscription)?).into_owned();
             let sub = relay::subscription_from_json(&sub_text, &policy(allow_loopback)).map_err(relay_err)?;
             let body = relay::encrypt(&sub, &read_file(&payload)?, &mut rng).map_err(relay_err)?;
-            match output {
-                Some(path) => {
-                    std::fs::write(&path, &body)
-                        .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", path.display())))?;
+            match file {
+                Some(file) => {
+                    let path = file.path().to_owned();
+                    file.write(&body)?;
                     out(j, json!({"file": path, "bytes": body.len()}), || {
                         format!("wrote {} bytes to {}", body.len(), path.display())
                     });

@@ -98,8 +98,10 @@ impl Request {
         let id = decode_id(fields.get("id").copied()).map_err(|e| (None, e))?;
         let fail = |e: RpcError| (Some(id.clone()), e);
         // Only `audit_verify` may carry more than the ordinary cap.
+        // The id is known by now: the answer carries it, so the caller
+        // can match the refusal to its request.
         if bytes.len() > MAX_REQUEST_BYTES && fields.get("method").map(|m| m.get()) != Some("\"audit_verify\"") {
-            return Err(too_large());
+            return Err(fail(too_large().1));
         }
 
         for key in fields.keys() {
@@ -257,6 +259,12 @@ mod tests {
         assert_eq!(e.0, Some(RequestId::Str("x".into())));
         let e = Request::decode(b"[1,2]").unwrap_err();
         assert_eq!(e.0, None);
+        // Over the cap (but under the audit_verify one, so still parsed):
+        // the refusal keeps the id.
+        let big = format!(r#"{{"v":1,"id":9,"method":"info","params":{{"pad":"{}"}}}}"#, "a".repeat(MAX_REQUEST_BYTES));
+        let e = Request::decode(big.as_bytes()).unwrap_err();
+        assert_eq!(e.0, Some(RequestId::Num(9)));
+        assert!(e.1.message.contains(&format!("larger than {MAX_REQUEST_BYTES} bytes")), "{}", e.1.message);
         let e = Request::decode(br#"{"v":1,"id":1,"method":"info","extra":0}"#).unwrap_err();
         assert!(e.1.message.contains("unknown envelope field `extra`"));
         let e = Request::decode(br#"{"v":1,"id":1,"method":"vapid_public","method":"info"}"#).unwrap_err();

@@ -76,6 +76,21 @@ pub fn sanitize_serde_error(e: &serde_json::Error) -> String {
             None => "wrong type or value".to_owned(),
         };
     }
+    // The base64 decoder's messages ("Invalid symbol 37, offset 0.") give
+    // a byte of the input and where it is: name the problem only.
+    if [
+        "Invalid symbol",
+        "Invalid byte",
+        "Invalid last symbol",
+        "Invalid padding",
+        "Invalid input length",
+        "Encoded text",
+    ]
+    .iter()
+    .any(|p| msg.starts_with(p))
+    {
+        return "a field is not base64url".to_owned();
+    }
     if msg.starts_with("unknown variant") {
         // "unknown variant `x`, expected one of ..." echoes x; drop it.
         return match msg.split_once(", expected ") {
@@ -99,5 +114,12 @@ mod tests {
         let s = sanitize_serde_error(&e);
         assert!(!s.contains("hunter2"), "{s}");
         assert!(s.contains("expected u32"), "{s}");
+    }
+
+    #[test]
+    fn base64_decoder_messages_do_not_echo_input() {
+        use serde::de::Error as _;
+        let e = serde_json::Error::custom("Invalid symbol 37, offset 0.");
+        assert_eq!(sanitize_serde_error(&e), "a field is not base64url");
     }
 }

@@ -85,6 +85,22 @@ impl PassphrasePolicy {
         Ok(())
     }
 
+    /// Checks a passphrase offered to unlock: not empty and at most
+    /// [`MAX_BYTES`]. No enrolled passphrase can be either (every policy
+    /// refuses them), so such a request is malformed, not a wrong guess:
+    /// the engine refuses it before the throttle counts anything. The
+    /// minimum length is not applied here: a passphrase enrolled under an
+    /// older, laxer policy still unlocks.
+    pub fn check_offered(p: &Passphrase) -> Result<()> {
+        if p.as_bytes().is_empty() {
+            return Err(CoreError::invalid("passphrase: empty"));
+        }
+        if p.as_bytes().len() > MAX_BYTES {
+            return Err(CoreError::invalid(format!("passphrase: longer than {MAX_BYTES} bytes")));
+        }
+        Ok(())
+    }
+
     /// Fresh parameters (new random salt) at this policy's cost.
     pub fn new_params(&self, rng: &mut impl CryptoRngCore) -> PassphraseParams {
         let mut salt = [0u8; SALT_LEN];
@@ -204,6 +220,10 @@ mod tests {
         let p = PassphrasePolicy::default();
         assert!(p.check(&Passphrase::new("short")).is_err());
         assert!(p.check(&Passphrase::new("x".repeat(MAX_BYTES + 1))).is_err());
+        assert!(PassphrasePolicy::check_offered(&Passphrase::new("")).is_err());
+        assert!(PassphrasePolicy::check_offered(&Passphrase::new("x".repeat(MAX_BYTES + 1))).is_err());
+        assert!(PassphrasePolicy::check_offered(&Passphrase::new("x".repeat(MAX_BYTES))).is_ok());
+        assert!(PassphrasePolicy::check_offered(&Passphrase::new("short")).is_ok());
         assert!(p.check(&Passphrase::new("twelve chars")).is_ok());
     }
 }

@@ -132,7 +132,15 @@ fn check_sub(sub: &str) -> Result<()> {
             _ => Err(CoreError::invalid(format!("{RULE}: a mailto: URI needs an address with an @"))),
         };
     }
-    if sub.starts_with("https://") {
+    if let Some(rest) = sub.strip_prefix("https://") {
+        // The authority, as RFC 3986 reads it: up to the first `/`, `?` or
+        // `#`. A WHATWG parser skips extra slashes (and reads `\` as `/`),
+        // so `https:///path` would parse with `path` as its host; a
+        // recipient reading RFC 3986 sees no host at all. Both must agree.
+        let authority = rest.split(['/', '\\', '?', '#']).next().unwrap_or_default();
+        if authority.is_empty() {
+            return Err(CoreError::invalid(format!("{RULE}: the https: URL needs a host")));
+        }
         let url = Url::parse(sub).map_err(|_| CoreError::invalid(format!("{RULE}: not a valid URL")))?;
         if url.host().is_none() {
             return Err(CoreError::invalid(format!("{RULE}: the https: URL needs a host")));

@@ -32,6 +32,11 @@ struct Unlocked {
 impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     pub(super) async fn unlock(&mut self, cx: &mut CallContext, p: UnlockParams) -> EngineResult<SessionResult> {
         let now = self.clock.now_ms();
+        // A passphrase no enrollment can have (empty, over the cap) is a
+        // malformed request: refused before anything is read or counted.
+        if let UnlockCredential::Passphrase { passphrase } = &p.credential {
+            passphrase::PassphrasePolicy::check_offered(passphrase)?;
+        }
         // A gate challenge is consumed first, before anything can fail, so
         // it is answered at most once.
         let gate = match &p.credential {

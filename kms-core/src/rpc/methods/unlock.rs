@@ -33,8 +33,43 @@ pub enum UnlockCredential {
         // `AuthenticationResponseJSON` is declared by the generator
         // (`kms-client/tests/ts_types.rs`) from a mirror checked against it.
         #[cfg_attr(feature = "ts", ts(type = "AuthenticationResponseJSON"))]
+        #[serde(deserialize_with = "assertion_from_json")]
         assertion: Box<webauthn_rs_proto::PublicKeyCredential>,
     },
+}
+
+/// The assertion's binary fields (base64url), as JSON pointers and names.
+const ASSERTION_B64_FIELDS: [(&str, &str); 5] = [
+    ("/rawId", "rawId"),
+    ("/response/clientDataJSON", "response.clientDataJSON"),
+    ("/response/authenticatorData", "response.authenticatorData"),
+    ("/response/signature", "response.signature"),
+    ("/response/userHandle", "response.userHandle"),
+];
+
+/// Parses the assertion. When that fails, a binary field that is not
+/// base64url is named ("assertion.response.clientDataJSON: not
+/// base64url") instead of passing on the base64 decoder's message, which
+/// gives the offending byte and its position in the input.
+fn assertion_from_json<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Box<webauthn_rs_proto::PublicKeyCredential>, D::Error> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    use serde::de::Error as _;
+    let v = serde_json::Value::deserialize(d)?;
+    let e = match serde_json::from_value::<webauthn_rs_proto::PublicKeyCredential>(v.clone()) {
+        Ok(a) => return Ok(Box::new(a)),
+        Err(e) => e,
+    };
+    for (pointer, name) in ASSERTION_B64_FIELDS {
+        if let Some(serde_json::Value::String(s)) = v.pointer(pointer) {
+            if URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).is_err() {
+                return Err(D::Error::custom(format!("assertion.{name}: not base64url")));
+            }
+        }
+    }
+    Err(D::Error::custom(format!("assertion: {}", crate::rpc::error::sanitize_serde_error(&e))))
 }
 
 /// `unlock` parameters.
