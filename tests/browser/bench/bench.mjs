@@ -21,8 +21,8 @@ cpSync(join(repo, 'target/web/kms'), benchRoot, { recursive: true });
 cpSync(join(here, 'bench.html'), join(benchRoot, 'bench.html'));
 cpSync(join(here, 'bench.js'), join(benchRoot, 'bench.js'));
 
-const base = Number(process.env.KMS_BENCH_PORT ?? 18280);
-const server = await serve({ base, extraSite: benchRoot });
+// Four free loopback ports, picked by the system (the harness's serve()).
+const server = await serve({ extraSite: benchRoot });
 const chromium = await browser();
 try {
   // Ready time: from Kms.connect() (the iframe is created) to the KMS

@@ -18,40 +18,72 @@ export const CHROMIUM_ARGS = [
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
 ];
 
-/** Starts kms-serve on three loopback ports; resolves with the origins. */
-export async function serve({ base = Number(process.env.KMS_E2E_PORT ?? 18080), extraSite = null } = {}) {
+/**
+ * Starts kms-serve on three loopback ports (host, KMS, third origin; a
+ * fourth, `extra`, serves `extraSite` when given); resolves with the origins.
+ * Every port is 0: the system picks a free one and kms-serve announces it.
+ * The KMS origin's allowlist (frame-ancestors, kms-config.json) names the
+ * host origin, so two kms-serve processes start in turn: the host and the
+ * plain sites first, then the KMS origin allowing the host's real port.
+ */
+export async function serve({ extraSite = null } = {}) {
   const serveBin = process.env.KMS_SERVE ?? join(repo, 'target/debug/kms-serve');
   if (!existsSync(join(web, 'kms/pkg/kms_worker_bg.wasm'))) throw new Error('run scripts/build-web.sh first');
   const hostRoot = mkdtempSync(join(tmpdir(), 'kms-host-'));
   cpSync(join(here, '../host'), hostRoot, { recursive: true });
   cpSync(join(repo, 'kms-client/js/kms-client.js'), join(hostRoot, 'kms-client.js'));
-  const origins = {
-    host: `http://localhost:${base}`,
-    kms: `http://localhost:${base + 1}`,
-    third: `http://localhost:${base + 2}`,
-    extra: extraSite ? `http://localhost:${base + 3}` : null,
+  const children = [];
+  const close = () => {
+    for (const child of children) child.kill('SIGTERM');
+    rmSync(hostRoot, { recursive: true, force: true });
   };
-  const extra = extraSite ? ['--site', `127.0.0.1:${base + 3}=${extraSite}`] : [];
-  const child = await startReady(serveBin, [
-    '--host', `127.0.0.1:${base}=${hostRoot}`,
-    '--kms', `127.0.0.1:${base + 1}=${join(web, 'kms')}`,
-    '--site', `127.0.0.1:${base + 2}=${join(here, '../third')}`,
-    '--allow-host', origins.host,
-    ...extra,
-  ], 'kms-serve').catch((e) => { rmSync(hostRoot, { recursive: true, force: true }); throw e; });
-  return {
-    origins,
-    close() { child.kill('SIGTERM'); rmSync(hostRoot, { recursive: true, force: true }); },
-  };
+  try {
+    const sites = await startReady(serveBin, [
+      '--host', `127.0.0.1:0=${hostRoot}`,
+      '--site', `127.0.0.1:0=${join(here, '../third')}`,
+      ...(extraSite ? ['--site', `127.0.0.1:0=${extraSite}`] : []),
+    ], 'kms-serve');
+    children.push(sites.child);
+    // Announced in the order given: the host, then the sites.
+    const [host, third, extra = null] = announced(sites.out, 'kms-serve');
+    const kms = await startReady(serveBin, [
+      '--kms', `127.0.0.1:0=${join(web, 'kms')}`, '--allow-host', host,
+    ], 'kms-serve');
+    children.push(kms.child);
+    return { origins: { host, kms: announced(kms.out, 'kms-serve')[0], third, extra }, close };
+  } catch (e) {
+    close();
+    throw e;
+  }
 }
 
-/** Starts a process and resolves once its stdout says `<name>: ready` (30 s at most). */
+/**
+ * The origins a server announced on stdout, in order: the second field of
+ * each `<name>: <role> http://localhost:<port> ...` line.
+ */
+function announced(out, name) {
+  const origins = [];
+  for (const line of out.split('\n')) {
+    const m = new RegExp(`^${name}: \\S+ (http://localhost:\\d+)\\b`).exec(line);
+    if (m) origins.push(m[1]);
+  }
+  if (origins.length === 0) throw new Error(`${name} announced no origin: ${out}`);
+  return origins;
+}
+
+/**
+ * Starts a process and resolves with it and its stdout so far once that
+ * says `<name>: ready` (30 s at most).
+ */
 function startReady(bin, args, name) {
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((ok, fail) => {
     let out = '';
     const timer = setTimeout(() => { child.kill('SIGTERM'); fail(new Error(`${name} not ready in 30 s: ${out}`)); }, 30_000);
-    child.stdout.on('data', (d) => { out += d; if (out.includes(`${name}: ready`)) { clearTimeout(timer); ok(child); } });
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes(`${name}: ready`)) { clearTimeout(timer); ok({ child, out }); }
+    });
     child.on('exit', (code) => { clearTimeout(timer); fail(new Error(`${name} exited (${code}): ${out}`)); });
   });
 }
@@ -60,46 +92,50 @@ function startReady(bin, args, name) {
  * The demo as scripts/demo.sh runs it, on four loopback ports: the PWA
  * (target/web/demo and its demo-config.json), the KMS origin, the local
  * push service, and kms-relay. `relayArgs` adds relay options (short token
- * lifetimes, so that refreshes happen within a test).
+ * lifetimes, so that refreshes happen within a test). Every port is 0, as
+ * in `serve`: the PWA's origin first (the KMS allowlist, the push
+ * service's and the relay's CORS name it), then the KMS origin and the push
+ * service, then the relay; demo-config.json, read by the page when it
+ * loads, is written once all four are known.
  */
-export async function serveDemo({ base = Number(process.env.KMS_E2E_DEMO_PORT ?? 18380), relayArgs = [] } = {}) {
+export async function serveDemo({ relayArgs = [] } = {}) {
   if (!existsSync(join(web, 'demo/demo.js'))) throw new Error('run scripts/build-web.sh first');
-  const origins = {
-    host: `http://localhost:${base}`,
-    kms: `http://localhost:${base + 1}`,
-    push: `http://localhost:${base + 2}`,
-    relay: `http://localhost:${base + 3}`,
-  };
   const demoRoot = mkdtempSync(join(tmpdir(), 'kms-demo-'));
   cpSync(join(web, 'demo'), demoRoot, { recursive: true });
-  writeFileSync(join(demoRoot, 'demo-config.json'),
-    JSON.stringify({ kmsOrigin: origins.kms, pushService: origins.push, relay: origins.relay }));
+  const configFile = join(demoRoot, 'demo-config.json');
+  rmSync(configFile, { force: true });
   const bin = (name) => join(repo, 'target/debug', name);
-  const cleanup = () => rmSync(demoRoot, { recursive: true, force: true });
-  const serveChild = await startReady(process.env.KMS_SERVE ?? bin('kms-serve'), [
-    '--host', `127.0.0.1:${base}=${demoRoot}`,
-    '--kms', `127.0.0.1:${base + 1}=${join(web, 'kms')}`,
-    '--push', `127.0.0.1:${base + 2}`,
-    '--allow-host', origins.host, '--allow-loopback-push',
-  ], 'kms-serve').catch((e) => { cleanup(); throw e; });
-  let relayChild;
+  const serveBin = process.env.KMS_SERVE ?? bin('kms-serve');
+  const children = [];
+  const close = () => {
+    // The relay first (it was started last).
+    for (const child of children.reverse()) child.kill('SIGTERM');
+    rmSync(demoRoot, { recursive: true, force: true });
+  };
   try {
-    relayChild = await startReady(process.env.KMS_RELAY ?? bin('kms-relay'), [
-      '--listen', `127.0.0.1:${base + 3}`, '--allow-origin', origins.host, '--allow-loopback-push', ...relayArgs,
+    const pwa = await startReady(serveBin, ['--host', `127.0.0.1:0=${demoRoot}`], 'kms-serve');
+    children.push(pwa.child);
+    const [host] = announced(pwa.out, 'kms-serve');
+    const kms = await startReady(serveBin, [
+      '--kms', `127.0.0.1:0=${join(web, 'kms')}`,
+      '--push', '127.0.0.1:0',
+      '--allow-host', host, '--allow-loopback-push',
+    ], 'kms-serve');
+    children.push(kms.child);
+    // The KMS origin, then the push service (announced last).
+    const [kmsOrigin, push] = announced(kms.out, 'kms-serve');
+    const relay = await startReady(process.env.KMS_RELAY ?? bin('kms-relay'), [
+      '--listen', '127.0.0.1:0', '--allow-origin', host, '--allow-loopback-push', ...relayArgs,
     ], 'kms-relay');
+    children.push(relay.child);
+    const [relayOrigin] = announced(relay.out, 'kms-relay');
+    const origins = { host, kms: kmsOrigin, push, relay: relayOrigin };
+    writeFileSync(configFile, JSON.stringify({ kmsOrigin: origins.kms, pushService: origins.push, relay: origins.relay }));
+    return { origins, close };
   } catch (e) {
-    serveChild.kill('SIGTERM');
-    cleanup();
+    close();
     throw e;
   }
-  return {
-    origins,
-    close() {
-      relayChild.kill('SIGTERM');
-      serveChild.kill('SIGTERM');
-      cleanup();
-    },
-  };
 }
 
 /** A fresh headless Chromium with its own empty profile. */
