@@ -73,7 +73,7 @@ use super::key::AuditPublicKey;
 /// `kms-worker/src/engine/audit.rs`), and an auditor holds one per export
 /// it kept, usually a few. 1,024 is 16 times the engine's window (every
 /// checkpoint of 16 full exports), and caps this list's cost at 1,024
-/// signature checks (about 0.1 s natively).
+/// signature checks (about 0.2 s natively).
 pub const MAX_EXPECTED_CHECKPOINTS: usize = 1024;
 
 /// What the verifier knows beforehand. `Default` is "nothing": the export
