@@ -66,7 +66,9 @@ export type AuditVerifyParams = {
   expected_public_key?: string | null,
   /**
    * Checkpoints the verifier saw before: a rollback or a fork against any
-   * of them is detected.
+   * of them is detected. At most 1,024 (`MAX_EXPECTED_CHECKPOINTS`): a
+   * longer list does not decode (`invalid_input` naming the cap), so the
+   * engine never runs for it; the elements past the cap are not even read.
    */
   expected_checkpoints?: Array<Checkpoint>,
 };

@@ -333,6 +333,30 @@ fn audit_export_verify_and_every_tampering_detected() {
     assert!(human.status.success());
     assert!(String::from_utf8_lossy(&human.stdout).to_lowercase().contains("valid"));
 
+    // At most 1,024 expected checkpoints (each costs a signature check),
+    // counted over `--expect-checkpoint` and the file together, before any
+    // of them is parsed or the export is verified.
+    let cps = dir.path().join("kept.jsonl");
+    std::fs::write(&cps, format!("{kept}\n").repeat(1024)).unwrap();
+    let (ok, report) = verify_file(&store, &text, &["--expect-checkpoints-file", cps.to_str().unwrap()]);
+    assert!(ok, "{report}");
+    assert_eq!(report["expected_checkpoints_verified"], 1024);
+    let e = err_json(
+        &store,
+        &[
+            "audit",
+            "verify",
+            file2.to_str().unwrap(),
+            "--expect-checkpoint",
+            &kept,
+            "--expect-checkpoints-file",
+            cps.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(e["code"], "invalid_input", "{e}");
+    assert!(e["message"].as_str().unwrap().contains("at most 1024 expected checkpoints"), "{e}");
+
     let entry_idx =
         |lines: &Vec<Value>, seq: u64| lines.iter().position(|v| v["type"] == "entry" && v["seq"] == seq).unwrap();
     let cases: Vec<(&str, String, Vec<&str>)> = vec![

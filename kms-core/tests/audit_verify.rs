@@ -649,3 +649,45 @@ fn limits_are_enforced() {
     ls[3] = format!("{}{}", ls[3], " ".repeat(audit::MAX_LINE_BYTES));
     expect(&join(&ls), &none(), FailureReason::LineTooLong, None, Some(4));
 }
+
+/// Each expected checkpoint costs a signature check, and `audit_verify`
+/// needs no session: more than the cap are refused where they enter. The
+/// RPC params do not decode (so no call is ever built), and the verifier,
+/// which the CLI and the browser call directly, refuses them before it even
+/// reads the export.
+#[test]
+fn more_expected_checkpoints_than_the_cap_are_refused_before_any_work() {
+    const CAP: usize = kms_core::audit::MAX_EXPECTED_CHECKPOINTS;
+    assert_eq!(CAP, 1024);
+    let (log, text) = sample("alice", 25);
+    let cp = log.checkpoints[0].clone();
+    let params =
+        |n: usize| serde_json::json!({"export": text, "expected_checkpoints": vec![cp.clone(); n]}).to_string();
+
+    let Err(e) = kms_core::rpc::Call::from_parts("audit_verify", &params(CAP + 1)) else {
+        panic!("accepted at decoding");
+    };
+    assert_eq!(e.code, kms_core::ErrorCode::InvalidInput);
+    assert!(e.message.contains("expected_checkpoints") && e.message.contains(&CAP.to_string()), "{}", e.message);
+    // The elements past the cap are not even read: garbage there changes
+    // nothing.
+    let mut v: serde_json::Value = serde_json::from_str(&params(CAP)).unwrap();
+    v["expected_checkpoints"].as_array_mut().unwrap().push(serde_json::json!(cp.clone()));
+    v["expected_checkpoints"].as_array_mut().unwrap().push(serde_json::json!("not a checkpoint"));
+    let Err(e2) = kms_core::rpc::Call::from_parts("audit_verify", &v.to_string()) else {
+        panic!("accepted at decoding");
+    };
+    assert_eq!(e2.message, e.message);
+    // At the cap, the params decode.
+    assert!(kms_core::rpc::Call::from_parts("audit_verify", &params(CAP)).is_ok());
+
+    // The verifier refuses too, before reading the export: a broken export
+    // is reported as the oversized option, not as its own damage.
+    let over = VerifyOptions { expected_checkpoints: vec![cp.clone(); CAP + 1], ..none() };
+    let r = expect("not an export", &over, FailureReason::TooLarge, None, None);
+    assert!(r.first_failure.unwrap().detail.contains(&CAP.to_string()));
+    let at_cap = VerifyOptions { expected_checkpoints: vec![cp; CAP], ..log.pinned_opts() };
+    let r = audit::verify_export(&text, &at_cap);
+    assert!(r.valid, "{r}");
+    assert_eq!(r.expected_checkpoints_verified, CAP);
+}

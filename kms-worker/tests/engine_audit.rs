@@ -191,3 +191,56 @@ fn a_failed_write_of_the_audit_entry_withholds_the_token() {
     );
     assert_eq!(e["code"], "storage", "no audit, no token: {e}");
 }
+
+/// `audit_verify` needs no session: whoever can reach the engine can send
+/// it. Far more expected checkpoints than any auditor holds (each one costs
+/// a signature check) are refused with `invalid_input` naming the cap, at
+/// decoding: the typed call is never built, so the engine and the verifier
+/// never run. At the cap, the same request is served.
+#[test]
+fn audit_verify_refuses_more_expected_checkpoints_than_the_cap_before_any_work() {
+    const CAP: usize = kms_core::audit::MAX_EXPECTED_CHECKPOINTS;
+    assert_eq!(CAP, 1024);
+    let mut h = Harness::new(905);
+    let s = session_of(&serde_json::to_value(h.setup_passphrase("erin", PASS_A)).unwrap());
+    let out = export(&mut h, "erin", &s);
+    let text = out["export"].as_str().unwrap().to_owned();
+    let cp = out["checkpoint"].clone();
+    let request = |id: u64, n: usize| {
+        json!({"v": 1, "id": id, "method": "audit_verify",
+               "params": {"export": text, "expected_checkpoints": vec![cp.clone(); n]}})
+        .to_string()
+    };
+    let before = h.snapshot();
+
+    let resp = h.raw(request(40, CAP + 1).as_bytes());
+    assert_eq!(resp["id"], json!(40), "{resp}");
+    assert_eq!(resp["error"]["code"], "invalid_input", "{resp}");
+    let msg = resp["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("expected_checkpoints") && msg.contains(&CAP.to_string()), "{msg}");
+    assert_eq!(h.snapshot(), before);
+
+    // Structurally before any work: decoding itself refuses, so no `Call`
+    // (and no verifier run) exists for such a request.
+    let Err(e) = kms_core::rpc::Request::decode(request(41, CAP + 1).as_bytes()) else {
+        panic!("accepted at decoding");
+    };
+    assert_eq!(e.1.code, kms_core::ErrorCode::InvalidInput);
+    assert!(e.1.message.contains(&CAP.to_string()), "{}", e.1.message);
+
+    // A typed call built in-process (no decoding) is refused by the engine
+    // before it calls the verifier.
+    let held: Checkpoint = serde_json::from_value(cp.clone()).unwrap();
+    let e = h.err(Call::AuditVerify(AuditVerifyParams {
+        export: text.clone(),
+        expected_public_key: None,
+        expected_checkpoints: vec![held; CAP + 1],
+    }));
+    assert_eq!(e.code, kms_core::ErrorCode::InvalidInput);
+    assert!(e.message.contains(&CAP.to_string()), "{}", e.message);
+
+    // Control: at the cap, the request is served and verifies.
+    let resp = h.raw(request(42, CAP).as_bytes());
+    assert_eq!(resp["result"]["valid"], json!(true), "{resp}");
+    assert_eq!(resp["result"]["expected_checkpoints_verified"], json!(CAP));
+}

@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use kms_core::audit::{verify_export, AuditPublicKey, Checkpoint, VerifyOptions, MAX_EXPORT_BYTES};
+use kms_core::audit::{
+    verify_export, AuditPublicKey, Checkpoint, VerifyOptions, MAX_EXPECTED_CHECKPOINTS, MAX_EXPORT_BYTES,
+};
 use serde_json::json;
 
 use super::args::{AuditCmd, UserCmd};
@@ -112,9 +114,17 @@ pub(super) fn verify(
             .map_err(|_| CliError::Usage(format!("{}: not UTF-8", f.display())))?,
         None => String::new(),
     };
-    for (i, cp) in
-        expect.iter().map(String::as_str).chain(from_file.lines().filter(|l| !l.trim().is_empty())).enumerate()
-    {
+    let given = || expect.iter().map(String::as_str).chain(from_file.lines().filter(|l| !l.trim().is_empty()));
+    // The verifier's own cap, said here with the options' names, before any
+    // checkpoint is parsed.
+    let n = given().count();
+    if n > MAX_EXPECTED_CHECKPOINTS {
+        return Err(CliError::Usage(format!(
+            "at most {MAX_EXPECTED_CHECKPOINTS} expected checkpoints are accepted (--expect-checkpoint and \
+             --expect-checkpoints-file together), got {n}"
+        )));
+    }
+    for (i, cp) in given().enumerate() {
         let parsed =
             Checkpoint::parse(cp).map_err(|e| CliError::Usage(format!("expected checkpoint {}: {e}", i + 1)))?;
         expected_checkpoints.push(parsed);

@@ -101,4 +101,4 @@ pub use export::{
     MAX_EXPORT_CHECKPOINTS, MAX_EXPORT_ENTRIES, MAX_LINE_BYTES,
 };
 pub use key::{audit_sealing_key, AuditKeyRecord, AuditPublicKey, AuditSigningKey, InstanceAuditKeyRecord};
-pub use verify::{verify_export, Failure, FailureReason, VerifyOptions, VerifyReport};
+pub use verify::{verify_export, Failure, FailureReason, VerifyOptions, VerifyReport, MAX_EXPECTED_CHECKPOINTS};

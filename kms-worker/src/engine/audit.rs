@@ -315,11 +315,22 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         Ok(kms_core::rpc::AuditExportResult { export, entries: entries.len() as u64, checkpoint })
     }
 
-    /// `audit_verify`: the same verifier the CLI and the browser use.
+    /// `audit_verify`: the same verifier the CLI and the browser use. No
+    /// session: its work is bounded by the request size (11 MiB), the
+    /// export's caps, and [`audit::MAX_EXPECTED_CHECKPOINTS`], which decoding
+    /// already enforces; a call built in-process is held to it here, before
+    /// the verifier runs.
     pub(super) fn audit_verify(
         &self,
         p: kms_core::rpc::AuditVerifyParams,
     ) -> EngineResult<kms_core::audit::VerifyReport> {
+        if p.expected_checkpoints.len() > audit::MAX_EXPECTED_CHECKPOINTS {
+            return Err(CoreError::invalid(format!(
+                "audit_verify: expected_checkpoints: at most {} are accepted",
+                audit::MAX_EXPECTED_CHECKPOINTS
+            ))
+            .into());
+        }
         let expected_public_key =
             p.expected_public_key.as_deref().map(audit::AuditPublicKey::parse).transpose().map_err(CoreError::from)?;
         let opts =

@@ -1,6 +1,9 @@
 //! Verification of an export: the one function ([`verify_export`]) behind
 //! the engine's `verify` RPC, the browser and the CLI.
 //!
+//! Before anything else, more than [`MAX_EXPECTED_CHECKPOINTS`] expected
+//! checkpoints are refused (`too_large`): each costs a signature check.
+//!
 //! # What is checked, in order
 //!
 //! The first failing check is reported ([`Failure`]: a stable
@@ -58,6 +61,21 @@ use super::entry::{entry_hash, genesis_hash, AuditScope};
 use super::export::{parse_export, shorten, Export};
 use super::key::AuditPublicKey;
 
+/// At most this many [`VerifyOptions::expected_checkpoints`]; more are
+/// refused (`too_large`) before the export is read.
+///
+/// Each expected checkpoint costs one ES256 verification (stage 2; stage 5
+/// is one lookup by its `size`), and `audit_verify` is an RPC without a
+/// session, so the list must be bounded by what a legitimate caller needs,
+/// not by the request size (an 11 MiB request holds some 40,000). A
+/// verifier pins the checkpoints it kept from earlier exports: an export
+/// carries at most the engine's last 64 per chain (`KEPT_CHECKPOINTS` in
+/// `kms-worker/src/engine/audit.rs`), and an auditor holds one per export
+/// it kept, usually a few. 1,024 is 16 times the engine's window (every
+/// checkpoint of 16 full exports), and caps this list's cost at 1,024
+/// signature checks (about 0.2 s natively).
+pub const MAX_EXPECTED_CHECKPOINTS: usize = 1024;
+
 /// What the verifier knows beforehand. `Default` is "nothing": the export
 /// is then only checked for internal consistency under the key it carries.
 #[derive(Debug, Default)]
@@ -78,6 +96,10 @@ pub struct VerifyOptions {
 /// order). Total: any input gives a report, never a panic.
 pub fn verify_export(text: &str, opts: &VerifyOptions) -> VerifyReport {
     let mut report = VerifyReport::empty();
+    if let Some(f) = check_expected_count(opts.expected_checkpoints.len()) {
+        report.first_failure = Some(f);
+        return report;
+    }
     let export = match parse_export(text) {
         Ok(e) => e,
         Err(e) => {
@@ -103,6 +125,19 @@ pub fn verify_export(text: &str, opts: &VerifyOptions) -> VerifyReport {
         Err(f) => report.first_failure = Some(f),
     }
     report
+}
+
+/// More expected checkpoints than [`MAX_EXPECTED_CHECKPOINTS`] fail before
+/// any other work.
+fn check_expected_count(n: usize) -> Option<Failure> {
+    (n > MAX_EXPECTED_CHECKPOINTS).then(|| {
+        fail(
+            None,
+            None,
+            FailureReason::TooLarge,
+            format!("{n} expected checkpoints: at most {MAX_EXPECTED_CHECKPOINTS} are accepted"),
+        )
+    })
 }
 
 /// `heads[k]` is the chain head after `k` entries: the genesis hash, then

@@ -16,7 +16,8 @@ use super::verify_export;
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum FailureReason {
-    /// The input is larger than the export size limit.
+    /// The input is larger than the export size limit, or more expected
+    /// checkpoints were given than [`super::MAX_EXPECTED_CHECKPOINTS`].
     TooLarge,
     /// A line is longer than the line limit.
     LineTooLong,

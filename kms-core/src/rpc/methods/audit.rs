@@ -1,7 +1,10 @@
 //! The audit log: `audit_export`, `audit_verify`, as `kms-worker`'s
 //! `engine/audit.rs` runs them.
 
-use serde::{Deserialize, Serialize};
+use serde::de::{Error as _, IgnoredAny, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::audit::{Checkpoint, MAX_EXPECTED_CHECKPOINTS};
 
 /// `audit_verify` parameters.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -16,10 +19,41 @@ pub struct AuditVerifyParams {
     #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub expected_public_key: Option<String>,
     /// Checkpoints the verifier saw before: a rollback or a fork against any
-    /// of them is detected.
-    #[serde(default)]
+    /// of them is detected. At most 1,024 ([`MAX_EXPECTED_CHECKPOINTS`]): a
+    /// longer list does not decode (`invalid_input` naming the cap), so the
+    /// engine never runs for it; the elements past the cap are not even read.
+    #[serde(default, deserialize_with = "de_expected_checkpoints")]
     #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
-    pub expected_checkpoints: Vec<crate::audit::Checkpoint>,
+    pub expected_checkpoints: Vec<Checkpoint>,
+}
+
+/// `expected_checkpoints`: an array of at most [`MAX_EXPECTED_CHECKPOINTS`]
+/// checkpoints, refused as soon as one more element is seen.
+fn de_expected_checkpoints<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Checkpoint>, D::Error> {
+    struct Capped;
+    impl<'de> Visitor<'de> for Capped {
+        type Value = Vec<Checkpoint>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "an array of at most {MAX_EXPECTED_CHECKPOINTS} checkpoints")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while out.len() < MAX_EXPECTED_CHECKPOINTS {
+                match seq.next_element::<Checkpoint>()? {
+                    Some(cp) => out.push(cp),
+                    None => return Ok(out),
+                }
+            }
+            // One more element, of any form, is one too many.
+            match seq.next_element::<IgnoredAny>()? {
+                Some(_) => Err(A::Error::custom(format!(
+                    "expected_checkpoints: at most {MAX_EXPECTED_CHECKPOINTS} are accepted"
+                ))),
+                None => Ok(out),
+            }
+        }
+    }
+    d.deserialize_seq(Capped)
 }
 
 /// `audit_export` result.
