@@ -613,15 +613,9 @@ fn a_store_path_that_is_not_a_store_is_refused_untouched() {
 /// (nothing to orphan, no credential lost) and audits nothing.
 #[test]
 fn output_files_are_checked_before_any_state_change() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("kms.sqlite");
-    setup(&store, "hana");
-    ok_json(&store, &["vapid", "generate", "--user", "hana"], &format!("{PASS}\n"));
-    let existing = dir.path().join("exists.cred");
-    std::fs::write(&existing, "keep me").unwrap();
-    let e = err_json(
-        &store,
-        &[
+    fn lease_create_into(file: &Path) -> [&str; 10] {
+        let file = file.to_str().unwrap();
+        [
             "lease",
             "create",
             "--user",
@@ -631,10 +625,16 @@ fn output_files_are_checked_before_any_state_change() {
             "--aud",
             "https://fcm.googleapis.com",
             "--credential-file",
-            existing.to_str().unwrap(),
-        ],
-        &format!("{PASS}\n"),
-    );
+            file,
+        ]
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("kms.sqlite");
+    setup(&store, "hana");
+    ok_json(&store, &["vapid", "generate", "--user", "hana"], &format!("{PASS}\n"));
+    let existing = dir.path().join("exists.cred");
+    std::fs::write(&existing, "keep me").unwrap();
+    let e = err_json(&store, &lease_create_into(&existing), &format!("{PASS}\n"));
     assert_eq!(e["code"], "invalid_input", "{e}");
     let m = e["message"].as_str().unwrap();
     assert!(m.contains("cannot create") && m.contains("no lease was created"), "{e}");
@@ -658,22 +658,7 @@ fn output_files_are_checked_before_any_state_change() {
 
     // A wrong passphrase leaves no empty credential file behind.
     let fresh = dir.path().join("fresh.cred");
-    let e = err_json(
-        &store,
-        &[
-            "lease",
-            "create",
-            "--user",
-            "hana",
-            "--relay",
-            "relay-a",
-            "--aud",
-            "https://fcm.googleapis.com",
-            "--credential-file",
-            fresh.to_str().unwrap(),
-        ],
-        "not the passphrase\n",
-    );
+    let e = err_json(&store, &lease_create_into(&fresh), "not the passphrase\n");
     assert_eq!(e["code"], "unlock_failed", "{e}");
     assert!(!fresh.exists());
 
