@@ -28,8 +28,8 @@ if wasm_has_clippy; then
 else
   say "no clippy on the fallback toolchain: wasm32 lints skipped"
 fi
-say "IndexedDB conformance, WebCrypto PBKDF2 and the WASM engine, in a dedicated worker (headless Chromium)"
-wasm_cargo test "${WASM_TEST_SELECTION[@]}" --test indexeddb --test web
+say "IndexedDB conformance, WebCrypto PBKDF2, the WebCrypto provider, the WASM engine and its memory, in a dedicated worker (headless Chromium)"
+wasm_cargo test "${WASM_TEST_SELECTION[@]}" --test indexeddb --test web --test web_memory
 
 say "TypeScript declarations (tsc --strict over tests/browser/types/usage.ts)"
 (cd tests/browser && node_modules/.bin/tsc -p types)

@@ -45,6 +45,26 @@ impl MasterSecret {
         &self.0
     }
 
+    /// Seals the secret under an enrollment's wrapping key, binding `aad`
+    /// ([`crate::crypto::aad::master_wrap`]): the native half of a crypto
+    /// provider (in the browser, WebCrypto's `wrapKey('raw', ...)` makes the
+    /// same bytes).
+    pub fn wrap(
+        &self,
+        wrap_key: &Key256,
+        aad: &[u8],
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<crate::crypto::aead::Sealed> {
+        crate::crypto::aead::seal(wrap_key, aad, &self.0, rng)
+    }
+
+    /// Opens a secret sealed by [`MasterSecret::wrap`]. Any failure (wrong
+    /// key or AAD, altered bytes, a plaintext that is not 32 bytes) is
+    /// [`CoreError::Integrity`].
+    pub fn unwrap(wrap_key: &Key256, aad: &[u8], sealed: &crate::crypto::aead::Sealed) -> Result<Self> {
+        Self::from_unwrapped(crate::crypto::aead::open(wrap_key, aad, sealed)?)
+    }
+
     /// A second copy, for one operation that must not hold a borrow of the
     /// session that owns the original. Deliberately not `Clone`: every copy
     /// is explicit, and zeroized when dropped like the original.

@@ -78,18 +78,18 @@ impl<'de> Deserialize<'de> for SessionToken {
     }
 }
 
-struct Session {
+struct Session<M, K> {
     user: UserId,
     token: SessionToken,
-    master: MasterSecret,
+    master: M,
     expires_ms: UnixMillis,
     /// The current VAPID signing key, unsealed once per session so that
     /// signing a JWT costs one ECDSA signature, not an unseal plus a key
-    /// schedule. Zeroized with the session.
-    vapid: Option<(KeyId, VapidSigningKey)>,
+    /// schedule. Zeroized (or released) with the session.
+    vapid: Option<(KeyId, K)>,
 }
 
-impl std::fmt::Debug for Session {
+impl<M, K> std::fmt::Debug for Session<M, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
             .field("user", &self.user)
@@ -98,20 +98,28 @@ impl std::fmt::Debug for Session {
     }
 }
 
-/// The live sessions of an engine.
-#[derive(Debug)]
-pub struct Sessions {
-    live: Vec<Session>,
+/// The live sessions of an engine. A session holds the master secret as
+/// `M` and its cached VAPID key as `K`: the secrets themselves natively
+/// ([`MasterSecret`], [`VapidSigningKey`], zeroized on drop), or a crypto
+/// provider's handles (non-extractable WebCrypto keys in the browser).
+pub struct Sessions<M = MasterSecret, K = VapidSigningKey> {
+    live: Vec<Session<M, K>>,
     ttl_ms: u64,
 }
 
-impl Default for Sessions {
+impl<M, K> std::fmt::Debug for Sessions<M, K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions").field("live", &self.live).field("ttl_ms", &self.ttl_ms).finish()
+    }
+}
+
+impl<M, K> Default for Sessions<M, K> {
     fn default() -> Self {
         Self { live: Vec::new(), ttl_ms: DEFAULT_TTL_MS }
     }
 }
 
-impl Sessions {
+impl<M, K> Sessions<M, K> {
     /// Sessions that last `ttl_ms` (1 second to 24 hours).
     pub fn with_ttl(ttl_ms: u64) -> Result<Self> {
         if !(1000..=MAX_TTL_MS).contains(&ttl_ms) {
@@ -125,7 +133,7 @@ impl Sessions {
     pub fn open(
         &mut self,
         user: &UserId,
-        master: MasterSecret,
+        master: M,
         now: UnixMillis,
         rng: &mut impl CryptoRngCore,
     ) -> (SessionToken, UnixMillis) {
@@ -158,7 +166,7 @@ impl Sessions {
 
     /// The master secret of `user`'s session `token`. An unknown or expired
     /// token is `locked`; a live token of another user is `forbidden`.
-    pub fn master(&mut self, user: &UserId, token: &SessionToken, now: UnixMillis) -> Result<&MasterSecret> {
+    pub fn master(&mut self, user: &UserId, token: &SessionToken, now: UnixMillis) -> Result<&M> {
         let i = self.check(user, token, now)?;
         self.live.get(i).map(|s| &s.master).ok_or_else(|| CoreError::Internal("session vanished".into()))
     }
@@ -171,7 +179,7 @@ impl Sessions {
         token: &SessionToken,
         kid: &KeyId,
         now: UnixMillis,
-    ) -> Result<Option<&VapidSigningKey>> {
+    ) -> Result<Option<&K>> {
         let i = self.check(user, token, now)?;
         Ok(self.live.get(i).and_then(|s| s.vapid.as_ref()).filter(|(k, _)| k == kid).map(|(_, key)| key))
     }
@@ -183,7 +191,7 @@ impl Sessions {
         user: &UserId,
         token: &SessionToken,
         kid: KeyId,
-        key: VapidSigningKey,
+        key: K,
         now: UnixMillis,
     ) -> Result<()> {
         let i = self.check(user, token, now)?;
@@ -269,7 +277,7 @@ mod tests {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
         let alice = UserId::parse("alice").unwrap();
         let bob = UserId::parse("bob").unwrap();
-        let mut s = Sessions::with_ttl(1000).unwrap();
+        let mut s: Sessions = Sessions::with_ttl(1000).unwrap();
         let (t, exp) = s.open(&alice, MasterSecret::generate(&mut rng), 0, &mut rng);
         assert_eq!(exp, 1000);
         assert!(s.master(&alice, &t, 999).is_ok());
@@ -288,7 +296,7 @@ mod tests {
     fn capped_per_user() {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(6);
         let alice = UserId::parse("alice").unwrap();
-        let mut s = Sessions::default();
+        let mut s: Sessions = Sessions::default();
         let (first, _) = s.open(&alice, MasterSecret::generate(&mut rng), 0, &mut rng);
         for _ in 0..MAX_PER_USER {
             s.open(&alice, MasterSecret::generate(&mut rng), 0, &mut rng);

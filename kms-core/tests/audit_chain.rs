@@ -373,7 +373,7 @@ fn audit_key_record_seals_per_user_and_refuses_tampering() {
 
     // Stored as JSON and read back.
     let json = serde_json::to_value(&record).unwrap();
-    assert_eq!(json["v"], 1);
+    assert_eq!(json["v"], 2, "sealed as PKCS#8 (format 2)");
     let back: AuditKeyRecord = serde_json::from_value(json.clone()).unwrap();
     assert_eq!(back.open(&sealing, &user).unwrap().kid(), key.kid());
 
@@ -404,9 +404,9 @@ fn audit_key_record_seals_per_user_and_refuses_tampering() {
     rekid["public_key"] = other.public().to_sec1_b64().into();
     let rekid: AuditKeyRecord = serde_json::from_value(rekid).unwrap();
     assert_eq!(rekid.open(&sealing, &user).unwrap_err(), AuditError::Integrity);
-    let mut v2 = json.clone();
-    v2["v"] = 2.into();
-    assert!(serde_json::from_value::<AuditKeyRecord>(v2).is_err());
+    let mut v3 = json.clone();
+    v3["v"] = 3.into();
+    assert!(serde_json::from_value::<AuditKeyRecord>(v3).is_err());
     let mut extra = json;
     extra["note"] = "x".into();
     assert!(serde_json::from_value::<AuditKeyRecord>(extra).is_err());

@@ -151,6 +151,7 @@ fn the_record_holds_nothing_of_the_secret() {
             "kid",
             "max_batch",
             "relay",
+            "sealed_format",
             "sealed_key",
             "status",
             "tokens_per_hour",
@@ -159,10 +160,11 @@ fn the_record_holds_nothing_of_the_secret() {
         ]
     );
     let sealed = kms_core::b64::decode(v["sealed_key"].as_str().unwrap(), 4096, "sealed").unwrap();
-    // nonce (12) + scalar (32) + tag (16), and the secret is not inside.
-    assert_eq!(sealed.len(), 60);
+    // nonce (12) + PKCS#8 (138) + tag (16), and the secret is not inside.
+    assert_eq!(sealed.len(), 166);
     assert!(!sealed.windows(8).any(|w| secret.windows(8).any(|s| s == w)));
     assert_eq!(v["v"], 1);
+    assert_eq!(v["sealed_format"], 2, "PKCS#8");
 }
 
 #[test]

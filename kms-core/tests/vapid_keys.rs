@@ -6,6 +6,7 @@
 // Test code: a panic here is a failed test (as `clippy.toml` allows inside
 // `#[test]` functions, extended to this file's helpers).
 
+use kms_core::crypto::p256_key::KeyFormat;
 use kms_core::ids::{KeyId, UserId};
 use kms_core::secret::{Key256, MasterSecret};
 use kms_core::testing::encoding::hex;
@@ -203,7 +204,7 @@ fn fixture() -> Fixture {
 fn seal_unseal_round_trip() {
     let mut f = fixture();
     let sealed = f.key.seal(&f.sealing, &f.alice, &f.kid, 1, &mut f.rng).unwrap();
-    let back = VapidSigningKey::unseal(&f.sealing, &f.alice, &f.kid, 1, &sealed).unwrap();
+    let back = VapidSigningKey::unseal(&f.sealing, &f.alice, &f.kid, 1, &sealed, KeyFormat::Pkcs8).unwrap();
     assert_eq!(back.public(), f.key.public());
     // Deterministic ECDSA: equal signatures mean equal scalars.
     assert_eq!(back.sign(b"m").unwrap(), f.key.sign(b"m").unwrap());
@@ -219,20 +220,26 @@ fn unseal_in_any_other_context_is_integrity() {
 
     // Another user, with alice's sealing key and with their own.
     let bob = user("bob");
-    assert_eq!(VapidSigningKey::unseal(&f.sealing, &bob, &f.kid, 3, &sealed).unwrap_err(), CoreError::Integrity);
+    assert_eq!(
+        VapidSigningKey::unseal(&f.sealing, &bob, &f.kid, 3, &sealed, KeyFormat::Pkcs8).unwrap_err(),
+        CoreError::Integrity
+    );
     let master = MasterSecret::generate(&mut f.rng);
     let bob_key = vapid_sealing_key(&master, &bob).unwrap();
-    assert_eq!(VapidSigningKey::unseal(&bob_key, &bob, &f.kid, 3, &sealed).unwrap_err(), CoreError::Integrity);
+    assert_eq!(
+        VapidSigningKey::unseal(&bob_key, &bob, &f.kid, 3, &sealed, KeyFormat::Pkcs8).unwrap_err(),
+        CoreError::Integrity
+    );
     // Another kid.
     let other_kid = VapidSigningKey::generate(&mut f.rng).public().thumbprint();
     assert_eq!(
-        VapidSigningKey::unseal(&f.sealing, &f.alice, &other_kid, 3, &sealed).unwrap_err(),
+        VapidSigningKey::unseal(&f.sealing, &f.alice, &other_kid, 3, &sealed, KeyFormat::Pkcs8).unwrap_err(),
         CoreError::Integrity
     );
     // Another version.
     for v in [0, 2, 4, u32::MAX] {
         assert_eq!(
-            VapidSigningKey::unseal(&f.sealing, &f.alice, &f.kid, v, &sealed).unwrap_err(),
+            VapidSigningKey::unseal(&f.sealing, &f.alice, &f.kid, v, &sealed, KeyFormat::Pkcs8).unwrap_err(),
             CoreError::Integrity
         );
     }
@@ -240,9 +247,12 @@ fn unseal_in_any_other_context_is_integrity() {
     // same master secret's subkey for another user.
     let other_master = MasterSecret::generate(&mut f.rng);
     let other = vapid_sealing_key(&other_master, &f.alice).unwrap();
-    assert_eq!(VapidSigningKey::unseal(&other, &f.alice, &f.kid, 3, &sealed).unwrap_err(), CoreError::Integrity);
+    assert_eq!(
+        VapidSigningKey::unseal(&other, &f.alice, &f.kid, 3, &sealed, KeyFormat::Pkcs8).unwrap_err(),
+        CoreError::Integrity
+    );
     // The right context still works.
-    assert!(VapidSigningKey::unseal(&f.sealing, &f.alice, &f.kid, 3, &sealed).is_ok());
+    assert!(VapidSigningKey::unseal(&f.sealing, &f.alice, &f.kid, 3, &sealed, KeyFormat::Pkcs8).is_ok());
 }
 
 #[test]
@@ -258,10 +268,13 @@ fn sealing_key_is_per_user() {
     let sealed = key.seal(&alice_key, &alice, &kid, 1, &mut r).unwrap();
     // Bob's subkey of the same master secret cannot open alice's blob even
     // with alice's AAD.
-    assert_eq!(VapidSigningKey::unseal(&bob_key, &alice, &kid, 1, &sealed).unwrap_err(), CoreError::Integrity);
+    assert_eq!(
+        VapidSigningKey::unseal(&bob_key, &alice, &kid, 1, &sealed, KeyFormat::Pkcs8).unwrap_err(),
+        CoreError::Integrity
+    );
     // Derivation is deterministic.
     let alice_again = vapid_sealing_key(&master, &alice).unwrap();
-    assert!(VapidSigningKey::unseal(&alice_again, &alice, &kid, 1, &sealed).is_ok());
+    assert!(VapidSigningKey::unseal(&alice_again, &alice, &kid, 1, &sealed, KeyFormat::Pkcs8).is_ok());
 }
 
 // ------------------------------------------------------------------ records
@@ -282,7 +295,7 @@ fn record_round_trip_and_info() {
     let mut f = fixture();
     let rec = record(&mut f, 1);
     let json = serde_json::to_value(&rec).unwrap();
-    assert_eq!(json["v"], 1);
+    assert_eq!(json["v"], 2, "sealed as PKCS#8 (format 2)");
     assert_eq!(json["kid"], f.kid.as_str());
     assert_eq!(json["version"], 1);
     assert_eq!(json["public_key"], f.key.public().to_sec1_b64());
@@ -380,9 +393,9 @@ fn record_format_is_checked_on_read() {
     let parse = |j: serde_json::Value| serde_json::from_value::<VapidKeyRecord>(j);
 
     let mut j = json.clone();
-    j["v"] = 2.into();
+    j["v"] = 3.into();
     let err = parse(j).unwrap_err().to_string();
-    assert!(err.contains("unsupported format version 2"), "{err}");
+    assert!(err.contains("unsupported format version 3"), "{err}");
     let mut j = json.clone();
     j.as_object_mut().unwrap().remove("v");
     assert!(parse(j).is_err());

@@ -16,6 +16,7 @@
 //! CLI, tests); in the browser the same engine runs in a WASM worker.
 
 pub mod config;
+pub mod crypto;
 mod engine;
 pub mod error;
 pub mod layout;
@@ -26,6 +27,7 @@ pub mod records;
 pub mod web;
 
 pub use config::KmsConfig;
+pub use crypto::{CryptoProvider, NativeCrypto};
 pub use engine::Kms;
 pub use pbkdf2::{NativePbkdf2, Pbkdf2Provider};
 pub use platform::Platform;

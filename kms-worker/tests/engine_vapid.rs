@@ -78,7 +78,8 @@ fn generate_once_then_public_view_without_a_session() {
     let record = h.record(&vapid_key("alice", key.kid.as_str()));
     assert_eq!(record["public_key"], json!(key.public_key));
     let sealed = unb64(record["sealed"].as_str().unwrap());
-    assert_eq!(sealed.len(), 12 + 32 + 16, "nonce, the sealed 32-byte scalar, tag");
+    assert_eq!(sealed.len(), 12 + 138 + 16, "nonce, the sealed 138-byte PKCS#8, tag");
+    assert_eq!(record["v"], json!(2), "format 2: PKCS#8");
     assert_eq!(h.record(&user_key("alice"))["current_kid"], json!(key.kid.as_str()));
 
     // Twice: refused, nothing changes.

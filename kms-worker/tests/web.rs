@@ -117,3 +117,137 @@ async fn bad_worker_options_are_refused_with_a_message() {
         assert!(message.contains(expected), "{options}: {message}");
     }
 }
+
+// ---- the WebCrypto provider against the native one
+
+mod provider {
+    use kms_core::crypto::aead;
+    use kms_core::crypto::p256_key::KeyFormat;
+    use kms_core::ids::UserId;
+    use kms_worker::crypto::web::WebCrypto;
+    use kms_worker::crypto::{CryptoProvider, NativeCrypto, OpenError};
+    use rand_chacha::rand_core::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+    use wasm_bindgen_futures::JsFuture;
+    use wasm_bindgen_test::wasm_bindgen_test;
+    use zeroize::Zeroizing;
+
+    const SALT: &[u8] = b"enrollment salt";
+    const INFO: &[u8] = b"kms/v1/wrap/passphrase\0alice\0enr-1";
+
+    fn ikm() -> Zeroizing<[u8; 32]> {
+        Zeroizing::new([0x42; 32])
+    }
+
+    fn alice() -> UserId {
+        UserId::parse("alice").unwrap()
+    }
+
+    /// Every handle the WebCrypto provider gave out refuses `exportKey`
+    /// and says it is not extractable.
+    async fn all_non_extractable(web: &WebCrypto) {
+        let keys = web.recorded_keys();
+        assert!(!keys.is_empty());
+        let crypto = js_sys::Reflect::get(&js_sys::global(), &"crypto".into()).unwrap();
+        let subtle: web_sys::SubtleCrypto =
+            wasm_bindgen::JsCast::unchecked_into(js_sys::Reflect::get(&crypto, &"subtle".into()).unwrap());
+        for key in keys {
+            assert!(!key.extractable(), "an extractable handle");
+            for format in ["raw", "pkcs8", "jwk"] {
+                if let Ok(p) = subtle.export_key(format, &key) {
+                    assert!(JsFuture::from(p).await.is_err(), "exportKey({format}) gave the key out");
+                }
+            }
+        }
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_master_secret_sealed_on_either_side_opens_on_the_other() {
+        let (native, web) = (NativeCrypto, WebCrypto::from_global().unwrap().recording());
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let (wn, ww) =
+            (native.wrap_key(ikm(), SALT, INFO).await.unwrap(), web.wrap_key(ikm(), SALT, INFO).await.unwrap());
+
+        // Native seals, WebCrypto opens: the same wrapping key from the same
+        // input, the same master (its subkeys' bytes agree).
+        let (nm, sealed) = native.new_master(&wn, b"aad", &mut rng).await.unwrap();
+        let wm = web.unwrap_master(&ww, b"aad", &sealed).await.unwrap().unwrap();
+        let purpose = "audit-mac";
+        assert_eq!(
+            *native.subkey_bytes(&nm, &alice(), purpose).await.unwrap(),
+            *web.subkey_bytes(&wm, &alice(), purpose).await.unwrap()
+        );
+        // WebCrypto seals (new, and re-wrapped), native opens.
+        let (wm2, sealed2) = web.new_master(&ww, b"aad2", &mut rng).await.unwrap();
+        let nm2 = native.unwrap_master(&wn, b"aad2", &sealed2).await.unwrap().unwrap();
+        assert_eq!(
+            *native.subkey_bytes(&nm2, &alice(), purpose).await.unwrap(),
+            *web.subkey_bytes(&wm2, &alice(), purpose).await.unwrap()
+        );
+        let rewrapped = web.rewrap_master(&wm, &ww, b"aad3", &mut rng).await.unwrap();
+        let again = native.unwrap_master(&wn, b"aad3", &rewrapped).await.unwrap().unwrap();
+        assert_eq!(
+            *native.subkey_bytes(&again, &alice(), purpose).await.unwrap(),
+            *native.subkey_bytes(&nm, &alice(), purpose).await.unwrap()
+        );
+        // Another context, another key: not authentic, on both sides.
+        assert_eq!(web.unwrap_master(&ww, b"other", &sealed).await.unwrap().err(), Some(OpenError::NotAuthentic));
+        let other = web.wrap_key(Zeroizing::new([7; 32]), SALT, INFO).await.unwrap();
+        assert_eq!(web.unwrap_master(&other, b"aad", &sealed).await.unwrap().err(), Some(OpenError::NotAuthentic));
+        all_non_extractable(&web).await;
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_signing_key_sealed_on_either_side_opens_and_signs_on_the_other() {
+        let (native, web) = (NativeCrypto, WebCrypto::from_global().unwrap().recording());
+        let mut rng = ChaCha20Rng::seed_from_u64(2);
+        let (nm, sealed) =
+            native.new_master(&native.wrap_key(ikm(), SALT, INFO).await.unwrap(), b"m", &mut rng).await.unwrap();
+        let wm =
+            web.unwrap_master(&web.wrap_key(ikm(), SALT, INFO).await.unwrap(), b"m", &sealed).await.unwrap().unwrap();
+        let ns = native.subkey(&nm, &alice(), "vapid-seal").await.unwrap();
+        let ws = web.subkey(&wm, &alice(), "vapid-seal").await.unwrap();
+
+        // Native generates and seals; WebCrypto opens it and signs.
+        let (new, public) = native.generate_signer(&mut rng).await.unwrap();
+        let (sealed_key, _) = native.seal_new_signer(new, &ns, b"k", &mut rng).await.unwrap();
+        let signer = web.open_signer(&ws, b"k", &sealed_key, KeyFormat::Pkcs8, &public).await.unwrap().unwrap();
+        let sig = web.sign(&signer, b"message").await.unwrap();
+        assert!(public.verify(b"message", &sig), "a WebCrypto signature verifies natively");
+
+        // WebCrypto generates and seals; native opens it.
+        let (new, wpublic) = web.generate_signer(&mut rng).await.unwrap();
+        let (wsealed, wsigner) = web.seal_new_signer(new, &ws, b"k2", &mut rng).await.unwrap();
+        let opened = native.open_signer(&ns, b"k2", &wsealed, KeyFormat::Pkcs8, &wpublic).await.unwrap().unwrap();
+        let sig = native.sign(&opened, b"m2").await.unwrap();
+        assert!(wpublic.verify(b"m2", &sig));
+        assert!(wpublic.verify(b"m3", &web.sign(&wsigner, b"m3").await.unwrap()));
+
+        // Re-sealed for a lease by WebCrypto, opened natively under the lease key.
+        let (nl, wl) =
+            (native.wrap_key(ikm(), b"lease", b"l").await.unwrap(), web.wrap_key(ikm(), b"lease", b"l").await.unwrap());
+        let leased = web
+            .reseal_signer(&ws, b"k", &sealed_key, KeyFormat::Pkcs8, &public, &wl, b"lease-aad", &mut rng)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(native.open_signer(&nl, b"lease-aad", &leased, KeyFormat::Pkcs8, &public).await.unwrap().is_ok());
+
+        // Refusals: another context is not authentic; another public key,
+        // or authentic bytes that are no key, are not the key.
+        assert_eq!(
+            web.open_signer(&ws, b"kx", &sealed_key, KeyFormat::Pkcs8, &public).await.unwrap().err(),
+            Some(OpenError::NotAuthentic)
+        );
+        assert_eq!(
+            web.open_signer(&ws, b"k", &sealed_key, KeyFormat::Pkcs8, &wpublic).await.unwrap().err(),
+            Some(OpenError::NotTheKey)
+        );
+        let junk = aead::seal(&ns, b"j", &[0x30; 138], &mut rng).unwrap();
+        assert_eq!(
+            web.open_signer(&ws, b"j", &junk, KeyFormat::Pkcs8, &public).await.unwrap().err(),
+            Some(OpenError::NotTheKey)
+        );
+        all_non_extractable(&web).await;
+    }
+}

@@ -44,7 +44,7 @@ use crate::ids::UserId;
 use crate::secret::MasterSecret;
 
 /// The HKDF purpose of a user's first MAC key.
-const MAC_KEY_PURPOSE: &str = "audit-mac";
+pub const MAC_KEY_PURPOSE: &str = "audit-mac";
 /// The domain-separation prefix of the key evolution.
 const EVOLVE_PREFIX: &[u8] = b"kms-audit/v1/evolve";
 /// The version of [`ChainState`]'s stored layout.
@@ -109,6 +109,18 @@ pub fn audit_mac_key0(master: &MasterSecret, user: &UserId) -> Result<AuditMacKe
     let k = kdf::derive_subkey(master, user.as_str(), MAC_KEY_PURPOSE)
         .map_err(|_| AuditError::Internal("audit mac key derivation failed".into()))?;
     Ok(AuditMacKey(*k.expose()))
+}
+
+impl AuditMacKey {
+    /// `K_0` as a crypto provider derived it: HKDF-SHA256 of the master
+    /// secret with [`crate::crypto::kdf::SUBKEY_SALT`] and
+    /// [`crate::crypto::kdf::subkey_info`]`(user, `[`MAC_KEY_PURPOSE`]`)`,
+    /// the same bytes as [`audit_mac_key0`]. The MAC key is bytes on every
+    /// platform: it evolves forward with each entry and is stored with the
+    /// chain state.
+    pub fn from_derived(bytes: zeroize::Zeroizing<[u8; 32]>) -> Self {
+        Self(*bytes)
+    }
 }
 
 /// What the engine stores per chain, next to the entries: the scope, the

@@ -75,17 +75,30 @@ impl Checkpoint {
     /// scope's audit key (which the caller unsealed, so this needs the
     /// user's session for a user scope).
     pub fn sign(key: &AuditSigningKey, state: &ChainState, ts_ms: u64) -> Result<Self, AuditError> {
-        let head = state.head_b64();
-        let text = checkpoint_text(state.scope(), state.next_seq(), &head, ts_ms);
-        let sig = key.sign(text.as_bytes())?;
-        Ok(Self {
+        let sig = key.sign(Self::text_to_sign(state, ts_ms).as_bytes())?;
+        Ok(Self::from_signature(state, ts_ms, key.kid().clone(), sig))
+    }
+
+    /// The text a checkpoint over `state` at `ts_ms` signs, for a signer
+    /// outside this crate (a crypto provider).
+    pub fn text_to_sign(state: &ChainState, ts_ms: u64) -> String {
+        checkpoint_text(state.scope(), state.next_seq(), &state.head_b64(), ts_ms)
+    }
+
+    /// The checkpoint over `state` at `ts_ms` whose text
+    /// ([`Checkpoint::text_to_sign`]) the key `kid` signed as `sig` (raw
+    /// `r || s`). `s` is brought to its low form, the only one verifiers
+    /// accept: a provider that cannot be asked for it (WebCrypto) is
+    /// normalized here.
+    pub fn from_signature(state: &ChainState, ts_ms: u64, kid: KeyId, sig: [u8; 64]) -> Self {
+        Self {
             scope: state.scope().clone(),
             size: state.next_seq(),
-            head,
+            head: state.head_b64(),
             ts_ms,
-            kid: key.kid().clone(),
-            sig: crate::b64::encode(sig),
-        })
+            kid,
+            sig: crate::b64::encode(crate::crypto::p256_key::normalize_low_s(sig)),
+        }
     }
 
     /// Parses a checkpoint as a person passes it to a verifier (for

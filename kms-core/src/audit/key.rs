@@ -24,9 +24,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::error::AuditError;
-use crate::crypto::aead::{self, Sealed};
-use crate::crypto::p256_key::{Jwk, P256PublicKey, P256SigningKey};
-use crate::crypto::{aad, kdf};
+use crate::crypto::aead::Sealed;
+use crate::crypto::p256_key::{pkcs8_from_parts, Jwk, KeyFormat, P256PublicKey, P256SigningKey};
+use crate::crypto::{aad, kdf, sealed_key};
 use crate::ids::{KeyId, UserId};
 use crate::secret::{Key256, MasterSecret};
 
@@ -34,9 +34,7 @@ use crate::secret::{Key256, MasterSecret};
 const PUBLIC_KEY_NAME: &str = "audit public key";
 
 /// The HKDF purpose of the key that seals a user's audit signing key.
-const SEALING_PURPOSE: &str = "audit-seal";
-/// The version of the stored key records' layout.
-const RECORD_FORMAT: u32 = 1;
+pub const SEALING_PURPOSE: &str = "audit-seal";
 /// The key that seals a user's audit signing key: an HKDF subkey of the
 /// master secret, bound to the user and to the purpose `audit-seal`.
 pub fn audit_sealing_key(master: &MasterSecret, user: &UserId) -> Result<Key256, AuditError> {
@@ -87,6 +85,16 @@ impl AuditPublicKey {
     /// The key as a JWK.
     pub fn jwk(&self) -> Jwk {
         self.0.jwk()
+    }
+
+    /// The generic P-256 key (for a crypto provider's checks).
+    pub fn as_p256(&self) -> &P256PublicKey {
+        &self.0
+    }
+
+    /// The public half of a key a crypto provider generated.
+    pub fn from_p256(key: P256PublicKey) -> Self {
+        Self(key)
     }
 
     /// Unpadded base64url of the 65-byte uncompressed point.
@@ -174,6 +182,12 @@ impl AuditSigningKey {
         &self.public
     }
 
+    /// The generic key, for the test support that reads its scalar.
+    #[cfg(feature = "testing")]
+    pub(crate) fn p256(&self) -> &P256SigningKey {
+        &self.key
+    }
+
     /// The key id (RFC 7638 thumbprint of the public half).
     pub fn kid(&self) -> &KeyId {
         &self.kid
@@ -196,34 +210,14 @@ fn checked_public_key<'a>(public: &'a AuditPublicKey, kid: &KeyId) -> Result<&'a
     }
 }
 
-/// The record format version `v`: `1` on write, anything else refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct RecordFormatV1;
-
-impl Serialize for RecordFormatV1 {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u32(RECORD_FORMAT)
-    }
-}
-
-impl<'de> Deserialize<'de> for RecordFormatV1 {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = u32::deserialize(d)?;
-        if v == RECORD_FORMAT {
-            Ok(Self)
-        } else {
-            Err(serde::de::Error::custom(format!("audit key record: unsupported format version {v}")))
-        }
-    }
-}
-
 /// What storage holds for a user's audit signing key: the public key and
 /// the sealed private scalar. The public fields are unauthenticated at rest
 /// until [`AuditKeyRecord::open`] checks them against the sealed key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditKeyRecord {
-    v: RecordFormatV1,
+    /// `1`: the sealed plaintext is the bare scalar (read only); `2`: PKCS#8.
+    v: KeyFormat,
     kid: KeyId,
     public_key: AuditPublicKey,
     sealed: Sealed,
@@ -241,10 +235,37 @@ impl AuditKeyRecord {
         rng: &mut impl CryptoRngCore,
     ) -> Result<Self, AuditError> {
         let aad = aad::audit_key(user, &key.kid);
-        let scalar = key.key.scalar_bytes();
-        let sealed = aead::seal(sealing_key, &aad, scalar.as_slice(), rng)
+        let sealed = sealed_key::seal(&key.key, sealing_key, &aad, rng)
             .map_err(|_| AuditError::Internal("audit key seal failed".into()))?;
-        Ok(Self { v: RecordFormatV1, kid: key.kid.clone(), public_key: key.public.clone(), sealed, created_ms: now_ms })
+        Ok(Self::from_sealed(key.public.clone(), sealed, now_ms))
+    }
+
+    /// A record of a key a crypto provider generated and sealed (PKCS#8,
+    /// under the `audit-seal` subkey, AAD [`AuditKeyRecord::aad`]).
+    pub fn from_sealed(public_key: AuditPublicKey, sealed: Sealed, now_ms: u64) -> Self {
+        Self { v: KeyFormat::Pkcs8, kid: public_key.kid(), public_key, sealed, created_ms: now_ms }
+    }
+
+    /// This record re-sealed as PKCS#8 (`sealed` must hold the same key;
+    /// opening checks it).
+    pub fn resealed(&self, sealed: Sealed) -> Self {
+        Self { v: KeyFormat::Pkcs8, sealed, ..self.clone() }
+    }
+
+    /// The AAD its key is sealed with, for `user`, recomputed from the
+    /// caller's user and the record's kid.
+    pub fn aad(&self, user: &UserId) -> Vec<u8> {
+        aad::audit_key(user, &self.kid)
+    }
+
+    /// The sealed private key.
+    pub fn sealed(&self) -> &Sealed {
+        &self.sealed
+    }
+
+    /// How the sealed plaintext is laid out.
+    pub fn key_format(&self) -> KeyFormat {
+        self.v
     }
 
     /// Unseals the key. The AAD is recomputed from `user` (the caller's, not
@@ -252,11 +273,10 @@ impl AuditKeyRecord {
     /// thumbprint must be the kid and its public half the stored one. Every
     /// failure is [`AuditError::Integrity`].
     pub fn open(&self, sealing_key: &Key256, user: &UserId) -> Result<AuditSigningKey, AuditError> {
-        let aad = aad::audit_key(user, &self.kid);
-        let plaintext = aead::open(sealing_key, &aad, &self.sealed).map_err(|_| AuditError::Integrity)?;
-        let scalar = Zeroizing::new(<[u8; 32]>::try_from(plaintext.as_slice()).map_err(|_| AuditError::Integrity)?);
-        drop(plaintext);
-        AuditSigningKey::open_stored(&scalar, &self.kid, &self.public_key)
+        let public = checked_public_key(&self.public_key, &self.kid)?;
+        let key = sealed_key::open(sealing_key, &self.aad(user), &self.sealed, self.v, &public.0)
+            .map_err(|_| AuditError::Integrity)?;
+        Ok(AuditSigningKey::from_key(key))
     }
 
     /// The stored public key, after checking that the stored kid is its
@@ -318,6 +338,14 @@ impl InstanceAuditKeyRecord {
         AuditSigningKey::open_stored(&self.scalar, &self.kid, &self.public_key)
     }
 
+    /// The key as PKCS#8 (in a buffer wiped on drop), for a crypto provider
+    /// to import as a signing key. The stored public key must be the stored
+    /// kid's (else `Integrity`); the provider checks it against the scalar.
+    pub fn pkcs8(&self) -> Result<Zeroizing<Vec<u8>>, AuditError> {
+        let public = checked_public_key(&self.public_key, &self.kid)?;
+        Ok(pkcs8_from_parts(&self.scalar, &public.0))
+    }
+
     /// The stored public key (checked only against the stored kid).
     pub fn public_key(&self) -> Result<&AuditPublicKey, AuditError> {
         checked_public_key(&self.public_key, &self.kid)
@@ -334,7 +362,8 @@ impl InstanceAuditKeyRecord {
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct InstanceWire {
-    v: RecordFormatV1,
+    /// Always `1`: the scalar, in the clear.
+    v: KeyFormat,
     kid: KeyId,
     public_key: AuditPublicKey,
     secret_scalar: String,
@@ -350,7 +379,7 @@ impl Drop for InstanceWire {
 impl Serialize for InstanceAuditKeyRecord {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         InstanceWire {
-            v: RecordFormatV1,
+            v: KeyFormat::Scalar,
             kid: self.kid.clone(),
             public_key: self.public_key.clone(),
             secret_scalar: crate::b64::encode(*self.scalar),
@@ -363,6 +392,9 @@ impl Serialize for InstanceAuditKeyRecord {
 impl<'de> Deserialize<'de> for InstanceAuditKeyRecord {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let w = InstanceWire::deserialize(d)?;
+        if w.v != KeyFormat::Scalar {
+            return Err(serde::de::Error::custom("instance audit key record: unsupported format version"));
+        }
         let scalar = Zeroizing::new(
             crate::b64::decode_array::<32>(&w.secret_scalar, "secret_scalar").map_err(serde::de::Error::custom)?,
         );

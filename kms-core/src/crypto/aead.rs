@@ -10,8 +10,10 @@ use zeroize::Zeroizing;
 use crate::error::{CoreError, Result};
 use crate::secret::Key256;
 
-const NONCE_LEN: usize = 12;
-const TAG_LEN: usize = 16;
+/// Length of the random nonce that starts every sealed blob.
+pub const NONCE_LEN: usize = 12;
+/// Length of the GCM tag that ends it.
+pub const TAG_LEN: usize = 16;
 /// Largest plaintext the KMS ever seals (a PKCS#8 key is ~140 bytes).
 pub const MAX_PLAINTEXT: usize = 4096;
 
@@ -34,6 +36,43 @@ impl Sealed {
         }
         Ok(Self(bytes))
     }
+}
+
+impl Sealed {
+    /// A blob from its nonce and `ciphertext || tag`, as another AES-GCM
+    /// implementation (WebCrypto) returns them. Checks the length only.
+    pub fn from_parts(nonce: &[u8; NONCE_LEN], ciphertext_and_tag: &[u8]) -> Result<Self> {
+        if ciphertext_and_tag.len() < TAG_LEN || ciphertext_and_tag.len() > MAX_PLAINTEXT + TAG_LEN {
+            return Err(CoreError::Internal("sealed: ciphertext length out of range".into()));
+        }
+        let mut out = Vec::with_capacity(NONCE_LEN + ciphertext_and_tag.len());
+        out.extend_from_slice(nonce);
+        out.extend_from_slice(ciphertext_and_tag);
+        Ok(Self(out))
+    }
+
+    /// The nonce (the first [`NONCE_LEN`] bytes).
+    pub fn nonce(&self) -> &[u8] {
+        self.0.get(..NONCE_LEN).unwrap_or_default()
+    }
+
+    /// `ciphertext || tag` (everything after the nonce).
+    pub fn ciphertext_and_tag(&self) -> &[u8] {
+        self.0.get(NONCE_LEN..).unwrap_or_default()
+    }
+
+    /// The length of the plaintext inside.
+    pub fn plaintext_len(&self) -> usize {
+        self.0.len().saturating_sub(NONCE_LEN + TAG_LEN)
+    }
+}
+
+/// A fresh random nonce from `rng`, for an AES-GCM implementation outside
+/// this module.
+pub fn fresh_nonce(rng: &mut impl CryptoRngCore) -> [u8; NONCE_LEN] {
+    let mut nonce = [0u8; NONCE_LEN];
+    rng.fill_bytes(&mut nonce);
+    nonce
 }
 
 impl serde::Serialize for Sealed {

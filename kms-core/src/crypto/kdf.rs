@@ -31,12 +31,30 @@ pub fn hkdf_key(ikm: &[u8], salt: &[u8], info: &[u8]) -> Result<Key256> {
     Ok(Key256(out))
 }
 
+/// The HKDF salt of every subkey of a master secret.
+pub const SUBKEY_SALT: &[u8] = b"kms/v1/master-subkey-salt";
+
+/// The HKDF `info` of the subkey for `purpose` of `user`'s master secret:
+/// `"kms/v1/subkey/" || purpose || 0x00 || user`.
+pub fn subkey_info(user: &str, purpose: &str) -> Vec<u8> {
+    [b"kms/v1/subkey/".as_slice(), purpose.as_bytes(), b"\0", user.as_bytes()].concat()
+}
+
 /// A purpose-bound subkey of a user's master secret. `purpose` names what the
 /// key is for (e.g. `vapid-seal`), and `user` binds it to its owner so that
-/// no two users and no two purposes ever share a key.
+/// no two users and no two purposes ever share a key. HKDF-SHA256 with
+/// [`SUBKEY_SALT`] and [`subkey_info`]; a crypto provider derives the same
+/// key from its handle of the master secret.
 pub fn derive_subkey(master: &MasterSecret, user: &str, purpose: &str) -> Result<Key256> {
-    let info = [b"kms/v1/subkey/".as_slice(), purpose.as_bytes(), b"\0", user.as_bytes()].concat();
-    hkdf_key(master.expose(), b"kms/v1/master-subkey-salt", &info)
+    hkdf_key(master.expose(), SUBKEY_SALT, &subkey_info(user, purpose))
+}
+
+/// [`derive_subkey`] as bytes, in a buffer wiped on drop: for the one
+/// subkey that is bytes on every platform, the audit chain's first MAC key.
+pub fn derive_subkey_bytes(master: &MasterSecret, user: &str, purpose: &str) -> Result<Zeroizing<[u8; 32]>> {
+    let mut out = Zeroizing::new([0u8; 32]);
+    hkdf_sha256(master.expose(), SUBKEY_SALT, &subkey_info(user, purpose), out.as_mut())?;
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -5,3 +5,4 @@ pub mod aad;
 pub mod aead;
 pub mod kdf;
 pub mod p256_key;
+pub mod sealed_key;

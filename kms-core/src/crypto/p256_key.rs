@@ -31,6 +31,75 @@ pub const SEC1_UNCOMPRESSED_LEN: usize = 65;
 /// names no purpose.
 const GENERIC_NAME: &str = "p-256 public key";
 
+/// The fixed DER of a P-256 PKCS#8 `PrivateKeyInfo` (RFC 5208) around a
+/// SEC1 `ECPrivateKey` (RFC 5915) that carries its public key and no
+/// parameters (they are in the algorithm identifier): the form WebCrypto's
+/// `exportKey`/`wrapKey('pkcs8')` gives for a P-256 key in Chromium, 138
+/// bytes. Prefix, then the 32-byte scalar, then [`PKCS8_MIDDLE`], then the
+/// 65-byte uncompressed public point.
+const PKCS8_PREFIX: [u8; 36] = [
+    0x30, 0x81, 0x87, // PrivateKeyInfo, 135 bytes
+    0x02, 0x01, 0x00, // version 0
+    0x30, 0x13, // AlgorithmIdentifier
+    0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, // id-ecPublicKey
+    0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, // prime256v1
+    0x04, 0x6d, // privateKey OCTET STRING, 109 bytes
+    0x30, 0x6b, // ECPrivateKey, 107 bytes
+    0x02, 0x01, 0x01, // version 1
+    0x04, 0x20, // privateKey, 32 bytes
+];
+/// Between the scalar and the public point: `[1]` holding the BIT STRING.
+const PKCS8_MIDDLE: [u8; 5] = [0xa1, 0x44, 0x03, 0x42, 0x00];
+/// Length of [`P256SigningKey::to_pkcs8`]'s output.
+pub const PKCS8_LEN: usize = PKCS8_PREFIX.len() + 32 + PKCS8_MIDDLE.len() + SEC1_UNCOMPRESSED_LEN;
+
+/// How the plaintext of a sealed P-256 private key is laid out. Which one a
+/// record holds is said by the record (its format number), never guessed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyFormat {
+    /// The 32-byte big-endian scalar: what was sealed before the crypto
+    /// providers. Still read; re-sealed as [`KeyFormat::Pkcs8`] at the
+    /// user's next unlock (leases keep it until they end).
+    Scalar,
+    /// PKCS#8 with the public key inside ([`PKCS8_LEN`] bytes): what
+    /// WebCrypto opens straight into a non-extractable key
+    /// (`unwrapKey('pkcs8', ...)`), so the browser never sees the scalar.
+    Pkcs8,
+}
+
+/// In a stored key record, the format travels as the record's format
+/// number `v`: `1` is [`KeyFormat::Scalar`], `2` is [`KeyFormat::Pkcs8`].
+impl Serialize for KeyFormat {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_u32(match self {
+            Self::Scalar => 1,
+            Self::Pkcs8 => 2,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for KeyFormat {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        match u32::deserialize(d)? {
+            1 => Ok(Self::Scalar),
+            2 => Ok(Self::Pkcs8),
+            v => Err(serde::de::Error::custom(format!("key record: unsupported format version {v} (expected 1 or 2)"))),
+        }
+    }
+}
+
+/// PKCS#8 of the key with scalar `scalar` and public point `public`, in a
+/// buffer wiped on drop. The caller vouches that they belong together
+/// (opening checks it again).
+pub fn pkcs8_from_parts(scalar: &[u8; 32], public: &P256PublicKey) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(PKCS8_LEN));
+    out.extend_from_slice(&PKCS8_PREFIX);
+    out.extend_from_slice(scalar);
+    out.extend_from_slice(&PKCS8_MIDDLE);
+    out.extend_from_slice(&public.to_sec1_bytes());
+    out
+}
+
 /// An ECDSA P-256 signing key.
 ///
 /// It cannot be serialized or cloned, and `Debug` prints `<redacted>`. The
@@ -76,6 +145,42 @@ impl P256SigningKey {
         out
     }
 
+    /// The key as PKCS#8 ([`KeyFormat::Pkcs8`]), for sealing, in a buffer
+    /// wiped on drop.
+    pub fn to_pkcs8(&self) -> Zeroizing<Vec<u8>> {
+        pkcs8_from_parts(&self.scalar_bytes(), &self.public())
+    }
+
+    /// Rebuilds a key from the plaintext of a sealed key in `format`.
+    /// Anything malformed (wrong length, not DER, another curve, a scalar
+    /// out of range, a PKCS#8 whose embedded public key is not the
+    /// scalar's) is `InvalidInput`. The caller wipes `plaintext`.
+    pub fn from_plaintext(format: KeyFormat, plaintext: &[u8]) -> Result<Self> {
+        match format {
+            KeyFormat::Scalar => {
+                let scalar: &[u8; 32] =
+                    plaintext.try_into().map_err(|_| CoreError::invalid("p-256 key: a scalar is exactly 32 bytes"))?;
+                Self::from_scalar(scalar)
+            }
+            KeyFormat::Pkcs8 => {
+                use p256::pkcs8::DecodePrivateKey as _;
+                if plaintext.len() > 4 * PKCS8_LEN {
+                    return Err(CoreError::invalid("p-256 key: PKCS#8 too long"));
+                }
+                let secret = p256::SecretKey::from_pkcs8_der(plaintext)
+                    .map_err(|_| CoreError::invalid("p-256 key: not a P-256 PKCS#8 private key"))?;
+                let key = Self(SigningKey::from(&secret));
+                // A PKCS#8 that carries a public key must carry this one.
+                if let Some(embedded) = embedded_public_key(plaintext) {
+                    if embedded != key.public().to_sec1_bytes() {
+                        return Err(CoreError::invalid("p-256 key: PKCS#8 public key does not match"));
+                    }
+                }
+                Ok(key)
+            }
+        }
+    }
+
     /// The public half.
     pub fn public(&self) -> P256PublicKey {
         P256PublicKey(PublicKey::from(self.0.verifying_key()))
@@ -103,6 +208,30 @@ impl P256SigningKey {
 
     fn try_sign(&self, msg: &[u8]) -> Result<Signature> {
         self.0.try_sign(msg).map_err(|_| CoreError::Internal("ecdsa signing failed".into()))
+    }
+}
+
+/// The public point at the end of a PKCS#8 in the fixed layout of
+/// [`pkcs8_from_parts`], when `der` has that layout.
+fn embedded_public_key(der: &[u8]) -> Option<[u8; SEC1_UNCOMPRESSED_LEN]> {
+    let middle_at = PKCS8_PREFIX.len() + 32;
+    if der.len() != PKCS8_LEN || der.get(..PKCS8_PREFIX.len())? != PKCS8_PREFIX {
+        return None;
+    }
+    if der.get(middle_at..middle_at + PKCS8_MIDDLE.len())? != PKCS8_MIDDLE {
+        return None;
+    }
+    der.get(PKCS8_LEN - SEC1_UNCOMPRESSED_LEN..)?.try_into().ok()
+}
+
+/// `signature` (raw `r || s`) with `s` in its low form (`s <= n/2`). A
+/// signer that cannot be asked for low-s (WebCrypto) is normalized here;
+/// this is arithmetic on public values. A malformed signature is returned
+/// unchanged (verification refuses it).
+pub fn normalize_low_s(signature: [u8; 64]) -> [u8; 64] {
+    match Signature::from_slice(&signature) {
+        Ok(sig) => sig.normalize_s().map_or(signature, |low| low.to_bytes().into()),
+        Err(_) => signature,
     }
 }
 
@@ -289,6 +418,48 @@ mod tests {
             assert!(k.public().verify(msg, &high));
             assert!(!k.public().verify_low_s(msg, &high));
         }
+    }
+
+    #[test]
+    fn pkcs8_layout_is_the_one_p256_writes_and_reads() {
+        use p256::pkcs8::EncodePrivateKey as _;
+        let k = key(5);
+        let ours = k.to_pkcs8();
+        assert_eq!(ours.len(), PKCS8_LEN);
+        let theirs = p256::SecretKey::from_bytes(&(*k.scalar_bytes()).into()).unwrap().to_pkcs8_der().unwrap();
+        assert_eq!(ours.as_slice(), theirs.as_bytes(), "same DER as the p256 crate's encoder");
+        let again = P256SigningKey::from_plaintext(KeyFormat::Pkcs8, &ours).unwrap();
+        assert_eq!(again.public(), k.public());
+        let scalar = P256SigningKey::from_plaintext(KeyFormat::Scalar, k.scalar_bytes().as_slice()).unwrap();
+        assert_eq!(scalar.public(), k.public());
+    }
+
+    #[test]
+    fn from_plaintext_is_total_and_checks_the_embedded_public_key() {
+        let k = key(6);
+        let other = key(7);
+        let mismatched = pkcs8_from_parts(&k.scalar_bytes(), &other.public());
+        assert!(P256SigningKey::from_plaintext(KeyFormat::Pkcs8, &mismatched).is_err());
+        let good = k.to_pkcs8();
+        for cut in 0..good.len() {
+            let short = good.get(..cut).unwrap_or_default();
+            assert!(P256SigningKey::from_plaintext(KeyFormat::Pkcs8, short).is_err(), "cut at {cut}");
+        }
+        assert!(P256SigningKey::from_plaintext(KeyFormat::Scalar, &good).is_err());
+        assert!(P256SigningKey::from_plaintext(KeyFormat::Pkcs8, k.scalar_bytes().as_slice()).is_err());
+        assert!(P256SigningKey::from_plaintext(KeyFormat::Pkcs8, &vec![0x30; 10_000]).is_err());
+    }
+
+    #[test]
+    fn normalize_low_s_gives_the_low_form() {
+        let k = key(8);
+        let low = k.sign_low_s(b"m").unwrap();
+        let sig = Signature::from_slice(&low).unwrap();
+        let (r, s) = sig.split_scalars();
+        let high: [u8; 64] = Signature::from_scalars(r, -s).unwrap().to_bytes().into();
+        assert_eq!(normalize_low_s(high), low);
+        assert_eq!(normalize_low_s(low), low);
+        assert_eq!(normalize_low_s([0u8; 64]), [0u8; 64]);
     }
 
     #[test]

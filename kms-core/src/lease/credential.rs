@@ -116,6 +116,12 @@ impl LeaseCredential {
     pub(super) fn secret(&self) -> &[u8; SECRET_LEN] {
         &self.secret
     }
+
+    /// A copy of the secret, wiped on drop: the input key material of the
+    /// lease key, for a crypto provider (which wipes it once imported).
+    pub fn key_material(&self) -> zeroize::Zeroizing<[u8; SECRET_LEN]> {
+        self.secret.clone()
+    }
 }
 
 impl std::str::FromStr for LeaseCredential {

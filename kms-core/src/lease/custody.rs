@@ -2,10 +2,10 @@
 //! custody section of [`crate::lease`]).
 
 use rand_core::CryptoRngCore;
-use zeroize::Zeroizing;
 
 use super::id::LeaseId;
 use crate::crypto::aead::{self, Sealed};
+use crate::crypto::p256_key::KeyFormat;
 use crate::crypto::{aad, kdf};
 use crate::error::{CoreError, Result};
 use crate::ids::{KeyId, UserId};
@@ -17,22 +17,29 @@ const WRAP_INFO: &[u8] = b"kms/v1/lease-wrap\0";
 
 /// The message of every refusal to open: a wrong credential and a record
 /// moved to another context are indistinguishable to the caller.
-pub(super) const INVALID_CREDENTIAL: &str = "invalid lease credential";
+pub const INVALID_CREDENTIAL: &str = "invalid lease credential";
 
 /// The refusal for a credential that does not open the lease.
-pub(super) fn invalid_credential() -> CoreError {
+pub fn invalid_credential() -> CoreError {
     CoreError::Forbidden(INVALID_CREDENTIAL.to_owned())
 }
 
-/// `HKDF-SHA256(ikm = secret, salt = lease id bytes,
-/// info = "kms/v1/lease-wrap\0" || user || "\0" || lease id)`. User ids
-/// cannot contain NUL and lease ids are base64url, so `info` is unambiguous.
-fn lease_key(secret: &[u8; 32], user: &UserId, lease_id: &LeaseId) -> Result<Key256> {
+/// The HKDF salt and `info` of the lease key: `salt = lease id bytes`,
+/// `info = "kms/v1/lease-wrap\0" || user || "\0" || lease id`. User ids
+/// cannot contain NUL and lease ids are base64url, so `info` is
+/// unambiguous. The input key material is the credential's 32-byte secret.
+pub fn lease_key_kdf(user: &UserId, lease_id: &LeaseId) -> (Vec<u8>, Vec<u8>) {
     let info = [WRAP_INFO, user.as_str().as_bytes(), b"\0", lease_id.as_str().as_bytes()].concat();
-    kdf::hkdf_key(secret, lease_id.as_bytes(), &info)
+    (lease_id.as_bytes().to_vec(), info)
 }
 
-/// Seals `signing_key`'s scalar under the lease key of (`secret`, `user`,
+/// `HKDF-SHA256(ikm = secret, salt, info)` of [`lease_key_kdf`].
+fn lease_key(secret: &[u8; 32], user: &UserId, lease_id: &LeaseId) -> Result<Key256> {
+    let (salt, info) = lease_key_kdf(user, lease_id);
+    kdf::hkdf_key(secret, &salt, &info)
+}
+
+/// Seals `signing_key` (PKCS#8) under the lease key of (`secret`, `user`,
 /// `lease_id`), bound to `kid`. The caller has checked that `kid` is the
 /// key's thumbprint.
 pub(super) fn seal(
@@ -44,16 +51,17 @@ pub(super) fn seal(
     rng: &mut impl CryptoRngCore,
 ) -> Result<Sealed> {
     let key = lease_key(secret, user, lease_id)?;
-    let scalar = signing_key.scalar_bytes();
-    aead::seal(&key, &aad::lease_key(user, lease_id, kid), scalar.as_slice(), rng)
+    signing_key.seal_as(&key, &aad::lease_key(user, lease_id, kid), rng)
 }
 
-/// Opens a key sealed by [`seal`]. The AAD is rebuilt from the arguments.
-/// A failed open is `forbidden` ([`INVALID_CREDENTIAL`]); an authentic
-/// plaintext that is not a valid scalar, or whose thumbprint is not `kid`,
-/// cannot come from [`seal`] and is `Integrity`.
+/// Opens a key sealed by [`seal`] (or, `format` [`KeyFormat::Scalar`], by
+/// the code before it). The AAD is rebuilt from the arguments. A failed
+/// open is `forbidden` ([`INVALID_CREDENTIAL`]); an authentic plaintext that
+/// is not a valid key, or whose thumbprint is not `kid`, cannot come from
+/// [`seal`] and is `Integrity`.
 pub(super) fn open(
     sealed: &Sealed,
+    format: KeyFormat,
     secret: &[u8; 32],
     user: &UserId,
     lease_id: &LeaseId,
@@ -61,15 +69,8 @@ pub(super) fn open(
 ) -> Result<VapidSigningKey> {
     let key = lease_key(secret, user, lease_id)?;
     let plaintext = aead::open(&key, &aad::lease_key(user, lease_id, kid), sealed).map_err(|_| invalid_credential())?;
-    let mut scalar = Zeroizing::new([0u8; 32]);
-    if plaintext.len() != scalar.len() {
-        return Err(CoreError::Integrity);
-    }
-    for (o, b) in scalar.iter_mut().zip(plaintext.iter()) {
-        *o = *b;
-    }
+    let signing_key = VapidSigningKey::from_plaintext(format, &plaintext).map_err(|_| CoreError::Integrity)?;
     drop(plaintext);
-    let signing_key = VapidSigningKey::from_scalar(scalar).map_err(|_| CoreError::Integrity)?;
     if signing_key.public().thumbprint() != *kid {
         return Err(CoreError::Integrity);
     }
@@ -128,12 +129,14 @@ mod tests {
         let kid = key.public().thumbprint();
         let secret = [9u8; 32];
         let sealed = seal(&key, &secret, &user, &lease, &kid, &mut rng).unwrap();
-        let opened = open(&sealed, &secret, &user, &lease, &kid).unwrap();
+        let pkcs8 = KeyFormat::Pkcs8;
+        let opened = open(&sealed, pkcs8, &secret, &user, &lease, &kid).unwrap();
         assert_eq!(opened.public(), key.public());
-        assert_eq!(open(&sealed, &[8u8; 32], &user, &lease, &kid).unwrap_err(), invalid_credential());
+        assert_eq!(open(&sealed, pkcs8, &[8u8; 32], &user, &lease, &kid).unwrap_err(), invalid_credential());
+        assert_eq!(open(&sealed, KeyFormat::Scalar, &secret, &user, &lease, &kid).unwrap_err(), CoreError::Integrity);
         // An authentic blob whose kid is not the key's thumbprint.
         let wrong_kid = VapidSigningKey::generate(&mut rng).public().thumbprint();
         let sealed = seal(&key, &secret, &user, &lease, &wrong_kid, &mut rng).unwrap();
-        assert_eq!(open(&sealed, &secret, &user, &lease, &wrong_kid).unwrap_err(), CoreError::Integrity);
+        assert_eq!(open(&sealed, pkcs8, &secret, &user, &lease, &wrong_kid).unwrap_err(), CoreError::Integrity);
     }
 }

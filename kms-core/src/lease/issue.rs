@@ -8,6 +8,8 @@ use super::custody::{self, invalid_credential};
 use super::record::LeaseRecord;
 use super::refusal::UsableLease;
 use super::{DEFAULT_TOKEN_TTL_S, MIN_STAGGER_S, MIN_TOKEN_LIFETIME_S, QUOTA_WINDOW_MS};
+use crate::crypto::aead::Sealed;
+use crate::crypto::p256_key::KeyFormat;
 use crate::error::{CoreError, Result};
 use crate::vapid::{validate, JwtRequest, PushOrigin, SignedJwt, ValidatedClaims, MAX_JWT_LIFETIME_S};
 
@@ -61,18 +63,71 @@ pub fn issue(
     req: &IssueRequest,
     rng: &mut impl CryptoRngCore,
 ) -> Result<(Vec<SignedJwt>, LeaseRecord)> {
-    let (record, now_ms) = (lease.record(), lease.now_ms());
+    let opening = opening(lease, credential)?;
+    let record = lease.record();
+    // The lease id comes from the credential (equal to the record's), the
+    // user and kid from the record: a record moved to another user or
+    // lease, or rebound to another kid, does not open.
+    let signing_key = custody::open(
+        opening.sealed,
+        opening.format,
+        credential.secret(),
+        &record.user,
+        credential.lease_id(),
+        &record.kid,
+    )?;
+    let (claims, updated) = plan(lease, req, rng)?;
+    let tokens = claims.iter().map(|c| SignedJwt::issue(&signing_key, c)).collect::<Result<Vec<_>>>()?;
+    // The unsealed key is wiped here (p256's `SigningKey` zeroizes on drop).
+    drop(signing_key);
+    Ok((tokens, updated))
+}
+
+/// What opening a lease's key takes, for a caller that opens it itself
+/// (the engine, through its crypto provider): the sealed key and its
+/// format, the lease key's HKDF salt and `info` (input: the credential's
+/// secret), and the AAD.
+#[derive(Debug)]
+pub struct LeaseOpening<'a> {
+    pub sealed: &'a Sealed,
+    pub format: KeyFormat,
+    pub kdf_salt: Vec<u8>,
+    pub kdf_info: Vec<u8>,
+    pub aad: Vec<u8>,
+}
+
+/// The first step of [`issue`]: the credential must name this lease
+/// (`forbidden`, "invalid lease credential"). Its key is opened next; a
+/// key that does not open is the same refusal
+/// ([`INVALID_CREDENTIAL`](super::custody::INVALID_CREDENTIAL)), an
+/// authentic one that is not the lease's key is `Integrity`. Then
+/// [`plan`].
+pub fn opening<'a>(lease: &UsableLease<'a>, credential: &LeaseCredential) -> Result<LeaseOpening<'a>> {
+    let record: &'a LeaseRecord = lease.record();
     if credential.lease_id() != record.id() {
         return Err(invalid_credential());
     }
     // A usable lease is active, and an active record always has its key
     // (checked when it is read).
     let sealed = record.sealed_key.as_ref().ok_or(CoreError::Integrity)?;
-    // The lease id comes from the credential (equal to the record's), the
-    // user and kid from the record: a record moved to another user or
-    // lease, or rebound to another kid, does not open.
-    let signing_key = custody::open(sealed, credential.secret(), &record.user, credential.lease_id(), &record.kid)?;
+    let (kdf_salt, kdf_info) = custody::lease_key_kdf(&record.user, credential.lease_id());
+    let aad = crate::crypto::aad::lease_key(&record.user, credential.lease_id(), &record.kid);
+    Ok(LeaseOpening { sealed, format: record.sealed_format, kdf_salt, kdf_info, aad })
+}
 
+/// The rest of [`issue`] once the key opened: `aud` must be an origin
+/// (`invalid_input`) and one of the lease's audiences (`forbidden`); `count`
+/// and `ttl_s` must be in range (`invalid_input`); the lease must have more
+/// than [`MIN_TOKEN_LIFETIME_S`] left (`lease_expired`); `sub` must be valid
+/// (`invalid_input`); the quota must allow `count` more tokens
+/// (`quota_exceeded`). Returns the claims to sign, in order, and the record
+/// with the new issuance times.
+pub fn plan(
+    lease: &UsableLease<'_>,
+    req: &IssueRequest,
+    rng: &mut impl CryptoRngCore,
+) -> Result<(Vec<ValidatedClaims>, LeaseRecord)> {
+    let (record, now_ms) = (lease.record(), lease.now_ms());
     let aud = PushOrigin::parse(&req.aud)?;
     if !record.audiences.contains(&aud) {
         let allowed: Vec<&str> = record.audiences.iter().map(PushOrigin::as_str).collect();
@@ -108,13 +163,9 @@ pub fn issue(
         .collect::<Result<Vec<ValidatedClaims>>>()?;
 
     let issued = take_quota(record, req.count, now_ms)?;
-    let tokens = claims.iter().map(|c| SignedJwt::issue(&signing_key, c)).collect::<Result<Vec<_>>>()?;
-    // The unsealed key is wiped here (p256's `SigningKey` zeroizes on drop).
-    drop(signing_key);
-
     let mut updated = record.clone();
     updated.issued = issued;
-    Ok((tokens, updated))
+    Ok((claims, updated))
 }
 
 /// The expiries (seconds since the Unix epoch) of a batch of `count`

@@ -9,6 +9,8 @@ use super::params::{check_lifetime, LeaseParams};
 use super::record::{LeaseFormatV1, LeaseRecord, LeaseStatus};
 use super::refusal::UsableLease;
 use super::CLEANUP_AFTER_MS;
+use crate::crypto::aead::Sealed;
+use crate::crypto::p256_key::KeyFormat;
 use crate::error::{CoreError, Result};
 use crate::ids::{KeyId, UserId};
 use crate::vapid::VapidSigningKey;
@@ -28,7 +30,9 @@ fn end_after(now_ms: u64, lifetime_s: u64) -> Result<u64> {
 ///
 /// `params` are checked as [`LeaseParams`] documents (`invalid_input`). A
 /// `kid` that is not `signing_key`'s thumbprint is a caller bug
-/// (`internal`): such a lease could never be opened.
+/// (`internal`): such a lease could never be opened. This is [`draft`] and
+/// [`LeaseDraft::finish`] with the key sealed natively; the engine does the
+/// sealing through its crypto provider instead.
 pub fn create(
     params: &LeaseParams,
     user: &UserId,
@@ -37,14 +41,38 @@ pub fn create(
     now_ms: u64,
     rng: &mut impl CryptoRngCore,
 ) -> Result<(LeaseRecord, LeaseCredential)> {
-    let terms = params.check()?;
     if signing_key.public().thumbprint() != *kid {
         return Err(CoreError::Internal("lease create: kid is not the signing key's thumbprint".into()));
     }
+    let draft = draft(params, user, kid, now_ms, rng)?;
+    let sealed = custody::seal(signing_key, draft.credential.secret(), user, &draft.record.id, kid, rng)?;
+    Ok(draft.finish(sealed))
+}
+
+/// A lease being created: its terms checked, its id and credential made,
+/// its copy of the VAPID key not yet sealed. The caller seals the key
+/// `kid` (PKCS#8) under the lease key ([`LeaseDraft::key_kdf`], keyed by
+/// [`LeaseDraft::credential`]'s secret) with [`LeaseDraft::aad`], then
+/// calls [`LeaseDraft::finish`].
+#[derive(Debug)]
+pub struct LeaseDraft {
+    record: LeaseRecord,
+    credential: LeaseCredential,
+}
+
+/// Checks `params` and drafts a lease of `user` at `now_ms` bound to the
+/// key `kid` (see [`create`]).
+pub fn draft(
+    params: &LeaseParams,
+    user: &UserId,
+    kid: &KeyId,
+    now_ms: u64,
+    rng: &mut impl CryptoRngCore,
+) -> Result<LeaseDraft> {
+    let terms = params.check()?;
     let expires_ms = end_after(now_ms, terms.lifetime_s)?;
     let id = LeaseId::generate(rng);
     let credential = LeaseCredential::generate(id.clone(), rng);
-    let sealed = custody::seal(signing_key, credential.secret(), user, &id, kid, rng)?;
     let record = LeaseRecord {
         v: LeaseFormatV1,
         id,
@@ -57,11 +85,38 @@ pub fn create(
         tokens_per_hour: terms.tokens_per_hour,
         max_batch: terms.max_batch,
         status: LeaseStatus::Active,
-        sealed_key: Some(sealed),
+        sealed_key: None,
+        sealed_format: KeyFormat::Pkcs8,
         issued: Vec::new(),
         extended: 0,
     };
-    Ok((record, credential))
+    Ok(LeaseDraft { record, credential })
+}
+
+impl LeaseDraft {
+    /// The credential the lease key is derived from.
+    pub fn credential(&self) -> &LeaseCredential {
+        &self.credential
+    }
+
+    /// The HKDF salt and `info` of the lease key (input: the credential's
+    /// secret).
+    pub fn key_kdf(&self) -> (Vec<u8>, Vec<u8>) {
+        custody::lease_key_kdf(&self.record.user, &self.record.id)
+    }
+
+    /// The AAD the key is sealed with.
+    pub fn aad(&self) -> Vec<u8> {
+        crate::crypto::aad::lease_key(&self.record.user, &self.record.id, &self.record.kid)
+    }
+
+    /// The record to store, holding `sealed`, and the credential to hand out
+    /// once.
+    pub fn finish(self, sealed: Sealed) -> (LeaseRecord, LeaseCredential) {
+        let mut record = self.record;
+        record.sealed_key = Some(sealed);
+        (record, self.credential)
+    }
 }
 
 /// Moves the end of a checked lease ([`super::check_usable`]: not revoked,

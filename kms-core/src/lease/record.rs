@@ -6,6 +6,7 @@ use super::id::{LeaseId, RelayLabel};
 use super::params::check_audiences;
 use super::{MAX_BATCH_LIMIT, MAX_TOKENS_PER_HOUR, QUOTA_WINDOW_MS, RECORD_FORMAT};
 use crate::crypto::aead::Sealed;
+use crate::crypto::p256_key::KeyFormat;
 use crate::error::CoreError;
 use crate::ids::{KeyId, UserId};
 use crate::vapid::PushOrigin;
@@ -50,6 +51,10 @@ pub struct LeaseRecord {
     pub(super) max_batch: u32,
     pub(super) status: LeaseStatus,
     pub(super) sealed_key: Option<Sealed>,
+    /// How `sealed_key`'s plaintext is laid out: `2` (PKCS#8) for every
+    /// lease made since the crypto providers; absent, `1` (the scalar), in
+    /// older records, which are read until they end.
+    pub(super) sealed_format: KeyFormat,
     pub(super) issued: Vec<u64>,
     pub(super) extended: u32,
 }
@@ -70,8 +75,15 @@ struct LeaseRecordWire {
     max_batch: u32,
     status: LeaseStatus,
     sealed_key: Option<Sealed>,
+    #[serde(default = "legacy_format")]
+    sealed_format: KeyFormat,
     issued: Vec<u64>,
     extended: u32,
+}
+
+/// What a record written before the crypto providers holds.
+fn legacy_format() -> KeyFormat {
+    KeyFormat::Scalar
 }
 
 impl TryFrom<LeaseRecordWire> for LeaseRecord {
@@ -113,6 +125,7 @@ impl TryFrom<LeaseRecordWire> for LeaseRecord {
             max_batch: w.max_batch,
             status: w.status,
             sealed_key: w.sealed_key,
+            sealed_format: w.sealed_format,
             issued: w.issued,
             extended: w.extended,
         })

@@ -16,3 +16,8 @@ pub fn hex(s: &str) -> Vec<u8> {
     assert_eq!(s.len() % 2, 0, "hex of odd length: {s}");
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digits")).collect()
 }
+
+/// Lowercase hex of `bytes`.
+pub fn hex_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

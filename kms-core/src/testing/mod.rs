@@ -1,7 +1,8 @@
 //! Test support for the tests of every crate in the workspace, in one
 //! place: a software WebAuthn authenticator ([`authenticator`]) and
 //! base64url/hex helpers that panic on bad input ([`encoding`]),
-//! and the subscription JSON a browser hands over ([`push`]).
+//! the subscription JSON a browser hands over ([`push`]), and the bytes of
+//! secrets for the tests that must look for them ([`secrets`]).
 //!
 //! Compiled only with the `testing` feature, which only dev-dependencies
 //! enable (see `Cargo.toml`); nothing else in this crate uses it, and the
@@ -14,3 +15,4 @@
 pub mod authenticator;
 pub mod encoding;
 pub mod push;
+pub mod secrets;

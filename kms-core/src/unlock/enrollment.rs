@@ -53,6 +53,20 @@ pub enum MethodParams {
 }
 
 impl MethodParams {
+    /// The HKDF salt and `info` of this enrollment's wrapping key, whose
+    /// input key material is the method's 32-byte secret: the PBKDF2 output
+    /// (passphrase), the PRF output (passkey PRF), the stored gate key
+    /// ([`GateParams::gate_key`]). `info` names the method and binds the
+    /// user and the enrollment.
+    pub fn wrap_kdf(&self, user: &UserId, id: &EnrollmentId) -> Result<(Vec<u8>, Vec<u8>)> {
+        let salt = match self {
+            Self::Passphrase(p) => p.checked_salt()?.to_vec(),
+            Self::PasskeyPrf(p) => crate::b64::decode_array::<32>(&p.hkdf_salt, "hkdf_salt")?.to_vec(),
+            Self::PasskeyGate(_) => super::gate_wrap::GATE_SALT.to_vec(),
+        };
+        Ok((salt, wrap_key_info(self.method(), user, id)))
+    }
+
     /// Which method these parameters belong to.
     pub fn method(&self) -> Method {
         match self {
@@ -72,6 +86,13 @@ pub struct GateParams {
     pub credential: GateCredential,
     /// base64url of the 32-byte key that wraps the master secret.
     pub gate_key: String,
+}
+
+impl GateParams {
+    /// The stored gate key: the input key material of the wrapping key.
+    pub fn gate_key(&self) -> Result<zeroize::Zeroizing<[u8; 32]>> {
+        Ok(zeroize::Zeroizing::new(crate::b64::decode_array::<32>(&self.gate_key, "gate_key")?))
+    }
 }
 
 impl std::fmt::Debug for GateParams {
@@ -137,6 +158,27 @@ pub fn check_label(label: Option<String>) -> Result<Option<String>> {
 }
 
 impl EnrollmentRecord {
+    /// A new record around a master secret a crypto provider wrapped under
+    /// this enrollment's wrapping key with AAD
+    /// [`aad::master_wrap`]`(user, id, params.method())`.
+    pub fn from_wrapped(
+        id: EnrollmentId,
+        label: Option<String>,
+        params: MethodParams,
+        wrapped: Sealed,
+        now: UnixMillis,
+    ) -> Result<Self> {
+        Ok(Self {
+            v: RECORD_VERSION,
+            id,
+            label: check_label(label)?,
+            created_ms: now,
+            updated_ms: now,
+            params,
+            wrapped,
+        })
+    }
+
     /// Wraps `master` under `wrap_key` into a new record.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn seal(

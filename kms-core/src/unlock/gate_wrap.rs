@@ -10,12 +10,23 @@ use crate::error::{CoreError, Result};
 use crate::ids::{EnrollmentId, UserId};
 use crate::secret::{Key256, MasterSecret};
 
-use super::enrollment::{wrap_key_info, EnrollmentRecord, GateParams, Method, MethodParams};
+use super::enrollment::{EnrollmentRecord, GateParams, Method, MethodParams};
 use super::gate::GateCredential;
 
+/// The HKDF salt of a gate enrollment's wrapping key.
+pub const GATE_SALT: &[u8] = b"kms/v1/gate";
+
 fn wrap_key(params: &GateParams, user: &UserId, id: &EnrollmentId) -> Result<Key256> {
-    let gate_key = zeroize::Zeroizing::new(crate::b64::decode_array::<32>(&params.gate_key, "gate_key")?);
-    kdf::hkdf_key(gate_key.as_ref(), b"kms/v1/gate", &wrap_key_info(Method::PasskeyGate, user, id))
+    let (salt, info) = MethodParams::PasskeyGate(params.clone()).wrap_kdf(user, id)?;
+    kdf::hkdf_key(params.gate_key()?.as_ref(), &salt, &info)
+}
+
+/// The parameters of a new gate enrollment of `credential`: a fresh random
+/// gate key, stored in the record (see [`super::gate`] on why that is
+/// policy, not cryptography).
+pub fn new_params(credential: GateCredential, rng: &mut impl CryptoRngCore) -> GateParams {
+    let gate_key = Key256::generate(rng);
+    GateParams { credential, gate_key: crate::b64::encode(gate_key.expose()) }
 }
 
 /// Wraps `master` for a gate enrollment of `credential`.
@@ -28,8 +39,7 @@ pub fn enroll(
     now: UnixMillis,
     rng: &mut impl CryptoRngCore,
 ) -> Result<EnrollmentRecord> {
-    let gate_key = Key256::generate(rng);
-    let params = GateParams { credential, gate_key: crate::b64::encode(gate_key.expose()) };
+    let params = new_params(credential, rng);
     let key = wrap_key(&params, user, &id)?;
     EnrollmentRecord::seal(master, user, id, label, MethodParams::PasskeyGate(params), &key, now, rng)
 }

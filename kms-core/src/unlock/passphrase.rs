@@ -16,7 +16,7 @@ use crate::error::{CoreError, Result};
 use crate::ids::{EnrollmentId, UserId};
 use crate::secret::{Key256, MasterSecret, Passphrase};
 
-use super::enrollment::{wrap_key_info, EnrollmentRecord, Method, MethodParams};
+use super::enrollment::{EnrollmentRecord, Method, MethodParams};
 
 /// The only algorithm the record format knows today.
 pub const ALG: &str = "pbkdf2-sha256";
@@ -140,8 +140,8 @@ pub fn pbkdf2_native(p: &Passphrase, params: &PassphraseParams) -> Result<Zeroiz
 }
 
 fn wrap_key(pbkdf2_out: &[u8; 32], params: &PassphraseParams, user: &UserId, id: &EnrollmentId) -> Result<Key256> {
-    let salt = params.checked_salt()?;
-    kdf::hkdf_key(pbkdf2_out, &salt, &wrap_key_info(Method::Passphrase, user, id))
+    let (salt, info) = MethodParams::Passphrase(params.clone()).wrap_kdf(user, id)?;
+    kdf::hkdf_key(pbkdf2_out, &salt, &info)
 }
 
 /// Wraps `master` for a passphrase enrollment, given the PBKDF2 output for

@@ -16,7 +16,7 @@ use crate::error::{CoreError, Result};
 use crate::ids::{EnrollmentId, UserId};
 use crate::secret::{Key256, MasterSecret, PrfOutput};
 
-use super::enrollment::{wrap_key_info, EnrollmentRecord, Method, MethodParams};
+use super::enrollment::{EnrollmentRecord, Method, MethodParams};
 
 /// Longest credential id WebAuthn allows (L3 §5.1: at most 1023 bytes).
 pub const MAX_CREDENTIAL_ID: usize = 1023;
@@ -44,8 +44,21 @@ pub fn check_credential_id(b64: &str) -> Result<()> {
 
 fn wrap_key(out: &PrfOutput, params: &PrfParams, user: &UserId, id: &EnrollmentId) -> Result<Key256> {
     let ikm = out.bytes()?;
-    let salt = crate::b64::decode_array::<32>(&params.hkdf_salt, "hkdf_salt")?;
-    kdf::hkdf_key(ikm.as_ref(), &salt, &wrap_key_info(Method::PasskeyPrf, user, id))
+    let (salt, info) = MethodParams::PasskeyPrf(params.clone()).wrap_kdf(user, id)?;
+    kdf::hkdf_key(ikm.as_ref(), &salt, &info)
+}
+
+/// The parameters of a new PRF enrollment: the credential, the PRF salt it
+/// was evaluated with, and a fresh HKDF salt.
+pub fn new_params(credential_id: &str, prf_salt: &[u8; 32], rng: &mut impl CryptoRngCore) -> Result<PrfParams> {
+    check_credential_id(credential_id)?;
+    let mut hkdf_salt = [0u8; 32];
+    rng.fill_bytes(&mut hkdf_salt);
+    Ok(PrfParams {
+        credential_id: credential_id.to_owned(),
+        prf_salt: crate::b64::encode(prf_salt),
+        hkdf_salt: crate::b64::encode(hkdf_salt),
+    })
 }
 
 /// Wraps `master` for a PRF enrollment.
@@ -61,14 +74,7 @@ pub fn enroll(
     now: UnixMillis,
     rng: &mut impl CryptoRngCore,
 ) -> Result<EnrollmentRecord> {
-    check_credential_id(credential_id)?;
-    let mut hkdf_salt = [0u8; 32];
-    rng.fill_bytes(&mut hkdf_salt);
-    let params = PrfParams {
-        credential_id: credential_id.to_owned(),
-        prf_salt: crate::b64::encode(prf_salt),
-        hkdf_salt: crate::b64::encode(hkdf_salt),
-    };
+    let params = new_params(credential_id, prf_salt, rng)?;
     let key = wrap_key(prf_output, &params, user, &id)?;
     EnrollmentRecord::seal(master, user, id, label, MethodParams::PasskeyPrf(params), &key, now, rng)
 }

@@ -182,12 +182,23 @@ struct Payload<'a> {
 /// Fails (`Internal`) only if serialization or ECDSA fails, which does not
 /// happen for these inputs.
 pub fn sign(key: &VapidSigningKey, claims: &ValidatedClaims) -> Result<String> {
+    let signing_input = signing_input(claims)?;
+    let signature = key.sign(signing_input.as_bytes())?;
+    Ok(compact(&signing_input, &signature))
+}
+
+/// `base64url(header) "." base64url(payload)` of `claims`: the bytes an
+/// ES256 signer signs (see [`sign`]).
+pub fn signing_input(claims: &ValidatedClaims) -> Result<String> {
     let payload = Payload { aud: claims.aud.as_str(), exp: claims.exp, sub: &claims.sub, jti: claims.jti.as_deref() };
     let payload =
         serde_json::to_vec(&payload).map_err(|_| CoreError::Internal("jwt payload serialization failed".into()))?;
-    let signing_input = format!("{}.{}", crate::b64::encode(HEADER_JSON), crate::b64::encode(payload));
-    let signature = key.sign(signing_input.as_bytes())?;
-    Ok(format!("{signing_input}.{}", crate::b64::encode(signature)))
+    Ok(format!("{}.{}", crate::b64::encode(HEADER_JSON), crate::b64::encode(payload)))
+}
+
+/// The compact JWS of `signing_input` and its raw `r || s` signature.
+fn compact(signing_input: &str, signature: &[u8; 64]) -> String {
+    format!("{signing_input}.{}", crate::b64::encode(signature))
 }
 
 /// The `Authorization` header value of RFC 8292 section 3:
@@ -217,14 +228,27 @@ pub struct SignedJwt {
 impl SignedJwt {
     /// Signs `claims` with `key` and assembles the result.
     pub fn issue(key: &VapidSigningKey, claims: &ValidatedClaims) -> Result<Self> {
-        let jwt = sign(key, claims)?;
-        let public = key.public();
-        Ok(Self {
-            authorization: authorization_header(&jwt, &public),
+        let input = signing_input(claims)?;
+        let signature = key.sign(input.as_bytes())?;
+        Ok(Self::assemble(&input, &signature, &key.public(), claims))
+    }
+
+    /// The token whose [`signing_input`] of `claims` the key `public` signed
+    /// as `signature` (raw `r || s`), for a signer outside this crate (a
+    /// crypto provider).
+    pub fn assemble(
+        signing_input: &str,
+        signature: &[u8; 64],
+        public: &VapidPublicKey,
+        claims: &ValidatedClaims,
+    ) -> Self {
+        let jwt = compact(signing_input, signature);
+        Self {
+            authorization: authorization_header(&jwt, public),
             kid: public.thumbprint(),
             exp: claims.exp,
             jti: claims.jti.clone(),
             jwt,
-        })
+        }
     }
 }

@@ -9,11 +9,10 @@
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use subtle::ConstantTimeEq as _;
-use zeroize::Zeroizing;
 
 use crate::crypto::aead::Sealed;
-use crate::crypto::p256_key::{P256PublicKey, P256SigningKey};
-use crate::crypto::{aad, aead, kdf};
+use crate::crypto::p256_key::{KeyFormat, P256PublicKey, P256SigningKey};
+use crate::crypto::{aad, aead, kdf, sealed_key};
 use crate::error::{CoreError, Result};
 use crate::ids::{KeyId, UserId};
 use crate::secret::{Key256, MasterSecret};
@@ -25,10 +24,7 @@ pub use crate::crypto::p256_key::{Jwk, SEC1_UNCOMPRESSED_LEN};
 const PUBLIC_KEY_NAME: &str = "vapid public key";
 
 /// The `purpose` of the subkey that seals a user's VAPID private keys.
-const SEALING_PURPOSE: &str = "vapid-seal";
-
-/// The version of [`VapidKeyRecord`]'s stored layout.
-const RECORD_FORMAT: u32 = 1;
+pub const SEALING_PURPOSE: &str = "vapid-seal";
 
 /// The key that seals a user's VAPID private keys: an HKDF subkey of the
 /// user's master secret, bound to the user and to the purpose `vapid-seal`,
@@ -60,16 +56,27 @@ impl VapidSigningKey {
     /// Rebuilds a key from its 32-byte big-endian secret scalar, as unsealing
     /// does. Refuses zero and values not below the group order. The caller's
     /// buffer is wiped when it drops.
-    pub(crate) fn from_scalar(scalar: Zeroizing<[u8; 32]>) -> Result<Self> {
+    #[cfg(test)]
+    pub(crate) fn from_scalar(scalar: zeroize::Zeroizing<[u8; 32]>) -> Result<Self> {
         P256SigningKey::from_scalar(&scalar).map(Self)
     }
 
-    /// The 32-byte big-endian secret scalar, for sealing it under a key other
-    /// than the user's VAPID sealing key inside this crate (a lease's wrap,
-    /// see [`crate::lease`]). The returned buffer is wiped when it drops;
-    /// [`VapidSigningKey::from_scalar`] is the inverse.
-    pub(crate) fn scalar_bytes(&self) -> Zeroizing<[u8; 32]> {
-        self.0.scalar_bytes()
+    /// Seals the key (PKCS#8) under a key other than the user's VAPID
+    /// sealing key inside this crate (a lease's wrap, see [`crate::lease`]).
+    pub(crate) fn seal_as(&self, key: &Key256, aad: &[u8], rng: &mut impl CryptoRngCore) -> Result<Sealed> {
+        sealed_key::seal(&self.0, key, aad, rng)
+    }
+
+    /// Rebuilds a key from a sealed plaintext in `format`
+    /// (`InvalidInput` when malformed); the caller wipes `plaintext`.
+    pub(crate) fn from_plaintext(format: KeyFormat, plaintext: &[u8]) -> Result<Self> {
+        P256SigningKey::from_plaintext(format, plaintext).map(Self)
+    }
+
+    /// The generic key, for the test support that reads its scalar.
+    #[cfg(feature = "testing")]
+    pub(crate) fn p256(&self) -> &P256SigningKey {
+        &self.0
     }
 
     /// The public half.
@@ -106,9 +113,7 @@ impl VapidSigningKey {
         if !self.public().thumbprint().ct_eq(kid) {
             return Err(CoreError::Internal("vapid seal: kid is not this key's thumbprint".into()));
         }
-        let aad = aad::vapid_key(user, kid, version);
-        let scalar = self.0.scalar_bytes();
-        aead::seal(sealing_key, &aad, scalar.as_slice(), rng)
+        sealed_key::seal(&self.0, sealing_key, &aad::vapid_key(user, kid, version), rng)
     }
 
     /// Opens a blob made by [`VapidSigningKey::seal`]. The AAD is recomputed
@@ -118,11 +123,17 @@ impl VapidSigningKey {
     /// Every failure (wrong key, user, kid or version; altered blob; a
     /// plaintext that is not a valid scalar; a thumbprint mismatch) is
     /// [`CoreError::Integrity`].
-    pub fn unseal(sealing_key: &Key256, user: &UserId, kid: &KeyId, version: u32, sealed: &Sealed) -> Result<Self> {
+    pub fn unseal(
+        sealing_key: &Key256,
+        user: &UserId,
+        kid: &KeyId,
+        version: u32,
+        sealed: &Sealed,
+        format: KeyFormat,
+    ) -> Result<Self> {
         let aad = aad::vapid_key(user, kid, version);
         let plaintext = aead::open(sealing_key, &aad, sealed)?;
-        let scalar: &[u8; 32] = plaintext.as_slice().try_into().map_err(|_| CoreError::Integrity)?;
-        let key = Self::from_scalar(Zeroizing::new(*scalar)).map_err(|_| CoreError::Integrity)?;
+        let key = P256SigningKey::from_plaintext(format, &plaintext).map(Self).map_err(|_| CoreError::Integrity)?;
         drop(plaintext);
         if !key.public().thumbprint().ct_eq(kid) {
             return Err(CoreError::Integrity);
@@ -139,6 +150,16 @@ impl VapidSigningKey {
 pub struct VapidPublicKey(P256PublicKey);
 
 impl VapidPublicKey {
+    /// The generic P-256 key (for a crypto provider's checks).
+    pub fn as_p256(&self) -> &P256PublicKey {
+        &self.0
+    }
+
+    /// The public half of a key a crypto provider generated.
+    pub fn from_p256(key: P256PublicKey) -> Self {
+        Self(key)
+    }
+
     /// Parses the 65-byte uncompressed SEC1 point `0x04 || x || y`, the form
     /// of the browser's `applicationServerKey` and of the `k=` parameter of
     /// RFC 8292. Compressed points, the identity and points not on the curve
@@ -236,37 +257,14 @@ pub struct VapidPublicInfo {
     pub retired_ms: Option<u64>,
 }
 
-/// The record format version `v`: serializes as `1` and refuses any other
-/// value on read, so a record of an unknown layout is never misinterpreted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct RecordFormatV1;
-
-impl Serialize for RecordFormatV1 {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_u32(RECORD_FORMAT)
-    }
-}
-
-impl<'de> Deserialize<'de> for RecordFormatV1 {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let v = u32::deserialize(d)?;
-        if v == RECORD_FORMAT {
-            Ok(Self)
-        } else {
-            Err(serde::de::Error::custom(format!(
-                "vapid key record: unsupported format version {v} (expected {RECORD_FORMAT})"
-            )))
-        }
-    }
-}
-
 /// What storage holds for one VAPID key of one user. The private key is in
 /// `sealed`; everything else is public but unauthenticated at rest, so
 /// [`VapidKeyRecord::open`] checks it against the sealed key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VapidKeyRecord {
-    v: RecordFormatV1,
+    /// `1`: the sealed plaintext is the bare scalar (read only); `2`: PKCS#8.
+    v: KeyFormat,
     kid: KeyId,
     version: u32,
     public_key: VapidPublicKey,
@@ -290,16 +288,45 @@ impl VapidKeyRecord {
         let public_key = signing.public();
         let kid = public_key.thumbprint();
         let sealed = signing.seal(sealing_key, user, &kid, version, rng)?;
-        Ok(Self {
-            v: RecordFormatV1,
-            kid,
+        Ok(Self::from_sealed(public_key, version, sealed, now_ms))
+    }
+
+    /// A record, status `current`, of a key a crypto provider generated and
+    /// sealed (PKCS#8 under the `vapid-seal` subkey, with the AAD
+    /// [`VapidKeyRecord::aad`] of this kid and version).
+    pub fn from_sealed(public_key: VapidPublicKey, version: u32, sealed: Sealed, now_ms: u64) -> Self {
+        Self {
+            v: KeyFormat::Pkcs8,
+            kid: public_key.thumbprint(),
             version,
             public_key,
             sealed,
             status: KeyStatus::Current,
             created_ms: now_ms,
             retired_ms: None,
-        })
+        }
+    }
+
+    /// This record with its key re-sealed as PKCS#8 (`sealed` must hold the
+    /// same key under the same AAD; opening checks it).
+    pub fn resealed(&self, sealed: Sealed) -> Self {
+        Self { v: KeyFormat::Pkcs8, sealed, ..self.clone() }
+    }
+
+    /// The AAD the key is sealed with for `user`: [`aad::vapid_key`] of
+    /// the caller's user and the record's kid and version.
+    pub fn aad(&self, user: &UserId) -> Vec<u8> {
+        aad::vapid_key(user, &self.kid, self.version)
+    }
+
+    /// The sealed private key.
+    pub fn sealed(&self) -> &Sealed {
+        &self.sealed
+    }
+
+    /// How the sealed plaintext is laid out.
+    pub fn key_format(&self) -> KeyFormat {
+        self.v
     }
 
     /// Unseals the private key. The AAD is recomputed from `user` and this
@@ -308,7 +335,7 @@ impl VapidKeyRecord {
     /// equal the unsealed key's public key (a record whose public half was
     /// swapped is refused). Every failure is [`CoreError::Integrity`].
     pub fn open(&self, sealing_key: &Key256, user: &UserId) -> Result<VapidSigningKey> {
-        let key = VapidSigningKey::unseal(sealing_key, user, &self.kid, self.version, &self.sealed)?;
+        let key = VapidSigningKey::unseal(sealing_key, user, &self.kid, self.version, &self.sealed, self.v)?;
         let stored = self.public_key.to_sec1_bytes();
         let actual = key.public().to_sec1_bytes();
         if !bool::from(stored.ct_eq(&actual)) {
@@ -383,6 +410,7 @@ impl VapidKeyRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use zeroize::Zeroizing;
 
     /// The known-answer vectors, shared with `tests/vapid_keys.rs`.
     const VECTORS: &str = include_str!("../../tests/vectors/vapid_rfc6979_p256.json");
@@ -455,11 +483,15 @@ mod tests {
         let kid = KeyId::parse("kid").unwrap();
         for pt in [vec![0u8; 32], vec![1u8; 31], vec![1u8; 33], vec![0xffu8; 32]] {
             let sealed = aead::seal(&sk, &aad::vapid_key(&user, &kid, 1), &pt, &mut rng).unwrap();
-            assert_eq!(VapidSigningKey::unseal(&sk, &user, &kid, 1, &sealed).unwrap_err(), CoreError::Integrity);
+            for format in [KeyFormat::Scalar, KeyFormat::Pkcs8] {
+                let got = VapidSigningKey::unseal(&sk, &user, &kid, 1, &sealed, format);
+                assert_eq!(got.unwrap_err(), CoreError::Integrity);
+            }
         }
         // A valid scalar sealed under a kid that is not its thumbprint.
         let sealed = aead::seal(&sk, &aad::vapid_key(&user, &kid, 1), &[1u8; 32], &mut rng).unwrap();
-        assert_eq!(VapidSigningKey::unseal(&sk, &user, &kid, 1, &sealed).unwrap_err(), CoreError::Integrity);
+        let got = VapidSigningKey::unseal(&sk, &user, &kid, 1, &sealed, KeyFormat::Scalar);
+        assert_eq!(got.unwrap_err(), CoreError::Integrity);
     }
 
     #[test]

@@ -7,12 +7,11 @@
 //! audit write fails, the caller gets a storage error, not the result.
 
 use kms_core::audit::{
-    self, AuditEntry, AuditKeyRecord, AuditMacKey, AuditRecord, AuditScope, AuditSigningKey, ChainState, Checkpoint,
-    InstanceAuditKeyRecord,
+    self, AuditEntry, AuditKeyRecord, AuditMacKey, AuditPublicKey, AuditRecord, AuditScope, AuditSigningKey,
+    ChainState, Checkpoint, InstanceAuditKeyRecord,
 };
 use kms_core::env::Clock;
 use kms_core::ids::UserId;
-use kms_core::secret::MasterSecret;
 use kms_core::CoreError;
 use kms_storage::{StoreKey, WriteBatch};
 use rand_core::CryptoRngCore;
@@ -20,6 +19,7 @@ use rand_core::CryptoRngCore;
 use super::context::CallContext;
 use super::state::Loaded;
 use super::Kms;
+use crate::crypto::CryptoProvider;
 use crate::error::{EngineError, EngineResult};
 use crate::layout::{self, AUDIT_PAGE_SIZE};
 
@@ -71,34 +71,64 @@ fn push_json(page: &mut Vec<u8>, entry: &AuditEntry) -> EngineResult<()> {
 }
 
 /// What a new user's audit chain starts with (written by `setup`).
-pub(super) struct NewChain {
+pub(super) struct NewChain<S> {
     pub state: ChainState,
     pub key_record: AuditKeyRecord,
-    pub signing: AuditSigningKey,
+    pub signing: CheckpointKey<S>,
 }
 
-impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
+/// A key that signs checkpoints: the crypto provider's handle, and its
+/// public half (whose thumbprint is the checkpoint's `kid`).
+pub(super) struct CheckpointKey<S> {
+    pub signer: S,
+    pub public: AuditPublicKey,
+}
+
+impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
     /// A user's chain and sealed audit key, created at setup while the master
     /// secret is in hand. `K_0` is derived from the master secret, so whoever
     /// can unlock can check every MAC of the log.
-    pub(super) fn new_user_chain(&mut self, master: &MasterSecret, user: &UserId) -> EngineResult<NewChain> {
+    pub(super) async fn new_user_chain(
+        &mut self,
+        master: &P::Master,
+        user: &UserId,
+    ) -> EngineResult<NewChain<P::Signer>> {
         let now = self.clock.now_ms();
         let scope = AuditScope::User(user.clone());
-        let state = ChainState::genesis(scope, audit::audit_mac_key0(master, user).map_err(CoreError::from)?);
-        let signing = AuditSigningKey::generate(&mut self.rng).map_err(CoreError::from)?;
-        let sealing = audit::audit_sealing_key(master, user).map_err(CoreError::from)?;
-        let key_record =
-            AuditKeyRecord::create(&signing, &sealing, user, now, &mut self.rng).map_err(CoreError::from)?;
-        Ok(NewChain { state, key_record, signing })
+        let k0 = self.crypto.subkey_bytes(master, user, audit::chain::MAC_KEY_PURPOSE).await?;
+        let state = ChainState::genesis(scope, AuditMacKey::from_derived(k0));
+        let (new, public) = self.crypto.generate_signer(&mut self.rng).await?;
+        let public = AuditPublicKey::from_p256(public);
+        let sealing = self.crypto.subkey(master, user, audit::key::SEALING_PURPOSE).await?;
+        let aad = kms_core::crypto::aad::audit_key(user, &public.kid());
+        let (sealed, signer) = self.crypto.seal_new_signer(new, &sealing, &aad, &mut self.rng).await?;
+        let key_record = AuditKeyRecord::from_sealed(public.clone(), sealed, now);
+        Ok(NewChain { state, key_record, signing: CheckpointKey { signer, public } })
     }
 
-    /// The user's audit signing key, unsealed with the master secret.
-    pub(super) async fn user_audit_key(&self, master: &MasterSecret, user: &UserId) -> EngineResult<AuditSigningKey> {
+    /// The user's audit key record, as stored.
+    pub(super) async fn load_audit_key(&self, user: &UserId) -> EngineResult<Loaded<AuditKeyRecord>> {
         let key = layout::audit_signing_key(&AuditScope::User(user.clone()))?;
         let bytes = self.get(&key).await?.ok_or_else(|| corrupt("key (missing)"))?;
-        let record: AuditKeyRecord = decode(&bytes, "key")?;
-        let sealing = audit::audit_sealing_key(master, user).map_err(CoreError::from)?;
-        Ok(record.open(&sealing, user).map_err(CoreError::from)?)
+        let value: AuditKeyRecord = decode(&bytes, "key")?;
+        Ok(Loaded { key, bytes: Some(bytes), value })
+    }
+
+    /// The user's audit signing key, opened with the master secret.
+    pub(super) async fn user_audit_key(
+        &self,
+        master: &P::Master,
+        user: &UserId,
+    ) -> EngineResult<CheckpointKey<P::Signer>> {
+        let record = self.load_audit_key(user).await?.value;
+        let public = record.public_key().map_err(CoreError::from)?.clone();
+        let sealing = self.crypto.subkey(master, user, audit::key::SEALING_PURPOSE).await?;
+        let signer = self
+            .crypto
+            .open_signer(&sealing, &record.aad(user), record.sealed(), record.key_format(), public.as_p256())
+            .await?
+            .map_err(|_| CoreError::from(audit::AuditError::Integrity))?;
+        Ok(CheckpointKey { signer, public })
     }
 
     /// The scope an event about `user` goes to: the user's chain when it
@@ -120,7 +150,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         batch: &mut WriteBatch,
         scope: &AuditScope,
         records: Vec<AuditRecord>,
-        checkpoint: Option<&AuditSigningKey>,
+        checkpoint: Option<&CheckpointKey<P::Signer>>,
         fresh: Option<ChainState>,
     ) -> EngineResult<Vec<AuditEntry>> {
         let now = self.clock.now_ms();
@@ -152,7 +182,9 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         batch.put(&layout::audit_page(scope, page_no)?, page.clone())?;
 
         if let Some(key) = checkpoint {
-            let cp = Checkpoint::sign(key, &state, now).map_err(CoreError::from)?;
+            let text = Checkpoint::text_to_sign(&state, now);
+            let sig = self.crypto.sign(&key.signer, text.as_bytes()).await?;
+            let cp = Checkpoint::from_signature(&state, now, key.public.kid(), sig);
             let cps_key = layout::audit_checkpoints(scope)?;
             let mut cps = self.read_checkpoints(scope).await?;
             cps.push(cp);
@@ -292,7 +324,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     }
 }
 
-impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
+impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
     /// `audit_export`: appends `export`, signs a checkpoint over the whole
     /// chain, and returns the chain as an export that ends with it.
     pub(super) async fn audit_export(
@@ -300,7 +332,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         cx: &mut CallContext,
         p: kms_core::rpc::SessionParams,
     ) -> EngineResult<kms_core::rpc::AuditExportResult> {
-        let master = self.session_master_copy(&p.user, &p.session)?;
+        let master = self.session_master(&p.user, &p.session)?;
         let key = self.user_audit_key(&master, &p.user).await?;
         drop(master);
         let scope = AuditScope::User(p.user.clone());
@@ -311,7 +343,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
 
         let (entries, checkpoints) = self.read_chain(&scope).await?;
         let checkpoint = checkpoints.last().cloned().ok_or_else(|| corrupt("checkpoints (missing)"))?;
-        let export = audit::write_export(&scope, key.public(), &entries, &checkpoints).map_err(CoreError::from)?;
+        let export = audit::write_export(&scope, &key.public, &entries, &checkpoints).map_err(CoreError::from)?;
         Ok(kms_core::rpc::AuditExportResult { export, entries: entries.len() as u64, checkpoint })
     }
 

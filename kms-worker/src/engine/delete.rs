@@ -18,13 +18,14 @@ use rand_core::CryptoRngCore;
 
 use super::context::CallContext;
 use super::Kms;
+use crate::crypto::CryptoProvider;
 use crate::error::{EngineError, EngineResult};
 use crate::layout;
 
 /// Operations the audit appends and the tombstone need beside the deletions.
 const BOOKKEEPING_OPS: usize = 16;
 
-impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
+impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
     /// Deletes `p.user`: needs a live session of that user and `confirm`
     /// equal to the user id. In one batch: the tombstone (on the condition
     /// that the user record is unchanged), the deletion of every enrollment,
@@ -40,7 +41,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         if p.confirm != p.user.as_str() {
             return Err(CoreError::invalid("confirm: must repeat the id of the user being deleted").into());
         }
-        let master = self.session_master_copy(&p.user, &p.session)?;
+        let master = self.session_master(&p.user, &p.session)?;
         let user = self.load_user(&p.user).await?;
         let signing = self.user_audit_key(&master, &p.user).await?;
         drop(master);
@@ -94,7 +95,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let final_checkpoint =
             checkpoints.last().cloned().ok_or_else(|| EngineError::internal("the final checkpoint is missing"))?;
         let export =
-            kms_core::audit::write_export(&scope, signing.public(), &entries, &checkpoints).map_err(CoreError::from)?;
+            kms_core::audit::write_export(&scope, &signing.public, &entries, &checkpoints).map_err(CoreError::from)?;
         Ok(UserDeleteResult {
             user: p.user,
             deleted_ms: now,

@@ -3,21 +3,23 @@
 //! master secret: the master secret and every key derived from it stay.
 
 use kms_core::audit::{AuditRecord, AuditScope, EventKind, Outcome};
+use kms_core::crypto::aad;
 use kms_core::env::Clock;
 use kms_core::rpc::{
     AddEnrollmentParams, ChangePassphraseParams, EnrollmentList, RemoveEnrollmentParams, RemoveResult, UserParams,
 };
-use kms_core::unlock::{passphrase, EnrollmentInfo, Method};
+use kms_core::unlock::{EnrollmentInfo, EnrollmentRecord, Method, MethodParams};
 use kms_core::CoreError;
 use kms_storage::WriteBatch;
 use rand_core::CryptoRngCore;
 
 use super::context::CallContext;
 use super::Kms;
+use crate::crypto::CryptoProvider;
 use crate::error::EngineResult;
 use crate::layout;
 
-impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
+impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
     pub(super) async fn list_enrollments(&self, p: UserParams) -> EngineResult<EnrollmentList> {
         self.load_user(&p.user).await?;
         let all = self.load_enrollments(&p.user).await?;
@@ -45,8 +47,10 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let records: Vec<_> = existing.ok.iter().map(|l| l.value.clone()).collect();
         // The master secret is taken out of the session for the wrap; the
         // session map is not borrowed across the await inside.
-        let master = self.session_master_copy(&p.user, &p.session)?;
-        let record = self.new_enrollment(&master, &p.user, p.enrollment, p.label, &records).await?;
+        let master = self.session_master(&p.user, &p.session)?;
+        let new = self.new_enrollment(&p.user, p.enrollment, &records).await?;
+        let wrapped = self.crypto.rewrap_master(&master, &new.wrap, &new.aad(&p.user), &mut self.rng).await?;
+        let record = EnrollmentRecord::from_wrapped(new.id, p.label, new.params, wrapped, now)?;
 
         let mut batch = WriteBatch::new();
         user.expect_unchanged(&mut batch)?;
@@ -122,10 +126,13 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         self.config.passphrase.check(&p.new_passphrase)?;
         let params = self.config.passphrase.new_params(&mut self.rng);
         let out = self.run_pbkdf2(&p.new_passphrase, &params).await?;
-        let master = self.session_master_copy(&p.user, &p.session)?;
+        let master = self.session_master(&p.user, &p.session)?;
         let old = &loaded.value;
-        let mut record =
-            passphrase::enroll(&master, &p.user, old.id.clone(), old.label.clone(), params, &out, now, &mut self.rng)?;
+        let params = MethodParams::Passphrase(params);
+        let wrap = self.enrollment_wrap_key(&params, out, &p.user, &old.id).await?;
+        let aad = aad::master_wrap(&p.user, &old.id, Method::Passphrase);
+        let wrapped = self.crypto.rewrap_master(&master, &wrap, &aad, &mut self.rng).await?;
+        let mut record = EnrollmentRecord::from_wrapped(old.id.clone(), old.label.clone(), params, wrapped, now)?;
         record.created_ms = old.created_ms;
 
         let mut batch = WriteBatch::new();
@@ -142,14 +149,15 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         Ok(record.info())
     }
 
-    /// A copy of the session's master secret for one operation (zeroized when
-    /// dropped), so no borrow of the session map spans an await.
-    pub(super) fn session_master_copy(
+    /// The session's master secret for one operation: a second handle (a
+    /// pointer natively, a `CryptoKey` reference in the browser, never a
+    /// copy of the secret), so no borrow of the session map spans an await.
+    pub(super) fn session_master(
         &mut self,
         user: &kms_core::ids::UserId,
         session: &kms_core::session::SessionToken,
-    ) -> EngineResult<kms_core::secret::MasterSecret> {
+    ) -> EngineResult<P::Master> {
         let now = self.clock.now_ms();
-        Ok(self.sessions.master(user, session, now)?.duplicate())
+        Ok(self.sessions.master(user, session, now)?.clone())
     }
 }

@@ -9,6 +9,8 @@ use kms_core::rpc::{
     LeaseCreateParams, LeaseCreateResult, LeaseExtendParams, LeaseIssueParams, LeaseIssueResult, LeaseList,
     LeaseRefParams, SessionParams,
 };
+use kms_core::vapid::key::SEALING_PURPOSE;
+use kms_core::vapid::{jwt, SignedJwt};
 use kms_core::CoreError;
 use kms_storage::WriteBatch;
 use rand_core::CryptoRngCore;
@@ -16,10 +18,11 @@ use rand_core::CryptoRngCore;
 use super::context::CallContext;
 use super::state::{decode_json, encode_json, Loaded, MAX_PER_USER};
 use super::Kms;
+use crate::crypto::{CryptoProvider, OpenError};
 use crate::error::{EngineError, EngineResult};
 use crate::layout;
 
-impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
+impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
     pub(super) async fn load_leases(&self, user: &UserId) -> EngineResult<Vec<Loaded<LeaseRecord>>> {
         let all: Vec<Loaded<LeaseRecord>> = self.list_records(&layout::leases(user)?, "lease").await?;
         for l in &all {
@@ -70,12 +73,31 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         if self.load_leases(&p.user).await?.len() >= MAX_PER_USER {
             return Err(CoreError::invalid(format!("a user keeps at most {MAX_PER_USER} leases; revoke some")).into());
         }
-        self.ensure_signing_key(&p.user, &p.session, &kid).await?;
-        let signing = self
-            .sessions
-            .cached_vapid_key(&p.user, &p.session, &kid, now)?
-            .ok_or_else(|| EngineError::internal("VAPID key cache"))?;
-        let (record, credential) = lease::create(&params, &p.user, signing, &kid, now, &mut self.rng)?;
+        let master = self.session_master(&p.user, &p.session)?;
+        let vapid = self.load_key(&p.user, &kid).await?;
+        vapid.value.info()?;
+        let draft = lease::draft(&params, &p.user, &kid, now, &mut self.rng)?;
+        // The lease's copy of the key is re-sealed from the stored one,
+        // under the key only the credential's holder can rebuild.
+        let sealing = self.crypto.subkey(&master, &p.user, SEALING_PURPOSE).await?;
+        let (salt, info) = draft.key_kdf();
+        let lease_key = self.crypto.wrap_key(draft.credential().key_material(), &salt, &info).await?;
+        let v = &vapid.value;
+        let sealed = self
+            .crypto
+            .reseal_signer(
+                &sealing,
+                &v.aad(&p.user),
+                v.sealed(),
+                v.key_format(),
+                v.public_key().as_p256(),
+                &lease_key,
+                &draft.aad(),
+                &mut self.rng,
+            )
+            .await?
+            .map_err(|_| CoreError::Integrity)?;
+        let (record, credential) = draft.finish(sealed);
 
         let mut batch = WriteBatch::new();
         let key = layout::lease(&p.user, record.id())?;
@@ -171,7 +193,28 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         let loaded = self.load_lease(&p.user, p.credential.lease_id()).await?;
         let usable =
             lease::check_usable(&loaded.value, now, user.value.current_kid.as_ref()).map_err(CoreError::from)?;
-        let (tokens, updated) = lease::issue(&usable, &p.credential, &p.request, &mut self.rng)?;
+        let opening = lease::opening(&usable, &p.credential)?;
+        // The lease's key must be the public key of its VAPID key record.
+        let vapid = self.load_key(&p.user, loaded.value.kid()).await?;
+        vapid.value.info()?;
+        let public = vapid.value.public_key().clone();
+        let key = self.crypto.wrap_key(p.credential.key_material(), &opening.kdf_salt, &opening.kdf_info).await?;
+        let opened =
+            self.crypto.open_signer(&key, &opening.aad, opening.sealed, opening.format, public.as_p256()).await?;
+        let signer = match opened {
+            Ok(signer) => signer,
+            // A key that does not open: a wrong credential.
+            Err(OpenError::NotAuthentic) => return Err(lease::invalid_credential().into()),
+            // An authentic key that is not the lease's: damage.
+            Err(OpenError::NotTheKey) => return Err(CoreError::Integrity.into()),
+        };
+        let (claims, updated) = lease::plan(&usable, &p.request, &mut self.rng)?;
+        let mut tokens = Vec::with_capacity(claims.len());
+        for c in &claims {
+            let input = jwt::signing_input(c)?;
+            let signature = self.crypto.sign(&signer, input.as_bytes()).await?;
+            tokens.push(SignedJwt::assemble(&input, &signature, &public, c));
+        }
 
         let mut batch = WriteBatch::new();
         loaded.expect_unchanged(&mut batch)?;

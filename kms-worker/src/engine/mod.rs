@@ -5,6 +5,7 @@ mod context;
 mod delete;
 mod enrollments;
 mod lease;
+mod migrate;
 mod state;
 mod subscription;
 mod unlock;
@@ -17,6 +18,7 @@ use kms_core::ids::UserId;
 use kms_core::rpc::{Call, NewEnrollment, Request, Response, RpcError, UnlockCredential};
 use kms_core::session::Sessions;
 use kms_core::unlock::ceremony::CeremonyBook;
+use kms_core::vapid::VapidPublicKey;
 use kms_core::ErrorCode;
 use kms_storage::Store;
 use rand_core::CryptoRngCore;
@@ -24,6 +26,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::KmsConfig;
+use crate::crypto::{CryptoProvider, NativeCrypto};
 use crate::error::{EngineError, EngineResult};
 use crate::pbkdf2::Pbkdf2Provider;
 use crate::platform::Platform;
@@ -34,20 +37,23 @@ const MAX_ATTEMPTS: usize = 4;
 
 /// A KMS instance: one store, its platform (clock, RNG, PBKDF2), the sessions
 /// and pending ceremonies in memory.
-pub struct Kms<C: Clock, R: CryptoRngCore> {
+pub struct Kms<C: Clock, R: CryptoRngCore, P: CryptoProvider = NativeCrypto> {
     store: Box<dyn Store>,
     clock: C,
     rng: R,
     pbkdf2: Box<dyn Pbkdf2Provider>,
+    crypto: P,
     config: KmsConfig,
-    sessions: Sessions,
+    /// Each session holds its master secret and, once used, its current
+    /// VAPID key with that key's public half.
+    sessions: Sessions<P::Master, (P::Signer, VapidPublicKey)>,
     ceremonies: CeremonyBook,
     /// The audit chains' last committed pages ([`audit::AuditTail`]), so an
     /// append does not re-read and re-parse a page it wrote itself.
     tails: Vec<audit::AuditTail>,
 }
 
-impl<C: Clock, R: CryptoRngCore> std::fmt::Debug for Kms<C, R> {
+impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> std::fmt::Debug for Kms<C, R, P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Kms")
             .field("config", &self.config)
@@ -57,14 +63,14 @@ impl<C: Clock, R: CryptoRngCore> std::fmt::Debug for Kms<C, R> {
     }
 }
 
-impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
+impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
     /// An engine over `store` on `platform` (clock, RNG, PBKDF2 provider).
     /// Fails only on a configuration out of range.
-    pub fn new(store: Box<dyn Store>, platform: Platform<C, R>, config: KmsConfig) -> EngineResult<Self> {
+    pub fn new(store: Box<dyn Store>, platform: Platform<C, R, P>, config: KmsConfig) -> EngineResult<Self> {
         let sessions = Sessions::with_ttl(config.session_ttl_ms)?;
         let ceremonies = CeremonyBook::new(config.ceremony_ttl_ms);
-        let Platform { clock, rng, pbkdf2 } = platform;
-        Ok(Self { store, clock, rng, pbkdf2, config, sessions, ceremonies, tails: Vec::new() })
+        let Platform { clock, rng, pbkdf2, crypto } = platform;
+        Ok(Self { store, clock, rng, pbkdf2, crypto, config, sessions, ceremonies, tails: Vec::new() })
     }
 
     /// The configuration.

@@ -9,6 +9,7 @@ use rand_core::CryptoRngCore;
 use serde::de::DeserializeOwned;
 
 use super::Kms;
+use crate::crypto::CryptoProvider;
 use crate::error::{EngineError, EngineResult};
 use crate::layout;
 use crate::records::UserRecord;
@@ -114,7 +115,7 @@ impl<T> Loaded<T> {
     }
 }
 
-impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
+impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
     pub(super) async fn get(&self, key: &StoreKey) -> EngineResult<Option<Vec<u8>>> {
         Ok(self.store.get(key).await?)
     }

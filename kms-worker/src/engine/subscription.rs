@@ -16,10 +16,11 @@ use rand_core::CryptoRngCore;
 use super::context::CallContext;
 use super::state::{encode_json, Loaded, MAX_PER_USER};
 use super::Kms;
+use crate::crypto::CryptoProvider;
 use crate::error::EngineResult;
 use crate::layout;
 
-impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
+impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
     pub(super) async fn load_subscriptions(&self, user: &UserId) -> EngineResult<Vec<Loaded<SubscriptionRecord>>> {
         self.list_records(&layout::subscriptions(user)?, "subscription").await
     }

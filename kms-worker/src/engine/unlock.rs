@@ -2,16 +2,17 @@
 //! that precede a passkey operation.
 
 use kms_core::audit::{AuditRecord, AuditScope, EventKind, Outcome};
+use kms_core::crypto::aad;
 use kms_core::env::Clock;
 use kms_core::ids::{EnrollmentId, UserId};
 use kms_core::rpc::{
     GateBeginParams, GateBeginResult, PrfBeginResult, SessionParams, SessionResult, SessionStatus, UnlockCredential,
     UnlockParams, UserParams,
 };
-use kms_core::secret::MasterSecret;
 use kms_core::unlock::ceremony::CeremonyKind;
+use kms_core::unlock::enrollment::RECORD_VERSION;
 use kms_core::unlock::gate::{verify_assertion, ExpectedAssertion};
-use kms_core::unlock::{gate_wrap, passphrase, prf, EnrollmentRecord, Method, MethodParams};
+use kms_core::unlock::{passphrase, EnrollmentRecord, Method, MethodParams};
 use kms_core::CoreError;
 use kms_storage::WriteBatch;
 use rand_core::CryptoRngCore;
@@ -19,17 +20,18 @@ use rand_core::CryptoRngCore;
 use super::context::CallContext;
 use super::state::{Found, Loaded};
 use super::Kms;
+use crate::crypto::CryptoProvider;
 use crate::error::{EngineError, EngineResult};
 
 /// What a successful credential check yields: the secret, and the record to
 /// write back when the enrollment changed (a re-wrap, a new sign counter).
-struct Unlocked {
-    master: MasterSecret,
+struct Unlocked<M> {
+    master: M,
     updated: Option<EnrollmentRecord>,
     rewrapped: bool,
 }
 
-impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
+impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
     pub(super) async fn unlock(&mut self, cx: &mut CallContext, p: UnlockParams) -> EngineResult<SessionResult> {
         let now = self.clock.now_ms();
         // A passphrase no enrollment can have (empty, over the cap) is a
@@ -103,11 +105,17 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
                 // Every unlock signs a checkpoint: the key is sealed under the
                 // master secret, which is in hand now.
                 let audit_key = self.user_audit_key(&unlocked.master, &p.user).await?;
+                // Keys still in the old sealed format are re-sealed in this
+                // same write.
+                let resealed = self.reseal_legacy_keys(&mut batch, &unlocked.master, &p.user).await?;
                 let mut entry = AuditRecord::new(EventKind::Unlock, Outcome::Ok)
                     .with_method(method)
                     .with_id("enrollment_id", eid.as_str());
                 if unlocked.rewrapped {
                     entry = entry.with_reason("rewrapped");
+                }
+                if resealed > 0 {
+                    entry = entry.with_id("resealed_keys", resealed.to_string());
                 }
                 let scope = AuditScope::User(p.user.clone());
                 self.audit_into(cx, &mut batch, &scope, vec![entry], Some(&audit_key), None).await?;
@@ -153,39 +161,24 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         loaded: &Loaded<EnrollmentRecord>,
         credential: UnlockCredential,
         gate_challenge: Option<[u8; 32]>,
-    ) -> EngineResult<Unlocked> {
+    ) -> EngineResult<Unlocked<P::Master>> {
         let record = &loaded.value;
-        match credential {
+        let method = record.params.method();
+        // The method's secret: the input key material of the wrapping key.
+        let (ikm, passphrase, sign_count) = match credential {
             UnlockCredential::Passphrase { passphrase } => {
                 let MethodParams::Passphrase(params) = &record.params else {
                     return Err(CoreError::UnlockFailed.into());
                 };
-                let out = self.run_pbkdf2(&passphrase, params).await?;
-                let master = passphrase::unlock(record, user, eid, &out)?;
-                // Raise the work factor of an old record now that we know the
-                // passphrase: a fresh salt, the current cost, same master.
-                if params.iterations < self.config.passphrase.iterations() {
-                    let new_params = self.config.passphrase.new_params(&mut self.rng);
-                    let out = self.run_pbkdf2(&passphrase, &new_params).await?;
-                    let now = self.clock.now_ms();
-                    let mut updated = passphrase::enroll(
-                        &master,
-                        user,
-                        eid.clone(),
-                        record.label.clone(),
-                        new_params,
-                        &out,
-                        now,
-                        &mut self.rng,
-                    )?;
-                    updated.created_ms = record.created_ms;
-                    return Ok(Unlocked { master, updated: Some(updated), rewrapped: true });
-                }
-                Ok(Unlocked { master, updated: None, rewrapped: false })
+                (self.run_pbkdf2(&passphrase, params).await?, Some(passphrase), None)
             }
             UnlockCredential::PasskeyPrf { prf_output, .. } => {
-                let master = prf::unlock(record, user, eid, &prf_output)?;
-                Ok(Unlocked { master, updated: None, rewrapped: false })
+                // A malformed output is the caller's error, found first.
+                let out = prf_output.bytes()?;
+                if !matches!(record.params, MethodParams::PasskeyPrf(_)) {
+                    return Err(CoreError::UnlockFailed.into());
+                }
+                (out, None, None)
             }
             UnlockCredential::PasskeyGate { assertion, .. } => {
                 let MethodParams::PasskeyGate(gate) = &record.params else {
@@ -203,7 +196,42 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
                     cx.failure_reason = Some(e.reason());
                     CoreError::from(e)
                 })?;
-                let master = gate_wrap::unlock_after_assertion(record, user, eid)?;
+                (gate.gate_key().map_err(|_| CoreError::UnlockFailed)?, None, Some(count))
+            }
+        };
+        // A record of another version, or whose parameters do not give a
+        // key, fails like a wrong credential.
+        if record.v != RECORD_VERSION {
+            return Err(CoreError::UnlockFailed.into());
+        }
+        let (salt, info) = record.params.wrap_kdf(user, eid).map_err(|_| CoreError::UnlockFailed)?;
+        let wrap = self.crypto.wrap_key(ikm, &salt, &info).await?;
+        // The AAD is rebuilt from what was asked for (user, enrollment,
+        // method), never read from the record.
+        let aad = aad::master_wrap(user, eid, method);
+        let master =
+            self.crypto.unwrap_master(&wrap, &aad, &record.wrapped).await?.map_err(|_| CoreError::UnlockFailed)?;
+
+        match (&record.params, passphrase, sign_count) {
+            // Raise the work factor of an old record now that we know the
+            // passphrase: a fresh salt, the current cost, same master.
+            (MethodParams::Passphrase(params), Some(passphrase), _)
+                if params.iterations < self.config.passphrase.iterations() =>
+            {
+                let new_params = MethodParams::Passphrase(self.config.passphrase.new_params(&mut self.rng));
+                let MethodParams::Passphrase(p) = &new_params else {
+                    return Err(EngineError::internal("passphrase parameters"));
+                };
+                let out = self.run_pbkdf2(&passphrase, p).await?;
+                let wrap = self.enrollment_wrap_key(&new_params, out, user, eid).await?;
+                let wrapped = self.crypto.rewrap_master(&master, &wrap, &aad, &mut self.rng).await?;
+                let now = self.clock.now_ms();
+                let mut updated =
+                    EnrollmentRecord::from_wrapped(eid.clone(), record.label.clone(), new_params, wrapped, now)?;
+                updated.created_ms = record.created_ms;
+                Ok(Unlocked { master, updated: Some(updated), rewrapped: true })
+            }
+            (MethodParams::PasskeyGate(_), _, Some(count)) => {
                 let mut updated = record.clone();
                 if let MethodParams::PasskeyGate(g) = &mut updated.params {
                     g.credential.sign_count = count;
@@ -211,13 +239,14 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
                 updated.updated_ms = self.clock.now_ms();
                 Ok(Unlocked { master, updated: Some(updated), rewrapped: false })
             }
+            _ => Ok(Unlocked { master, updated: None, rewrapped: false }),
         }
     }
 
     /// Locks a session, after appending `lock` and a signed checkpoint (the
     /// last chance to sign before the master secret leaves memory).
     pub(super) async fn lock(&mut self, cx: &mut CallContext, p: SessionParams) -> EngineResult<()> {
-        let master = self.session_master_copy(&p.user, &p.session)?;
+        let master = self.session_master(&p.user, &p.session)?;
         let key = self.user_audit_key(&master, &p.user).await?;
         drop(master);
         let mut batch = WriteBatch::new();

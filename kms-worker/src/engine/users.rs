@@ -5,21 +5,36 @@ use kms_core::audit::{AuditRecord, AuditScope, EventKind, Outcome};
 use kms_core::env::Clock;
 use kms_core::ids::{EnrollmentId, UserId};
 use kms_core::rpc::{InfoResult, NewEnrollment, SessionResult, SetupParams, METHOD_NAMES, PROTOCOL_VERSION};
-use kms_core::secret::MasterSecret;
 use kms_core::unlock::ceremony::CeremonyKind;
 use kms_core::unlock::gate::GateCredential;
-use kms_core::unlock::{gate_wrap, passphrase, prf, EnrollmentRecord};
+use kms_core::unlock::{gate_wrap, passphrase, prf, EnrollmentRecord, MethodParams};
 use kms_core::CoreError;
 use kms_storage::WriteBatch;
 use rand_core::CryptoRngCore;
 
 use super::context::CallContext;
 use super::Kms;
+use crate::crypto::CryptoProvider;
 use crate::error::{EngineError, EngineResult};
 use crate::layout;
 use crate::records::UserRecord;
 
-impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
+/// A new enrollment before its record exists: its id, its parameters and
+/// the key that is to wrap the master secret.
+pub(super) struct NewWrap<K> {
+    pub id: EnrollmentId,
+    pub params: MethodParams,
+    pub wrap: K,
+}
+
+impl<K> NewWrap<K> {
+    /// The AAD the master secret is wrapped with for `user`.
+    pub fn aad(&self, user: &UserId) -> Vec<u8> {
+        kms_core::crypto::aad::master_wrap(user, &self.id, self.params.method())
+    }
+}
+
+impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
     pub(super) fn info(&self) -> EngineResult<InfoResult> {
         Ok(InfoResult {
             protocol_version: PROTOCOL_VERSION,
@@ -45,11 +60,12 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             }
             return Err(CoreError::AlreadyExists(format!("user {}", p.user)).into());
         }
-        let master = MasterSecret::generate(&mut self.rng);
-        let record = self.new_enrollment(&master, &p.user, p.enrollment, p.label, &[]).await?;
+        let new = self.new_enrollment(&p.user, p.enrollment, &[]).await?;
+        let (master, wrapped) = self.crypto.new_master(&new.wrap, &new.aad(&p.user), &mut self.rng).await?;
+        let record = EnrollmentRecord::from_wrapped(new.id, p.label, new.params, wrapped, now)?;
         let user = UserRecord::new(p.user.clone(), now);
 
-        let chain = self.new_user_chain(&master, &p.user)?;
+        let chain = self.new_user_chain(&master, &p.user).await?;
         let scope = AuditScope::User(p.user.clone());
 
         let mut batch = WriteBatch::new();
@@ -79,25 +95,24 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         Ok(SessionResult { user: p.user, session, expires_ms, enrollment: record.info(), rewrapped: false })
     }
 
-    /// Builds (but does not store) an enrollment wrapping `master`. `existing`
-    /// are the user's current enrollments, to refuse duplicates.
+    /// The parameters and wrapping key of a new enrollment (the caller
+    /// wraps the master secret under it). `existing` are the user's current
+    /// enrollments, to refuse duplicates.
     pub(super) async fn new_enrollment(
         &mut self,
-        master: &MasterSecret,
         user: &UserId,
         new: NewEnrollment,
-        label: Option<String>,
         existing: &[EnrollmentRecord],
-    ) -> EngineResult<EnrollmentRecord> {
+    ) -> EngineResult<NewWrap<P::WrapKey>> {
         let now = self.clock.now_ms();
         let id = EnrollmentId::generate(&mut self.rng);
         let same_credential = |cred: &str| existing.iter().any(|r| r.info().credential_id.as_deref() == Some(cred));
-        match new {
+        let (params, ikm) = match new {
             NewEnrollment::Passphrase { passphrase } => {
                 self.config.passphrase.check(&passphrase)?;
                 let params = self.config.passphrase.new_params(&mut self.rng);
                 let out = self.run_pbkdf2(&passphrase, &params).await?;
-                Ok(passphrase::enroll(master, user, id, label, params, &out, now, &mut self.rng)?)
+                (MethodParams::Passphrase(params), out)
             }
             NewEnrollment::PasskeyPrf { ceremony_id, credential_id, prf_output } => {
                 // The salt must be one this KMS offered to this user, once.
@@ -110,16 +125,34 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
                 if same_credential(&credential_id) {
                     return Err(CoreError::AlreadyExists("an enrollment of this credential".into()).into());
                 }
-                Ok(prf::enroll(master, user, id, label, &credential_id, &salt, &prf_output, now, &mut self.rng)?)
+                let params = prf::new_params(&credential_id, &salt, &mut self.rng)?;
+                (MethodParams::PasskeyPrf(params), prf_output.bytes()?)
             }
             NewEnrollment::PasskeyGate { credential_id, public_key } => {
                 let cred = GateCredential::new(&credential_id, &public_key, &self.config.rp_id)?;
                 if same_credential(&credential_id) {
                     return Err(CoreError::AlreadyExists("an enrollment of this credential".into()).into());
                 }
-                Ok(gate_wrap::enroll(master, user, id, label, cred, now, &mut self.rng)?)
+                let params = gate_wrap::new_params(cred, &mut self.rng);
+                let gate_key = params.gate_key()?;
+                (MethodParams::PasskeyGate(params), gate_key)
             }
-        }
+        };
+        let wrap = self.enrollment_wrap_key(&params, ikm, user, &id).await?;
+        Ok(NewWrap { id, params, wrap })
+    }
+
+    /// The wrapping key of enrollment `id` with `params`, from the method's
+    /// secret `ikm` (wiped by the provider).
+    pub(super) async fn enrollment_wrap_key(
+        &self,
+        params: &MethodParams,
+        ikm: zeroize::Zeroizing<[u8; 32]>,
+        user: &UserId,
+        id: &EnrollmentId,
+    ) -> EngineResult<P::WrapKey> {
+        let (salt, info) = params.wrap_kdf(user, id)?;
+        self.crypto.wrap_key(ikm, &salt, &info).await
     }
 
     /// PBKDF2 through the platform provider, with the record's parameters.

@@ -4,8 +4,8 @@ use kms_core::audit::{AuditRecord, AuditScope, EventKind, Outcome};
 use kms_core::env::Clock;
 use kms_core::ids::{KeyId, UserId};
 use kms_core::rpc::{RotateResult, SessionParams, SignJwtParams, UserParams, VapidKeys};
-use kms_core::secret::MasterSecret;
-use kms_core::vapid::{jwt, vapid_sealing_key, KeyStatus, SignedJwt, VapidKeyRecord, VapidPublicInfo, VapidSigningKey};
+use kms_core::vapid::key::SEALING_PURPOSE;
+use kms_core::vapid::{jwt, KeyStatus, SignedJwt, VapidKeyRecord, VapidPublicInfo, VapidPublicKey};
 use kms_core::CoreError;
 use kms_storage::WriteBatch;
 use rand_core::CryptoRngCore;
@@ -13,6 +13,7 @@ use rand_core::CryptoRngCore;
 use super::context::CallContext;
 use super::state::Loaded;
 use super::Kms;
+use crate::crypto::CryptoProvider;
 use crate::error::{EngineError, EngineResult};
 use crate::layout;
 use crate::records::UserRecord;
@@ -33,8 +34,8 @@ fn encode_key(r: &VapidKeyRecord) -> EngineResult<Vec<u8>> {
     serde_json::to_vec(r).map_err(|_| EngineError::internal("could not encode a VAPID key record"))
 }
 
-impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
-    async fn load_key(&self, user: &UserId, kid: &KeyId) -> EngineResult<Loaded<VapidKeyRecord>> {
+impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
+    pub(super) async fn load_key(&self, user: &UserId, kid: &KeyId) -> EngineResult<Loaded<VapidKeyRecord>> {
         let key = layout::vapid_key(user, kid)?;
         let bytes =
             self.get(&key).await?.ok_or_else(|| EngineError::internal("the current VAPID key record is missing"))?;
@@ -46,10 +47,8 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
     }
 
     /// Makes a new key record at the user's next version.
-    fn make_key(&mut self, master: &MasterSecret, user: &UserRecord) -> EngineResult<(VapidKeyRecord, UserRecord)> {
+    async fn make_key(&mut self, master: &P::Master, user: &UserRecord) -> EngineResult<(VapidKeyRecord, UserRecord)> {
         let now = self.clock.now_ms();
-        let sealing = vapid_sealing_key(master, &user.user)?;
-        let signing = VapidSigningKey::generate(&mut self.rng);
         let version = user.next_vapid_version;
         if usize::try_from(version).map_or(true, |v| v > MAX_KEYS) {
             return Err(CoreError::Forbidden(format!(
@@ -57,7 +56,15 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             ))
             .into());
         }
-        let record = VapidKeyRecord::create(&signing, &sealing, &user.user, version, now, &mut self.rng)?;
+        let sealing = self.crypto.subkey(master, &user.user, SEALING_PURPOSE).await?;
+        let (new, public) = self.crypto.generate_signer(&mut self.rng).await?;
+        let public = VapidPublicKey::from_p256(public);
+        let aad = kms_core::crypto::aad::vapid_key(&user.user, &public.thumbprint(), version);
+        // The new key's only extractable handle ends here; the signer that
+        // comes back is not kept (the session opens the stored key on first
+        // use, like any other).
+        let (sealed, _signer) = self.crypto.seal_new_signer(new, &sealing, &aad, &mut self.rng).await?;
+        let record = VapidKeyRecord::from_sealed(public, version, sealed, now);
         let mut next = user.clone();
         next.current_kid = Some(record.kid().clone());
         next.next_vapid_version =
@@ -70,7 +77,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         cx: &mut CallContext,
         p: SessionParams,
     ) -> EngineResult<VapidPublicInfo> {
-        let master = self.session_master_copy(&p.user, &p.session)?;
+        let master = self.session_master(&p.user, &p.session)?;
         let user = self.load_user(&p.user).await?;
         if let Some(kid) = &user.value.current_kid {
             return Err(CoreError::AlreadyExists(format!(
@@ -78,7 +85,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             ))
             .into());
         }
-        let (record, next_user) = self.make_key(&master, &user.value)?;
+        let (record, next_user) = self.make_key(&master, &user.value).await?;
         let mut batch = WriteBatch::new();
         user.expect_unchanged(&mut batch)?;
         batch.put(&user.key, next_user.encode()?)?;
@@ -95,7 +102,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
 
     pub(super) async fn vapid_rotate(&mut self, cx: &mut CallContext, p: SessionParams) -> EngineResult<RotateResult> {
         let now = self.clock.now_ms();
-        let master = self.session_master_copy(&p.user, &p.session)?;
+        let master = self.session_master(&p.user, &p.session)?;
         let user = self.load_user(&p.user).await?;
         let old_kid = user
             .value
@@ -103,7 +110,7 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             .clone()
             .ok_or_else(|| CoreError::NotFound("current VAPID key to rotate (use vapid_generate first)".into()))?;
         let old = self.load_key(&p.user, &old_kid).await?;
-        let (record, next_user) = self.make_key(&master, &user.value)?;
+        let (record, next_user) = self.make_key(&master, &user.value).await?;
         let mut retired = old.value.clone();
         retired.retire(now);
 
@@ -166,20 +173,40 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
         user: &UserId,
         session: &kms_core::session::SessionToken,
         kid: &KeyId,
-    ) -> EngineResult<()> {
+    ) -> EngineResult<(P::Signer, VapidPublicKey)> {
         let now = self.clock.now_ms();
-        if self.sessions.cached_vapid_key(user, session, kid, now)?.is_some() {
-            return Ok(());
+        if let Some(cached) = self.sessions.cached_vapid_key(user, session, kid, now)? {
+            return Ok(cached.clone());
         }
         let record = self.load_key(user, kid).await?;
         if record.value.status() != KeyStatus::Current {
             return Err(EngineError::internal("the current VAPID key is marked retired"));
         }
-        let master = self.session_master_copy(user, session)?;
-        let sealing = vapid_sealing_key(&master, user)?;
-        let signing = record.value.open(&sealing, user)?;
-        self.sessions.cache_vapid_key(user, session, kid.clone(), signing, now)?;
-        Ok(())
+        // The stored public key must be the kid's (else `Integrity`); the
+        // provider checks that the sealed key is that public key's.
+        record.value.info()?;
+        let public = record.value.public_key().clone();
+        let master = self.session_master(user, session)?;
+        let signer = self.open_vapid_key(&master, user, &record.value).await?;
+        self.sessions.cache_vapid_key(user, session, kid.clone(), (signer.clone(), public.clone()), now)?;
+        Ok((signer, public))
+    }
+
+    /// Opens a stored VAPID key with the master secret. Any failure of the
+    /// sealed key is `Integrity`.
+    pub(super) async fn open_vapid_key(
+        &self,
+        master: &P::Master,
+        user: &UserId,
+        record: &VapidKeyRecord,
+    ) -> EngineResult<P::Signer> {
+        let sealing = self.crypto.subkey(master, user, SEALING_PURPOSE).await?;
+        let aad = record.aad(user);
+        let opened = self
+            .crypto
+            .open_signer(&sealing, &aad, record.sealed(), record.key_format(), record.public_key().as_p256())
+            .await?;
+        Ok(opened.map_err(|_| CoreError::Integrity)?)
     }
 
     pub(super) async fn sign_jwt(&mut self, cx: &mut CallContext, p: SignJwtParams) -> EngineResult<SignedJwt> {
@@ -193,12 +220,10 @@ impl<C: Clock, R: CryptoRngCore> Kms<C, R> {
             .current_kid
             .clone()
             .ok_or_else(|| CoreError::NotFound("VAPID key (use vapid_generate first)".into()))?;
-        self.ensure_signing_key(&p.user, &p.session, &kid).await?;
-        let signing = self
-            .sessions
-            .cached_vapid_key(&p.user, &p.session, &kid, now)?
-            .ok_or_else(|| EngineError::internal("VAPID key cache"))?;
-        let signed = SignedJwt::issue(signing, &claims)?;
+        let (signer, public) = self.ensure_signing_key(&p.user, &p.session, &kid).await?;
+        let input = jwt::signing_input(&claims)?;
+        let signature = self.crypto.sign(&signer, input.as_bytes()).await?;
+        let signed = SignedJwt::assemble(&input, &signature, &public, &claims);
         // No audit, no token. The entry names the key, audience and expiry,
         // never the token itself.
         let mut entry = AuditRecord::new(EventKind::JwtSign, Outcome::Ok)

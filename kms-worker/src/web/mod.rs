@@ -8,7 +8,8 @@
 //! how big) is decided in front of it, by the KMS iframe and the worker
 //! script; this layer adds only what the platform must supply: the clock
 //! (`Date.now()`), randomness (`crypto.getRandomValues` through getrandom's
-//! `js` feature), PBKDF2 through WebCrypto, and the store.
+//! `js` feature), PBKDF2 and every secret-key operation through WebCrypto
+//! (`crate::crypto::web`), and the store.
 
 mod clock;
 mod config;
@@ -22,6 +23,7 @@ use kms_storage::IndexedDbStore;
 use rand_core::OsRng;
 use wasm_bindgen::prelude::*;
 
+use crate::crypto::web::WebCrypto;
 use crate::error::EngineError;
 use crate::{Kms, Platform};
 
@@ -41,7 +43,7 @@ pub struct KmsWorker {
     // Calls are answered one at a time: an async mutex, because the engine
     // awaits IndexedDB and WebCrypto in the middle of a call, and a second
     // call must not start inside the first.
-    engine: Rc<Mutex<Kms<DateClock, OsRng>>>,
+    engine: Rc<Mutex<Kms<DateClock, OsRng, WebCrypto>>>,
 }
 
 impl std::fmt::Debug for KmsWorker {
@@ -59,9 +61,9 @@ impl KmsWorker {
         let web = WebConfig::parse(&config).map_err(|e| JsError::new(&e))?;
         let store = IndexedDbStore::open(&web.db_name).await.map_err(|e| JsError::new(&e.to_string()))?;
         let pbkdf2 = WebCryptoPbkdf2::from_global().map_err(js_error)?;
-        let engine =
-            Kms::new(Box::new(store), Platform::native(DateClock, OsRng).with_pbkdf2(Box::new(pbkdf2)), web.engine)
-                .map_err(js_error)?;
+        let crypto = WebCrypto::from_global().map_err(js_error)?;
+        let platform = Platform::native(DateClock, OsRng).with_pbkdf2(Box::new(pbkdf2)).with_crypto(crypto);
+        let engine = Kms::new(Box::new(store), platform, web.engine).map_err(js_error)?;
         Ok(Self { engine: Rc::new(Mutex::new(engine)) })
     }
 
