@@ -251,3 +251,114 @@ mod provider {
         all_non_extractable(&web).await;
     }
 }
+
+// ---- one record format: a store written with WebCrypto opens natively
+
+mod web_store {
+    use kms_core::env::ManualClock;
+    use kms_storage::{IndexedDbStore, KeyPrefix, Store};
+    use kms_worker::crypto::web::WebCrypto;
+    use kms_worker::crypto::CryptoProvider;
+    use kms_worker::web::WebCryptoPbkdf2;
+    use kms_worker::{Kms, KmsConfig, NativeCrypto, Platform};
+    use rand_core::OsRng;
+    use serde_json::{json, Value};
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    const AUD: &str = "https://fcm.googleapis.com";
+    const PASSPHRASE: &str = "web fixture passphrase 1";
+    /// 2026-12-06T12:00:00Z.
+    const NOW_MS: u64 = 1_796_558_400_000;
+
+    async fn engine<P: CryptoProvider>(db: &str, crypto: P) -> Kms<ManualClock, OsRng, P> {
+        let store = IndexedDbStore::open(db).await.unwrap();
+        let platform = Platform::native(ManualClock::new(NOW_MS), OsRng)
+            .with_pbkdf2(Box::new(WebCryptoPbkdf2::from_global().unwrap()))
+            .with_crypto(crypto);
+        Kms::new(Box::new(store), platform, KmsConfig::default()).unwrap()
+    }
+
+    async fn call<P: CryptoProvider>(kms: &mut Kms<ManualClock, OsRng, P>, method: &str, params: Value) -> Value {
+        let request = json!({"v": 1, "id": 1, "method": method, "params": params}).to_string();
+        let response: Value = serde_json::from_slice(&kms.handle_json(request.as_bytes()).await).unwrap();
+        assert!(response.get("error").is_none(), "{method}: {response}");
+        response["result"].clone()
+    }
+
+    /// The WebCrypto engine writes a store (setup, a VAPID key, a signed
+    /// token, a lease); the native provider, compiled to WASM over the same
+    /// IndexedDB, unlocks it, signs with the same key and issues under the
+    /// lease. The records are printed (`KMS-WEB-STORE`), which is how
+    /// `tests/fixtures/web-store.json` was made for the native x86 test
+    /// (`tests/engine_web_store.rs`).
+    #[wasm_bindgen_test]
+    async fn a_store_written_with_webcrypto_opens_with_the_native_provider() {
+        let db = "kms-web-store";
+        IndexedDbStore::delete(db).await.unwrap();
+        let mut web = engine(db, WebCrypto::from_global().unwrap()).await;
+        let setup = call(
+            &mut web,
+            "setup",
+            json!({"user": "alice", "enrollment": {"kind": "passphrase", "passphrase": PASSPHRASE}}),
+        )
+        .await;
+        let s = setup["session"].clone();
+        let key = call(&mut web, "vapid_generate", json!({"user": "alice", "session": s})).await;
+        let claims = json!({"aud": AUD, "sub": "mailto:ops@example.com", "exp": NOW_MS / 1000 + 3600});
+        call(&mut web, "sign_jwt", json!({"user": "alice", "session": s, "claims": claims})).await;
+        let lease = call(
+            &mut web,
+            "lease_create",
+            json!({"user": "alice", "session": s, "lease": {"relay": "relay-1", "audiences": [AUD], "lifetime_s": 2_592_000}}),
+        )
+        .await;
+        drop(web);
+
+        // The records as the WebCrypto engine left them, for the native
+        // fixture.
+        let store = IndexedDbStore::open(db).await.unwrap();
+        let mut records = serde_json::Map::new();
+        for family in ["users", "instance"] {
+            for (k, v) in store.list(&KeyPrefix::new(family).unwrap(), 4096).await.unwrap() {
+                records.insert(k.as_str().to_owned(), json!(kms_core::b64::encode(v)));
+            }
+        }
+        drop(store);
+        let fixture = json!({
+            "user": "alice", "passphrase": PASSPHRASE, "now_ms": NOW_MS,
+            "vapid_kid": key["kid"], "vapid_public_key": key["public_key"],
+            "lease_credential": lease["credential"], "records": records,
+        });
+        wasm_bindgen_test::console_log!("KMS-WEB-STORE {fixture}");
+
+        let mut native = engine(db, NativeCrypto).await;
+        let unlocked = call(
+            &mut native,
+            "unlock",
+            json!({"user": "alice", "credential": {"kind": "passphrase", "passphrase": PASSPHRASE}}),
+        )
+        .await;
+        let s = unlocked["session"].clone();
+        let signed = call(&mut native, "sign_jwt", json!({"user": "alice", "session": s, "claims": claims})).await;
+        let public = kms_core::vapid::VapidPublicKey::from_sec1_b64(key["public_key"].as_str().unwrap()).unwrap();
+        let verify = |jwt: &str| {
+            let (input, sig) = jwt.rsplit_once('.').unwrap();
+            let sig: [u8; 64] = kms_core::testing::encoding::unb64(sig).try_into().unwrap();
+            assert!(public.as_p256().verify(input.as_bytes(), &sig), "{jwt}");
+        };
+        verify(signed["jwt"].as_str().unwrap());
+        let issued = call(
+            &mut native,
+            "lease_issue",
+            json!({"user": "alice", "credential": lease["credential"], "request": {"aud": AUD, "sub": "mailto:ops@example.com", "count": 2}}),
+        )
+        .await;
+        for t in issued["tokens"].as_array().unwrap() {
+            verify(t["jwt"].as_str().unwrap());
+        }
+        let export = call(&mut native, "audit_export", json!({"user": "alice", "session": s})).await;
+        let report = call(&mut native, "audit_verify", json!({"export": export["export"]})).await;
+        assert_eq!(report["valid"], json!(true), "{report}");
+        drop(native);
+    }
+}
