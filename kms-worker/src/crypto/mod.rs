@@ -161,4 +161,14 @@ pub trait CryptoProvider {
     /// verifies; where one encoding matters (audit checkpoints) the caller
     /// normalizes `s`.
     async fn sign(&self, signer: &Self::Signer, msg: &[u8]) -> EngineResult<[u8; 64]>;
+
+    /// [`CryptoProvider::sign`] of each message, in order (a lease batch).
+    /// WebCrypto starts every signature before awaiting the first.
+    async fn sign_all(&self, signer: &Self::Signer, msgs: &[String]) -> EngineResult<Vec<[u8; 64]>> {
+        let mut out = Vec::with_capacity(msgs.len());
+        for m in msgs {
+            out.push(self.sign(signer, m.as_bytes()).await?);
+        }
+        Ok(out)
+    }
 }

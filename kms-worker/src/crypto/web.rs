@@ -225,13 +225,7 @@ impl WebCrypto {
     async fn sign_raw(&self, key: &CryptoKey, msg: &[u8]) -> EngineResult<[u8; 64]> {
         let promise = self.subtle.sign_with_object_and_buffer_source(&ecdsa_params()?, key, &Uint8Array::from(msg));
         let sig = settle(promise).await.map_err(|_| internal("sign failed"))?;
-        let view = Uint8Array::new(&sig);
-        let mut out = [0u8; 64];
-        if view.length() != 64 {
-            return Err(internal("sign gave a signature of the wrong length"));
-        }
-        view.copy_to(&mut out);
-        Ok(out)
+        signature_bytes(&sig)
     }
 
     /// Wraps `key` (`format` `raw` or `pkcs8`) under `wrap` with `aad`.
@@ -478,6 +472,22 @@ impl CryptoProvider for WebCrypto {
     async fn sign(&self, signer: &CryptoKey, msg: &[u8]) -> EngineResult<[u8; 64]> {
         self.sign_raw(signer, msg).await
     }
+
+    async fn sign_all(&self, signer: &CryptoKey, msgs: &[String]) -> EngineResult<Vec<[u8; 64]>> {
+        // Every signature is started (the browser runs them off the worker's
+        // thread) before the first is awaited.
+        let params = ecdsa_params()?;
+        let pending = msgs
+            .iter()
+            .map(|m| self.subtle.sign_with_object_and_buffer_source(&params, signer, &Uint8Array::from(m.as_bytes())))
+            .collect::<Vec<_>>();
+        let mut out = Vec::with_capacity(msgs.len());
+        for promise in pending {
+            let sig = settle(promise).await.map_err(|_| internal("sign failed"))?;
+            out.push(signature_bytes(&sig)?);
+        }
+        Ok(out)
+    }
 }
 
 // ---- the JS side: promises, parameter objects, errors
@@ -485,6 +495,17 @@ impl CryptoProvider for WebCrypto {
 /// Awaits a WebCrypto call (which may throw before returning a promise).
 async fn settle(call: Result<js_sys::Promise, JsValue>) -> Result<JsValue, JsValue> {
     JsFuture::from(call?).await
+}
+
+/// The raw `r || s` of a WebCrypto ECDSA P-256 signature.
+fn signature_bytes(sig: &JsValue) -> EngineResult<[u8; 64]> {
+    let view = Uint8Array::new(sig);
+    let mut out = [0u8; 64];
+    if view.length() != 64 {
+        return Err(internal("sign gave a signature of the wrong length"));
+    }
+    view.copy_to(&mut out);
+    Ok(out)
 }
 
 fn to_key(v: JsValue) -> EngineResult<CryptoKey> {

@@ -195,9 +195,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
             lease::check_usable(&loaded.value, now, user.value.current_kid.as_ref()).map_err(CoreError::from)?;
         let opening = lease::opening(&usable, &p.credential)?;
         // The lease's key must be the public key of its VAPID key record.
-        let vapid = self.load_key(&p.user, loaded.value.kid()).await?;
-        vapid.value.info()?;
-        let public = vapid.value.public_key().clone();
+        let public = self.vapid_public_key(&p.user, loaded.value.kid()).await?;
         let key = self.crypto.wrap_key(p.credential.key_material(), &opening.kdf_salt, &opening.kdf_info).await?;
         let opened =
             self.crypto.open_signer(&key, &opening.aad, opening.sealed, opening.format, public.as_p256()).await?;
@@ -209,12 +207,13 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
             Err(OpenError::NotTheKey) => return Err(CoreError::Integrity.into()),
         };
         let (claims, updated) = lease::plan(&usable, &p.request, &mut self.rng)?;
-        let mut tokens = Vec::with_capacity(claims.len());
-        for c in &claims {
-            let input = jwt::signing_input(c)?;
-            let signature = self.crypto.sign(&signer, input.as_bytes()).await?;
-            tokens.push(SignedJwt::assemble(&input, &signature, &public, c));
-        }
+        let inputs = claims.iter().map(jwt::signing_input).collect::<Result<Vec<_>, _>>()?;
+        let signatures = self.crypto.sign_all(&signer, &inputs).await?;
+        let tokens: Vec<SignedJwt> = claims
+            .iter()
+            .zip(inputs.iter().zip(signatures.iter()))
+            .map(|(c, (input, signature))| SignedJwt::assemble(input, signature, &public, c))
+            .collect();
 
         let mut batch = WriteBatch::new();
         loaded.expect_unchanged(&mut batch)?;

@@ -51,6 +51,9 @@ pub struct Kms<C: Clock, R: CryptoRngCore, P: CryptoProvider = NativeCrypto> {
     /// The audit chains' last committed pages ([`audit::AuditTail`]), so an
     /// append does not re-read and re-parse a page it wrote itself.
     tails: Vec<audit::AuditTail>,
+    /// VAPID public keys by user and kid, for lease batches (a kid is the
+    /// thumbprint of its key, so an entry never goes stale).
+    public_keys: std::cell::RefCell<Vec<(UserId, kms_core::ids::KeyId, VapidPublicKey)>>,
 }
 
 impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> std::fmt::Debug for Kms<C, R, P> {
@@ -70,7 +73,18 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         let sessions = Sessions::with_ttl(config.session_ttl_ms)?;
         let ceremonies = CeremonyBook::new(config.ceremony_ttl_ms);
         let Platform { clock, rng, pbkdf2, crypto } = platform;
-        Ok(Self { store, clock, rng, pbkdf2, crypto, config, sessions, ceremonies, tails: Vec::new() })
+        Ok(Self {
+            store,
+            clock,
+            rng,
+            pbkdf2,
+            crypto,
+            config,
+            sessions,
+            ceremonies,
+            tails: Vec::new(),
+            public_keys: std::cell::RefCell::default(),
+        })
     }
 
     /// The configuration.

@@ -20,6 +20,8 @@ use crate::records::UserRecord;
 
 /// Largest VAPID key record accepted from the store.
 const MAX_KEY_RECORD: usize = 4096;
+/// How many public keys the engine remembers (for lease batches).
+const PUBLIC_KEYS_KEPT: usize = 16;
 /// Most VAPID keys (current and retired) a user keeps.
 const MAX_KEYS: usize = 256;
 
@@ -190,6 +192,25 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         let signer = self.open_vapid_key(&master, user, &record.value).await?;
         self.sessions.cache_vapid_key(user, session, kid.clone(), (signer.clone(), public.clone()), now)?;
         Ok((signer, public))
+    }
+
+    /// The public key `kid` of `user`, from the key record (checked: the
+    /// kid is its thumbprint) or from the engine's small cache of them. A
+    /// kid is the hash of its public key, so a cached answer cannot go
+    /// stale; the cache only saves a read per lease batch.
+    pub(super) async fn vapid_public_key(&self, user: &UserId, kid: &KeyId) -> EngineResult<VapidPublicKey> {
+        if let Some((_, _, key)) = self.public_keys.borrow().iter().find(|(u, k, _)| u == user && k == kid) {
+            return Ok(key.clone());
+        }
+        let record = self.load_key(user, kid).await?;
+        record.value.info()?;
+        let key = record.value.public_key().clone();
+        let mut cache = self.public_keys.borrow_mut();
+        if cache.len() >= PUBLIC_KEYS_KEPT {
+            cache.remove(0);
+        }
+        cache.push((user.clone(), kid.clone(), key.clone()));
+        Ok(key)
     }
 
     /// Opens a stored VAPID key with the master secret. Any failure of the
