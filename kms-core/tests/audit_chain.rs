@@ -131,11 +131,12 @@ fn caps_are_enforced_and_a_refusal_leaves_the_state_untouched() {
         ("id name uppercase", base().with_id("Kid", "v")),
         ("id name numeric", base().with_id("123", "v")),
         ("id name empty", base().with_id("", "v")),
-        ("id value 257 bytes", base().with_id("kid", "v".repeat(257))),
-        ("id value empty", base().with_id("kid", "")),
-        ("id value newline", base().with_id("kid", "a\nb")),
-        ("id value NUL", base().with_id("kid", "a\0b")),
-        ("id value bidi override", base().with_id("kid", "abc\u{202e}fed")),
+        // Values put in `ids` directly: `with_id` would have made them fit.
+        ("id value 257 bytes", raw_id("v".repeat(257))),
+        ("id value empty", raw_id(String::new())),
+        ("id value newline", raw_id("a\nb".into())),
+        ("id value NUL", raw_id("a\0b".into())),
+        ("id value bidi override", raw_id("abc\u{202e}fed".into())),
         ("reason 65 bytes", base().with_reason("r".repeat(65))),
         ("reason with space", base().with_reason("unlock failed")),
         ("reason empty", base().with_reason("")),
@@ -162,6 +163,37 @@ fn caps_are_enforced_and_a_refusal_leaves_the_state_untouched() {
     // Still untouched: append borrows the state.
     assert_eq!(serde_json::to_string(&log.state).unwrap(), before);
     assert_eq!(log.state.next_seq(), 1);
+}
+
+/// A record whose id `kid` is `value` as given, past `with_id`'s fitting.
+fn raw_id(value: String) -> AuditRecord {
+    let mut rec = AuditRecord::new(EventKind::Unlock, Outcome::Ok);
+    rec.ids.insert("kid".into(), value);
+    rec
+}
+
+/// `with_id` records what a caller sent, made fit: escapes for control and
+/// bidi characters, a cut with a mark past 256 bytes, a mark for nothing.
+#[test]
+fn with_id_makes_any_value_fit_and_visible() {
+    let id = |v: &str| AuditRecord::new(EventKind::Unlock, Outcome::Ok).with_id("kid", v).ids["kid"].clone();
+    assert_eq!(id("kid-1"), "kid-1", "a fit value is unchanged");
+    assert_eq!(id("a\nb"), "a\\u{a}b");
+    assert_eq!(id("a\0b"), "a\\u{0}b");
+    assert_eq!(id("abc\u{202e}fed"), "abc\\u{202e}fed");
+    assert_eq!(id(""), "(empty)");
+    let long = id(&"v".repeat(10_000));
+    assert_eq!(long.len(), 256);
+    assert!(long.ends_with('\u{2026}'));
+    let wide = id(&"\u{e9}".repeat(300));
+    assert!(wide.len() <= 256 && wide.ends_with('\u{2026}'));
+    let escapes = id(&"\u{2066}".repeat(100));
+    assert!(escapes.len() <= 256 && escapes.starts_with("\\u{2066}"));
+    for v in ["a\nb", "", &"v".repeat(10_000), &"\u{2066}".repeat(100)] {
+        let rec = AuditRecord::new(EventKind::Unlock, Outcome::Ok).with_id("kid", v);
+        let log = Log::user("alice", 9);
+        audit::append(&log.state, &log.scope, rec, 2).unwrap();
+    }
 }
 
 #[test]

@@ -244,3 +244,65 @@ fn audit_verify_refuses_more_expected_checkpoints_than_the_cap_before_any_work()
     assert_eq!(resp["result"]["valid"], json!(true), "{resp}");
     assert_eq!(resp["result"]["expected_checkpoints_verified"], json!(CAP));
 }
+
+/// The entries of `user`'s chain so far (its stored `next_seq`).
+fn chain_len(h: &Harness, user: &str) -> u64 {
+    h.record(&format!("users/{user}/audit/state"))["next_seq"].as_u64().unwrap()
+}
+
+/// A refused `lease_issue` is audited whatever its `aud` holds: control and
+/// bidirectional-control characters, NUL, nothing, 10 KB, or more bytes
+/// than an id may hold in fewer characters. Before, such a request wrote no
+/// entry (the entry was refused and the error discarded), so a credential
+/// could be probed without a trace.
+#[test]
+fn a_refused_lease_issue_is_audited_whatever_its_aud_holds() {
+    let mut h = Harness::new(910);
+    let s = session_of(&serde_json::to_value(h.setup_passphrase("alice", PASS_A)).unwrap());
+    h.rpc_ok("vapid_generate", json!({"user": "alice", "session": s}));
+    let lease = h.rpc_ok(
+        "lease_create",
+        json!({"user": "alice", "session": s, "lease": {"relay": "relay-1", "audiences": ["https://fcm.googleapis.com"]}}),
+    );
+    let hostile = [
+        "https://fcm.googleapis.com\u{1}".to_owned(),
+        "\u{202e}https://fcm.googleapis.com".to_owned(),
+        "https://a\0b.example".to_owned(),
+        String::new(),
+        "a".repeat(10_000),
+        "\u{e9}".repeat(300),
+        "\u{2066}".repeat(100),
+    ];
+    for aud in &hostile {
+        let before = chain_len(&h, "alice");
+        let e = h.rpc_err(
+            "lease_issue",
+            json!({"user": "alice", "credential": lease["credential"], "request": {"aud": aud, "sub": "mailto:a@b.example"}}),
+        );
+        assert!(["invalid_input", "forbidden"].contains(&e["code"].as_str().unwrap()), "{e}");
+        assert_eq!(chain_len(&h, "alice"), before + 1, "no entry for a refused lease_issue with aud {aud:?}");
+    }
+    // The entries say what was sent, visibly: no control or bidi character,
+    // at most 256 bytes, and the export still verifies.
+    let out = export(&mut h, "alice", &s);
+    let text = out["export"].as_str().unwrap();
+    let refused: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["type"] == "entry" && v["event"] == "lease_token" && v["outcome"] == "refused")
+        .collect();
+    assert_eq!(refused.len(), hostile.len());
+    for entry in &refused {
+        let aud = entry["ids"]["aud"].as_str().unwrap();
+        assert!(!aud.is_empty() && aud.len() <= 256, "{aud:?}");
+        assert!(
+            !aud.chars().any(|c| c.is_control()
+                || ('\u{202a}'..='\u{202e}').contains(&c)
+                || ('\u{2066}'..='\u{2069}').contains(&c)),
+            "{aud:?}"
+        );
+    }
+    assert_eq!(refused[1]["ids"]["aud"], "\\u{202e}https://fcm.googleapis.com");
+    let report = h.rpc_ok("audit_verify", json!({"export": text}));
+    assert_eq!(report["valid"], json!(true), "{report}");
+}

@@ -140,3 +140,27 @@ fn a_failed_read_fails_the_unlock_before_the_kdf() {
     assert_eq!(h.kdf_runs(), runs);
     assert_eq!(h.snapshot(), before);
 }
+
+/// A refusal whose audit entry cannot be written is not answered as the
+/// refusal: the caller gets the failed write (`storage`), so no refusal is
+/// ever seen without its entry. Before, the write's error was discarded and
+/// the caller got `forbidden`.
+#[test]
+fn a_refusal_that_cannot_be_audited_is_answered_with_the_failed_write() {
+    let (mut h, fs) = failing(920);
+    let s = h.setup_passphrase("alice", PASS_A).session;
+    h.rpc_ok("vapid_generate", serde_json::json!({"user": "alice", "session": s}));
+    let lease = h.rpc_ok(
+        "lease_create",
+        serde_json::json!({"user": "alice", "session": s, "lease": {"relay": "r", "audiences": ["https://fcm.googleapis.com"]}}),
+    );
+    let request = serde_json::json!({"user": "alice", "credential": lease["credential"],
+        "request": {"aud": "https://other.example", "sub": "mailto:a@b.example"}});
+    assert_eq!(h.rpc_err("lease_issue", request.clone())["code"], "forbidden", "audited normally");
+    let before = h.audit_snapshot();
+    fs.fail_next_commit();
+    let e = h.rpc_err("lease_issue", request);
+    assert_eq!(e["code"], "storage", "{e}");
+    assert!(e["message"].as_str().unwrap().contains(INJECTED_FAILURE), "{e}");
+    assert_eq!(h.audit_snapshot(), before, "nothing half-written");
+}

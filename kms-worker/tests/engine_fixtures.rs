@@ -37,6 +37,11 @@ fn masked(bytes: &[u8]) -> String {
     kms_core::testing::encoding::hex_string(&bytes.iter().map(|b| b ^ MASK).collect::<Vec<_>>())
 }
 
+fn reversed(mut bytes: [u8; 32]) -> [u8; 32] {
+    bytes.reverse();
+    bytes
+}
+
 fn make() -> Value {
     let mut h = Harness::new(7_000);
     h.clock.set(NOW_MS);
@@ -90,6 +95,10 @@ fn make() -> Value {
             "audit_sealing_key": masked(&secrets::key_bytes(&audit_sealing)),
             "vapid_private_scalar": masked(&secrets::vapid_scalar(&vapid_key)),
             "audit_private_scalar": masked(&secrets::audit_scalar(&audit_key)),
+            // RustCrypto keeps a scalar as little-endian limbs: in memory its
+            // bytes are the big-endian encoding reversed.
+            "vapid_private_scalar_le": masked(&reversed(secrets::vapid_scalar(&vapid_key))),
+            "audit_private_scalar_le": masked(&reversed(secrets::audit_scalar(&audit_key))),
         },
     })
 }

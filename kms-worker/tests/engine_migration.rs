@@ -104,8 +104,9 @@ fn the_old_key_still_signs_and_the_old_lease_still_issues() {
     verify_jwt_signature(signed["jwt"].as_str().unwrap(), &x, &y, AUD).unwrap();
     assert_eq!(signed["kid"], l.fx["vapid_kid"]);
 
-    // The lease record keeps format 1 (no `sealed_format`): only its
-    // credential opens it, and the relay holds that.
+    // The lease record is still format 1 (no `sealed_format`): only its
+    // credential opens it, and the relay holds that; its first use
+    // re-seals it.
     let lease_path = format!("users/alice/leases/{}", l.fx["lease_id"].as_str().unwrap());
     assert!(l.h.record(&lease_path).get("sealed_format").is_none());
     let issued = l.h.rpc_ok(
@@ -118,6 +119,15 @@ fn the_old_key_still_signs_and_the_old_lease_still_issues() {
     for t in tokens {
         verify_jwt_signature(t["jwt"].as_str().unwrap(), &x, &y, AUD).unwrap();
     }
+    let lease = l.h.record(&lease_path);
+    assert_eq!(lease["sealed_format"], json!(2), "re-sealed as PKCS#8 by its first use");
+    assert_eq!(unb64(lease["sealed_key"].as_str().unwrap()).len(), 12 + 138 + 16);
+    let again = l.h.rpc_ok(
+        "lease_issue",
+        json!({"user": "alice", "credential": l.fx["lease_credential"],
+               "request": {"aud": AUD, "sub": "mailto:ops@example.com"}}),
+    );
+    verify_jwt_signature(again["tokens"][0]["jwt"].as_str().unwrap(), &x, &y, AUD).unwrap();
     // A wrong credential for the old lease is still just a wrong credential.
     let cred = l.fx["lease_credential"].as_str().unwrap();
     let (head, _) = cred.rsplit_once('.').unwrap();
@@ -147,4 +157,36 @@ fn a_new_lease_on_the_migrated_key_is_sealed_as_pkcs8() {
                "request": {"aud": AUD, "sub": "mailto:ops@example.com"}}),
     );
     verify_jwt_signature(issued["tokens"][0]["jwt"].as_str().unwrap(), &x, &y, AUD).unwrap();
+}
+
+/// A damaged old-format VAPID record does not lock the user out: the
+/// unlock re-seals what opens, leaves the rest as it was, and says so in
+/// its audit entry. (Before, one record that did not open failed every
+/// unlock.)
+#[test]
+fn a_damaged_old_vapid_record_is_skipped_not_fatal() {
+    let mut l = legacy();
+    let vapid_path = vapid_key_path(&l.fx);
+    let mut damaged = l.h.record(&vapid_path);
+    let mut sealed = unb64(damaged["sealed"].as_str().unwrap());
+    *sealed.last_mut().unwrap() ^= 1;
+    damaged["sealed"] = json!(kms_core::b64::encode(sealed));
+    l.h.put_record(&vapid_path, &damaged);
+    l.h.put_raw("users/alice/vapid/not-a-record", b"{".to_vec());
+
+    let s = unlock(&mut l);
+    assert_eq!(l.h.record(&vapid_path), damaged, "left as it was");
+    assert_eq!(l.h.record("users/alice/audit/key")["v"], json!(2), "the audit key was re-sealed");
+    let out = l.h.rpc_ok("audit_export", json!({"user": "alice", "session": s}));
+    let entry = out["export"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .rfind(|v| v["type"] == "entry" && v["event"] == "unlock")
+        .unwrap();
+    assert_eq!(
+        (entry["ids"]["resealed_keys"].clone(), entry["ids"]["reseal_skipped"].clone()),
+        (json!("1"), json!("2"))
+    );
 }

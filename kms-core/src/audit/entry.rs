@@ -251,10 +251,13 @@ impl AuditRecord {
         self
     }
 
-    /// Adds (or replaces) one id.
+    /// Adds (or replaces) one id. The value goes through [`id_value`]: a
+    /// value a caller sent is recorded as it came, made visible and cut to
+    /// size, never refused (a refused entry would be a refusal without a
+    /// trace).
     #[must_use]
-    pub fn with_id(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.ids.insert(name.into(), value.into());
+    pub fn with_id(mut self, name: impl Into<String>, value: impl AsRef<str>) -> Self {
+        self.ids.insert(name.into(), id_value(value.as_ref()));
         self
     }
 
@@ -308,6 +311,36 @@ fn check_code(s: &str, field: &str) -> Result<(), AuditError> {
 /// values.
 fn is_refused_char(c: char) -> bool {
     c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// What marks an id value that was cut.
+const CUT_MARK: &str = "\u{2026}";
+/// What stands for an empty value.
+const EMPTY_MARK: &str = "(empty)";
+
+/// `raw` made fit for an id value: every control or bidirectional-control
+/// character written out as its escape (`\u{202e}`), cut at a character
+/// boundary to at most [`MAX_ID_VALUE_LEN`] bytes with a trailing `…` when
+/// cut, and `(empty)` for nothing. A value that is already fit comes back
+/// unchanged.
+pub fn id_value(raw: &str) -> String {
+    if raw.is_empty() {
+        return EMPTY_MARK.to_owned();
+    }
+    let mut out = String::with_capacity(raw.len().min(MAX_ID_VALUE_LEN));
+    for c in raw.chars() {
+        let piece = if is_refused_char(c) { format!("\\u{{{:x}}}", u32::from(c)) } else { c.to_string() };
+        if out.len() + piece.len() > MAX_ID_VALUE_LEN {
+            // Room for the mark: drop whole characters until it fits.
+            while out.len() + CUT_MARK.len() > MAX_ID_VALUE_LEN {
+                out.pop();
+            }
+            out.push_str(CUT_MARK);
+            return out;
+        }
+        out.push_str(&piece);
+    }
+    out
 }
 
 fn check_id(key: &str, value: &str) -> Result<(), AuditError> {

@@ -133,6 +133,17 @@ impl TryFrom<LeaseRecordWire> for LeaseRecord {
 }
 
 impl LeaseRecord {
+    /// This record with its key re-sealed as PKCS#8 (`sealed` must hold the
+    /// same key under the same lease key and AAD; a revoked record, which
+    /// has no key, stays as it is).
+    pub fn resealed(&self, sealed: Sealed) -> Self {
+        let mut out = self.clone();
+        if out.sealed_key.is_some() {
+            out.sealed_key = Some(sealed);
+            out.sealed_format = KeyFormat::Pkcs8;
+        }
+        out
+    }
     /// The lease's id.
     pub fn id(&self) -> &LeaseId {
         &self.id

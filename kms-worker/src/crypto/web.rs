@@ -170,6 +170,12 @@ impl WebCrypto {
         expected: &P256PublicKey,
         extractable: bool,
     ) -> EngineResult<Result<(CryptoKey, Zeroizing<Vec<u8>>), OpenError>> {
+        // A scalar is 32 bytes: anything longer (a PKCS#8 whose record was
+        // edited to say format 1) is refused before it is decrypted into
+        // memory.
+        if sealed.plaintext_len() != 32 {
+            return Ok(Err(OpenError::NotTheKey));
+        }
         let data = Uint8Array::from(sealed.ciphertext_and_tag());
         let promise = self.subtle.decrypt_with_object_and_buffer_source(&gcm_params(sealed.nonce(), aad)?, key, &data);
         let plain = match settle(promise).await {
@@ -312,7 +318,9 @@ impl CryptoProvider for WebCrypto {
         );
         let hkdf = match settle(promise).await {
             Ok(k) => to_key(k)?,
-            Err(e) => return Ok(Err(open_error(&e)?)),
+            // Whatever WebCrypto says, a blob that does not open is a wrong
+            // credential (counted and throttled like one), never `internal`.
+            Err(_) => return Ok(Err(OpenError::NotAuthentic)),
         };
         self.record(&hkdf);
         Ok(Ok(Rc::new(WebMaster { hkdf, wrap: wrap.clone(), aad: aad.to_vec(), sealed: sealed.clone() })))

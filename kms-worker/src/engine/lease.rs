@@ -1,6 +1,7 @@
 //! Leases: what lets a relay obtain tokens while the user is away.
 
 use kms_core::audit::{AuditRecord, AuditScope, EventKind, Outcome};
+use kms_core::crypto::p256_key::KeyFormat;
 use kms_core::env::Clock;
 use kms_core::ids::{KeyId, UserId};
 use kms_core::lease::{self, LeaseId, LeaseRecord, LeaseStatus};
@@ -21,6 +22,15 @@ use super::Kms;
 use crate::crypto::{CryptoProvider, OpenError};
 use crate::error::{EngineError, EngineResult};
 use crate::layout;
+
+/// A lease key that does not open its sealed key is a wrong credential; an
+/// authentic key that is not the lease's is damage.
+fn lease_open_error(e: OpenError) -> EngineError {
+    match e {
+        OpenError::NotAuthentic => lease::invalid_credential().into(),
+        OpenError::NotTheKey => CoreError::Integrity.into(),
+    }
+}
 
 impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
     pub(super) async fn load_leases(&self, user: &UserId) -> EngineResult<Vec<Loaded<LeaseRecord>>> {
@@ -197,16 +207,31 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         // The lease's key must be the public key of its VAPID key record.
         let public = self.vapid_public_key(&p.user, loaded.value.kid()).await?;
         let key = self.crypto.wrap_key(p.credential.key_material(), &opening.kdf_salt, &opening.kdf_info).await?;
-        let opened =
-            self.crypto.open_signer(&key, &opening.aad, opening.sealed, opening.format, public.as_p256()).await?;
-        let signer = match opened {
-            Ok(signer) => signer,
-            // A key that does not open: a wrong credential.
-            Err(OpenError::NotAuthentic) => return Err(lease::invalid_credential().into()),
-            // An authentic key that is not the lease's: damage.
-            Err(OpenError::NotTheKey) => return Err(CoreError::Integrity.into()),
+        // A lease made before the crypto providers holds its key as the bare
+        // scalar: it is re-sealed as PKCS#8 first (its one pass through
+        // memory), written with this call's records, and opened from there.
+        let resealed = match opening.format {
+            KeyFormat::Pkcs8 => None,
+            KeyFormat::Scalar => {
+                let (aad, sealed) = (&opening.aad, opening.sealed);
+                let again = self
+                    .crypto
+                    .reseal_signer(&key, aad, sealed, KeyFormat::Scalar, public.as_p256(), &key, aad, &mut self.rng)
+                    .await?;
+                Some(again.map_err(lease_open_error)?)
+            }
         };
+        let (sealed, format) = match &resealed {
+            Some(s) => (s, KeyFormat::Pkcs8),
+            None => (opening.sealed, opening.format),
+        };
+        let opened = self.crypto.open_signer(&key, &opening.aad, sealed, format, public.as_p256()).await?;
+        let signer = opened.map_err(lease_open_error)?;
         let (claims, updated) = lease::plan(&usable, &p.request, &mut self.rng)?;
+        let updated = match resealed {
+            Some(sealed) => updated.resealed(sealed),
+            None => updated,
+        };
         let inputs = claims.iter().map(jwt::signing_input).collect::<Result<Vec<_>, _>>()?;
         let signatures = self.crypto.sign_all(&signer, &inputs).await?;
         let tokens: Vec<SignedJwt> = claims

@@ -128,11 +128,12 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
     async fn run(&mut self, call: Call) -> EngineResult<Value> {
         let hint = audit_hint(&call);
         let mut cx = CallContext::default();
-        let outcome = self.dispatch(&mut cx, call).await;
+        let mut outcome = self.dispatch(&mut cx, call).await;
         if let (Err(e), Some((user, event, record))) = (&outcome, hint) {
             if !cx.audited {
                 // A refused or failed operation is audited too. If even that
-                // write fails, the caller still gets the original error.
+                // write fails, the caller gets the failed write, not the
+                // refusal: no answer leaves without its entry.
                 let code = e.code();
                 let kind = match code {
                     ErrorCode::UnlockFailed | ErrorCode::Storage | ErrorCode::Internal => Outcome::Failed,
@@ -142,8 +143,12 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
                 rec.reason = Some(code.as_str().to_owned());
                 // Tails of a batch that never committed are dropped first.
                 cx.pending_tails.clear();
-                if let Ok(scope) = self.scope_for(&user).await {
-                    let _ = self.audit_alone(&mut cx, &scope, vec![rec]).await;
+                let audited = match self.scope_for(&user).await {
+                    Ok(scope) => self.audit_alone(&mut cx, &scope, vec![rec]).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(audit_error) = audited {
+                    outcome = Err(audit_error);
                 }
             }
         }
@@ -248,7 +253,7 @@ fn audit_hint(call: &Call) -> Option<(UserId, EventKind, AuditRecord)> {
             EventKind::LeaseToken,
             blank(EventKind::LeaseToken)
                 .with_id("lease_id", p.credential.lease_id().as_str())
-                .with_id("aud", truncate(&p.request.aud, 200)),
+                .with_id("aud", &p.request.aud),
         ),
         Call::UserDelete(p) => (p.user.clone(), EventKind::UserDelete, blank(EventKind::UserDelete)),
         _ => return None,
@@ -261,10 +266,4 @@ fn new_method(e: &NewEnrollment) -> &'static str {
         NewEnrollment::PasskeyPrf { .. } => "passkey_prf",
         NewEnrollment::PasskeyGate { .. } => "passkey_gate",
     }
-}
-
-/// At most `n` characters of a caller-supplied value bound for the audit log
-/// (its ids are capped).
-fn truncate(s: &str, n: usize) -> String {
-    s.chars().take(n).collect()
 }

@@ -114,8 +114,11 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
                 if unlocked.rewrapped {
                     entry = entry.with_reason("rewrapped");
                 }
-                if resealed > 0 {
-                    entry = entry.with_id("resealed_keys", resealed.to_string());
+                if resealed.done > 0 {
+                    entry = entry.with_id("resealed_keys", resealed.done.to_string());
+                }
+                if resealed.skipped > 0 {
+                    entry = entry.with_id("reseal_skipped", resealed.skipped.to_string());
                 }
                 let scope = AuditScope::User(p.user.clone());
                 self.audit_into(cx, &mut batch, &scope, vec![entry], Some(&audit_key), None).await?;

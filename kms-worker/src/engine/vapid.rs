@@ -25,14 +25,14 @@ const PUBLIC_KEYS_KEPT: usize = 16;
 /// Most VAPID keys (current and retired) a user keeps.
 const MAX_KEYS: usize = 256;
 
-fn decode_key(bytes: &[u8]) -> EngineResult<VapidKeyRecord> {
+pub(super) fn decode_key(bytes: &[u8]) -> EngineResult<VapidKeyRecord> {
     if bytes.len() > MAX_KEY_RECORD {
         return Err(EngineError::corrupt("a VAPID key record is corrupt"));
     }
     serde_json::from_slice(bytes).map_err(|_| EngineError::corrupt("a VAPID key record is corrupt"))
 }
 
-fn encode_key(r: &VapidKeyRecord) -> EngineResult<Vec<u8>> {
+pub(super) fn encode_key(r: &VapidKeyRecord) -> EngineResult<Vec<u8>> {
     serde_json::to_vec(r).map_err(|_| EngineError::internal("could not encode a VAPID key record"))
 }
 
