@@ -25,7 +25,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::error::AuditError;
 use crate::crypto::aead::Sealed;
-use crate::crypto::p256_key::{pkcs8_from_parts, Jwk, KeyFormat, P256PublicKey, P256SigningKey};
+use crate::crypto::p256_key::{Jwk, KeyFormat, P256PublicKey, P256SigningKey};
 use crate::crypto::{aad, kdf, sealed_key};
 use crate::ids::{KeyId, UserId};
 use crate::secret::{Key256, MasterSecret};
@@ -336,14 +336,6 @@ impl InstanceAuditKeyRecord {
     /// ([`AuditError::Integrity`] otherwise).
     pub fn open(&self) -> Result<AuditSigningKey, AuditError> {
         AuditSigningKey::open_stored(&self.scalar, &self.kid, &self.public_key)
-    }
-
-    /// The key as PKCS#8 (in a buffer wiped on drop), for a crypto provider
-    /// to import as a signing key. The stored public key must be the stored
-    /// kid's (else `Integrity`); the provider checks it against the scalar.
-    pub fn pkcs8(&self) -> Result<Zeroizing<Vec<u8>>, AuditError> {
-        let public = checked_public_key(&self.public_key, &self.kid)?;
-        Ok(pkcs8_from_parts(&self.scalar, &public.0))
     }
 
     /// The stored public key (checked only against the stored kid).

@@ -148,14 +148,6 @@ pub trait CryptoProvider {
         rng: &mut dyn CryptoRngCore,
     ) -> EngineResult<Result<Sealed, OpenError>>;
 
-    /// Imports a key kept in the clear (the instance audit key) from its
-    /// PKCS#8, which is wiped; it must be the key `expected`.
-    async fn import_signer(
-        &self,
-        pkcs8: Zeroizing<Vec<u8>>,
-        expected: &P256PublicKey,
-    ) -> EngineResult<Result<Self::Signer, OpenError>>;
-
     /// ES256: ECDSA P-256 over SHA-256 of `msg`, as raw `r || s`. Natively
     /// deterministic (RFC 6979); WebCrypto's nonces are random. Either
     /// verifies; where one encoding matters (audit checkpoints) the caller

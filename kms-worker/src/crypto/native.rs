@@ -120,20 +120,6 @@ impl CryptoProvider for NativeCrypto {
         Ok(Ok(sealed_key::seal(&key, to, to_aad, &mut rng)?))
     }
 
-    async fn import_signer(
-        &self,
-        pkcs8: Zeroizing<Vec<u8>>,
-        expected: &P256PublicKey,
-    ) -> EngineResult<Result<Self::Signer, OpenError>> {
-        let Ok(key) = P256SigningKey::from_plaintext(KeyFormat::Pkcs8, &pkcs8) else {
-            return Ok(Err(OpenError::NotTheKey));
-        };
-        if key.public() != *expected {
-            return Ok(Err(OpenError::NotTheKey));
-        }
-        Ok(Ok(Rc::new(key)))
-    }
-
     async fn sign(&self, signer: &Self::Signer, msg: &[u8]) -> EngineResult<[u8; 64]> {
         Ok(signer.sign(msg).map_err(|_| CoreError::Internal("ecdsa signing failed".into()))?)
     }

@@ -460,23 +460,6 @@ impl CryptoProvider for WebCrypto {
         }
     }
 
-    async fn import_signer(
-        &self,
-        pkcs8: Zeroizing<Vec<u8>>,
-        expected: &P256PublicKey,
-    ) -> EngineResult<Result<CryptoKey, OpenError>> {
-        let signer = match self.import_pkcs8(&pkcs8, false).await? {
-            Ok(k) => k,
-            Err(e) => return Ok(Err(e)),
-        };
-        drop(pkcs8);
-        if !self.is_key_of(&signer, expected).await? {
-            return Ok(Err(OpenError::NotTheKey));
-        }
-        self.record(&signer);
-        Ok(Ok(signer))
-    }
-
     async fn sign(&self, signer: &CryptoKey, msg: &[u8]) -> EngineResult<[u8; 64]> {
         self.sign_raw(signer, msg).await
     }
