@@ -144,6 +144,7 @@ fn the_record_holds_nothing_of_the_secret() {
         [
             "audiences",
             "created_ms",
+            "credential_check",
             "expires_ms",
             "extended",
             "id",

@@ -358,3 +358,47 @@ fn a_failed_deletion_leaves_everything_as_it_was() {
     h.rpc_ok("user_delete", json!({"user": "alice", "session": g.session, "confirm": "alice"}));
     assert_eq!(user_keys(&h, "alice"), vec!["users/alice/meta".to_owned()]);
 }
+
+/// `credential` with its secret replaced: the right lease id, a wrong key.
+fn wrong_secret(credential: &str) -> String {
+    let (head, _) = credential.rsplit_once('.').unwrap();
+    format!("{head}.{}", kms_core::b64::encode([0x5a; 32]))
+}
+
+/// A caller holding a lease id but not its secret learns nothing about the
+/// lease: revoked, ended or bound to a rotated key, the answer to a wrong
+/// credential is the same `forbidden` as for a usable lease. (Before, the
+/// lease's state was checked, and told, before the credential.) The holder
+/// of the right credential is still told why.
+#[test]
+fn a_wrong_credential_learns_nothing_of_the_lease_state() {
+    let mut h = long_sessions(1800);
+    let first = grant(&mut h, "alice", json!({"lifetime_s": 3600}));
+    let s = first.session.clone();
+    let lease = |h: &mut Harness| {
+        let created = h.rpc_ok(
+            "lease_create",
+            json!({"user": "alice", "session": s, "lease": {"relay": "r", "audiences": [FCM], "lifetime_s": 3600}}),
+        );
+        (created["lease"]["id"].as_str().unwrap().to_owned(), created["credential"].as_str().unwrap().to_owned())
+    };
+    let refused = |h: &mut Harness, credential: &str| issue(h, "alice", credential, 1).unwrap_err();
+    let invalid = |e: &Value| e["code"] == "forbidden" && e["message"] == "invalid lease credential";
+
+    let (revoked_id, revoked) = lease(&mut h);
+    h.rpc_ok("lease_revoke", json!({"user": "alice", "session": s, "lease_id": revoked_id}));
+    let (_, rotated) = lease(&mut h);
+    let ended = first.credential;
+    h.clock.advance(1000);
+    // Revoked: only the holder hears it.
+    assert!(invalid(&refused(&mut h, &wrong_secret(&revoked))), "a wrong credential was told the lease is revoked");
+    assert_eq!(refused(&mut h, &revoked)["code"], "lease_revoked");
+    // Rotated key.
+    h.rpc_ok("vapid_rotate", json!({"user": "alice", "session": s}));
+    assert!(invalid(&refused(&mut h, &wrong_secret(&rotated))), "a wrong credential was told the key rotated");
+    assert_eq!(refused(&mut h, &rotated)["code"], "lease_key_rotated");
+    // Ended.
+    h.clock.advance(HOUR_MS);
+    assert!(invalid(&refused(&mut h, &wrong_secret(&ended))), "a wrong credential was told the lease ended");
+    assert_eq!(refused(&mut h, &ended)["code"], "lease_expired");
+}

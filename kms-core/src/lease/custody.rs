@@ -33,6 +33,22 @@ pub fn lease_key_kdf(user: &UserId, lease_id: &LeaseId) -> (Vec<u8>, Vec<u8>) {
     (lease_id.as_bytes().to_vec(), info)
 }
 
+/// The HKDF `info` prefix of the credential check.
+const CHECK_INFO: &[u8] = b"kms/v1/lease-check\0";
+
+/// The credential check of a lease: `HKDF-SHA256(ikm = secret, salt =
+/// lease id bytes, info = "kms/v1/lease-check\0" || user || "\0" || lease
+/// id)`, base64url. Stored in the record so that a credential is checked
+/// before anything about the lease is told, even once the sealed key is
+/// gone. It is not the lease key (another `info`), and a 256-bit random
+/// secret cannot be found from it.
+pub fn credential_check(secret: &[u8; 32], user: &UserId, lease_id: &LeaseId) -> Result<String> {
+    let info = [CHECK_INFO, user.as_str().as_bytes(), b"\0", lease_id.as_str().as_bytes()].concat();
+    let mut out = [0u8; 32];
+    kdf::hkdf_sha256(secret, lease_id.as_bytes(), &info, &mut out)?;
+    Ok(crate::b64::encode(out))
+}
+
 /// `HKDF-SHA256(ikm = secret, salt, info)` of [`lease_key_kdf`].
 fn lease_key(secret: &[u8; 32], user: &UserId, lease_id: &LeaseId) -> Result<Key256> {
     let (salt, info) = lease_key_kdf(user, lease_id);

@@ -63,6 +63,7 @@ pub fn issue(
     req: &IssueRequest,
     rng: &mut impl CryptoRngCore,
 ) -> Result<(Vec<SignedJwt>, LeaseRecord)> {
+    verify_credential(lease.record(), credential)?;
     let opening = opening(lease, credential)?;
     let record = lease.record();
     // The lease id comes from the credential (equal to the record's), the
@@ -81,6 +82,28 @@ pub fn issue(
     // The unsealed key is wiped here (p256's `SigningKey` zeroizes on drop).
     drop(signing_key);
     Ok((tokens, updated))
+}
+
+/// Checks `credential` against `record` before anything about the lease is
+/// told: its id must be the record's, and its secret must derive to the
+/// record's credential check (compared in constant time). A record made
+/// before the check existed passes here; its credential is checked when
+/// its key is opened ([`opening`]). Any mismatch is `forbidden`, "invalid
+/// lease credential", whatever state the lease is in.
+pub fn verify_credential(record: &LeaseRecord, credential: &LeaseCredential) -> Result<()> {
+    use subtle::ConstantTimeEq as _;
+    if credential.lease_id() != record.id() {
+        return Err(invalid_credential());
+    }
+    let Some(stored) = &record.credential_check else {
+        return Ok(());
+    };
+    let derived = custody::credential_check(credential.secret(), &record.user, credential.lease_id())?;
+    if bool::from(derived.as_bytes().ct_eq(stored.as_bytes())) {
+        Ok(())
+    } else {
+        Err(invalid_credential())
+    }
 }
 
 /// What opening a lease's key takes, for a caller that opens it itself

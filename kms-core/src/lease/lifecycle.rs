@@ -73,6 +73,7 @@ pub fn draft(
     let expires_ms = end_after(now_ms, terms.lifetime_s)?;
     let id = LeaseId::generate(rng);
     let credential = LeaseCredential::generate(id.clone(), rng);
+    let check = custody::credential_check(credential.secret(), user, &id)?;
     let record = LeaseRecord {
         v: LeaseFormatV1,
         id,
@@ -87,6 +88,7 @@ pub fn draft(
         status: LeaseStatus::Active,
         sealed_key: None,
         sealed_format: KeyFormat::Pkcs8,
+        credential_check: Some(check),
         issued: Vec::new(),
         extended: 0,
     };

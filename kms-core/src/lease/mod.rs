@@ -41,13 +41,20 @@
 //!
 //! The AAD uses the length-prefixed layout of [`crate::crypto::aad`] with its
 //! own purpose label, so it can never equal the AAD of a master-secret wrap
-//! or of a VAPID key sealed under the master secret. The [`LeaseRecord`]
-//! keeps `sealed_key` and nothing else derived from the secret (no hash, no
-//! check value). The secret is returned once, to the creator, inside a
+//! or of a VAPID key sealed under the master secret. Besides `sealed_key`,
+//! the [`LeaseRecord`] keeps one value derived from the secret, the
+//! credential check `HKDF-SHA256(secret, salt = lease id bytes,
+//! info = "kms/v1/lease-check\0" || user || "\0" || lease id)`: not the
+//! lease key (another `info`), and no help in finding a 256-bit random
+//! secret. It lets [`verify_credential`] check a credential before anything
+//! about the lease is told (revoked, ended, rotated), even after the sealed
+//! key is gone; records made before it existed are checked by opening the
+//! key. The secret is returned once, to the creator, inside a
 //! [`LeaseCredential`] (`kmsl1.<lease id>.<secret>`), who hands it to the
-//! relay. To issue, the relay presents the credential; [`issue`] rebuilds
-//! `lease_key` from it, recomputes the AAD from the lease id the credential
-//! names and the user and kid of the record, and opens the sealed key. A
+//! relay. To issue, the relay presents the credential; [`issue`] checks it,
+//! then the lease's state, then rebuilds `lease_key` from it, recomputes the
+//! AAD from the lease id the credential names and the user and kid of the
+//! record, and opens the sealed key. A
 //! failed open means a wrong credential (another lease's, a changed secret)
 //! or a record moved to another user, lease id or kid; all of them are
 //! `forbidden` with the one message `invalid lease credential`. After the
@@ -151,7 +158,7 @@ mod refusal;
 pub use credential::{LeaseCredential, CREDENTIAL_LEN, CREDENTIAL_PREFIX};
 pub use custody::{invalid_credential, INVALID_CREDENTIAL};
 pub use id::{LeaseId, RelayLabel, LEASE_ID_LEN, MAX_RELAY_LEN};
-pub use issue::{issue, opening, plan, IssueRequest, LeaseOpening};
+pub use issue::{issue, opening, plan, verify_credential, IssueRequest, LeaseOpening};
 pub use lifecycle::{create, draft, expired_cleanup_due, extend, is_expired, revoke, LeaseDraft};
 pub use params::LeaseParams;
 pub use record::{LeaseInfo, LeaseRecord, LeaseState, LeaseStatus};

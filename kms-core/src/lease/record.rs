@@ -55,6 +55,12 @@ pub struct LeaseRecord {
     /// lease made since the crypto providers; absent, `1` (the scalar), in
     /// older records, which are read until they end.
     pub(super) sealed_format: KeyFormat,
+    /// What the credential's secret must derive to
+    /// ([`super::credential_check`]): checked before the lease's state is
+    /// told, and kept after revocation. Absent in records made before it
+    /// existed, whose credential is checked by opening `sealed_key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) credential_check: Option<String>,
     pub(super) issued: Vec<u64>,
     pub(super) extended: u32,
 }
@@ -77,6 +83,8 @@ struct LeaseRecordWire {
     sealed_key: Option<Sealed>,
     #[serde(default = "legacy_format")]
     sealed_format: KeyFormat,
+    #[serde(default)]
+    credential_check: Option<String>,
     issued: Vec<u64>,
     extended: u32,
 }
@@ -126,6 +134,7 @@ impl TryFrom<LeaseRecordWire> for LeaseRecord {
             status: w.status,
             sealed_key: w.sealed_key,
             sealed_format: w.sealed_format,
+            credential_check: w.credential_check,
             issued: w.issued,
             extended: w.extended,
         })

@@ -201,6 +201,9 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         // lease (erased with the user) would answer `not_found`.
         let user = self.load_user(&p.user).await?;
         let loaded = self.load_lease(&p.user, p.credential.lease_id()).await?;
+        // The credential first: a caller without it learns nothing of the
+        // lease's state (revoked, ended, rotated).
+        lease::verify_credential(&loaded.value, &p.credential)?;
         let usable =
             lease::check_usable(&loaded.value, now, user.value.current_kid.as_ref()).map_err(CoreError::from)?;
         let opening = lease::opening(&usable, &p.credential)?;
