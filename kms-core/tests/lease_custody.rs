@@ -178,11 +178,14 @@ fn revocation_deletes_the_key_and_answers_revoked() {
     // The genuine credential gets "revoked", not a token.
     let err = issue(&revoked, &l.credential, &req(FCM, 1, None), NOW_MS + 10, &mut rng(14)).unwrap_err();
     assert_eq!(err.code(), ErrorCode::LeaseRevoked);
-    // Un-revoking by editing the status alone is refused when read: an
-    // active lease without its key is a damaged record.
+    // Un-revoking by editing the status alone gives an active lease
+    // without its key (the form of an ended lease whose key was erased):
+    // it reads, and issues nothing.
     let mut v = serde_json::to_value(&revoked).unwrap();
     v["status"] = json!({"state": "active"});
-    assert!(serde_json::from_value::<LeaseRecord>(v).is_err());
+    let edited = serde_json::from_value::<LeaseRecord>(v).unwrap();
+    let err = issue(&edited, &l.credential, &req(FCM, 1, None), NOW_MS + 10, &mut rng(14)).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Internal, "an active record without its key issues nothing");
 }
 
 #[test]

@@ -99,20 +99,30 @@ fn a_lease_at_the_highest_quota_stays_usable_when_its_window_is_full() {
 }
 
 #[test]
-fn an_ended_lease_is_refused_as_expired_and_nothing_changes() {
+fn an_ended_lease_is_refused_as_expired_and_only_its_key_goes() {
     let mut h = Harness::new(902);
     let g = grant(&mut h, "alice", json!({"lifetime_s": 3600}));
     issue(&mut h, "alice", &g.credential, 2).unwrap();
     h.clock.advance(HOUR_MS);
-    let before = h.snapshot();
+    let mut expected = h.snapshot();
+    let lease_key = format!("users/alice/leases/{}", g.lease_id);
+    let mut record: Value = serde_json::from_slice(&expected.remove(&lease_key).unwrap()).unwrap();
+    record["sealed_key"] = Value::Null;
+    record["issued"] = json!([]);
     let e = issue(&mut h, "alice", &g.credential, 1).unwrap_err();
     assert_eq!(e["code"], "lease_expired", "{e}");
-    assert_eq!(h.snapshot(), before, "a refusal writes nothing but its audit entry");
+    let mut after = h.snapshot();
+    let stored: Value = serde_json::from_slice(&after.remove(&lease_key).unwrap()).unwrap();
+    assert_eq!(stored, record, "a refusal of an ended lease erases its key and its issuance times");
+    assert_eq!(after, expected, "and nothing else");
+    let before = h.snapshot();
+    assert_eq!(issue(&mut h, "alice", &g.credential, 1).unwrap_err()["code"], "lease_expired");
+    assert_eq!(h.snapshot(), before, "a second refusal writes nothing but its audit entry");
     let refused: Vec<Value> = chain_entries(&h, "users/alice")
         .into_iter()
         .filter(|e| e["event"] == "lease_token" && e["outcome"] == "refused")
         .collect();
-    assert_eq!(refused.len(), 1);
+    assert_eq!(refused.len(), 2);
     assert_eq!(refused[0]["reason"], "lease_expired");
     assert_eq!(refused[0]["ids"]["lease_id"], json!(g.lease_id));
 }
@@ -218,10 +228,13 @@ fn leases_ended_a_week_ago_are_cleaned_up_by_listing_and_audited() {
     assert_eq!(listed["leases"], json!([]));
     assert_eq!(listed["cleaned_up"], json!([g.lease_id]));
     assert!(h.get_raw(&lease_key).is_none());
+    // Two entries: the key erased by the first unlock after the end, the
+    // record deleted a week later.
     let expired: Vec<Value> =
         chain_entries(&h, "users/alice").into_iter().filter(|e| e["event"] == "lease_expire").collect();
-    assert_eq!(expired.len(), 1);
-    assert_eq!(expired[0]["ids"]["lease_id"], json!(g.lease_id));
+    assert_eq!(expired.len(), 2);
+    assert_eq!((expired[0]["reason"].clone(), expired[1]["reason"].clone()), (json!("key_erased"), Value::Null));
+    assert!(expired.iter().all(|e| e["ids"]["lease_id"] == json!(g.lease_id)));
 }
 
 // ---- user deletion
@@ -401,4 +414,62 @@ fn a_wrong_credential_learns_nothing_of_the_lease_state() {
     h.clock.advance(HOUR_MS);
     assert!(invalid(&refused(&mut h, &wrong_secret(&ended))), "a wrong credential was told the lease ended");
     assert_eq!(refused(&mut h, &ended)["code"], "lease_expired");
+}
+
+/// The stored lease record of `user`'s lease `id`.
+fn lease_record(h: &Harness, user: &str, id: &str) -> Value {
+    h.record(&format!("users/{user}/leases/{id}"))
+}
+
+/// A lease's sealed key goes when the lease ends: the first call that reads
+/// the lease after its end (the relay's next `lease_issue`, `lease_list`,
+/// `lease_create`, `vapid_rotate`, an unlock) erases it in its own write, so
+/// a copy of the store taken after that cannot give the relay the VAPID key.
+/// (Before, the key stayed until a `lease_list` with a session deleted the
+/// record 7 days after the end.)
+#[test]
+fn an_ended_lease_loses_its_sealed_key_at_the_next_call_that_reads_it() {
+    let mut h = long_sessions(1810);
+    let g = grant(&mut h, "alice", json!({"lifetime_s": 60}));
+    assert!(lease_record(&h, "alice", &g.lease_id)["sealed_key"].is_string());
+    h.clock.advance(61_000);
+    assert!(lease_record(&h, "alice", &g.lease_id)["sealed_key"].is_string(), "the end alone writes nothing");
+    // The relay's next request: refused, and the key is gone in that write.
+    assert_eq!(issue(&mut h, "alice", &g.credential, 1).unwrap_err()["code"], "lease_expired");
+    let record = lease_record(&h, "alice", &g.lease_id);
+    assert!(record["sealed_key"].is_null(), "{record}");
+    assert_eq!(record["issued"], json!([]));
+    // Still answered as ended, to the holder.
+    assert_eq!(issue(&mut h, "alice", &g.credential, 1).unwrap_err()["code"], "lease_expired");
+    let listed = h.rpc_ok("lease_list", json!({"user": "alice", "session": g.session}));
+    assert_eq!(listed["leases"][0]["state"], "expired");
+}
+
+#[test]
+fn unlock_and_lease_list_sweep_the_keys_of_ended_leases() {
+    let mut h = long_sessions(1820);
+    let g = grant(&mut h, "alice", json!({"lifetime_s": 60}));
+    let other = h.rpc_ok(
+        "lease_create",
+        json!({"user": "alice", "session": g.session, "lease": {"relay": "r2", "audiences": [FCM], "lifetime_s": 7200}}),
+    );
+    let other_id = other["lease"]["id"].as_str().unwrap().to_owned();
+    h.rpc_ok("lock", json!({"user": "alice", "session": g.session}));
+    h.clock.advance(61_000);
+    // The user comes back: the unlock's write takes the ended lease's key.
+    let s = session_of(&h.unlock_passphrase("alice", PASS).unwrap());
+    assert!(lease_record(&h, "alice", &g.lease_id)["sealed_key"].is_null(), "unlock did not sweep");
+    assert!(lease_record(&h, "alice", &other_id)["sealed_key"].is_string(), "a live lease keeps its key");
+    // A listing after the second one ends sweeps it too.
+    h.clock.advance(7200 * 1000);
+    h.rpc_ok("lease_list", json!({"user": "alice", "session": s}));
+    assert!(lease_record(&h, "alice", &other_id)["sealed_key"].is_null(), "lease_list did not sweep");
+    let out = h.rpc_ok("audit_export", json!({"user": "alice", "session": s}));
+    let erased = out["export"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"lease_expire\"") && l.contains("key_erased"))
+        .count();
+    assert_eq!(erased, 2);
 }

@@ -159,6 +159,21 @@ pub fn revoke(record: &LeaseRecord, now_ms: u64) -> LeaseRecord {
     updated
 }
 
+/// The record of a lease that has ended at `now_ms` with its sealed key
+/// erased (and its issuance times, which no quota needs any more), or
+/// `None` when there is nothing to erase (not ended, or no key left). The
+/// engine writes it with any call that reads the lease after its end, and
+/// at unlock, so a copy of the store taken after that holds no key.
+pub fn erase_if_ended(record: &LeaseRecord, now_ms: u64) -> Option<LeaseRecord> {
+    if !is_expired(record, now_ms) || record.sealed_key.is_none() {
+        return None;
+    }
+    let mut updated = record.clone();
+    updated.sealed_key = None;
+    updated.issued.clear();
+    Some(updated)
+}
+
 /// Whether the lease has ended at `now_ms` (from `expires_ms` on).
 pub fn is_expired(record: &LeaseRecord, now_ms: u64) -> bool {
     now_ms >= record.expires_ms

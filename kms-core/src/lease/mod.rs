@@ -159,7 +159,7 @@ pub use credential::{LeaseCredential, CREDENTIAL_LEN, CREDENTIAL_PREFIX};
 pub use custody::{invalid_credential, INVALID_CREDENTIAL};
 pub use id::{LeaseId, RelayLabel, LEASE_ID_LEN, MAX_RELAY_LEN};
 pub use issue::{issue, opening, plan, verify_credential, IssueRequest, LeaseOpening};
-pub use lifecycle::{create, draft, expired_cleanup_due, extend, is_expired, revoke, LeaseDraft};
+pub use lifecycle::{create, draft, erase_if_ended, expired_cleanup_due, extend, is_expired, revoke, LeaseDraft};
 pub use params::LeaseParams;
 pub use record::{LeaseInfo, LeaseRecord, LeaseState, LeaseStatus};
 pub use refusal::{check_usable, LeaseRefusal, UsableLease};

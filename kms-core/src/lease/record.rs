@@ -26,15 +26,16 @@ pub enum LeaseStatus {
 /// other operations return an updated copy for the engine to write.
 ///
 /// `sealed_key` is the VAPID private key sealed under the lease key (see the
-/// custody section of [`crate::lease`]); it is `None` once revoked. The rest
+/// custody section of [`crate::lease`]); it is `None` once revoked, and
+/// once the lease has ended and an engine call saw it. The rest
 /// is public and unauthenticated at rest. `issued` holds the times (ms) of
 /// the tokens issued in the last hour: the sliding-window quota state, at
 /// most `tokens_per_hour` entries.
 ///
 /// Reading a record checks its invariants (format `v` 1, no unknown fields,
 /// audiences sorted and unique, quotas in range, `max_batch <=
-/// tokens_per_hour`, `created_ms <= expires_ms`, a sealed key exactly when
-/// active, `issued` no longer than the quota), so a damaged record is
+/// tokens_per_hour`, `created_ms <= expires_ms`, no sealed key once
+/// revoked, `issued` no longer than the quota), so a damaged record is
 /// refused as a whole rather than half used.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "LeaseRecordWire")]
@@ -112,10 +113,11 @@ impl TryFrom<LeaseRecordWire> for LeaseRecord {
         if w.created_ms > w.expires_ms {
             return Err(damaged("expires before it was created"));
         }
-        match (&w.status, &w.sealed_key) {
-            (LeaseStatus::Active, Some(_)) | (LeaseStatus::Revoked { .. }, None) => {}
-            (LeaseStatus::Active, None) => return Err(damaged("active without a sealed key")),
-            (LeaseStatus::Revoked { .. }, Some(_)) => return Err(damaged("revoked but still holds a sealed key")),
+        // An active record without its key is one whose key was erased
+        // when it ended (`super::erase_if_ended`); whether it has ended
+        // depends on the reader's clock, so opening it checks again.
+        if let (LeaseStatus::Revoked { .. }, Some(_)) = (&w.status, &w.sealed_key) {
+            return Err(damaged("revoked but still holds a sealed key"));
         }
         if u64::try_from(w.issued.len()).unwrap_or(u64::MAX) > u64::from(w.tokens_per_hour) {
             return Err(damaged("more issuance times than the quota"));

@@ -55,6 +55,55 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         Ok(Loaded { key, bytes: Some(bytes), value })
     }
 
+    /// Adds to `batch` the erasure of the sealed key of every lease among
+    /// `leases` that has ended at `now_ms` (each on the condition that it
+    /// is unchanged), and returns their audit entries (`lease_expire`,
+    /// reason `key_erased`). Every call that reads a user's leases calls
+    /// this, so the key does not outlive the lease in the store.
+    pub(super) fn erase_ended(
+        batch: &mut WriteBatch,
+        leases: &[Loaded<LeaseRecord>],
+        now_ms: u64,
+    ) -> EngineResult<Vec<AuditRecord>> {
+        let mut entries = Vec::new();
+        for l in leases {
+            if let Some(erased) = lease::erase_if_ended(&l.value, now_ms) {
+                l.expect_unchanged(batch)?;
+                batch.put(&l.key, encode_json(&erased)?)?;
+                entries.push(
+                    AuditRecord::new(EventKind::LeaseExpire, Outcome::Ok)
+                        .with_id("lease_id", l.value.id().as_str())
+                        .with_reason("key_erased"),
+                );
+            }
+        }
+        Ok(entries)
+    }
+
+    /// For a call on one lease that has ended and still holds its key: the
+    /// key is erased and the refusal (`refused`, an entry of `event`) is
+    /// audited in one write, and the call answers `lease_expired`. `None`
+    /// when there is nothing to erase (the call goes on).
+    async fn refuse_ended(
+        &mut self,
+        cx: &mut CallContext,
+        user: &UserId,
+        loaded: &Loaded<LeaseRecord>,
+        refused: AuditRecord,
+        now_ms: u64,
+    ) -> EngineResult<Option<EngineError>> {
+        let mut batch = WriteBatch::new();
+        let mut entries = Self::erase_ended(&mut batch, std::slice::from_ref(loaded), now_ms)?;
+        if entries.is_empty() {
+            return Ok(None);
+        }
+        entries.push(AuditRecord { outcome: Outcome::Refused, ..refused }.with_reason("lease_expired"));
+        self.audit_into(cx, &mut batch, &AuditScope::User(user.clone()), entries, None, None).await?;
+        self.commit_audited(cx, batch).await?;
+        let refusal = lease::LeaseRefusal::Expired { expires_ms: loaded.value.expires_ms() };
+        Ok(Some(CoreError::from(refusal).into()))
+    }
+
     pub(super) async fn lease_create(
         &mut self,
         cx: &mut CallContext,
@@ -80,7 +129,8 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
                 .into());
             }
         }
-        if self.load_leases(&p.user).await?.len() >= MAX_PER_USER {
+        let existing = self.load_leases(&p.user).await?;
+        if existing.len() >= MAX_PER_USER {
             return Err(CoreError::invalid(format!("a user keeps at most {MAX_PER_USER} leases; revoke some")).into());
         }
         let master = self.session_master(&p.user, &p.session)?;
@@ -110,6 +160,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         let (record, credential) = draft.finish(sealed);
 
         let mut batch = WriteBatch::new();
+        let mut erased = Self::erase_ended(&mut batch, &existing, now)?;
         let key = layout::lease(&p.user, record.id())?;
         batch.expect_absent(&key)?;
         batch.put(&key, encode_json(&record)?)?;
@@ -118,7 +169,8 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
             .with_id("relay", record.relay().as_str())
             .with_id("kid", kid.as_str())
             .with_id("expires_ms", record.expires_ms().to_string());
-        self.audit_into(cx, &mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
+        erased.push(entry);
+        self.audit_into(cx, &mut batch, &AuditScope::User(p.user.clone()), erased, None, None).await?;
         self.commit_audited(cx, batch).await?;
         Ok(LeaseCreateResult { lease: record.info(now, Some(&kid)), credential })
     }
@@ -130,9 +182,9 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         let all = self.load_leases(&p.user).await?;
         let (stale, live): (Vec<_>, Vec<_>) = all.into_iter().partition(|l| lease::expired_cleanup_due(&l.value, now));
         let mut cleaned_up = Vec::new();
-        if !stale.is_empty() {
-            let mut batch = WriteBatch::new();
-            let mut entries = Vec::new();
+        let mut batch = WriteBatch::new();
+        let mut entries = Self::erase_ended(&mut batch, &live, now)?;
+        if !stale.is_empty() || !entries.is_empty() {
             for l in &stale {
                 l.expect_unchanged(&mut batch)?;
                 batch.delete(&l.key)?;
@@ -144,6 +196,10 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
             self.audit_into(cx, &mut batch, &AuditScope::User(p.user.clone()), entries, None, None).await?;
             self.commit_tails(cx, batch).await?;
         }
+        let live: Vec<_> = live
+            .into_iter()
+            .map(|l| Loaded { value: lease::erase_if_ended(&l.value, now).unwrap_or(l.value), ..l })
+            .collect();
         Ok(LeaseList { leases: live.iter().map(|l| l.value.info(now, kid.as_ref())).collect(), cleaned_up })
     }
 
@@ -175,6 +231,11 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         self.sessions.expiry(&p.user, &p.session, now)?;
         let kid = self.current_kid(&p.user).await?;
         let loaded = self.load_lease(&p.user, &p.lease_id).await?;
+        let refused =
+            AuditRecord::new(EventKind::LeaseExtend, Outcome::Refused).with_id("lease_id", p.lease_id.as_str());
+        if let Some(refusal) = self.refuse_ended(cx, &p.user, &loaded, refused, now).await? {
+            return Err(refusal);
+        }
         let usable = lease::check_usable(&loaded.value, now, kid.as_ref()).map_err(CoreError::from)?;
         let extended = lease::extend(&usable, p.lifetime_s)?;
         let mut batch = WriteBatch::new();
@@ -204,6 +265,12 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         // The credential first: a caller without it learns nothing of the
         // lease's state (revoked, ended, rotated).
         lease::verify_credential(&loaded.value, &p.credential)?;
+        let refused = AuditRecord::new(EventKind::LeaseToken, Outcome::Refused)
+            .with_id("lease_id", p.credential.lease_id().as_str())
+            .with_id("aud", &p.request.aud);
+        if let Some(refusal) = self.refuse_ended(cx, &p.user, &loaded, refused, now).await? {
+            return Err(refusal);
+        }
         let usable =
             lease::check_usable(&loaded.value, now, user.value.current_kid.as_ref()).map_err(CoreError::from)?;
         let opening = lease::opening(&usable, &p.credential)?;

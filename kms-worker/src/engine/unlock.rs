@@ -120,8 +120,15 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
                 if resealed.skipped > 0 {
                     entry = entry.with_id("reseal_skipped", resealed.skipped.to_string());
                 }
+                // Leases that ended while the user was away lose their sealed
+                // keys now. A lease record that does not read back does not
+                // stop the unlock: it is left to the calls that read leases.
+                let mut entries = vec![entry];
+                if let Ok(leases) = self.load_leases(&p.user).await {
+                    entries.extend(Self::erase_ended(&mut batch, &leases, now)?);
+                }
                 let scope = AuditScope::User(p.user.clone());
-                self.audit_into(cx, &mut batch, &scope, vec![entry], Some(&audit_key), None).await?;
+                self.audit_into(cx, &mut batch, &scope, entries, Some(&audit_key), None).await?;
                 if throttle.bytes.is_some() {
                     throttle.expect_unchanged(&mut batch)?;
                     batch.delete(&throttle.key)?;

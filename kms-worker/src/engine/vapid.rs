@@ -115,8 +115,10 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         let (record, next_user) = self.make_key(&master, &user.value).await?;
         let mut retired = old.value.clone();
         retired.retire(now);
+        let leases = self.load_leases(&p.user).await?;
 
         let mut batch = WriteBatch::new();
+        let erased = Self::erase_ended(&mut batch, &leases, now)?;
         user.expect_unchanged(&mut batch)?;
         old.expect_unchanged(&mut batch)?;
         batch.put(&user.key, next_user.encode()?)?;
@@ -127,7 +129,9 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         let entry = AuditRecord::new(EventKind::KeyRotate, Outcome::Ok)
             .with_id("kid", record.kid().as_str())
             .with_id("retired_kid", old_kid.as_str());
-        self.audit_into(cx, &mut batch, &AuditScope::User(p.user.clone()), vec![entry], None, None).await?;
+        let mut entries = vec![entry];
+        entries.extend(erased);
+        self.audit_into(cx, &mut batch, &AuditScope::User(p.user.clone()), entries, None, None).await?;
         self.commit_audited(cx, batch).await?;
 
         let current = record.info()?;
