@@ -30,6 +30,9 @@ pub struct KmsConfig {
     /// Which push services a stored subscription may point at (default: the
     /// major ones; loopback only when a test or the demo allows it).
     pub push_services: PushServicePolicy,
+    /// Longest lifetime of a lease, from its creation or extension, in
+    /// seconds: 60 s to 30 days, default 7 days.
+    pub max_lease_lifetime_s: u64,
 }
 
 impl Default for KmsConfig {
@@ -44,6 +47,7 @@ impl Default for KmsConfig {
             ceremony_ttl_ms: DEFAULT_CEREMONY_TTL_MS,
             max_enrollments: 16,
             push_services: PushServicePolicy::default(),
+            max_lease_lifetime_s: kms_core::lease::DEFAULT_MAX_LIFETIME_S,
         }
     }
 }

@@ -50,7 +50,7 @@ fn make() -> Value {
     let granted = h.rpc_ok(
         "lease_create",
         json!({"user": "alice", "session": s,
-               "lease": {"relay": "relay-1", "audiences": ["https://fcm.googleapis.com"], "lifetime_s": 2_592_000}}),
+               "lease": {"relay": "relay-1", "audiences": ["https://fcm.googleapis.com"], "lifetime_s": 604_800}}),
     );
     let records: serde_json::Map<String, Value> =
         h.store.snapshot().into_iter().map(|(k, v)| (k, json!(kms_core::b64::encode(v)))).collect();

@@ -473,3 +473,43 @@ fn unlock_and_lease_list_sweep_the_keys_of_ended_leases() {
         .count();
     assert_eq!(erased, 2);
 }
+
+/// A lease lasts at most 7 days from its creation or extension unless the
+/// engine is configured for more (up to 30); the cap is a refusal that
+/// names it, at creation and at extension.
+#[test]
+fn leases_last_at_most_seven_days_unless_configured() {
+    const DAY_S: u64 = 86_400;
+    let mut h = long_sessions(1830);
+    let g = grant(&mut h, "alice", json!({"lifetime_s": 7 * DAY_S}));
+    let create = |h: &mut Harness, lifetime_s: u64| {
+        h.rpc(
+            "lease_create",
+            json!({"user": "alice", "session": g.session, "lease": {"relay": "r", "audiences": [FCM], "lifetime_s": lifetime_s}}),
+        )
+    };
+    let e = create(&mut h, 7 * DAY_S + 1).unwrap_err();
+    assert_eq!(e["code"], "invalid_input");
+    assert!(e["message"].as_str().unwrap().contains("at most 604800 s (7 days)"), "{e}");
+    let e = h.rpc_err(
+        "lease_extend",
+        json!({"user": "alice", "session": g.session, "lease_id": g.lease_id, "lifetime_s": 8 * DAY_S}),
+    );
+    assert_eq!(e["code"], "invalid_input", "{e}");
+
+    // Configured for 30 days: 30 days pass, 31 do not (the ceiling).
+    h.restart(KmsConfig { session_ttl_ms: 24 * HOUR_MS, max_lease_lifetime_s: 30 * DAY_S, ..KmsConfig::default() });
+    let s = session_of(&h.unlock_passphrase("alice", PASS).unwrap());
+    let created = h.rpc(
+        "lease_create",
+        json!({"user": "alice", "session": s, "lease": {"relay": "r", "audiences": [FCM], "lifetime_s": 30 * DAY_S}}),
+    );
+    assert!(created.is_ok(), "{created:?}");
+    let too_long = KmsConfig { max_lease_lifetime_s: 31 * DAY_S, ..KmsConfig::default() };
+    let engine = kms_worker::Kms::new(
+        Box::new(kms_storage::MemoryStore::new()),
+        kms_worker::Platform::native(kms_core::env::ManualClock::new(0), rand_core::OsRng),
+        too_long,
+    );
+    assert!(engine.is_err());
+}

@@ -309,7 +309,7 @@ mod web_store {
         let lease = call(
             &mut web,
             "lease_create",
-            json!({"user": "alice", "session": s, "lease": {"relay": "relay-1", "audiences": [AUD], "lifetime_s": 2_592_000}}),
+            json!({"user": "alice", "session": s, "lease": {"relay": "relay-1", "audiences": [AUD], "lifetime_s": 604_800}}),
         )
         .await;
         drop(web);

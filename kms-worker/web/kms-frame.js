@@ -100,6 +100,7 @@ function startWorker() {
         allow_loopback_push: config.allow_loopback_push === true,
         allowed_hosts: config.allowed_hosts,
         ...(Number.isSafeInteger(config.session_ttl_ms) ? { session_ttl_ms: config.session_ttl_ms } : {}),
+        ...(Number.isSafeInteger(config.max_lease_lifetime_s) ? { max_lease_lifetime_s: config.max_lease_lifetime_s } : {}),
       },
     });
   });

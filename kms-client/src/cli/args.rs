@@ -121,7 +121,7 @@ pub enum LeaseCmd {
         /// the origins of the user's stored subscriptions.
         #[arg(long = "aud")]
         audiences: Vec<String>,
-        /// Lifetime: seconds or 30m/12h/7d style (default 24h, at most 30d).
+        /// Lifetime: seconds or 30m/12h/7d style (default 24h, at most 7d).
         #[arg(long)]
         lifetime: Option<String>,
         /// Tokens per hour (sliding window).

@@ -160,7 +160,7 @@ pub use custody::{invalid_credential, INVALID_CREDENTIAL};
 pub use id::{LeaseId, RelayLabel, LEASE_ID_LEN, MAX_RELAY_LEN};
 pub use issue::{issue, opening, plan, verify_credential, IssueRequest, LeaseOpening};
 pub use lifecycle::{create, draft, erase_if_ended, expired_cleanup_due, extend, is_expired, revoke, LeaseDraft};
-pub use params::LeaseParams;
+pub use params::{check_lifetime_within, LeaseParams};
 pub use record::{LeaseInfo, LeaseRecord, LeaseState, LeaseStatus};
 pub use refusal::{check_usable, LeaseRefusal, UsableLease};
 
@@ -168,8 +168,13 @@ pub use refusal::{check_usable, LeaseRefusal, UsableLease};
 pub const DEFAULT_LIFETIME_S: u64 = 24 * 3600;
 /// Shortest lifetime of a lease (and of an extension), in seconds.
 pub const MIN_LIFETIME_S: u64 = 60;
-/// Longest lifetime of a lease from now, at creation or extension: 30 days.
+/// Longest lifetime of a lease from now, at creation or extension, that
+/// any configuration allows: 30 days.
 pub const MAX_LIFETIME_S: u64 = 30 * 24 * 3600;
+/// Longest lifetime of a lease from now unless the engine is configured
+/// otherwise (up to [`MAX_LIFETIME_S`]): 7 days. A relay that needs more
+/// asks the user to extend.
+pub const DEFAULT_MAX_LIFETIME_S: u64 = 7 * 24 * 3600;
 
 /// Tokens per hour when `tokens_per_hour` is not given.
 pub const DEFAULT_TOKENS_PER_HOUR: u32 = 60;

@@ -65,6 +65,26 @@ pub(super) fn check_lifetime(lifetime_s: u64) -> Result<u64> {
     Ok(lifetime_s)
 }
 
+/// Checks `lifetime_s` (of a new lease, or of an extension) against the
+/// engine's configured longest lifetime `max_s` (at most
+/// [`MAX_LIFETIME_S`]); `invalid_input` naming the limit if over it.
+pub fn check_lifetime_within(lifetime_s: u64, max_s: u64) -> Result<()> {
+    if lifetime_s > max_s {
+        return Err(CoreError::invalid(format!(
+            "lifetime_s: at most {max_s} s ({} days) on this KMS; extend the lease before it ends for more",
+            max_s / 86_400
+        )));
+    }
+    Ok(())
+}
+
+impl LeaseParams {
+    /// The lifetime asked for, or the default ([`DEFAULT_LIFETIME_S`]).
+    pub fn lifetime_or_default(&self) -> u64 {
+        self.lifetime_s.unwrap_or(DEFAULT_LIFETIME_S)
+    }
+}
+
 /// Sorted, deduplicated audiences, 1 to [`MAX_AUDIENCES`].
 pub(super) fn check_audiences(origins: impl IntoIterator<Item = PushOrigin>) -> Result<Vec<PushOrigin>> {
     let set: BTreeSet<String> = origins.into_iter().map(|o| o.as_str().to_owned()).collect();

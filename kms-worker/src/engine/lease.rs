@@ -116,6 +116,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
             .await?
             .ok_or_else(|| CoreError::NotFound("VAPID key to lease (use vapid_generate first)".into()))?;
         let mut params = p.lease;
+        lease::check_lifetime_within(params.lifetime_or_default(), self.config.max_lease_lifetime_s)?;
         if params.audiences.is_empty() {
             // By default a relay may address exactly the push services the
             // user has subscriptions at.
@@ -237,6 +238,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
             return Err(refusal);
         }
         let usable = lease::check_usable(&loaded.value, now, kid.as_ref()).map_err(CoreError::from)?;
+        lease::check_lifetime_within(p.lifetime_s, self.config.max_lease_lifetime_s)?;
         let extended = lease::extend(&usable, p.lifetime_s)?;
         let mut batch = WriteBatch::new();
         loaded.expect_unchanged(&mut batch)?;

@@ -19,7 +19,7 @@ use kms_core::rpc::{Call, NewEnrollment, Request, Response, RpcError, UnlockCred
 use kms_core::session::Sessions;
 use kms_core::unlock::ceremony::CeremonyBook;
 use kms_core::vapid::VapidPublicKey;
-use kms_core::ErrorCode;
+use kms_core::{CoreError, ErrorCode};
 use kms_storage::Store;
 use rand_core::CryptoRngCore;
 use serde::Serialize;
@@ -71,6 +71,15 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
     /// Fails only on a configuration out of range.
     pub fn new(store: Box<dyn Store>, platform: Platform<C, R, P>, config: KmsConfig) -> EngineResult<Self> {
         let sessions = Sessions::with_ttl(config.session_ttl_ms)?;
+        let lease_range = kms_core::lease::MIN_LIFETIME_S..=kms_core::lease::MAX_LIFETIME_S;
+        if !lease_range.contains(&config.max_lease_lifetime_s) {
+            return Err(CoreError::invalid(format!(
+                "max_lease_lifetime_s: must be {} to {} (30 days)",
+                lease_range.start(),
+                lease_range.end()
+            ))
+            .into());
+        }
         let ceremonies = CeremonyBook::new(config.ceremony_ttl_ms);
         let Platform { clock, rng, pbkdf2, crypto } = platform;
         Ok(Self {

@@ -28,6 +28,10 @@ struct WebOptions {
     /// its top page, which must be one of them.
     #[serde(default)]
     allowed_hosts: Vec<String>,
+    /// Longest lease lifetime in seconds (default: the engine's, 7 days;
+    /// at most 30 days).
+    #[serde(default)]
+    max_lease_lifetime_s: Option<u64>,
 }
 
 /// Most host origins one KMS origin serves.
@@ -72,6 +76,9 @@ impl WebConfig {
         engine.push_services = engine.push_services.with_loopback(opts.allow_loopback_push);
         if let Some(ttl) = opts.session_ttl_ms {
             engine.session_ttl_ms = ttl;
+        }
+        if let Some(max) = opts.max_lease_lifetime_s {
+            engine.max_lease_lifetime_s = max;
         }
         Ok(Self { db_name: opts.db_name, engine })
     }
