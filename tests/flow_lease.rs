@@ -196,7 +196,7 @@ fn lease_flow_end_to_end() {
 
         // The audit log has it all, never a token or the credential, and verifies.
         let s = Session::from(&kms.unlock_passphrase(&alice, Passphrase::new(PASS)).await.unwrap());
-        let export = kms.audit_export(&s).await.unwrap();
+        let export = kms.audit_export(&s, None).await.unwrap();
         for secret in [credential.as_str(), cred2.as_str(), issued.tokens[0].jwt.as_str()] {
             assert!(!export.export.contains(secret), "the audit log holds a secret");
         }

@@ -27,6 +27,22 @@ export type AddEnrollmentParams = {
 };
 
 /**
+ * `audit_export` parameters: the session, and optionally a nonce of the
+ * verifier's choosing that the export's final checkpoint signs.
+ */
+export type AuditExportParams = {
+  user: UserId,
+  session: SessionToken,
+  /**
+   * A fresh value the verifier chose (1 to 64 characters of
+   * `[A-Za-z0-9_-]`): the final checkpoint signs it, so the verifier
+   * knows this export was made for its request
+   * (`audit_verify`'s `expected_nonce`).
+   */
+  nonce?: string | null,
+};
+
+/**
  * `audit_export` result.
  */
 export type AuditExportResult = {
@@ -71,6 +87,11 @@ export type AuditVerifyParams = {
    * engine never runs for it; the elements past the cap are not even read.
    */
   expected_checkpoints?: Array<Checkpoint>,
+  /**
+   * The nonce the export was asked for: its final checkpoint must sign
+   * it (`nonce_mismatch` otherwise).
+   */
+  expected_nonce?: string | null,
 };
 
 /**
@@ -153,6 +174,12 @@ export type Checkpoint = {
    * When it was signed, milliseconds since the Unix epoch.
    */
   ts_ms: number,
+  /**
+   * The verifier's nonce this checkpoint signs (see the module docs);
+   * absent from every checkpoint but the final one of an export asked
+   * for with a nonce.
+   */
+  nonce?: string,
   /**
    * RFC 7638 thumbprint of the audit public key that signed it.
    */
@@ -257,7 +284,7 @@ export type Failure = {
  * strings are part of the verify RPC and the CLI's `--json` output: never
  * rename one, only add.
  */
-export type FailureReason = "too_large" | "line_too_long" | "truncated" | "malformed_line" | "missing_header" | "duplicate_header" | "unknown_line_type" | "unsupported_version" | "invalid_field" | "non_canonical" | "misplaced_line" | "too_many_entries" | "too_many_checkpoints" | "kid_mismatch" | "audit_key_mismatch" | "scope_mismatch" | "bad_genesis" | "seq_not_contiguous" | "entry_missing" | "entry_out_of_order" | "entry_inserted" | "link_mismatch" | "mac_mismatch" | "checkpoint_key_mismatch" | "bad_checkpoint_signature" | "checkpoint_beyond_entries" | "checkpoint_head_mismatch" | "missing_final_checkpoint" | "count_mismatch" | "export_time_mismatch" | "rollback" | "fork" | "internal";
+export type FailureReason = "too_large" | "line_too_long" | "truncated" | "malformed_line" | "missing_header" | "duplicate_header" | "unknown_line_type" | "unsupported_version" | "invalid_field" | "non_canonical" | "misplaced_line" | "too_many_entries" | "too_many_checkpoints" | "kid_mismatch" | "audit_key_mismatch" | "scope_mismatch" | "bad_genesis" | "seq_not_contiguous" | "entry_missing" | "entry_out_of_order" | "entry_inserted" | "link_mismatch" | "mac_mismatch" | "nonce_mismatch" | "checkpoint_key_mismatch" | "bad_checkpoint_signature" | "checkpoint_beyond_entries" | "checkpoint_head_mismatch" | "missing_final_checkpoint" | "count_mismatch" | "export_time_mismatch" | "rollback" | "fork" | "internal";
 
 /**
  * `gate_begin` parameters.
@@ -1118,7 +1145,7 @@ export interface KmsMethods {
   vapid_rotate: { params: SessionParams; result: RotateResult };
   vapid_public: { params: UserParams; result: VapidKeys };
   sign_jwt: { params: SignJwtParams; result: SignedJwt };
-  audit_export: { params: SessionParams; result: AuditExportResult };
+  audit_export: { params: AuditExportParams; result: AuditExportResult };
   audit_verify: { params: AuditVerifyParams; result: VerifyReport };
   subscription_add: { params: SubscriptionAddParams; result: SubscriptionInfo };
   subscription_list: { params: SessionParams; result: SubscriptionList };

@@ -216,9 +216,12 @@ impl<T: Transport> KmsClient<T> {
         self.call(Call::VapidPublic(UserParams { user: user.clone() })).await
     }
 
-    /// Exports the user's audit log (ends with a freshly signed checkpoint).
-    pub async fn audit_export(&self, session: &Session) -> Result<AuditExportResult, ClientError> {
-        self.call(Call::AuditExport(session.params())).await
+    /// Exports the user's audit log (ends with a freshly signed checkpoint;
+    /// with `nonce`, a value the verifier chose, which that checkpoint signs:
+    /// see `kms_core::audit::VerifyOptions::expected_nonce`).
+    pub async fn audit_export(&self, session: &Session, nonce: Option<&str>) -> Result<AuditExportResult, ClientError> {
+        let SessionParams { user, session } = session.params();
+        self.call(Call::AuditExport(AuditExportParams { user, session, nonce: nonce.map(str::to_owned) })).await
     }
 
     /// Verifies an audit export inside the KMS (the same verifier as

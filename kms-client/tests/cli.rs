@@ -801,3 +801,37 @@ fn over_long_or_empty_passphrases_are_invalid_input() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(!text.contains("\"failures\""), "no failed attempt was counted:\n{text}");
 }
+
+/// `--nonce` and `--expect-nonce`: an export asked for with a nonce
+/// verifies for that nonce only; an older export presented for a new
+/// request is `nonce_mismatch`; a malformed nonce is a usage error before
+/// anything is read or unlocked.
+#[test]
+fn audit_export_nonce_tells_a_fresh_export_from_a_replayed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("kms.sqlite");
+    setup(&store, "nina");
+    let old = dir.path().join("old.jsonl");
+    ok_json(&store, &["audit", "export", "--user", "nina", "-o", old.to_str().unwrap()], &format!("{PASS}\n"));
+    let fresh = dir.path().join("fresh.jsonl");
+    let out = ok_json(
+        &store,
+        &["audit", "export", "--user", "nina", "-o", fresh.to_str().unwrap(), "--nonce", "req-42"],
+        &format!("{PASS}\n"),
+    );
+    assert_eq!(out["checkpoint"]["nonce"], "req-42");
+    let fresh = std::fs::read_to_string(&fresh).unwrap();
+    let old = std::fs::read_to_string(&old).unwrap();
+    let (ok, report) = verify_file(&store, &fresh, &["--expect-nonce", "req-42"]);
+    assert!(ok, "{report}");
+    for (text, nonce) in [(&old, "req-42"), (&fresh, "req-43")] {
+        let (ok, report) = verify_file(&store, text, &["--expect-nonce", nonce]);
+        assert!(!ok);
+        assert_eq!(report["first_failure"]["reason"], "nonce_mismatch", "{report}");
+    }
+    let e = err_json(&store, &["audit", "export", "--user", "nina", "--nonce", "no spaces"], "");
+    assert_eq!(e["code"], "invalid_input", "{e}");
+    let check = dir.path().join("check.jsonl");
+    let e = err_json(&store, &["audit", "verify", check.to_str().unwrap(), "--expect-nonce", "a.b"], "");
+    assert_eq!(e["code"], "invalid_input", "{e}");
+}

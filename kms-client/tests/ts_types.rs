@@ -21,13 +21,13 @@ use kms_core::audit::VerifyReport;
 use kms_core::lease::LeaseInfo;
 use kms_core::push::SubscriptionInfo;
 use kms_core::rpc::{
-    AddEnrollmentParams, AuditExportResult, AuditVerifyParams, Call, ChangePassphraseParams, Empty, EnrollmentList,
-    GateBeginParams, GateBeginResult, InfoResult, LeaseCreateParams, LeaseCreateResult, LeaseExtendParams,
-    LeaseIssueParams, LeaseIssueResult, LeaseList, LeaseRefParams, PrfBeginResult, RemoveEnrollmentParams,
-    RemoveResult, RequestId, RotateResult, RpcError, SessionParams, SessionResult, SessionStatus, SetupParams,
-    SignJwtParams, SignJwtResult, SubscriptionAddParams, SubscriptionList, SubscriptionRemoveParams,
-    SubscriptionRemoveResult, UnlockParams, UserDeleteParams, UserDeleteResult, UserParams, VapidKeys, METHOD_NAMES,
-    PROTOCOL_VERSION,
+    AddEnrollmentParams, AuditExportParams, AuditExportResult, AuditVerifyParams, Call, ChangePassphraseParams, Empty,
+    EnrollmentList, GateBeginParams, GateBeginResult, InfoResult, LeaseCreateParams, LeaseCreateResult,
+    LeaseExtendParams, LeaseIssueParams, LeaseIssueResult, LeaseList, LeaseRefParams, PrfBeginResult,
+    RemoveEnrollmentParams, RemoveResult, RequestId, RotateResult, RpcError, SessionParams, SessionResult,
+    SessionStatus, SetupParams, SignJwtParams, SignJwtResult, SubscriptionAddParams, SubscriptionList,
+    SubscriptionRemoveParams, SubscriptionRemoveResult, UnlockParams, UserDeleteParams, UserDeleteResult, UserParams,
+    VapidKeys, METHOD_NAMES, PROTOCOL_VERSION,
 };
 use kms_core::unlock::EnrollmentInfo;
 use kms_core::vapid::VapidPublicInfo;
@@ -87,7 +87,7 @@ fn methods(decls: &mut Decls) -> Vec<Method> {
         decls.method::<SessionParams, RotateResult>("vapid_rotate", Call::VapidRotate),
         decls.method::<UserParams, VapidKeys>("vapid_public", Call::VapidPublic),
         decls.method::<SignJwtParams, SignJwtResult>("sign_jwt", Call::SignJwt),
-        decls.method::<SessionParams, AuditExportResult>("audit_export", Call::AuditExport),
+        decls.method::<AuditExportParams, AuditExportResult>("audit_export", Call::AuditExport),
         decls.method::<AuditVerifyParams, VerifyReport>("audit_verify", Call::AuditVerify),
         decls.method::<SubscriptionAddParams, SubscriptionInfo>("subscription_add", Call::SubscriptionAdd),
         decls.method::<SessionParams, SubscriptionList>("subscription_list", Call::SubscriptionList),

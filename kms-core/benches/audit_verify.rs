@@ -83,7 +83,7 @@ fn verify(c: &mut Criterion) {
     let max_expected = VerifyOptions {
         expected_public_key: opts.expected_public_key.clone(),
         expected_checkpoints: held,
-        mac_key0: None,
+        ..VerifyOptions::default()
     };
     let r = audit::verify_export(&text, &max_expected);
     assert!(r.valid && r.expected_checkpoints_verified == audit::MAX_EXPECTED_CHECKPOINTS);

@@ -97,6 +97,7 @@ fn every_operation_is_recorded_success_or_failure_and_the_export_verifies() {
         export: text.to_owned(),
         expected_public_key: Some(header["audit_public_key"].to_string()),
         expected_checkpoints: vec![],
+        expected_nonce: None,
     }));
     assert_eq!(r["valid"], json!(true), "{r}");
 }
@@ -235,6 +236,7 @@ fn audit_verify_refuses_more_expected_checkpoints_than_the_cap_before_any_work()
         export: text.clone(),
         expected_public_key: None,
         expected_checkpoints: vec![held; CAP + 1],
+        expected_nonce: None,
     }));
     assert_eq!(e.code, kms_core::ErrorCode::InvalidInput);
     assert!(e.message.contains(&CAP.to_string()), "{}", e.message);
@@ -305,4 +307,35 @@ fn a_refused_lease_issue_is_audited_whatever_its_aud_holds() {
     assert_eq!(refused[1]["ids"]["aud"], "\\u{202e}https://fcm.googleapis.com");
     let report = h.rpc_ok("audit_verify", json!({"export": text}));
     assert_eq!(report["valid"], json!(true), "{report}");
+}
+
+/// A verifier that asks for an export with a nonce of its own knows the
+/// export it gets was made for that request: the final checkpoint signs the
+/// nonce. An older export, replayed as current (with no nonce, or with the
+/// nonce of another request), is refused with `nonce_mismatch`. (Before,
+/// an old export presented as current verified.)
+#[test]
+fn an_export_made_for_a_nonce_is_told_from_a_replayed_one() {
+    let mut h = Harness::new(930);
+    let s = session_of(&serde_json::to_value(h.setup_passphrase("alice", PASS_A)).unwrap());
+    let old = h.rpc_ok("audit_export", json!({"user": "alice", "session": s}))["export"].as_str().unwrap().to_owned();
+    let first = h.rpc_ok("audit_export", json!({"user": "alice", "session": s, "nonce": "request-1"}));
+    assert_eq!(first["checkpoint"]["nonce"], "request-1");
+    let first = first["export"].as_str().unwrap().to_owned();
+    let verify = |h: &mut Harness, export: &str, nonce: &str| {
+        h.rpc_ok("audit_verify", json!({"export": export, "expected_nonce": nonce}))
+    };
+    assert_eq!(verify(&mut h, &first, "request-1")["valid"], json!(true));
+    for (export, nonce) in [(&old, "request-1"), (&first, "request-2")] {
+        let report = verify(&mut h, export, nonce);
+        assert_eq!(report["valid"], json!(false));
+        assert_eq!(report["first_failure"]["reason"], "nonce_mismatch", "{report}");
+    }
+    // The same exports still verify for a verifier that asked for no nonce,
+    // and the nonce is in the log.
+    assert_eq!(h.rpc_ok("audit_verify", json!({"export": first}))["valid"], json!(true));
+    assert!(first.lines().any(|l| l.contains("\"event\":\"export\"") && l.contains("\"nonce\":\"request-1\"")));
+    // A nonce is checked where it is given.
+    let e = h.rpc_err("audit_export", json!({"user": "alice", "session": s, "nonce": "not a nonce"}));
+    assert_eq!(e["code"], "invalid_input", "{e}");
 }

@@ -306,7 +306,7 @@ fn deleting_a_user_erases_every_secret_and_delegation_and_keeps_a_tombstone() {
             kms_core::audit::AuditPublicKey::parse(&header["audit_public_key"].to_string()).unwrap(),
         ),
         expected_checkpoints: vec![serde_json::from_value(out["final_checkpoint"].clone()).unwrap()],
-        mac_key0: None,
+        ..Default::default()
     };
     let last_export = out["export"].as_str().unwrap();
     let report = kms_core::audit::verify_export(last_export, &opts);

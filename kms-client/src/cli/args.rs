@@ -225,6 +225,11 @@ pub enum AuditCmd {
         /// Write the export here instead of standard output.
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// A value of the verifier's choosing (1 to 64 of A-Z a-z 0-9 - _)
+        /// that the final checkpoint signs; check it with
+        /// `kms audit verify --expect-nonce`.
+        #[arg(long, value_name = "NONCE")]
+        nonce: Option<String>,
     },
     /// Verify an export with nothing but the public key; exit 0 only when valid.
     Verify {
@@ -241,6 +246,10 @@ pub enum AuditCmd {
         /// without it the key in the export's header is trusted and reported.
         #[arg(long = "expect-key", value_name = "KEY")]
         expect_key: Option<String>,
+        /// The nonce the export was asked for (`kms audit export --nonce`):
+        /// an export whose final checkpoint does not sign it is refused.
+        #[arg(long = "expect-nonce", value_name = "NONCE")]
+        expect_nonce: Option<String>,
     },
 }
 

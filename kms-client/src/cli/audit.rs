@@ -16,14 +16,17 @@ use super::prompt::Prompter;
 /// Runs `audit export` (verify is handled before a store is opened).
 pub(super) async fn run(client: &Client, prompt: &Prompter, j: bool, cmd: AuditCmd) -> Result<(), CliError> {
     match cmd {
-        AuditCmd::Export { user, output } => {
+        AuditCmd::Export { user, output, nonce } => {
             let user = kms_core::ids::UserId::parse(&user.user).map_err(|e| CliError::Usage(e.to_string()))?;
+            if let Some(n) = &nonce {
+                kms_core::audit::check_nonce(n).map_err(|e| CliError::Usage(format!("--nonce: {e}")))?;
+            }
             // The file is opened before the export (which signs and
             // records a checkpoint); an existing one is replaced only after.
             let file =
                 output.as_deref().map(|p| OutputFile::create_or_replace(p, "nothing was exported")).transpose()?;
             let session = unlock(client, prompt, &user).await?;
-            let r = client.audit_export(&session).await;
+            let r = client.audit_export(&session, nonce.as_deref()).await;
             client.lock(&session).await?;
             let r = r?;
             match file {
@@ -105,8 +108,12 @@ pub(super) fn verify(
     expect: &[String],
     expect_file: Option<&Path>,
     expect_key: Option<&str>,
+    expect_nonce: Option<&str>,
     j: bool,
 ) -> Result<(), CliError> {
+    if let Some(n) = expect_nonce {
+        kms_core::audit::check_nonce(n).map_err(|e| CliError::Usage(format!("--expect-nonce: {e}")))?;
+    }
     let text = read_export(file)?;
     let mut expected_checkpoints = Vec::new();
     let from_file = match expect_file {
@@ -131,7 +138,13 @@ pub(super) fn verify(
     }
     let expected_public_key =
         expect_key.map(AuditPublicKey::parse).transpose().map_err(|e| CliError::Usage(format!("--expect-key: {e}")))?;
-    let report = verify_export(&text, &VerifyOptions { expected_public_key, expected_checkpoints, mac_key0: None });
+    let opts = VerifyOptions {
+        expected_public_key,
+        expected_checkpoints,
+        mac_key0: None,
+        expected_nonce: expect_nonce.map(str::to_owned),
+    };
+    let report = verify_export(&text, &opts);
     if j {
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
     } else {

@@ -76,14 +76,20 @@ pub async fn run(args: Args) -> Result<(), CliError> {
         return super::relay::push(args.json, cmd);
     }
     // Verifying needs no store and no engine: only the file.
-    if let Command::Audit(AuditCmd::Verify { file, expect_checkpoints, expect_checkpoints_file, expect_key }) =
-        &args.command
+    if let Command::Audit(AuditCmd::Verify {
+        file,
+        expect_checkpoints,
+        expect_checkpoints_file,
+        expect_key,
+        expect_nonce,
+    }) = &args.command
     {
         return super::audit::verify(
             file,
             expect_checkpoints,
             expect_checkpoints_file.as_deref(),
             expect_key.as_deref(),
+            expect_nonce.as_deref(),
             args.json,
         );
     }

@@ -90,7 +90,7 @@ pub mod key;
 pub mod verify;
 
 pub use chain::{append, audit_mac_key0, AuditMacKey, ChainState};
-pub use checkpoint::{checkpoint_text, Checkpoint};
+pub use checkpoint::{check_nonce, checkpoint_text, Checkpoint, MAX_NONCE_LEN};
 pub use entry::{
     entry_hash, genesis_hash, AuditEntry, AuditRecord, AuditScope, EventKind, Outcome, MAX_CODE_LEN, MAX_IDS,
     MAX_ID_KEY_LEN, MAX_ID_VALUE_LEN,

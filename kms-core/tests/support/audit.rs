@@ -86,6 +86,7 @@ impl Log {
             expected_public_key: Some(self.key.public().clone()),
             expected_checkpoints: Vec::new(),
             mac_key0: Some(self.mac_key0()),
+            expected_nonce: None,
         }
     }
 

@@ -182,9 +182,10 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         batch.put(&layout::audit_page(scope, page_no)?, page.clone())?;
 
         if let Some(key) = checkpoint {
-            let text = Checkpoint::text_to_sign(&state, now);
+            let nonce = cx.checkpoint_nonce.take();
+            let text = Checkpoint::text_to_sign(&state, now, nonce.as_deref());
             let sig = self.crypto.sign(&key.signer, text.as_bytes()).await?;
-            let cp = Checkpoint::from_signature(&state, now, key.public.kid(), sig);
+            let cp = Checkpoint::from_signature(&state, now, nonce, key.public.kid(), sig);
             let cps_key = layout::audit_checkpoints(scope)?;
             let mut cps = self.read_checkpoints(scope).await?;
             cps.push(cp);
@@ -330,14 +331,19 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
     pub(super) async fn audit_export(
         &mut self,
         cx: &mut CallContext,
-        p: kms_core::rpc::SessionParams,
+        p: kms_core::rpc::AuditExportParams,
     ) -> EngineResult<kms_core::rpc::AuditExportResult> {
         let master = self.session_master(&p.user, &p.session)?;
         let key = self.user_audit_key(&master, &p.user).await?;
         drop(master);
         let scope = AuditScope::User(p.user.clone());
         let mut batch = WriteBatch::new();
-        let record = AuditRecord::new(audit::EventKind::Export, audit::Outcome::Ok);
+        let mut record = AuditRecord::new(audit::EventKind::Export, audit::Outcome::Ok);
+        if let Some(nonce) = &p.nonce {
+            record = record.with_id("nonce", nonce);
+        }
+        // The final checkpoint signs the verifier's nonce.
+        cx.checkpoint_nonce = p.nonce.clone();
         self.audit_into(cx, &mut batch, &scope, vec![record], Some(&key), None).await?;
         self.commit_audited(cx, batch).await?;
 
@@ -365,8 +371,12 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         }
         let expected_public_key =
             p.expected_public_key.as_deref().map(audit::AuditPublicKey::parse).transpose().map_err(CoreError::from)?;
-        let opts =
-            audit::VerifyOptions { expected_public_key, expected_checkpoints: p.expected_checkpoints, mac_key0: None };
+        let opts = audit::VerifyOptions {
+            expected_public_key,
+            expected_checkpoints: p.expected_checkpoints,
+            mac_key0: None,
+            expected_nonce: p.expected_nonce,
+        };
         Ok(audit::verify_export(&p.export, &opts))
     }
 }

@@ -17,4 +17,7 @@ pub(super) struct CallContext {
     /// The chain tails written into the batch being built, kept by the
     /// engine once that batch commits (and dropped if it does not).
     pub pending_tails: Vec<AuditTail>,
+    /// The verifier's nonce the next checkpoint of this call signs
+    /// (`audit_export` asked with one); taken by that checkpoint.
+    pub checkpoint_nonce: Option<String>,
 }

@@ -27,6 +27,28 @@ pub(super) fn check_final(export: &Export) -> Result<(), Failure> {
     check_header_time(&export.header, final_ts)
 }
 
+/// With a nonce expected: the final checkpoint (checked above) signs it.
+pub(super) fn check_nonce(export: &Export, expected: Option<&str>) -> Result<(), Failure> {
+    let Some(expected) = expected else {
+        return Ok(());
+    };
+    let last = export.checkpoints.last();
+    if last.and_then(|c| c.nonce.as_deref()) == Some(expected) {
+        return Ok(());
+    }
+    let line = first_checkpoint_line(export).saturating_add(export.checkpoints.len()).saturating_sub(1);
+    let found = match last.and_then(|c| c.nonce.as_deref()) {
+        Some(other) => format!("nonce {other}"),
+        None => "no nonce".to_owned(),
+    };
+    Err(fail(
+        last.map(|c| c.size),
+        last.map(|_| line),
+        FailureReason::NonceMismatch,
+        format!("the final checkpoint signs {found}, not the nonce {expected} this export was asked for: it is not the export made for this request"),
+    ))
+}
+
 /// The 1-based line of the first checkpoint: after the header and the
 /// entries.
 fn first_checkpoint_line(export: &Export) -> usize {

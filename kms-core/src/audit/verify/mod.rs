@@ -90,6 +90,10 @@ pub struct VerifyOptions {
     /// `K_0` of the chain ([`super::audit_mac_key0`] for a user, derived by
     /// whoever can unlock): then every entry's MAC is checked.
     pub mac_key0: Option<AuditMacKey>,
+    /// The nonce the verifier asked the export for (`audit_export`'s
+    /// `nonce`): the final checkpoint must sign exactly it, so an older
+    /// export presented as fresh is refused (`nonce_mismatch`).
+    pub expected_nonce: Option<String>,
 }
 
 /// Verifies an export (see the module docs for the checks and their
@@ -161,6 +165,7 @@ fn check(export: &Export, heads: &[String], opts: &VerifyOptions, report: &mut V
     report.macs_checked = opts.mac_key0.is_some();
     checkpoints::check(export, heads, &mut report.checkpoints_verified)?;
     checkpoints::check_final(export)?;
+    checkpoints::check_nonce(export, opts.expected_nonce.as_deref())?;
     let count = to_u64(export.entries.len());
     expected::check(&opts.expected_checkpoints, heads, count, &mut report.expected_checkpoints_verified)
 }

@@ -72,6 +72,10 @@ pub enum FailureReason {
     LinkMismatch,
     /// An entry's MAC does not verify under the chain key for its `seq`.
     MacMismatch,
+    /// The final checkpoint does not sign the nonce the verifier asked the
+    /// export for: the export is not the one made for this request (an
+    /// older one, replayed).
+    NonceMismatch,
     /// A checkpoint of the export was signed by another key than the
     /// header's.
     CheckpointKeyMismatch,
@@ -126,6 +130,7 @@ impl FailureReason {
             Self::EntryInserted => "entry_inserted",
             Self::LinkMismatch => "link_mismatch",
             Self::MacMismatch => "mac_mismatch",
+            Self::NonceMismatch => "nonce_mismatch",
             Self::CheckpointKeyMismatch => "checkpoint_key_mismatch",
             Self::BadCheckpointSignature => "bad_checkpoint_signature",
             Self::CheckpointBeyondEntries => "checkpoint_beyond_entries",
@@ -255,7 +260,7 @@ mod tests {
 
     /// Every reason, for the name test; the exhaustive match in `as_str`
     /// makes a new variant fail to compile until it has a name.
-    const ALL: [FailureReason; 33] = [
+    const ALL: [FailureReason; 34] = [
         FailureReason::TooLarge,
         FailureReason::LineTooLong,
         FailureReason::Truncated,
@@ -279,6 +284,7 @@ mod tests {
         FailureReason::EntryInserted,
         FailureReason::LinkMismatch,
         FailureReason::MacMismatch,
+        FailureReason::NonceMismatch,
         FailureReason::CheckpointKeyMismatch,
         FailureReason::BadCheckpointSignature,
         FailureReason::CheckpointBeyondEntries,

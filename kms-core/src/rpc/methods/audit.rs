@@ -6,6 +6,31 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::audit::{Checkpoint, MAX_EXPECTED_CHECKPOINTS};
 
+/// `audit_export` parameters: the session, and optionally a nonce of the
+/// verifier's choosing that the export's final checkpoint signs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct AuditExportParams {
+    pub user: crate::ids::UserId,
+    pub session: crate::session::SessionToken,
+    /// A fresh value the verifier chose (1 to 64 characters of
+    /// `[A-Za-z0-9_-]`): the final checkpoint signs it, so the verifier
+    /// knows this export was made for its request
+    /// (`audit_verify`'s `expected_nonce`).
+    #[serde(default, deserialize_with = "de_nonce")]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
+    pub nonce: Option<String>,
+}
+
+fn de_nonce<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let nonce = Option::<String>::deserialize(d)?;
+    if let Some(n) = &nonce {
+        crate::audit::check_nonce(n).map_err(|e| D::Error::custom(e.to_string()))?;
+    }
+    Ok(nonce)
+}
+
 /// `audit_verify` parameters.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -25,6 +50,11 @@ pub struct AuditVerifyParams {
     #[serde(default, deserialize_with = "de_expected_checkpoints")]
     #[cfg_attr(feature = "ts", ts(as = "Option<_>", optional))]
     pub expected_checkpoints: Vec<Checkpoint>,
+    /// The nonce the export was asked for: its final checkpoint must sign
+    /// it (`nonce_mismatch` otherwise).
+    #[serde(default, deserialize_with = "de_nonce")]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
+    pub expected_nonce: Option<String>,
 }
 
 /// `expected_checkpoints`: an array of at most [`MAX_EXPECTED_CHECKPOINTS`]

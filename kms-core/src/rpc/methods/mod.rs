@@ -26,7 +26,7 @@ mod unlock;
 mod users;
 mod vapid;
 
-pub use audit::{AuditExportResult, AuditVerifyParams};
+pub use audit::{AuditExportParams, AuditExportResult, AuditVerifyParams};
 pub use delete::{UserDeleteParams, UserDeleteResult};
 pub use enrollments::{
     AddEnrollmentParams, ChangePassphraseParams, EnrollmentList, RemoveEnrollmentParams, RemoveResult,
@@ -81,7 +81,7 @@ pub enum Call {
     SignJwt(SignJwtParams),
     /// Exports the user's audit log with a fresh signed checkpoint. Needs a
     /// session.
-    AuditExport(SessionParams),
+    AuditExport(AuditExportParams),
     /// Verifies an audit export (anyone's). No session.
     AuditVerify(AuditVerifyParams),
     /// Stores a Web Push subscription, bound to the current VAPID key.
