@@ -121,6 +121,16 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         user: &UserId,
     ) -> EngineResult<CheckpointKey<P::Signer>> {
         let record = self.load_audit_key(user).await?.value;
+        self.open_audit_key(master, user, &record).await
+    }
+
+    /// Opens the user's audit key `record` with the master secret.
+    pub(super) async fn open_audit_key(
+        &self,
+        master: &P::Master,
+        user: &UserId,
+        record: &AuditKeyRecord,
+    ) -> EngineResult<CheckpointKey<P::Signer>> {
         let public = record.public_key().map_err(CoreError::from)?.clone();
         let sealing = self.crypto.subkey(master, user, audit::key::SEALING_PURPOSE).await?;
         let signer = self

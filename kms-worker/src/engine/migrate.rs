@@ -18,6 +18,7 @@ use super::Kms;
 use crate::crypto::CryptoProvider;
 use crate::error::{EngineError, EngineResult};
 use crate::layout;
+use kms_core::audit::AuditKeyRecord;
 
 /// Most VAPID key records read for re-sealing (the cap on a user's keys).
 const MAX_KEYS: usize = 256;
@@ -43,9 +44,11 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         batch: &mut WriteBatch,
         master: &P::Master,
         user: &UserId,
+        audit: Loaded<AuditKeyRecord>,
     ) -> EngineResult<Resealed> {
         let mut out = Resealed::default();
-        let vapid_sealing = self.crypto.subkey(master, user, kms_core::vapid::key::SEALING_PURPOSE).await?;
+        // Derived only if an old record is found: most unlocks find none.
+        let mut vapid_sealing = None;
         for (key, bytes) in self.store.list(&layout::vapid_keys(user)?, MAX_KEYS).await? {
             let record = match super::vapid::decode_key(&bytes) {
                 Ok(r) if layout::vapid_key(user, r.kid())? == key && r.info().is_ok() => r,
@@ -59,15 +62,21 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
                 continue;
             }
             let aad = record.aad(user);
+            if vapid_sealing.is_none() {
+                vapid_sealing = Some(self.crypto.subkey(master, user, kms_core::vapid::key::SEALING_PURPOSE).await?);
+            }
+            let Some(sealing) = &vapid_sealing else {
+                return Err(EngineError::internal("the VAPID sealing key"));
+            };
             let resealed = self
                 .crypto
                 .reseal_signer(
-                    &vapid_sealing,
+                    sealing,
                     &aad,
                     record.sealed(),
                     KeyFormat::Scalar,
                     record.public_key().as_p256(),
-                    &vapid_sealing,
+                    sealing,
                     &aad,
                     &mut self.rng,
                 )
@@ -82,9 +91,9 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
             out.done += 1;
         }
 
-        // The audit key opened a moment ago (the unlock's checkpoint needs
-        // it), so a failure here is damage, as it would be there.
-        let audit = self.load_audit_key(user).await?;
+        // The audit key record the unlock read and opened a moment ago (its
+        // checkpoint needs it), so a failure here is damage, as it would be
+        // there.
         if audit.value.key_format() == KeyFormat::Scalar {
             let sealing = self.crypto.subkey(master, user, kms_core::audit::key::SEALING_PURPOSE).await?;
             let public = audit.value.public_key().map_err(CoreError::from)?.clone();

@@ -104,10 +104,11 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
                 let mut batch = WriteBatch::new();
                 // Every unlock signs a checkpoint: the key is sealed under the
                 // master secret, which is in hand now.
-                let audit_key = self.user_audit_key(&unlocked.master, &p.user).await?;
+                let audit_record = self.load_audit_key(&p.user).await?;
+                let audit_key = self.open_audit_key(&unlocked.master, &p.user, &audit_record.value).await?;
                 // Keys still in the old sealed format are re-sealed in this
                 // same write.
-                let resealed = self.reseal_legacy_keys(&mut batch, &unlocked.master, &p.user).await?;
+                let resealed = self.reseal_legacy_keys(&mut batch, &unlocked.master, &p.user, audit_record).await?;
                 let mut entry = AuditRecord::new(EventKind::Unlock, Outcome::Ok)
                     .with_method(method)
                     .with_id("enrollment_id", eid.as_str());
