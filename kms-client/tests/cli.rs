@@ -835,3 +835,22 @@ fn audit_export_nonce_tells_a_fresh_export_from_a_replayed_one() {
     let e = err_json(&store, &["audit", "verify", check.to_str().unwrap(), "--expect-nonce", "a.b"], "");
     assert_eq!(e["code"], "invalid_input", "{e}");
 }
+
+/// `kms audit verify --user U FILE` asks for the passphrase and has the KMS
+/// check every MAC too; without `--user` the report says the MACs were not
+/// checked and names that command.
+#[test]
+fn audit_verify_with_user_checks_the_macs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("kms.sqlite");
+    setup(&store, "olga");
+    let file = dir.path().join("olga.jsonl");
+    ok_json(&store, &["audit", "export", "--user", "olga", "-o", file.to_str().unwrap()], &format!("{PASS}\n"));
+    let path = file.to_str().unwrap();
+    let plain = ok_json(&store, &["audit", "verify", path], "");
+    assert_eq!(plain["macs_checked"], false);
+    let warnings = plain["warnings"].to_string();
+    assert!(warnings.contains("kms audit verify --user olga"), "{warnings}");
+    let checked = ok_json(&store, &["audit", "verify", "--user", "olga", path], &format!("{PASS}\n"));
+    assert_eq!((checked["valid"].clone(), checked["macs_checked"].clone()), (json!(true), json!(true)), "{checked}");
+}

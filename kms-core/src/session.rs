@@ -171,6 +171,13 @@ impl<M, K> Sessions<M, K> {
         self.live.get(i).map(|s| &s.master).ok_or_else(|| CoreError::Internal("session vanished".into()))
     }
 
+    /// The master secret of any live session of `user` (none: `None`), for
+    /// work that reveals nothing of it and needs no caller's token: the
+    /// MAC check of `audit_verify`.
+    pub fn any_master(&self, user: &UserId, now: UnixMillis) -> Option<&M> {
+        self.live.iter().find(|s| &s.user == user && s.expires_ms > now).map(|s| &s.master)
+    }
+
     /// The session's cached VAPID signing key, if it is the key `kid`.
     /// Checked like [`Self::master`].
     pub fn cached_vapid_key(

@@ -339,3 +339,56 @@ fn an_export_made_for_a_nonce_is_told_from_a_replayed_one() {
     let e = h.rpc_err("audit_export", json!({"user": "alice", "session": s, "nonce": "not a nonce"}));
     assert_eq!(e["code"], "invalid_input", "{e}");
 }
+
+/// Someone who can write the store cuts the tail of a user's log (say the
+/// entries of tokens a relay took) and rewinds the chain state and the kept
+/// checkpoints to match; the engine then appends and signs over the cut
+/// log, and the export verifies against the pinned key. The MACs give it
+/// away: the rewound state still holds the newest MAC key (the writer cannot
+/// go back to an older one), so the next entries are MACed under the wrong
+/// key for their place. `audit_verify` checks MACs whenever a live session
+/// of the user exists, and so reports `mac_mismatch`; locked, it warns that
+/// the MACs were not checked and names the command that checks them.
+/// (Before, `audit_verify` never checked MACs: the cut log verified.)
+#[test]
+fn a_cut_log_is_caught_by_its_macs_while_the_user_is_unlocked() {
+    let mut h = Harness::new(940);
+    let s = session_of(&serde_json::to_value(h.setup_passphrase("alice", PASS_A)).unwrap());
+    h.rpc_ok("vapid_generate", json!({"user": "alice", "session": s}));
+    for _ in 0..3 {
+        sign(&mut h, "alice", &s);
+    }
+    let pinned = h.record("users/alice/audit/key")["public_key"].clone();
+    // An intact export, verified while the user is unlocked: MACs checked.
+    let intact = export(&mut h, "alice", &s);
+    let report = h.rpc_ok("audit_verify", json!({"export": intact["export"], "expected_public_key": pinned}));
+    assert_eq!((report["valid"].clone(), report["macs_checked"].clone()), (json!(true), json!(true)), "{report}");
+    // The writer cuts the last two entries (the export and a token) and
+    // rewinds.
+    let page_key = "users/alice/audit/page/000000000000";
+    let mut page: Vec<kms_core::audit::AuditEntry> = serde_json::from_slice(&h.get_raw(page_key).unwrap()).unwrap();
+    page.truncate(page.len() - 2);
+    let last = page.last().unwrap();
+    let mut state = h.record("users/alice/audit/state");
+    state["next_seq"] = json!(last.seq + 1);
+    state["head"] = json!(kms_core::b64::encode(kms_core::audit::entry_hash(last).unwrap()));
+    h.put_raw(page_key, serde_json::to_vec(&page).unwrap());
+    h.put_record("users/alice/audit/state", &state);
+    let cps: Vec<Value> = serde_json::from_slice(&h.get_raw("users/alice/audit/checkpoints").unwrap()).unwrap();
+    let kept: Vec<Value> = cps.into_iter().filter(|c| c["size"].as_u64().unwrap() <= last.seq + 1).collect();
+    h.put_record("users/alice/audit/checkpoints", &json!(kept));
+    // The engine appends and signs over the cut log.
+    let out = export(&mut h, "alice", &s);
+    let text = out["export"].as_str().unwrap();
+    let verify = |h: &mut Harness| h.rpc_ok("audit_verify", json!({"export": text, "expected_public_key": pinned}));
+    let unlocked = verify(&mut h);
+    assert_eq!(unlocked["valid"], json!(false), "a cut log verified: {unlocked}");
+    assert_eq!(unlocked["first_failure"]["reason"], "mac_mismatch", "{unlocked}");
+    // Locked: the hash chain and signatures hold, and the report says the
+    // MACs were not checked, and how to check them.
+    h.rpc_ok("lock", json!({"user": "alice", "session": s}));
+    let locked = verify(&mut h);
+    assert_eq!((locked["valid"].clone(), locked["macs_checked"].clone()), (json!(true), json!(false)), "{locked}");
+    let warning = locked["warnings"].as_array().unwrap().iter().find(|w| w.as_str().unwrap().contains("MACs")).unwrap();
+    assert!(warning.as_str().unwrap().contains("kms audit verify --user alice"), "{warning}");
+}

@@ -232,9 +232,14 @@ pub enum AuditCmd {
         nonce: Option<String>,
     },
     /// Verify an export with nothing but the public key; exit 0 only when valid.
+    /// With --user, also check every entry's MAC (asks for the passphrase).
     Verify {
         /// The export file (JSON Lines), or - for standard input.
         file: PathBuf,
+        /// The user whose log it is: unlock (the passphrase is asked for)
+        /// so that the KMS also checks every entry's MAC.
+        #[arg(long, short)]
+        user: Option<String>,
         /// A checkpoint seen before (a JSON object or an export's checkpoint
         /// line); a rollback or fork against it is detected. Repeatable.
         #[arg(long = "expect-checkpoint", value_name = "JSON")]

@@ -50,7 +50,26 @@ pub(super) async fn run(client: &Client, prompt: &Prompter, j: bool, cmd: AuditC
             }
             Ok(())
         }
-        AuditCmd::Verify { .. } => Err(CliError::Usage("internal: verify is run without a store".into())),
+        AuditCmd::Verify {
+            file,
+            user: Some(user),
+            expect_checkpoints,
+            expect_checkpoints_file,
+            expect_key,
+            expect_nonce,
+        } => {
+            let check = Expectations::read(
+                &file,
+                &expect_checkpoints,
+                expect_checkpoints_file.as_deref(),
+                expect_key.as_deref(),
+                expect_nonce.as_deref(),
+            )?;
+            verify_unlocked(client, prompt, j, &user, check).await
+        }
+        AuditCmd::Verify { user: None, .. } => {
+            Err(CliError::Usage("internal: verify without --user is run without a store".into()))
+        }
     }
 }
 
@@ -102,51 +121,95 @@ fn read_export(file: &Path) -> Result<String, CliError> {
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
-/// `kms audit verify`: prints the report; exit 0 only when valid.
-pub(super) fn verify(
-    file: &Path,
-    expect: &[String],
-    expect_file: Option<&Path>,
-    expect_key: Option<&str>,
-    expect_nonce: Option<&str>,
-    j: bool,
-) -> Result<(), CliError> {
-    if let Some(n) = expect_nonce {
-        kms_core::audit::check_nonce(n).map_err(|e| CliError::Usage(format!("--expect-nonce: {e}")))?;
+/// What `kms audit verify` checks an export against, read and parsed
+/// before anything else is done.
+pub(super) struct Expectations {
+    text: String,
+    checkpoints: Vec<Checkpoint>,
+    key: Option<String>,
+    nonce: Option<String>,
+}
+
+impl Expectations {
+    /// Reads the export and the expectations given on the command line.
+    pub(super) fn read(
+        file: &Path,
+        expect: &[String],
+        expect_file: Option<&Path>,
+        expect_key: Option<&str>,
+        expect_nonce: Option<&str>,
+    ) -> Result<Self, CliError> {
+        if let Some(n) = expect_nonce {
+            kms_core::audit::check_nonce(n).map_err(|e| CliError::Usage(format!("--expect-nonce: {e}")))?;
+        }
+        let text = read_export(file)?;
+        let from_file = match expect_file {
+            Some(f) => String::from_utf8(read_capped(f, MAX_CHECKPOINTS_FILE)?)
+                .map_err(|_| CliError::Usage(format!("{}: not UTF-8", f.display())))?,
+            None => String::new(),
+        };
+        let given = || expect.iter().map(String::as_str).chain(from_file.lines().filter(|l| !l.trim().is_empty()));
+        // The verifier's own cap, said here with the options' names, before
+        // any checkpoint is parsed.
+        let n = given().count();
+        if n > MAX_EXPECTED_CHECKPOINTS {
+            return Err(CliError::Usage(format!(
+                "at most {MAX_EXPECTED_CHECKPOINTS} expected checkpoints are accepted (--expect-checkpoint and \
+                 --expect-checkpoints-file together), got {n}"
+            )));
+        }
+        let mut checkpoints = Vec::with_capacity(n);
+        for (i, cp) in given().enumerate() {
+            let parsed =
+                Checkpoint::parse(cp).map_err(|e| CliError::Usage(format!("expected checkpoint {}: {e}", i + 1)))?;
+            checkpoints.push(parsed);
+        }
+        if let Some(k) = expect_key {
+            AuditPublicKey::parse(k).map_err(|e| CliError::Usage(format!("--expect-key: {e}")))?;
+        }
+        Ok(Self { text, checkpoints, key: expect_key.map(str::to_owned), nonce: expect_nonce.map(str::to_owned) })
     }
-    let text = read_export(file)?;
-    let mut expected_checkpoints = Vec::new();
-    let from_file = match expect_file {
-        Some(f) => String::from_utf8(read_capped(f, MAX_CHECKPOINTS_FILE)?)
-            .map_err(|_| CliError::Usage(format!("{}: not UTF-8", f.display())))?,
-        None => String::new(),
-    };
-    let given = || expect.iter().map(String::as_str).chain(from_file.lines().filter(|l| !l.trim().is_empty()));
-    // The verifier's own cap, said here with the options' names, before any
-    // checkpoint is parsed.
-    let n = given().count();
-    if n > MAX_EXPECTED_CHECKPOINTS {
-        return Err(CliError::Usage(format!(
-            "at most {MAX_EXPECTED_CHECKPOINTS} expected checkpoints are accepted (--expect-checkpoint and \
-             --expect-checkpoints-file together), got {n}"
-        )));
-    }
-    for (i, cp) in given().enumerate() {
-        let parsed =
-            Checkpoint::parse(cp).map_err(|e| CliError::Usage(format!("expected checkpoint {}: {e}", i + 1)))?;
-        expected_checkpoints.push(parsed);
-    }
-    let expected_public_key =
-        expect_key.map(AuditPublicKey::parse).transpose().map_err(|e| CliError::Usage(format!("--expect-key: {e}")))?;
+}
+
+/// `kms audit verify` without `--user`: the verifier runs here, on the
+/// file alone (MACs not checked).
+pub(super) fn verify_here(e: Expectations, j: bool) -> Result<(), CliError> {
+    let expected_public_key = e.key.as_deref().map(AuditPublicKey::parse).transpose().ok().flatten();
     let opts = VerifyOptions {
         expected_public_key,
-        expected_checkpoints,
+        expected_checkpoints: e.checkpoints,
         mac_key0: None,
-        expected_nonce: expect_nonce.map(str::to_owned),
+        expected_nonce: e.nonce,
     };
-    let report = verify_export(&text, &opts);
+    print_report(&verify_export(&e.text, &opts), j)
+}
+
+/// `kms audit verify --user U`: the user unlocks, and the KMS verifies
+/// (`audit_verify`), checking every MAC with the session's master secret.
+pub(super) async fn verify_unlocked(
+    client: &Client,
+    prompt: &Prompter,
+    j: bool,
+    user: &str,
+    e: Expectations,
+) -> Result<(), CliError> {
+    let user = kms_core::ids::UserId::parse(user).map_err(|e| CliError::Usage(e.to_string()))?;
+    let params = kms_core::rpc::AuditVerifyParams {
+        export: e.text,
+        expected_public_key: e.key,
+        expected_checkpoints: e.checkpoints,
+        expected_nonce: e.nonce,
+    };
+    let session = unlock(client, prompt, &user).await?;
+    let report = client.audit_verify(params).await;
+    client.lock(&session).await?;
+    print_report(&report?, j)
+}
+
+/// Prints a report; the exit status follows its verdict.
+fn print_report(report: &kms_core::audit::VerifyReport, j: bool) -> Result<(), CliError> {
     if j {
-        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+        println!("{}", serde_json::to_string(report).unwrap_or_default());
     } else {
         println!("{report}");
     }

@@ -76,22 +76,25 @@ pub async fn run(args: Args) -> Result<(), CliError> {
         return super::relay::push(args.json, cmd);
     }
     // Verifying needs no store and no engine: only the file.
+    // Verifying needs no store and no engine, only the file, unless the
+    // MACs are to be checked too (`--user`).
     if let Command::Audit(AuditCmd::Verify {
         file,
+        user: None,
         expect_checkpoints,
         expect_checkpoints_file,
         expect_key,
         expect_nonce,
     }) = &args.command
     {
-        return super::audit::verify(
+        let check = super::audit::Expectations::read(
             file,
             expect_checkpoints,
             expect_checkpoints_file.as_deref(),
             expect_key.as_deref(),
             expect_nonce.as_deref(),
-            args.json,
-        );
+        )?;
+        return super::audit::verify_here(check, args.json);
     }
     let path = args.store.clone().unwrap_or_else(default_store_path);
     let store = SqliteStore::open(&path).map_err(|e| CliError::Store(format!("{}: {e}", path.display())))?;

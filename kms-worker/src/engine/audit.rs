@@ -70,6 +70,17 @@ fn push_json(page: &mut Vec<u8>, entry: &AuditEntry) -> EngineResult<()> {
     Ok(())
 }
 
+/// The scope an export's header names, read from its first line alone
+/// (`None` when that line says nothing usable: the verifier reports why).
+fn export_scope(export: &str) -> Option<AuditScope> {
+    let first = export.split('\n').next()?;
+    if first.len() > 16 * 1024 {
+        return None;
+    }
+    let header: serde_json::Value = serde_json::from_str(first).ok()?;
+    AuditScope::parse(header.get("scope")?.as_str()?).ok()
+}
+
 /// What a new user's audit chain starts with (written by `setup`).
 pub(super) struct NewChain<S> {
     pub state: ChainState,
@@ -368,7 +379,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
     /// export's caps, and [`audit::MAX_EXPECTED_CHECKPOINTS`], which decoding
     /// already enforces; a call built in-process is held to it here, before
     /// the verifier runs.
-    pub(super) fn audit_verify(
+    pub(super) async fn audit_verify(
         &self,
         p: kms_core::rpc::AuditVerifyParams,
     ) -> EngineResult<kms_core::audit::VerifyReport> {
@@ -381,10 +392,22 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         }
         let expected_public_key =
             p.expected_public_key.as_deref().map(audit::AuditPublicKey::parse).transpose().map_err(CoreError::from)?;
+        // A user's MACs are checked whenever a live session of that user
+        // holds the master secret `K_0` comes from. The verdict says whether
+        // the export's MACs are right; it gives out nothing of the key.
+        let mac_key0 = match export_scope(&p.export) {
+            Some(AuditScope::User(user)) => match self.sessions.any_master(&user, self.clock.now_ms()).cloned() {
+                Some(master) => Some(AuditMacKey::from_derived(
+                    self.crypto.subkey_bytes(&master, &user, audit::chain::MAC_KEY_PURPOSE).await?,
+                )),
+                None => None,
+            },
+            _ => None,
+        };
         let opts = audit::VerifyOptions {
             expected_public_key,
             expected_checkpoints: p.expected_checkpoints,
-            mac_key0: None,
+            mac_key0,
             expected_nonce: p.expected_nonce,
         };
         Ok(audit::verify_export(&p.export, &opts))

@@ -186,7 +186,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
             Call::VapidPublic(p) => json(self.vapid_public(p).await),
             Call::SignJwt(p) => json(self.sign_jwt(cx, p).await),
             Call::AuditExport(p) => json(self.audit_export(cx, p).await),
-            Call::AuditVerify(p) => json(self.audit_verify(p)),
+            Call::AuditVerify(p) => json(self.audit_verify(p).await),
             Call::SubscriptionAdd(p) => json(self.subscription_add(cx, p).await),
             Call::SubscriptionList(p) => json(self.subscription_list(p).await),
             Call::SubscriptionRemove(p) => json(self.subscription_remove(cx, p).await),

@@ -182,8 +182,11 @@ fn warn_about_trust(export: &Export, opts: &VerifyOptions, warnings: &mut Vec<St
         ));
     }
     if opts.mac_key0.is_none() {
-        let why = match export.header.scope {
-            AuditScope::User(_) => "unlock to check them",
+        let why = match &export.header.scope {
+            AuditScope::User(u) => &*format!(
+                "check them with `kms audit verify --user {u} FILE` (asks for the passphrase), or with \
+                 audit_verify while the user is unlocked"
+            ),
             AuditScope::Instance => {
                 "the instance chain's first MAC key is random and not kept; its integrity rests on hash links and \
                  signed checkpoints"
