@@ -16,8 +16,10 @@ wasm_cargo build --profile wasm-release --target wasm32-unknown-unknown -p kms-w
 rm -rf "$out/kms" "$out/client" "$out/demo"
 mkdir -p "$out/kms" "$out/client" "$out/demo"
 say "binding it for the browser (wasm-bindgen --target web)"
+# Cargo's output is under CARGO_TARGET_DIR when it is set; the bundle always
+# goes to target/web (what kms-serve, the demo and the tests serve).
 wasm-bindgen --target web --no-typescript --out-dir "$out/kms/pkg" \
-  target/wasm32-unknown-unknown/wasm-release/kms_worker.wasm
+  "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/wasm-release/kms_worker.wasm"
 cp kms-worker/web/kms.html kms-worker/web/kms.css kms-worker/web/kms-frame.js kms-worker/web/kms-worker.js "$out/kms/"
 cp kms-client/js/kms-client.js kms-client/js/kms-client.d.ts kms-client/js/kms-rpc.d.ts "$out/client/" 2>/dev/null || \
   cp kms-client/js/kms-client.js "$out/client/"

@@ -65,14 +65,14 @@ wait_ready() {
 
 say "step 3/3: starting the servers"
 logs="$(mktemp -d)"
-target/debug/kms-serve \
+"${CARGO_TARGET_DIR:-target}/debug/kms-serve" \
   --host "127.0.0.1:$base=target/web/demo" \
   --kms "127.0.0.1:$((base + 1))=target/web/kms" \
   --push "127.0.0.1:$((base + 2))" \
   --allow-host "$host" --allow-loopback-push >"$logs/serve.log" 2>&1 &
 pids+=("$!")
 wait_ready "$!" "$logs/serve.log" kms-serve
-target/debug/kms-relay --listen "127.0.0.1:$((base + 3))" --allow-origin "$host" \
+"${CARGO_TARGET_DIR:-target}/debug/kms-relay" --listen "127.0.0.1:$((base + 3))" --allow-origin "$host" \
   --allow-loopback-push >"$logs/relay.log" 2>&1 &
 pids+=("$!")
 wait_ready "$!" "$logs/relay.log" kms-relay

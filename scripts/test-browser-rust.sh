@@ -46,7 +46,9 @@ need_chromium
 need_node
 
 target="${CARGO_TARGET_DIR:-target}"
-if [ ! -f "$target/web/kms/kms.html" ] || [ ! -d "$target/web/kms/pkg" ]; then
+# The bundle is always in target/web (scripts/build-web.sh); binaries are
+# where cargo puts them ($target).
+if [ ! -f target/web/kms/kms.html ] || [ ! -d target/web/kms/pkg ]; then
   bash scripts/build-web.sh
 fi
 build_kms_serve
@@ -66,7 +68,7 @@ trap 'exit 143' TERM
 
 # A copy of the bundle: a rebuild of target/web meanwhile does not pull the
 # files from under the running servers.
-cp -r "$target/web/kms" "$work/kms"
+cp -r target/web/kms "$work/kms"
 
 # wait_announced NAME PID LOG PATTERN: once LOG has a line matching
 # PATTERN (an extended regex), prints the line's third field (the port or

@@ -12,6 +12,9 @@ import { before, after } from 'node:test';
 const here = dirname(fileURLToPath(import.meta.url));
 export const repo = resolve(here, '../../..');
 const web = join(repo, 'target/web');
+// Where cargo puts the binaries: CARGO_TARGET_DIR when set (as cargo does),
+// else target/ in the repository. The bundle is always in target/web.
+const cargoTarget = process.env.CARGO_TARGET_DIR ? resolve(repo, process.env.CARGO_TARGET_DIR) : join(repo, 'target');
 
 export const CHROMIUM_ARGS = [
   '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -27,7 +30,7 @@ export const CHROMIUM_ARGS = [
  * plain sites first, then the KMS origin allowing the host's real port.
  */
 export async function serve({ extraSite = null } = {}) {
-  const serveBin = process.env.KMS_SERVE ?? join(repo, 'target/debug/kms-serve');
+  const serveBin = process.env.KMS_SERVE ?? join(cargoTarget, 'debug/kms-serve');
   if (!existsSync(join(web, 'kms/pkg/kms_worker_bg.wasm'))) throw new Error('run scripts/build-web.sh first');
   const hostRoot = mkdtempSync(join(tmpdir(), 'kms-host-'));
   cpSync(join(here, '../host'), hostRoot, { recursive: true });
@@ -104,7 +107,7 @@ export async function serveDemo({ relayArgs = [] } = {}) {
   cpSync(join(web, 'demo'), demoRoot, { recursive: true });
   const configFile = join(demoRoot, 'demo-config.json');
   rmSync(configFile, { force: true });
-  const bin = (name) => join(repo, 'target/debug', name);
+  const bin = (name) => join(cargoTarget, 'debug', name);
   const serveBin = process.env.KMS_SERVE ?? bin('kms-serve');
   const children = [];
   const close = () => {
