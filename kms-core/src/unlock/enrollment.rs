@@ -192,16 +192,8 @@ impl EnrollmentRecord {
         rng: &mut impl CryptoRngCore,
     ) -> Result<Self> {
         let aad = aad::master_wrap(user, &id, params.method());
-        let wrapped = aead::seal(wrap_key, &aad, master.expose(), rng)?;
-        Ok(Self {
-            v: RECORD_VERSION,
-            id,
-            label: check_label(label)?,
-            created_ms: now,
-            updated_ms: now,
-            params,
-            wrapped,
-        })
+        let wrapped = master.wrap(wrap_key, &aad, rng)?;
+        Self::from_wrapped(id, label, params, wrapped, now)
     }
 
     /// Unwraps the master secret. The AAD is rebuilt from what the caller

@@ -49,6 +49,16 @@ fn internal(what: &str) -> EngineError {
     EngineError::internal(format!("WebCrypto: {what}"))
 }
 
+/// `crypto.subtle` of the global scope (a window or a worker; there is no
+/// `window` in a worker). Fails where there is none (an insecure context).
+pub(crate) fn global_subtle() -> EngineResult<SubtleCrypto> {
+    let crypto = Reflect::get(&js_sys::global(), &JsValue::from_str("crypto"))
+        .map_err(|_| internal("no crypto in the global scope"))?;
+    let subtle = Reflect::get(&crypto, &JsValue::from_str("subtle"))
+        .map_err(|_| internal("no crypto.subtle (not a secure context?)"))?;
+    subtle.dyn_into::<SubtleCrypto>().map_err(|_| internal("crypto.subtle is not SubtleCrypto"))
+}
+
 /// WebCrypto of the global scope (a worker's or a window's).
 #[derive(Debug, Clone)]
 pub struct WebCrypto {
@@ -82,12 +92,7 @@ impl WebCrypto {
     /// `crypto.subtle` of the global scope. Fails where there is none (an
     /// insecure context).
     pub fn from_global() -> EngineResult<Self> {
-        let crypto = Reflect::get(&js_sys::global(), &JsValue::from_str("crypto"))
-            .map_err(|_| internal("no crypto in the global scope"))?;
-        let subtle = Reflect::get(&crypto, &JsValue::from_str("subtle"))
-            .map_err(|_| internal("no crypto.subtle (not a secure context?)"))?;
-        let subtle = subtle.dyn_into::<SubtleCrypto>().map_err(|_| internal("crypto.subtle is not SubtleCrypto"))?;
-        Ok(Self { subtle, recorded: None })
+        Ok(Self { subtle: global_subtle()?, recorded: None })
     }
 
     /// The same provider, keeping a list of every key handle it hands out

@@ -28,12 +28,7 @@ impl WebCryptoPbkdf2 {
     /// `crypto.subtle` of the global scope (a window or a worker). Fails
     /// where there is none (an insecure context).
     pub fn from_global() -> EngineResult<Self> {
-        let crypto = Reflect::get(&js_sys::global(), &JsValue::from_str("crypto"))
-            .map_err(|_| internal("no crypto in the global scope"))?;
-        let subtle = Reflect::get(&crypto, &JsValue::from_str("subtle"))
-            .map_err(|_| internal("no crypto.subtle (not a secure context?)"))?;
-        let subtle = subtle.dyn_into::<SubtleCrypto>().map_err(|_| internal("crypto.subtle is not SubtleCrypto"))?;
-        Ok(Self { subtle })
+        Ok(Self { subtle: crate::crypto::web::global_subtle()? })
     }
 }
 
