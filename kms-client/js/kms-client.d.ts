@@ -28,6 +28,8 @@ export declare class KmsError extends Error {
   readonly code: KmsErrorCode | ClientErrorCode;
   /** With `throttled` and `quota_exceeded`: how long to wait. */
   readonly retryAfterMs?: number;
+  /** With `integrity`: the first seq of the user's audit log that is not as the engine wrote it. */
+  readonly firstBadSeq?: number;
 }
 
 export type UnlockMethod = 'passphrase' | 'passkey_prf' | 'passkey_gate';

@@ -26,11 +26,12 @@ const CONNECT = Symbol('Kms.connect');
 
 /** An error from the KMS, with its stable code. */
 export class KmsError extends Error {
-  constructor(code, message, retryAfterMs) {
+  constructor(code, message, retryAfterMs, firstBadSeq) {
     super(message);
     this.name = 'KmsError';
     this.code = code;
     if (retryAfterMs !== undefined) this.retryAfterMs = retryAfterMs;
+    if (firstBadSeq !== undefined) this.firstBadSeq = firstBadSeq;
   }
 }
 
@@ -135,7 +136,7 @@ export class Kms {
       this.#pending.delete(m.id);
       clearTimeout(p.timer);
       if (m.ok === true) p.resolve(m.result);
-      else if (m.ok === false && m.error) p.reject(new KmsError(String(m.error.code), String(m.error.message), m.error.retry_after_ms));
+      else if (m.ok === false && m.error) p.reject(new KmsError(String(m.error.code), String(m.error.message), m.error.retry_after_ms, m.error.first_bad_seq));
       else p.reject(new KmsError('protocol', 'malformed answer from the KMS'));
     } else if (m && m.t === 'attention' && typeof m.needed === 'boolean') {
       if (typeof this.onattention === 'function') this.onattention(m.needed);

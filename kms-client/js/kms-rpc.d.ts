@@ -412,7 +412,7 @@ export type KeyStatus = "current" | "retired";
  * A stable, machine-readable error code. These strings are part of the RPC
  * protocol (`docs/rpc.md`): never rename one, only add.
  */
-export type KmsErrorCode = "invalid_input" | "not_found" | "already_exists" | "locked" | "unlock_failed" | "throttled" | "forbidden" | "storage" | "internal" | "lease_expired" | "lease_revoked" | "lease_key_rotated" | "user_deleted" | "quota_exceeded";
+export type KmsErrorCode = "invalid_input" | "not_found" | "already_exists" | "locked" | "unlock_failed" | "throttled" | "forbidden" | "storage" | "internal" | "lease_expired" | "lease_revoked" | "lease_key_rotated" | "user_deleted" | "quota_exceeded" | "integrity";
 
 /**
  * `lease_create` parameters. An empty `audiences` list means "the origins
@@ -767,6 +767,11 @@ export type RpcError = {
    * again.
    */
   retry_after_ms?: number,
+  /**
+   * For `integrity`: the first `seq` of the user's audit log that is not
+   * as the engine wrote it.
+   */
+  first_bad_seq?: number,
 };
 
 /**
@@ -1118,6 +1123,14 @@ export type VerifyReport = {
    */
   head: string | null,
   first_failure: Failure | null,
+  /**
+   * The `seq` of every `tamper_detected` entry in the export, once read:
+   * the engine found the stored log rewritten before each of them and
+   * refused to sign over it (the entry says where; see the warnings). A
+   * valid export can carry them: it is then an honest record of a
+   * tampered history.
+   */
+  tamper_detected: Array<number>,
   /**
    * What the verification could not establish (trust in an unpinned key,
    * MACs not checked, timestamps going backwards).

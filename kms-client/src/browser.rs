@@ -40,7 +40,7 @@
 //!
 //! # Errors
 //!
-//! A rejected `KmsError {code, message, retryAfterMs}` becomes a
+//! A rejected `KmsError {code, message, retryAfterMs, firstBadSeq}` becomes a
 //! [`ClientError`] that keeps the code: an engine code (`not_found`,
 //! `locked`, `invalid_input`, ...) as [`ClientError::Rpc`], the client's own
 //! `timeout`, `cancelled` and `disconnected` as [`ClientError::Channel`],
@@ -117,6 +117,8 @@ mod js {
 
         #[wasm_bindgen(method, getter, js_name = retryAfterMs)]
         pub fn retry_after_ms(this: &KmsError) -> JsValue;
+        #[wasm_bindgen(method, getter, js_name = firstBadSeq)]
+        pub fn first_bad_seq(this: &KmsError) -> JsValue;
     }
 }
 
@@ -471,7 +473,8 @@ fn error_from_js(value: &JsValue) -> ClientError {
         let code = e.code().as_string().unwrap_or_default();
         let message = e.message().as_string().unwrap_or_default();
         let retry_after_ms = e.retry_after_ms().as_f64().and_then(whole_ms);
-        return error_from_code(&code, message, retry_after_ms);
+        let first_bad_seq = e.first_bad_seq().as_f64().and_then(whole_ms);
+        return error_from_code(&code, message, retry_after_ms, first_bad_seq);
     }
     let message = value
         .dyn_ref::<js_sys::Error>()
@@ -481,10 +484,15 @@ fn error_from_js(value: &JsValue) -> ClientError {
 }
 
 /// A `KmsError`'s code as the variant that carries it.
-fn error_from_code(code: &str, message: String, retry_after_ms: Option<u64>) -> ClientError {
+fn error_from_code(
+    code: &str,
+    message: String,
+    retry_after_ms: Option<u64>,
+    first_bad_seq: Option<u64>,
+) -> ClientError {
     // Only a code the engine defines parses (the list is closed in ErrorCode).
     if let Ok(code) = serde_json::from_value::<ErrorCode>(serde_json::Value::String(code.to_owned())) {
-        return ClientError::Rpc(RpcError { code, message, retry_after_ms });
+        return ClientError::Rpc(RpcError { code, message, retry_after_ms, first_bad_seq });
     }
     if let Some(code) = ChannelCode::parse(code) {
         return ClientError::Channel { code, message };

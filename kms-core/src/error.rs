@@ -43,6 +43,11 @@ pub enum ErrorCode {
     /// The lease's tokens-per-hour quota is used up: retry after
     /// `retry_after_ms`.
     QuotaExceeded,
+    /// The user's audit log in storage is not the one the engine wrote (cut,
+    /// altered or rewound): the engine signed nothing over it, recorded a
+    /// `tamper_detected` entry naming `first_bad_seq`, and did not do the
+    /// operation. A retry works (the check resumes after that entry).
+    Integrity,
 }
 
 impl ErrorCode {
@@ -63,6 +68,7 @@ impl ErrorCode {
             Self::LeaseKeyRotated => "lease_key_rotated",
             Self::UserDeleted => "user_deleted",
             Self::QuotaExceeded => "quota_exceeded",
+            Self::Integrity => "integrity",
         }
     }
 }
@@ -116,6 +122,11 @@ pub enum CoreError {
     /// enough room frees up in `retry_after_ms`.
     #[error("quota exceeded: {limit} tokens per hour; retry in {retry_after_ms} ms")]
     QuotaExceeded { limit: u32, retry_after_ms: u64 },
+    /// The user's stored audit chain is not the one the engine wrote, from
+    /// `first_bad_seq` on (`found` says what was wrong there, a
+    /// [`crate::audit::BreakKind`] name).
+    #[error("audit log rewritten in storage at seq {first_bad_seq} ({found})")]
+    AuditRewritten { first_bad_seq: u64, found: &'static str },
 }
 
 impl CoreError {
@@ -135,6 +146,7 @@ impl CoreError {
             Self::LeaseKeyRotated(_) => ErrorCode::LeaseKeyRotated,
             Self::UserDeleted(_) => ErrorCode::UserDeleted,
             Self::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
+            Self::AuditRewritten { .. } => ErrorCode::Integrity,
         }
     }
 

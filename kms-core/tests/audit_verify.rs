@@ -94,6 +94,7 @@ fn the_report_serializes_to_a_stable_json_shape() {
         "macs_checked": true,
         "head": log.state.head_b64(),
         "first_failure": null,
+        "tamper_detected": [],
         "warnings": [],
     });
     assert_eq!(ok, expected);

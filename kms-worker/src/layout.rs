@@ -84,6 +84,12 @@ pub fn audit_page(scope: &AuditScope, page: u64) -> EngineResult<StoreKey> {
     audit_key_of(scope, &["page", &format!("{page:012}")])
 }
 
+/// A user chain's mark: where the engine last checked or wrote the chain
+/// itself, sealed under a key from `K_0` (`kms_core::audit::integrity`).
+pub fn audit_mark(scope: &AuditScope) -> EngineResult<StoreKey> {
+    audit_key_of(scope, &["mark"])
+}
+
 /// A chain's most recent signed checkpoints.
 pub fn audit_checkpoints(scope: &AuditScope) -> EngineResult<StoreKey> {
     audit_key_of(scope, &["checkpoints"])

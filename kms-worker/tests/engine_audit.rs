@@ -351,7 +351,7 @@ fn an_export_made_for_a_nonce_is_told_from_a_replayed_one() {
 /// the MACs were not checked and names the command that checks them.
 /// (Before, `audit_verify` never checked MACs: the cut log verified.)
 #[test]
-fn a_cut_log_is_caught_by_its_macs_while_the_user_is_unlocked() {
+fn an_altered_export_is_caught_by_its_macs_while_the_user_is_unlocked() {
     let mut h = Harness::new(940);
     let s = session_of(&serde_json::to_value(h.setup_passphrase("alice", PASS_A)).unwrap());
     h.rpc_ok("vapid_generate", json!({"user": "alice", "session": s}));
@@ -363,32 +363,41 @@ fn a_cut_log_is_caught_by_its_macs_while_the_user_is_unlocked() {
     let intact = export(&mut h, "alice", &s);
     let report = h.rpc_ok("audit_verify", json!({"export": intact["export"], "expected_public_key": pinned}));
     assert_eq!((report["valid"].clone(), report["macs_checked"].clone()), (json!(true), json!(true)), "{report}");
-    // The writer cuts the last two entries (the export and a token) and
-    // rewinds.
-    let page_key = "users/alice/audit/page/000000000000";
-    let mut page: Vec<kms_core::audit::AuditEntry> = serde_json::from_slice(&h.get_raw(page_key).unwrap()).unwrap();
-    page.truncate(page.len() - 2);
-    let last = page.last().unwrap();
-    let mut state = h.record("users/alice/audit/state");
-    state["next_seq"] = json!(last.seq + 1);
-    state["head"] = json!(kms_core::b64::encode(kms_core::audit::entry_hash(last).unwrap()));
-    h.put_raw(page_key, serde_json::to_vec(&page).unwrap());
-    h.put_record("users/alice/audit/state", &state);
-    let cps: Vec<Value> = serde_json::from_slice(&h.get_raw("users/alice/audit/checkpoints").unwrap()).unwrap();
-    let kept: Vec<Value> = cps.into_iter().filter(|c| c["size"].as_u64().unwrap() <= last.seq + 1).collect();
-    h.put_record("users/alice/audit/checkpoints", &json!(kept));
-    // The engine appends and signs over the cut log.
-    let out = export(&mut h, "alice", &s);
-    let text = out["export"].as_str().unwrap();
-    let verify = |h: &mut Harness| h.rpc_ok("audit_verify", json!({"export": text, "expected_public_key": pinned}));
+    // Someone edits entry 2 of the file and relinks the entries after it
+    // (hashes are keyless); the MACs are not theirs to recompute.
+    let mut lines: Vec<String> = intact["export"].as_str().unwrap().lines().map(str::to_owned).collect();
+    let entry = |l: &str| -> kms_core::audit::AuditEntry {
+        let mut v: Value = serde_json::from_str(l).unwrap();
+        v.as_object_mut().unwrap().remove("type");
+        serde_json::from_value(v).unwrap()
+    };
+    // The canonical line: `{"type":"entry",` then the entry's members.
+    let line =
+        |e: &kms_core::audit::AuditEntry| format!(r#"{{"type":"entry",{}"#, &serde_json::to_string(e).unwrap()[1..]);
+    let mut prev_hash = None;
+    for l in lines.iter_mut().filter(|l| l.starts_with(r#"{"type":"entry""#)) {
+        let mut e = entry(l);
+        if e.seq == 2 {
+            e.ts_ms += 1;
+        }
+        if let Some(h) = prev_hash {
+            e.prev = kms_core::b64::encode(h);
+        }
+        prev_hash = Some(kms_core::audit::entry_hash(&e).unwrap());
+        *l = line(&e);
+    }
+    let altered = lines.join("\n") + "\n";
+    let verify = |h: &mut Harness| h.rpc_ok("audit_verify", json!({"export": altered, "expected_public_key": pinned}));
     let unlocked = verify(&mut h);
-    assert_eq!(unlocked["valid"], json!(false), "a cut log verified: {unlocked}");
+    assert_eq!(unlocked["valid"], json!(false), "{unlocked}");
     assert_eq!(unlocked["first_failure"]["reason"], "mac_mismatch", "{unlocked}");
-    // Locked: the hash chain and signatures hold, and the report says the
-    // MACs were not checked, and how to check them.
+    assert_eq!(unlocked["first_failure"]["seq"], 2, "{unlocked}");
+    // Locked: the MACs cannot be checked (the checkpoints still catch this
+    // edit), and the report says how to check them.
     h.rpc_ok("lock", json!({"user": "alice", "session": s}));
     let locked = verify(&mut h);
-    assert_eq!((locked["valid"].clone(), locked["macs_checked"].clone()), (json!(true), json!(false)), "{locked}");
+    assert_eq!((locked["valid"].clone(), locked["macs_checked"].clone()), (json!(false), json!(false)), "{locked}");
+    assert_ne!(locked["first_failure"]["reason"], "mac_mismatch", "{locked}");
     let warning = locked["warnings"].as_array().unwrap().iter().find(|w| w.as_str().unwrap().contains("MACs")).unwrap();
     assert!(warning.as_str().unwrap().contains("kms audit verify --user alice"), "{warning}");
 }

@@ -13,7 +13,7 @@
 // Frame -> host:
 //   {t: 'ready', v, info} | {t: 'fatal', error} (the KMS could not start) |
 //   {t: 'result', id, ok: true, result} |
-//   {t: 'result', id, ok: false, error: {code, message, retry_after_ms?}} |
+//   {t: 'result', id, ok: false, error: {code, message, retry_after_ms?, first_bad_seq?}} |
 //   {t: 'attention', needed: bool}      (the frame needs the user: show it)
 
 const PROTOCOL = 1;
@@ -58,10 +58,11 @@ function status(text) { $('kms-status').textContent = text; }
 function drop() { stats.dropped += 1; }
 
 class KmsFailure extends Error {
-  constructor(code, message, retryAfterMs) {
+  constructor(code, message, retryAfterMs, firstBadSeq) {
     super(message);
     this.code = code;
     this.retryAfterMs = retryAfterMs;
+    this.firstBadSeq = firstBadSeq;
   }
 }
 
@@ -136,7 +137,7 @@ function rpc(method, params) {
         if (response.id !== id) return reject(new KmsFailure('internal', 'engine response for another request'));
         if (response.error) {
           const e = response.error;
-          return reject(new KmsFailure(e.code, e.message, e.retry_after_ms));
+          return reject(new KmsFailure(e.code, e.message, e.retry_after_ms, e.first_bad_seq));
         }
         resolve(response.result);
       },
@@ -195,6 +196,7 @@ function reply(id, promise) {
     (e) => {
       const error = { code: e.code ?? 'internal', message: e.code ? e.message : `unexpected failure: ${e.message}` };
       if (e.retryAfterMs !== undefined) error.retry_after_ms = e.retryAfterMs;
+      if (e.firstBadSeq !== undefined) error.first_bad_seq = e.firstBadSeq;
       port.postMessage({ t: 'result', id, ok: false, error });
     },
   );

@@ -47,6 +47,12 @@ use crate::secret::MasterSecret;
 pub const MAC_KEY_PURPOSE: &str = "audit-mac";
 /// The domain-separation prefix of the key evolution.
 const EVOLVE_PREFIX: &[u8] = b"kms-audit/v1/evolve";
+/// The HKDF salt of every key derived from `K_0` (segment keys, the mark's
+/// sealing key).
+pub(crate) const K0_SALT: &[u8] = b"kms-audit/v1";
+/// The HKDF info prefix of a segment key; the segment's first `seq` follows
+/// as u64 big-endian.
+const SEGMENT_INFO: &[u8] = b"kms-audit/v1/segment";
 /// The version of [`ChainState`]'s stored layout.
 const STATE_FORMAT: u32 = 1;
 
@@ -81,6 +87,36 @@ impl AuditMacKey {
         let key = Self(next);
         next.zeroize();
         key
+    }
+
+    /// The first MAC key of the segment a `tamper_detected` entry at `seq`
+    /// starts: `HKDF-SHA256(ikm = K_0, salt = "kms-audit/v1", info =
+    /// "kms-audit/v1/segment" || u64be(seq))`. Only a holder of `K_0` (the
+    /// engine in a session, a verifier given `K_0`) can compute it, so a
+    /// writer of the store, who holds only the stored `K_n`, can neither
+    /// forge a `tamper_detected` entry nor continue a segment it did not see
+    /// start.
+    pub fn segment(k0: &Self, seq: u64) -> Result<Self, AuditError> {
+        let info = [SEGMENT_INFO, &seq.to_be_bytes()].concat();
+        let mut out = Zeroizing::new([0u8; 32]);
+        kdf::hkdf_sha256(&k0.0, K0_SALT, &info, out.as_mut())
+            .map_err(|_| AuditError::Internal("segment key derivation failed".into()))?;
+        Ok(Self(*out))
+    }
+
+    /// The key's bytes, for sealing it into a chain mark (`integrity`).
+    pub(crate) fn expose(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// A key from bytes a chain mark sealed.
+    pub(crate) fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// Whether two keys are equal, in constant time.
+    pub(crate) fn same_as(&self, other: &Self) -> bool {
+        bool::from(self.0.ct_eq(&other.0))
     }
 
     /// HMAC-SHA256 of `msg` under this key.
@@ -156,6 +192,12 @@ impl std::fmt::Debug for ChainState {
 }
 
 impl ChainState {
+    /// A state at `next_seq` with `head` and MAC key `mac_key` (a chain mark
+    /// opened, in `integrity`).
+    pub(crate) fn at(scope: AuditScope, next_seq: u64, head: [u8; 32], mac_key: AuditMacKey) -> Self {
+        Self { scope, next_seq, head, mac_key }
+    }
+
     /// The state of an empty chain: `next_seq` 0, head the genesis hash of
     /// the scope, MAC key `k0` ([`audit_mac_key0`] for a user,
     /// [`AuditMacKey::generate`] for the instance).
@@ -184,6 +226,12 @@ impl ChainState {
     pub fn head_b64(&self) -> String {
         crate::b64::encode(self.head)
     }
+
+    /// The current MAC key `K_{next_seq}` (for the engine's integrity check
+    /// and chain marks only).
+    pub(crate) fn mac_key(&self) -> &AuditMacKey {
+        &self.mac_key
+    }
 }
 
 /// Appends one record to a chain: returns the entry to store and the state
@@ -206,6 +254,49 @@ pub fn append(
     record: AuditRecord,
     ts_ms: u64,
 ) -> Result<(AuditEntry, ChainState), AuditError> {
+    if record.event == super::EventKind::TamperDetected {
+        return Err(AuditError::InvalidRecord("tamper_detected entries start a segment (start_segment)".into()));
+    }
+    append_under(state, scope, record, ts_ms, &state.mac_key)
+}
+
+/// Appends a `tamper_detected` record that starts a new segment: it links to
+/// the stored head like any entry (so the rewritten history stays in the
+/// chain as evidence), but it is MACed under [`AuditMacKey::segment`]`(k0,
+/// seq)` instead of the stored key, which a writer of the store may have
+/// chosen, and the keys after it evolve from there.
+pub fn start_segment(
+    state: &ChainState,
+    scope: &AuditScope,
+    record: AuditRecord,
+    ts_ms: u64,
+    k0: &AuditMacKey,
+) -> Result<(AuditEntry, ChainState), AuditError> {
+    if record.event != super::EventKind::TamperDetected {
+        return Err(AuditError::InvalidRecord("only a tamper_detected entry starts a segment".into()));
+    }
+    let key = AuditMacKey::segment(k0, state.next_seq)?;
+    append_under(state, scope, record, ts_ms, &key)
+}
+
+/// The MAC key of entry `e` when the key evolved from the entry before it
+/// is `evolved`: the segment key for a `tamper_detected` entry, `evolved`
+/// otherwise. The one rule the engine's check and the verifier share.
+pub(crate) fn key_for(e: &AuditEntry, evolved: AuditMacKey, k0: &AuditMacKey) -> Result<AuditMacKey, AuditError> {
+    if e.event == super::EventKind::TamperDetected {
+        AuditMacKey::segment(k0, e.seq)
+    } else {
+        Ok(evolved)
+    }
+}
+
+fn append_under(
+    state: &ChainState,
+    scope: &AuditScope,
+    record: AuditRecord,
+    ts_ms: u64,
+    mac_key: &AuditMacKey,
+) -> Result<(AuditEntry, ChainState), AuditError> {
     if *scope != state.scope {
         return Err(AuditError::ScopeMismatch { state: state.scope.to_string(), requested: scope.to_string() });
     }
@@ -225,10 +316,10 @@ pub fn append(
         prev: crate::b64::encode(state.head),
         mac: String::new(),
     };
-    let tag = state.mac_key.mac(&entry.mac_input()?)?;
+    let tag = mac_key.mac(&entry.mac_input()?)?;
     entry.mac = crate::b64::encode(tag);
     let head = entry_hash(&entry)?;
-    let next = ChainState { scope: state.scope.clone(), next_seq, head, mac_key: state.mac_key.evolve() };
+    let next = ChainState { scope: state.scope.clone(), next_seq, head, mac_key: mac_key.evolve() };
     Ok((entry, next))
 }
 

@@ -142,11 +142,16 @@ pub enum EventKind {
     Export,
     /// An export was verified.
     Verify,
+    /// The engine found the stored chain rewritten (a gap, a broken link, a
+    /// MAC or a chain state that does not match `K_0` evolved): this entry
+    /// names the first bad `seq` and starts a new segment, MACed under a
+    /// fresh key derived from `K_0` ([`super::chain::AuditMacKey::segment`]).
+    TamperDetected,
 }
 
 impl EventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 20] = [
+    pub const ALL: [EventKind; 21] = [
         Self::Setup,
         Self::Unlock,
         Self::Lock,
@@ -167,6 +172,7 @@ impl EventKind {
         Self::UserDelete,
         Self::Export,
         Self::Verify,
+        Self::TamperDetected,
     ];
 
     /// The name as it appears in entries.
@@ -192,6 +198,7 @@ impl EventKind {
             Self::UserDelete => "user_delete",
             Self::Export => "export",
             Self::Verify => "verify",
+            Self::TamperDetected => "tamper_detected",
         }
     }
 }

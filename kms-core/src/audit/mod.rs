@@ -86,10 +86,11 @@ pub mod checkpoint;
 pub mod entry;
 pub mod error;
 pub mod export;
+pub mod integrity;
 pub mod key;
 pub mod verify;
 
-pub use chain::{append, audit_mac_key0, AuditMacKey, ChainState};
+pub use chain::{append, audit_mac_key0, start_segment, AuditMacKey, ChainState};
 pub use checkpoint::{check_nonce, checkpoint_text, Checkpoint, MAX_NONCE_LEN};
 pub use entry::{
     entry_hash, genesis_hash, AuditEntry, AuditRecord, AuditScope, EventKind, Outcome, MAX_CODE_LEN, MAX_IDS,
@@ -100,5 +101,6 @@ pub use export::{
     parse_export, write_export, Export, ExportError, ExportHeader, EXPORT_FORMAT, EXPORT_VERSION, MAX_EXPORT_BYTES,
     MAX_EXPORT_CHECKPOINTS, MAX_EXPORT_ENTRIES, MAX_LINE_BYTES,
 };
+pub use integrity::{check_chain, BreakKind, ChainBreak, ChainMark};
 pub use key::{audit_sealing_key, AuditKeyRecord, AuditPublicKey, AuditSigningKey, InstanceAuditKeyRecord};
 pub use verify::{verify_export, Failure, FailureReason, VerifyOptions, VerifyReport, MAX_EXPECTED_CHECKPOINTS};

@@ -5,7 +5,7 @@
 //!
 //! This is the only place that builds an AAD: each kind of sealed blob has a
 //! [`Purpose`] and a typed constructor ([`master_wrap`], [`vapid_key`],
-//! [`lease_key`], [`audit_key`]). Their bytes are fixed by the blobs already
+//! [`lease_key`], [`audit_key`], [`audit_mark`]). Their bytes are fixed by the blobs already
 //! stored, and the known-answer tests below pin them.
 
 use crate::ids::{EnrollmentId, KeyId, UserId};
@@ -37,6 +37,10 @@ pub enum Purpose {
     /// A user's audit signing key sealed under the user's audit sealing key
     /// ([`crate::audit::audit_sealing_key`]).
     AuditKey,
+    /// The engine's sealed chain mark: the MAC key `K_m` of a user's chain
+    /// at the last point the engine verified or wrote itself
+    /// ([`crate::audit::integrity`]).
+    AuditMark,
 }
 
 impl Purpose {
@@ -46,6 +50,7 @@ impl Purpose {
             Self::VapidKey => b"vapid-key",
             Self::LeaseKey => b"lease-key",
             Self::AuditKey => b"audit-key",
+            Self::AuditMark => b"audit-mark",
         }
     }
 }
@@ -98,6 +103,13 @@ pub fn audit_key(user: &UserId, kid: &KeyId) -> Vec<u8> {
     build(Purpose::AuditKey, &[user.as_str().as_bytes(), kid.as_str().as_bytes()])
 }
 
+/// AAD of a user's chain mark: binds the user, the mark's `seq` (u64,
+/// big-endian) and the head at that point, so a mark moved to another user
+/// or given another position fails to open.
+pub fn audit_mark(user: &UserId, seq: u64, head: &[u8; 32]) -> Vec<u8> {
+    build(Purpose::AuditMark, &[user.as_str().as_bytes(), &seq.to_be_bytes(), head])
+}
+
 /// Known answers: the exact AAD bytes of one example of each purpose, as
 /// stored blobs depend on them. Computed from the code that sealed every
 /// blob so far (the lease-key and audit-key bytes from the builders that
@@ -126,6 +138,13 @@ mod kat {
     pub(super) const AUDIT_KEY: &[u8] = b"\
         \x00\x00\x00\x0akms-aad/v1\x00\x00\x00\x09audit-key\
         \x00\x00\x00\x05alice\x00\x00\x00\x05kid-1";
+
+    /// A chain mark for user `alice` at seq 258 with head 32 bytes of 0x07.
+    pub(super) const AUDIT_MARK: &[u8] = b"\
+        \x00\x00\x00\x0akms-aad/v1\x00\x00\x00\x0aaudit-mark\
+        \x00\x00\x00\x05alice\x00\x00\x00\x08\x00\x00\x00\x00\x00\x00\x01\x02\
+        \x00\x00\x00\x20\x07\x07\x07\x07\x07\x07\x07\x07\x07\x07\x07\x07\x07\x07\x07\x07\
+        \x07\x07\x07\x07\x07\x07\x07\x07\x07\x07\x07\x07\x07\x07\x07\x07";
 }
 
 #[cfg(test)]
@@ -160,7 +179,7 @@ mod tests {
 
     #[test]
     fn every_purpose_has_its_own_label() {
-        let all = [Purpose::MasterWrap, Purpose::VapidKey, Purpose::LeaseKey, Purpose::AuditKey];
+        let all = [Purpose::MasterWrap, Purpose::VapidKey, Purpose::LeaseKey, Purpose::AuditKey, Purpose::AuditMark];
         for (i, a) in all.iter().enumerate() {
             for b in all.iter().skip(i + 1) {
                 assert_ne!(a.label(), b.label());
@@ -181,6 +200,11 @@ mod tests {
     #[test]
     fn lease_key_matches_the_known_answer() {
         assert_eq!(lease_key(&user("alice"), &lease(), &kid("kid-1")), kat::LEASE_KEY);
+    }
+
+    #[test]
+    fn audit_mark_matches_the_known_answer() {
+        assert_eq!(audit_mark(&user("alice"), 258, &[7u8; 32]), kat::AUDIT_MARK);
     }
 
     #[test]

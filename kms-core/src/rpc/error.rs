@@ -18,12 +18,17 @@ pub struct RpcError {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub retry_after_ms: Option<u64>,
+    /// For `integrity`: the first `seq` of the user's audit log that is not
+    /// as the engine wrote it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub first_bad_seq: Option<u64>,
 }
 
 impl RpcError {
     /// An error with a code and message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), retry_after_ms: None }
+        Self { code, message: message.into(), retry_after_ms: None, first_bad_seq: None }
     }
 
     /// Shorthand for an `invalid_input` error.
@@ -38,6 +43,10 @@ impl From<CoreError> for RpcError {
             CoreError::Throttled { retry_after_ms } | CoreError::QuotaExceeded { retry_after_ms, .. } => {
                 Some(retry_after_ms)
             }
+            _ => None,
+        };
+        let first_bad_seq = match e {
+            CoreError::AuditRewritten { first_bad_seq, .. } => Some(first_bad_seq),
             _ => None,
         };
         // The code already names the category; the message says what to do.
@@ -59,8 +68,13 @@ impl From<CoreError> for RpcError {
             CoreError::QuotaExceeded { limit, retry_after_ms } => {
                 format!("this lease allows {limit} tokens per hour; try again in {} s", retry_after_ms.div_ceil(1000))
             }
+            CoreError::AuditRewritten { first_bad_seq, found } => format!(
+                "this user's audit log was rewritten in storage (first bad entry: seq {first_bad_seq}, \
+                 {found}); nothing was signed over it, a tamper_detected entry records it, and the operation \
+                 was not done: retry it"
+            ),
         };
-        Self { code: e.code(), message, retry_after_ms }
+        Self { code: e.code(), message, retry_after_ms, first_bad_seq }
     }
 }
 

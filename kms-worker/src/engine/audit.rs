@@ -7,8 +7,8 @@
 //! audit write fails, the caller gets a storage error, not the result.
 
 use kms_core::audit::{
-    self, AuditEntry, AuditKeyRecord, AuditMacKey, AuditPublicKey, AuditRecord, AuditScope, AuditSigningKey,
-    ChainState, Checkpoint, InstanceAuditKeyRecord,
+    self, AuditEntry, AuditKeyRecord, AuditMacKey, AuditPublicKey, AuditRecord, AuditScope, AuditSigningKey, BreakKind,
+    ChainBreak, ChainMark, ChainState, Checkpoint, InstanceAuditKeyRecord,
 };
 use kms_core::env::Clock;
 use kms_core::ids::UserId;
@@ -88,11 +88,14 @@ pub(super) struct NewChain<S> {
     pub signing: CheckpointKey<S>,
 }
 
-/// A key that signs checkpoints: the crypto provider's handle, and its
-/// public half (whose thumbprint is the checkpoint's `kid`).
+/// A key that signs a user's checkpoints: the crypto provider's handle, its
+/// public half (whose thumbprint is the checkpoint's `kid`), and the chain's
+/// `K_0`, with which the engine checks the stored chain before it signs
+/// over it and seals the mark it leaves after.
 pub(super) struct CheckpointKey<S> {
     pub signer: S,
     pub public: AuditPublicKey,
+    pub mac_key0: AuditMacKey,
 }
 
 impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
@@ -106,15 +109,15 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
     ) -> EngineResult<NewChain<P::Signer>> {
         let now = self.clock.now_ms();
         let scope = AuditScope::User(user.clone());
-        let k0 = self.crypto.subkey_bytes(master, user, audit::chain::MAC_KEY_PURPOSE).await?;
-        let state = ChainState::genesis(scope, AuditMacKey::from_derived(k0));
+        let mac_key0 = self.mac_key0(master, user).await?;
+        let state = ChainState::genesis(scope, mac_key0.duplicate());
         let (new, public) = self.crypto.generate_signer(&mut self.rng).await?;
         let public = AuditPublicKey::from_p256(public);
         let sealing = self.crypto.subkey(master, user, audit::key::SEALING_PURPOSE).await?;
         let aad = kms_core::crypto::aad::audit_key(user, &public.kid());
         let (sealed, signer) = self.crypto.seal_new_signer(new, &sealing, &aad, &mut self.rng).await?;
         let key_record = AuditKeyRecord::from_sealed(public.clone(), sealed, now);
-        Ok(NewChain { state, key_record, signing: CheckpointKey { signer, public } })
+        Ok(NewChain { state, key_record, signing: CheckpointKey { signer, public, mac_key0 } })
     }
 
     /// The user's audit key record, as stored.
@@ -149,7 +152,12 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
             .open_signer(&sealing, &record.aad(user), record.sealed(), record.key_format(), public.as_p256())
             .await?
             .map_err(|_| CoreError::from(audit::AuditError::Integrity))?;
-        Ok(CheckpointKey { signer, public })
+        Ok(CheckpointKey { signer, public, mac_key0: self.mac_key0(master, user).await? })
+    }
+
+    /// `K_0` of `user`'s chain, from the master secret.
+    pub(super) async fn mac_key0(&self, master: &P::Master, user: &UserId) -> EngineResult<AuditMacKey> {
+        Ok(AuditMacKey::from_derived(self.crypto.subkey_bytes(master, user, audit::chain::MAC_KEY_PURPOSE).await?))
     }
 
     /// The scope an event about `user` goes to: the user's chain when it
@@ -165,6 +173,12 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
     /// engines never fork or duplicate a sequence number). With `checkpoint`,
     /// a checkpoint over the new head is signed and kept. `fresh` is the
     /// state of a chain being created in this same batch.
+    ///
+    /// Before a user's checkpoint is signed, the stored chain is checked
+    /// against `K_0` from the engine's last mark (`kms_core::audit::integrity`).
+    /// If it is not the chain the engine wrote, nothing is signed and the
+    /// caller's batch is not used: a `tamper_detected` entry is committed on
+    /// its own and the answer is [`CoreError::AuditRewritten`].
     pub(super) async fn audit_into(
         &mut self,
         cx: &mut CallContext,
@@ -174,12 +188,106 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         checkpoint: Option<&CheckpointKey<P::Signer>>,
         fresh: Option<ChainState>,
     ) -> EngineResult<Vec<AuditEntry>> {
-        let now = self.clock.now_ms();
         let state_key = layout::audit_state(scope)?;
+        let is_fresh = fresh.is_some();
         let loaded = match fresh {
             Some(state) => Loaded { key: state_key.clone(), bytes: None, value: state },
             None => self.load_chain(scope, &state_key).await?,
         };
+        let user_key = match (scope, checkpoint) {
+            (AuditScope::User(user), Some(key)) => Some((user, key)),
+            _ => None,
+        };
+        if let (Some((user, key)), false) = (user_key, is_fresh) {
+            if let Err(found) = self.check_user_chain(user, &loaded.value, &key.mac_key0).await? {
+                self.record_tamper(cx, scope, loaded, found, &key.mac_key0).await?;
+                let found =
+                    CoreError::AuditRewritten { first_bad_seq: found.first_bad_seq, found: found.kind.as_str() };
+                return Err(found.into());
+            }
+        }
+        self.append_loaded(cx, batch, scope, loaded, records, None, checkpoint).await
+    }
+
+    /// Checks `user`'s stored chain, whose state is `state`, from the
+    /// engine's last mark (or from `K_0` when there is none, or it does not
+    /// open: a full check is only slower). The outer error is a storage
+    /// failure; the inner one is what the check found.
+    async fn check_user_chain(
+        &self,
+        user: &UserId,
+        state: &ChainState,
+        mac_key0: &AuditMacKey,
+    ) -> EngineResult<Result<(), ChainBreak>> {
+        let scope = AuditScope::User(user.clone());
+        let mark = match self.get(&layout::audit_mark(&scope)?).await? {
+            Some(bytes) => decode::<ChainMark>(&bytes, "mark").ok().and_then(|m| m.open(user, mac_key0).ok()),
+            None => None,
+        };
+        let anchor = mark.unwrap_or_else(|| ChainState::genesis(scope.clone(), mac_key0.duplicate()));
+        // The stored entries from the anchor's position on: the pages up to
+        // the one the state's last entry is in (or the anchor's, if the
+        // state is behind it), every entry in them.
+        let from = anchor.next_seq();
+        let end = state.next_seq().max(from);
+        let mut entries = Vec::new();
+        for page_no in from / AUDIT_PAGE_SIZE..end.div_ceil(AUDIT_PAGE_SIZE) {
+            let first = page_no.saturating_mul(AUDIT_PAGE_SIZE);
+            let page = match self.get(&layout::audit_page(&scope, page_no)?).await? {
+                Some(bytes) => match decode::<Vec<AuditEntry>>(&bytes, "page") {
+                    Ok(page) => page,
+                    Err(_) => {
+                        return Ok(Err(ChainBreak { first_bad_seq: first.max(from), kind: BreakKind::Unreadable }))
+                    }
+                },
+                None => Vec::new(),
+            };
+            let skip = usize::try_from(from.saturating_sub(first)).unwrap_or(usize::MAX);
+            entries.extend(page.into_iter().skip(skip));
+        }
+        Ok(audit::check_chain(&anchor, &entries, state, mac_key0))
+    }
+
+    /// Commits, in a batch of its own, a `tamper_detected` entry that names
+    /// the first bad `seq` and starts a new segment (MACed under a key from
+    /// `K_0`), and a mark after it: the evidence stays, and the next check
+    /// resumes there.
+    async fn record_tamper(
+        &mut self,
+        cx: &mut CallContext,
+        scope: &AuditScope,
+        loaded: Loaded<ChainState>,
+        found: ChainBreak,
+        mac_key0: &AuditMacKey,
+    ) -> EngineResult<()> {
+        let record = AuditRecord::new(audit::EventKind::TamperDetected, audit::Outcome::Failed)
+            .with_id("first_bad_seq", found.first_bad_seq.to_string())
+            .with_id("found", found.kind.as_str())
+            .with_id("stored_next_seq", loaded.value.next_seq().to_string())
+            .with_reason("chain_rewritten");
+        let mut batch = WriteBatch::new();
+        self.append_loaded(cx, &mut batch, scope, loaded, vec![record], Some(mac_key0), None).await?;
+        self.commit_tails(cx, batch).await
+    }
+
+    /// [`Self::audit_into`] once the chain is loaded (and, for a checkpoint,
+    /// checked): appends `records`, the first of them starting a segment
+    /// when `segment_k0` is given; signs a checkpoint when asked; and for a
+    /// user's chain under a checkpoint or a new segment, seals a mark at the
+    /// new state.
+    #[allow(clippy::too_many_arguments)]
+    async fn append_loaded(
+        &mut self,
+        cx: &mut CallContext,
+        batch: &mut WriteBatch,
+        scope: &AuditScope,
+        loaded: Loaded<ChainState>,
+        records: Vec<AuditRecord>,
+        segment_k0: Option<&AuditMacKey>,
+        checkpoint: Option<&CheckpointKey<P::Signer>>,
+    ) -> EngineResult<Vec<AuditEntry>> {
+        let now = self.clock.now_ms();
+        let state_key = loaded.key.clone();
         let is_new_instance = loaded.bytes.is_none() && *scope == AuditScope::Instance;
         loaded.expect_unchanged(batch)?;
 
@@ -188,8 +296,13 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         let mut page = self.tail_page(scope, loaded.bytes.as_deref(), page_no).await?;
         let mut state = loaded.value;
         let mut written = Vec::with_capacity(records.len());
+        let mut segment = segment_k0;
         for record in records {
-            let (entry, next) = audit::append(&state, scope, record, now).map_err(CoreError::from)?;
+            let appended = match segment.take() {
+                Some(k0) => audit::start_segment(&state, scope, record, now, k0),
+                None => audit::append(&state, scope, record, now),
+            };
+            let (entry, next) = appended.map_err(CoreError::from)?;
             let entry_page = entry.seq / AUDIT_PAGE_SIZE;
             if entry_page != page_no {
                 batch.put(&layout::audit_page(scope, page_no)?, page)?;
@@ -213,6 +326,13 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
             let excess = cps.len().saturating_sub(KEPT_CHECKPOINTS);
             cps.drain(..excess);
             batch.put(&cps_key, encode(&cps, "checkpoints")?)?;
+        }
+        // The engine leaves a mark wherever it vouched for the chain (a
+        // checkpoint) or re-keyed it (a new segment): the next check starts
+        // there.
+        if let (AuditScope::User(user), Some(k0)) = (scope, checkpoint.map(|k| &k.mac_key0).or(segment_k0)) {
+            let mark = ChainMark::seal(&state, user, k0, &mut self.rng).map_err(CoreError::from)?;
+            batch.put(&layout::audit_mark(scope)?, encode(&mark, "mark")?)?;
         }
         if is_new_instance {
             // The instance chain signs with a key kept in the clear: there is
@@ -397,9 +517,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         // the export's MACs are right; it gives out nothing of the key.
         let mac_key0 = match export_scope(&p.export) {
             Some(AuditScope::User(user)) => match self.sessions.any_master(&user, self.clock.now_ms()).cloned() {
-                Some(master) => Some(AuditMacKey::from_derived(
-                    self.crypto.subkey_bytes(&master, &user, audit::chain::MAC_KEY_PURPOSE).await?,
-                )),
+                Some(master) => Some(self.mac_key0(&master, &user).await?),
                 None => None,
             },
             _ => None,

@@ -256,17 +256,30 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
 
     /// Locks a session, after appending `lock` and a signed checkpoint (the
     /// last chance to sign before the master secret leaves memory).
+    ///
+    /// A log found rewritten (`integrity`) still ends the session: a lock is
+    /// never refused for what someone else did to the store. A storage
+    /// failure keeps it (no audit, no result; the caller retries).
     pub(super) async fn lock(&mut self, cx: &mut CallContext, p: SessionParams) -> EngineResult<()> {
         let master = self.session_master(&p.user, &p.session)?;
         let key = self.user_audit_key(&master, &p.user).await?;
         drop(master);
         let mut batch = WriteBatch::new();
         let scope = AuditScope::User(p.user.clone());
-        self.audit_into(cx, &mut batch, &scope, vec![AuditRecord::new(EventKind::Lock, Outcome::Ok)], Some(&key), None)
-            .await?;
-        self.commit_audited(cx, batch).await?;
+        let lock = vec![AuditRecord::new(EventKind::Lock, Outcome::Ok)];
+        let audited = match self.audit_into(cx, &mut batch, &scope, lock, Some(&key), None).await {
+            Ok(_) => self.commit_audited(cx, batch).await,
+            Err(e) => Err(e),
+        };
         let now = self.clock.now_ms();
-        Ok(self.sessions.lock(&p.user, &p.session, now)?)
+        match audited {
+            Ok(()) => Ok(self.sessions.lock(&p.user, &p.session, now)?),
+            Err(e @ EngineError::Core(CoreError::AuditRewritten { .. })) => {
+                self.sessions.lock(&p.user, &p.session, now)?;
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     pub(super) fn session_status(&mut self, p: SessionParams) -> EngineResult<SessionStatus> {

@@ -339,4 +339,5 @@ pub const KNOWN_CODES: &[&str] = &[
     "lease_key_rotated",
     "user_deleted",
     "quota_exceeded",
+    "integrity",
 ];

@@ -2,17 +2,22 @@
 //! (`seq` and `prev`), then the MAC when `K_0` is known.
 
 use super::{fail, short, to_u64, Failure, FailureReason};
-use crate::audit::chain::AuditMacKey;
+use crate::audit::chain::{key_for, AuditMacKey};
 use crate::audit::entry::{AuditEntry, AuditScope};
 use crate::audit::export::Export;
 
-/// Checks every entry; with `mac_key0`, the MAC of entry `i` under `K_i`.
+/// Checks every entry; with `mac_key0`, the MAC of entry `i` under `K_i`
+/// (`K_i` evolved from `K_{i-1}`, except that a `tamper_detected` entry
+/// starts a segment under the segment key of its `seq`).
 pub(super) fn check(export: &Export, heads: &[String], mac_key0: Option<&AuditMacKey>) -> Result<(), Failure> {
     let mut mac_key = mac_key0.map(AuditMacKey::duplicate);
     for (i, e) in export.entries.iter().enumerate() {
         check_scope(&export.header.scope, i, e)?;
         check_position(export, heads, i, e)?;
-        if let Some(k) = mac_key.take() {
+        if let (Some(evolved), Some(k0)) = (mac_key.take(), mac_key0) {
+            let k = key_for(e, evolved, k0).map_err(|_| {
+                fail(Some(e.seq), entry_line(i), FailureReason::Internal, "could not derive a segment key")
+            })?;
             check_mac(&k, i, e)?;
             mac_key = Some(k.evolve());
         }

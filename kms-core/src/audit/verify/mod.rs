@@ -115,6 +115,8 @@ pub fn verify_export(text: &str, opts: &VerifyOptions) -> VerifyReport {
     report.audit_kid = Some(export.header.audit_kid.to_string());
     report.exported_ms = Some(export.header.exported_ms);
     report.entries = to_u64(export.entries.len());
+    report.tamper_detected =
+        export.entries.iter().filter(|e| e.event == crate::audit::EventKind::TamperDetected).map(|e| e.seq).collect();
     warn_about_trust(&export, opts, &mut report.warnings);
     let heads = match chain_heads(&export) {
         Ok(heads) => heads,
@@ -193,6 +195,18 @@ fn warn_about_trust(export: &Export, opts: &VerifyOptions, warnings: &mut Vec<St
             }
         };
         warnings.push(format!("MACs not checked (no key): {why}"));
+    }
+    // The engine's own finding that the stored log was rewritten: evidence
+    // the export carries, whatever the verdict on the rest.
+    for e in export.entries.iter().filter(|e| e.event == crate::audit::EventKind::TamperDetected).take(8) {
+        let id = |k: &str| e.ids.get(k).map_or("?", String::as_str);
+        warnings.push(format!(
+            "the engine found this log rewritten in storage: entry {} (tamper_detected) says seq {} was not as \
+             it wrote it ({}); entries before it are not vouched for",
+            e.seq,
+            id("first_bad_seq"),
+            id("found")
+        ));
     }
     let mut last_ts = None;
     for e in &export.entries {

@@ -201,6 +201,13 @@ pub struct VerifyReport {
     /// The export's head (hash of its last entry, base64url), once read.
     pub head: Option<String>,
     pub first_failure: Option<Failure>,
+    /// The `seq` of every `tamper_detected` entry in the export, once read:
+    /// the engine found the stored log rewritten before each of them and
+    /// refused to sign over it (the entry says where; see the warnings). A
+    /// valid export can carry them: it is then an honest record of a
+    /// tampered history.
+    #[serde(default)]
+    pub tamper_detected: Vec<u64>,
     /// What the verification could not establish (trust in an unpinned key,
     /// MACs not checked, timestamps going backwards).
     pub warnings: Vec<String>,
@@ -222,6 +229,10 @@ impl std::fmt::Display for VerifyReport {
             self.checkpoints_verified, self.expected_checkpoints_verified
         )?;
         writeln!(f, "MACs checked: {}", if self.macs_checked { "yes" } else { "no" })?;
+        if !self.tamper_detected.is_empty() {
+            let seqs: Vec<String> = self.tamper_detected.iter().map(u64::to_string).collect();
+            writeln!(f, "tampering found by the engine: tamper_detected at seq {}", seqs.join(", "))?;
+        }
         if let Some(fail) = &self.first_failure {
             let seq = fail.seq.map_or_else(|| "-".to_owned(), |s| s.to_string());
             let line = fail.line.map_or_else(|| "-".to_owned(), |l| l.to_string());
@@ -249,6 +260,7 @@ impl VerifyReport {
             macs_checked: false,
             head: None,
             first_failure: None,
+            tamper_detected: Vec::new(),
             warnings: Vec::new(),
         }
     }
