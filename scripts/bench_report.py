@@ -11,7 +11,10 @@ def mean_ns(group, name):
 rows = [("unlock", "engine_unlock_600k", ["bare_pbkdf2_600k", "bare_pbkdf2_600k_after"], 1.05),
         ("jwt", "engine_sign_jwt", ["bare_p256_sign"], 1.3),
         ("lease", "engine_issue_10", ["bare_10_signatures"], None),
-        ("audit", "verify_export_10k", ["bare_sha256_10k"], None)]
+        ("audit", "verify_export_10k", ["bare_sha256_10k"], None),
+        ("unlock_log", "after_1000_locked_entries", ["bare_pbkdf2_600k"], None),
+        ("unlock_log", "full_check_1000", ["bare_pbkdf2_600k"], None),
+        ("unlock_log", "full_check_10000", ["bare_pbkdf2_600k"], None)]
 print()
 print(f"{'operation':<26}{'engine':>14}{'bare':>14}{'ratio':>8}{'target':>8}")
 for group, eng, bare, target in rows:

@@ -12,17 +12,27 @@
 //!   tokens under a lease, while the user's session is not used, against
 //!   10 bare ES256 signatures. No target; reported.
 //!
+//! - `unlock_log/*`: unlock when the user's log has grown, against the same
+//!   bare PBKDF2. Before it signs its checkpoint, unlock checks the stored
+//!   chain against `K_0` from the engine's last mark:
+//!   `after_1000_locked_entries` has 1,000 entries since the mark (tokens
+//!   a relay took while the user was locked), `full_check_1000` and
+//!   `full_check_10000` have no mark (a store from before marks, or a
+//!   deleted mark), so the whole log is checked. Target (docs): the
+//!   common case stays within the unlock target.
+//!
 //! Run with `scripts/bench.sh`, which prints the ratios (the unlock one
 //! against the mean of the bare runs before and after the engine's).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::hint::black_box;
+use std::rc::Rc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use futures::executor::block_on;
 use kms_core::env::{Clock, ManualClock};
-use kms_storage::MemoryStore;
+use kms_storage::{MemoryStore, Store as _, StoreKey, WriteBatch};
 use kms_worker::{Kms, KmsConfig, Platform};
 use p256::ecdsa::signature::Signer;
 use rand_chacha::rand_core::SeedableRng;
@@ -37,8 +47,16 @@ fn engine() -> Kms<ManualClock, ChaCha20Rng> {
 }
 
 fn engine_with(clock: ManualClock) -> Kms<ManualClock, ChaCha20Rng> {
-    let config = KmsConfig { session_ttl_ms: 24 * 3600 * 1000, ..KmsConfig::default() };
-    Kms::new(Box::new(MemoryStore::new()), Platform::native(clock, ChaCha20Rng::seed_from_u64(7)), config).unwrap()
+    engine_over(clock, Rc::new(MemoryStore::new()))
+}
+
+fn engine_over(clock: ManualClock, store: Rc<MemoryStore>) -> Kms<ManualClock, ChaCha20Rng> {
+    let config = KmsConfig {
+        session_ttl_ms: 24 * 3600 * 1000,
+        max_lease_lifetime_s: LEASE_LIFETIME_S,
+        ..KmsConfig::default()
+    };
+    Kms::new(Box::new(store), Platform::native(clock, ChaCha20Rng::seed_from_u64(7)), config).unwrap()
 }
 
 fn call(kms: &mut Kms<ManualClock, ChaCha20Rng>, method: &str, params: Value) -> Value {
@@ -175,5 +193,108 @@ fn lease_batch(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, unlock, sign, lease_batch);
+/// A user whose log holds about `entries` entries (tokens issued under a
+/// lease, 10 per batch), locked; the engine, its clock, its store, the
+/// lease `lease_issue` request and the `unlock` request.
+struct LogFixture {
+    kms: Kms<ManualClock, ChaCha20Rng>,
+    clock: ManualClock,
+    store: Rc<MemoryStore>,
+    issue: String,
+    unlock: String,
+}
+
+impl LogFixture {
+    fn new(entries: usize) -> Self {
+        let clock = ManualClock::new(NOW_MS);
+        let store = Rc::new(MemoryStore::new());
+        let mut kms = engine_over(clock.clone(), store.clone());
+        let setup =
+            call(&mut kms, "setup", json!({"user": "alice", "enrollment": {"kind": "passphrase", "passphrase": PASS}}));
+        let session = setup["session"].as_str().unwrap().to_owned();
+        call(&mut kms, "vapid_generate", json!({"user": "alice", "session": session}));
+        let created = call(
+            &mut kms,
+            "lease_create",
+            json!({"user": "alice", "session": session, "lease": {
+                "relay": "bench", "audiences": ["https://fcm.googleapis.com"], "tokens_per_hour": 3600,
+                "max_batch": 10, "lifetime_s": LEASE_LIFETIME_S}}),
+        );
+        call(&mut kms, "lock", json!({"user": "alice", "session": session}));
+        let credential = created["credential"].as_str().unwrap();
+        let issue = json!({"v": 1, "id": 5, "method": "lease_issue", "params": {
+            "user": "alice", "credential": credential,
+            "request": {"aud": "https://fcm.googleapis.com", "sub": "mailto:ops@example.com", "count": 10}}})
+        .to_string();
+        let unlock = json!({"v": 1, "id": 6, "method": "unlock", "params": {
+            "user": "alice", "credential": {"kind": "passphrase", "passphrase": PASS}}})
+        .to_string();
+        let mut fx = Self { kms, clock, store, issue, unlock };
+        fx.grow(entries);
+        fx
+    }
+
+    /// Adds about `entries` entries while the user is locked.
+    fn grow(&mut self, entries: usize) {
+        for _ in 0..entries.div_ceil(10) {
+            self.clock.advance(11_000);
+            let answer: Value = serde_json::from_slice(&block_on(self.kms.handle_json(self.issue.as_bytes()))).unwrap();
+            assert!(answer.get("error").is_none(), "{answer}");
+        }
+    }
+
+    fn forget_mark(&self) {
+        let mut batch = WriteBatch::new();
+        batch.delete(&StoreKey::new("users/alice/audit/mark").unwrap()).unwrap();
+        block_on(self.store.commit(batch)).unwrap();
+    }
+
+    /// One timed unlock, then a lock outside the timing.
+    fn timed_unlock(&mut self) -> std::time::Duration {
+        let start = std::time::Instant::now();
+        let answer = block_on(self.kms.handle_json(black_box(self.unlock.as_bytes())));
+        let took = start.elapsed();
+        let answer: Value = serde_json::from_slice(&answer).unwrap();
+        let session = answer["result"]["session"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned();
+        call(&mut self.kms, "lock", json!({"user": "alice", "session": session}));
+        took
+    }
+}
+
+/// Unlock as the log grows: the chain check before the checkpoint.
+fn unlock_log(c: &mut Criterion) {
+    let salt = [7u8; 16];
+    let mut g = c.benchmark_group("unlock_log");
+    g.sample_size(10);
+    g.bench_function("bare_pbkdf2_600k", |b| {
+        b.iter(|| kms_core::crypto::kdf::pbkdf2_sha256(black_box(PASS.as_bytes()), black_box(&salt), 600_000))
+    });
+    let mut fx = LogFixture::new(0);
+    g.bench_function("after_1000_locked_entries", |b| {
+        b.iter_custom(|iters| {
+            let mut total = std::time::Duration::ZERO;
+            for _ in 0..iters {
+                fx.grow(1_000);
+                total += fx.timed_unlock();
+            }
+            total
+        })
+    });
+    for entries in [1_000, 10_000] {
+        let mut fx = LogFixture::new(entries);
+        g.bench_function(format!("full_check_{entries}"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = std::time::Duration::ZERO;
+                for _ in 0..iters {
+                    fx.forget_mark();
+                    total += fx.timed_unlock();
+                }
+                total
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, unlock, sign, lease_batch, unlock_log);
 criterion_main!(benches);

@@ -6,11 +6,29 @@
 const ITERATIONS = 600_000;
 const out = document.getElementById('out');
 
+const DB_NAME = `kms-bench-${Date.now()}`;
+
 function startWorker() {
   return new Promise((resolve, reject) => {
     const w = new Worker('./kms-worker.js', { type: 'module' });
     w.onmessage = (e) => (e.data.t === 'ready' ? resolve(w) : e.data.t === 'fatal' && reject(new Error(e.data.message)));
-    w.postMessage({ t: 'open', options: { db_name: `kms-bench-${Date.now()}` } });
+    w.postMessage({ t: 'open', options: { db_name: DB_NAME } });
+  });
+}
+
+// Deletes one record of the worker's database (the engine's chain mark, so
+// that the next unlock checks the whole log from K_0).
+function deleteRecord(key) {
+  return new Promise((resolve, reject) => {
+    const open = indexedDB.open(DB_NAME);
+    open.onsuccess = () => {
+      const db = open.result;
+      const tx = db.transaction('records', 'readwrite');
+      tx.objectStore('records').delete(key);
+      tx.oncomplete = () => { db.close(); resolve(); };
+      tx.onerror = () => reject(tx.error);
+    };
+    open.onerror = () => reject(open.error);
   });
 }
 
@@ -146,6 +164,45 @@ async function run() {
   result.audit_export_bytes = exported.export.length;
   result.audit_export_ms = median(exports);
   result.audit_verify_ms = median(verifies);
+
+  // Unlock as the log grows. Before it signs its checkpoint, unlock checks
+  // the stored chain from the engine's last mark (a full check from K_0
+  // when there is none). Each unlock is timed beside a bare PBKDF2.
+  const unlockOnce = async (before) => {
+    await rpc(w, 'lock', { user, session });
+    if (before) await before();
+    const ms = await time(async () => {
+      session = (await rpc(w, 'unlock', { user, credential: { kind: 'passphrase', passphrase } })).session;
+    });
+    return [ms, await time(() => barePbkdf2(passphrase, salt))];
+  };
+  const ratioOf = (pairs) => median(pairs.map(([e, b]) => e / b));
+  const scenario = async (name, runs, before) => {
+    const pairs = [];
+    for (let i = 0; i < runs; i++) pairs.push(await unlockOnce(before));
+    result[`${name}_ms`] = median(pairs.map(([e]) => e));
+    result[`${name}_ratio`] = ratioOf(pairs);
+  };
+  const mark = `users/${user}/audit/mark`;
+  // A lease for the current key (vapid_rotate above ended the first one).
+  const relayLease = await rpc(w, 'lease_create', { user, session, lease: { relay: 'relay-2', audiences: ['https://fcm.googleapis.com'], lifetime_s: 86400, tokens_per_hour: 3600, max_batch: 10 } });
+  await scenario('unlock_log_1k', 5);
+  await scenario('unlock_log_1k_full_check', 5, () => deleteRecord(mark));
+  // 1,000 tokens a relay takes while the user is locked, before each unlock.
+  await scenario('unlock_after_1k_locked', 3, async () => {
+    for (let i = 0; i < 100; i++) {
+      await rpc(w, 'lease_issue', { user, credential: relayLease.credential, request: { aud: 'https://fcm.googleapis.com', sub: 'mailto:bench@example.com', count: 10, ttl_s: 3600 } });
+    }
+  });
+  // The log at 10,000 entries.
+  entries = (await rpc(w, 'audit_export', { user, session })).entries;
+  while (entries < 10_000) {
+    await rpc(w, 'sign_jwt', { user, session, claims });
+    entries += 1;
+  }
+  result.unlock_log_entries = entries;
+  await scenario('unlock_log_10k', 5);
+  await scenario('unlock_log_10k_full_check', 3, () => deleteRecord(mark));
   w.terminate();
   return result;
 }
