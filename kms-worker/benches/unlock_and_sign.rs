@@ -51,11 +51,8 @@ fn engine_with(clock: ManualClock) -> Kms<ManualClock, ChaCha20Rng> {
 }
 
 fn engine_over(clock: ManualClock, store: Rc<MemoryStore>) -> Kms<ManualClock, ChaCha20Rng> {
-    let config = KmsConfig {
-        session_ttl_ms: 24 * 3600 * 1000,
-        max_lease_lifetime_s: LEASE_LIFETIME_S,
-        ..KmsConfig::default()
-    };
+    let config =
+        KmsConfig { session_ttl_ms: 24 * 3600 * 1000, max_lease_lifetime_s: LEASE_LIFETIME_S, ..KmsConfig::default() };
     Kms::new(Box::new(store), Platform::native(clock, ChaCha20Rng::seed_from_u64(7)), config).unwrap()
 }
 

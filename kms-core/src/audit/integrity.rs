@@ -62,9 +62,10 @@ use crate::ids::UserId;
 
 /// The version of [`ChainMark`]'s stored layout.
 const MARK_FORMAT: u32 = 1;
-/// The HKDF info of the key that seals chain marks (salt: `kms-audit/v1`,
-/// input: `K_0`).
-const MARK_INFO: &[u8] = b"kms-audit/v1/mark";
+/// The HKDF salt of the key that seals chain marks (its input is `K_0`).
+pub const MARK_KEY_SALT: &[u8] = K0_SALT;
+/// The HKDF info of the key that seals chain marks.
+pub const MARK_KEY_INFO: &[u8] = b"kms-audit/v1/mark";
 
 /// A sealed point of a user's chain that the engine verified or wrote
 /// itself: `seq` (the chain's `next_seq` there) and head in the clear, the
@@ -82,7 +83,55 @@ pub struct ChainMark {
 }
 
 fn mark_key(k0: &AuditMacKey) -> Result<crate::secret::Key256, AuditError> {
-    kdf::hkdf_key(k0.expose(), K0_SALT, MARK_INFO).map_err(|_| AuditError::Internal("mark key derivation".into()))
+    kdf::hkdf_key(k0.expose(), MARK_KEY_SALT, MARK_KEY_INFO)
+        .map_err(|_| AuditError::Internal("mark key derivation".into()))
+}
+
+/// The parts a crypto provider needs to seal and open a mark itself (the
+/// engine's path: in the browser the AES-GCM runs in WebCrypto):
+/// `HKDF-SHA256(ikm = `[`ChainMark::key_material`]`, salt = `[`MARK_KEY_SALT`]`,
+/// info = `[`MARK_KEY_INFO`]`)` is the key, and these are the AAD and
+/// plaintext. [`ChainMark::seal`] and [`ChainMark::open`] do the same in
+/// Rust.
+impl ChainMark {
+    /// A copy of `K_0`, the input of the mark key's HKDF.
+    pub fn key_material(k0: &AuditMacKey) -> zeroize::Zeroizing<[u8; 32]> {
+        zeroize::Zeroizing::new(*k0.expose())
+    }
+
+    /// What to seal for `state` of `user`'s chain: the AAD and the MAC key.
+    pub fn to_seal(state: &ChainState, user: &UserId) -> Result<(Vec<u8>, zeroize::Zeroizing<[u8; 32]>), AuditError> {
+        if *state.scope() != AuditScope::User(user.clone()) {
+            return Err(AuditError::ScopeMismatch {
+                state: state.scope().to_string(),
+                requested: AuditScope::User(user.clone()).to_string(),
+            });
+        }
+        let aad = aad::audit_mark(user, state.next_seq(), &state.head());
+        Ok((aad, zeroize::Zeroizing::new(*state.mac_key().expose())))
+    }
+
+    /// The mark of `state`, with its sealed MAC key.
+    pub fn from_sealed(state: &ChainState, sealed: &aead::Sealed) -> Self {
+        Self { v: MARK_FORMAT, seq: state.next_seq(), head: state.head_b64(), sealed: sealed.to_b64() }
+    }
+
+    /// The AAD to open this mark for `user` with, and its sealed blob
+    /// ([`AuditError::Integrity`] for another format or a malformed field).
+    pub fn to_open(&self, user: &UserId) -> Result<(Vec<u8>, aead::Sealed), AuditError> {
+        if self.v != MARK_FORMAT {
+            return Err(AuditError::Integrity);
+        }
+        let head = crate::b64::decode_array::<32>(&self.head, "head").map_err(|_| AuditError::Integrity)?;
+        let sealed = aead::Sealed::from_b64(&self.sealed).map_err(|_| AuditError::Integrity)?;
+        Ok((aad::audit_mark(user, self.seq, &head), sealed))
+    }
+
+    /// The chain state the mark sealed, given its opened MAC key.
+    pub fn opened(&self, user: &UserId, mac_key: &[u8; 32]) -> Result<ChainState, AuditError> {
+        let head = crate::b64::decode_array::<32>(&self.head, "head").map_err(|_| AuditError::Integrity)?;
+        Ok(ChainState::at(AuditScope::User(user.clone()), self.seq, head, AuditMacKey::from_bytes(*mac_key)))
+    }
 }
 
 impl ChainMark {
@@ -94,17 +143,10 @@ impl ChainMark {
         k0: &AuditMacKey,
         rng: &mut impl CryptoRngCore,
     ) -> Result<Self, AuditError> {
-        if *state.scope() != AuditScope::User(user.clone()) {
-            return Err(AuditError::ScopeMismatch {
-                state: state.scope().to_string(),
-                requested: AuditScope::User(user.clone()).to_string(),
-            });
-        }
-        let head = state.head();
-        let aad = aad::audit_mark(user, state.next_seq(), &head);
-        let sealed = aead::seal(&mark_key(k0)?, &aad, state.mac_key().expose(), rng)
+        let (aad, secret) = Self::to_seal(state, user)?;
+        let sealed = aead::seal(&mark_key(k0)?, &aad, secret.as_ref(), rng)
             .map_err(|_| AuditError::Internal("mark seal".into()))?;
-        Ok(Self { v: MARK_FORMAT, seq: state.next_seq(), head: crate::b64::encode(head), sealed: sealed.to_b64() })
+        Ok(Self::from_sealed(state, &sealed))
     }
 
     /// The chain position the mark is at (the `next_seq` of the state it
@@ -117,15 +159,10 @@ impl ChainMark {
     /// format, another user, a moved or altered mark, a wrong `k0`) is
     /// [`AuditError::Integrity`].
     pub fn open(&self, user: &UserId, k0: &AuditMacKey) -> Result<ChainState, AuditError> {
-        if self.v != MARK_FORMAT {
-            return Err(AuditError::Integrity);
-        }
-        let head = crate::b64::decode_array::<32>(&self.head, "head").map_err(|_| AuditError::Integrity)?;
-        let sealed = aead::Sealed::from_b64(&self.sealed).map_err(|_| AuditError::Integrity)?;
-        let aad = aad::audit_mark(user, self.seq, &head);
+        let (aad, sealed) = self.to_open(user)?;
         let plain = aead::open(&mark_key(k0)?, &aad, &sealed).map_err(|_| AuditError::Integrity)?;
         let key: [u8; 32] = plain.as_slice().try_into().map_err(|_| AuditError::Integrity)?;
-        Ok(ChainState::at(AuditScope::User(user.clone()), self.seq, head, AuditMacKey::from_bytes(key)))
+        self.opened(user, &key)
     }
 }
 

@@ -65,6 +65,27 @@ pub trait CryptoProvider {
     /// lease's key (`ikm` the lease secret). `ikm` is wiped on return.
     async fn wrap_key(&self, ikm: Zeroizing<[u8; 32]>, salt: &[u8], info: &[u8]) -> EngineResult<Self::WrapKey>;
 
+    /// Seals a 32-byte secret that is bytes on every platform (the audit
+    /// chain's MAC key, in the engine's chain mark) under `key` with `aad`:
+    /// AES-256-GCM, the nonce from `rng`.
+    async fn seal_bytes(
+        &self,
+        key: &Self::WrapKey,
+        aad: &[u8],
+        secret: &[u8; 32],
+        rng: &mut dyn CryptoRngCore,
+    ) -> EngineResult<Sealed>;
+
+    /// Opens what [`CryptoProvider::seal_bytes`] sealed, into a buffer wiped
+    /// on drop. A blob that does not open under `key` and `aad` is
+    /// `Ok(Err(_))`.
+    async fn open_bytes(
+        &self,
+        key: &Self::WrapKey,
+        aad: &[u8],
+        sealed: &Sealed,
+    ) -> EngineResult<Result<Zeroizing<[u8; 32]>, OpenError>>;
+
     /// A fresh master secret, returned as a handle and sealed under `wrap`
     /// with `aad` (the first enrollment's record).
     async fn new_master(

@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 
-use kms_core::crypto::aead::Sealed;
+use kms_core::crypto::aead::{self, Sealed};
 use kms_core::crypto::kdf;
 use kms_core::crypto::p256_key::{KeyFormat, P256PublicKey, P256SigningKey};
 use kms_core::crypto::sealed_key::{self, OpenError};
@@ -29,6 +29,33 @@ impl CryptoProvider for NativeCrypto {
 
     async fn wrap_key(&self, ikm: Zeroizing<[u8; 32]>, salt: &[u8], info: &[u8]) -> EngineResult<Key256> {
         Ok(kdf::hkdf_key(ikm.as_ref(), salt, info)?)
+    }
+
+    async fn seal_bytes(
+        &self,
+        key: &Key256,
+        aad: &[u8],
+        secret: &[u8; 32],
+        mut rng: &mut dyn CryptoRngCore,
+    ) -> EngineResult<Sealed> {
+        Ok(aead::seal(key, aad, secret, &mut rng)?)
+    }
+
+    async fn open_bytes(
+        &self,
+        key: &Key256,
+        aad: &[u8],
+        sealed: &Sealed,
+    ) -> EngineResult<Result<Zeroizing<[u8; 32]>, OpenError>> {
+        let Ok(plain) = aead::open(key, aad, sealed) else {
+            return Ok(Err(OpenError::NotAuthentic));
+        };
+        let mut out = Zeroizing::new([0u8; 32]);
+        if plain.len() != out.len() {
+            return Ok(Err(OpenError::NotTheKey));
+        }
+        out.copy_from_slice(&plain);
+        Ok(Ok(out))
     }
 
     async fn new_master(

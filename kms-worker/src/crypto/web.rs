@@ -178,23 +178,10 @@ impl WebCrypto {
         // A scalar is 32 bytes: anything longer (a PKCS#8 whose record was
         // edited to say format 1) is refused before it is decrypted into
         // memory.
-        if sealed.plaintext_len() != 32 {
-            return Ok(Err(OpenError::NotTheKey));
-        }
-        let data = Uint8Array::from(sealed.ciphertext_and_tag());
-        let promise = self.subtle.decrypt_with_object_and_buffer_source(&gcm_params(sealed.nonce(), aad)?, key, &data);
-        let plain = match settle(promise).await {
-            Ok(p) => p,
-            Err(e) => return Ok(Err(open_error(&e)?)),
+        let scalar = match self.decrypt32(key, aad, sealed).await? {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
         };
-        let plain = Uint8Array::new(&plain);
-        let mut scalar = Zeroizing::new([0u8; 32]);
-        if plain.length() != 32 {
-            plain.fill(0, 0, plain.length());
-            return Ok(Err(OpenError::NotTheKey));
-        }
-        plain.copy_to(scalar.as_mut());
-        plain.fill(0, 0, 32);
         let pkcs8 = pkcs8_from_parts(&scalar, expected);
         drop(scalar);
         match self.import_pkcs8(&pkcs8, extractable).await? {
@@ -254,6 +241,35 @@ impl WebCrypto {
         Ok(Sealed::from_parts(&nonce, &Uint8Array::new(&ct).to_vec())?)
     }
 
+    /// Decrypts a sealed 32-byte secret into a buffer wiped on drop; the
+    /// JS copy is overwritten at once. Anything but 32 bytes of plaintext is
+    /// refused before it is decrypted.
+    async fn decrypt32(
+        &self,
+        key: &CryptoKey,
+        aad: &[u8],
+        sealed: &Sealed,
+    ) -> EngineResult<Result<Zeroizing<[u8; 32]>, OpenError>> {
+        if sealed.plaintext_len() != 32 {
+            return Ok(Err(OpenError::NotTheKey));
+        }
+        let data = Uint8Array::from(sealed.ciphertext_and_tag());
+        let promise = self.subtle.decrypt_with_object_and_buffer_source(&gcm_params(sealed.nonce(), aad)?, key, &data);
+        let plain = match settle(promise).await {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(open_error(&e)?)),
+        };
+        let plain = Uint8Array::new(&plain);
+        let mut out = Zeroizing::new([0u8; 32]);
+        if plain.length() != 32 {
+            plain.fill(0, 0, plain.length());
+            return Ok(Err(OpenError::NotTheKey));
+        }
+        plain.copy_to(out.as_mut());
+        plain.fill(0, 0, 32);
+        Ok(Ok(out))
+    }
+
     async fn encrypt(
         &self,
         bytes: &[u8],
@@ -281,6 +297,25 @@ impl CryptoProvider for WebCrypto {
         let base = self.import_hkdf(ikm.as_ref()).await?;
         drop(ikm);
         self.derive_aes(&base, salt, info).await
+    }
+
+    async fn seal_bytes(
+        &self,
+        key: &CryptoKey,
+        aad: &[u8],
+        secret: &[u8; 32],
+        rng: &mut dyn CryptoRngCore,
+    ) -> EngineResult<Sealed> {
+        self.encrypt(secret, key, aad, rng).await
+    }
+
+    async fn open_bytes(
+        &self,
+        key: &CryptoKey,
+        aad: &[u8],
+        sealed: &Sealed,
+    ) -> EngineResult<Result<Zeroizing<[u8; 32]>, OpenError>> {
+        self.decrypt32(key, aad, sealed).await
     }
 
     async fn new_master(

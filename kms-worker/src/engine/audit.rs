@@ -221,7 +221,10 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
     ) -> EngineResult<Result<(), ChainBreak>> {
         let scope = AuditScope::User(user.clone());
         let mark = match self.get(&layout::audit_mark(&scope)?).await? {
-            Some(bytes) => decode::<ChainMark>(&bytes, "mark").ok().and_then(|m| m.open(user, mac_key0).ok()),
+            Some(bytes) => match decode::<ChainMark>(&bytes, "mark") {
+                Ok(mark) => self.open_mark(&mark, user, mac_key0).await?,
+                Err(_) => None,
+            },
             None => None,
         };
         let anchor = mark.unwrap_or_else(|| ChainState::genesis(scope.clone(), mac_key0.duplicate()));
@@ -246,6 +249,42 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
             entries.extend(page.into_iter().skip(skip));
         }
         Ok(audit::check_chain(&anchor, &entries, state, mac_key0))
+    }
+
+    /// The key that seals `user`'s chain marks, from `K_0` (in the browser a
+    /// non-extractable WebCrypto key).
+    async fn mark_key(&self, mac_key0: &AuditMacKey) -> EngineResult<P::WrapKey> {
+        let ikm = ChainMark::key_material(mac_key0);
+        self.crypto.wrap_key(ikm, audit::integrity::MARK_KEY_SALT, audit::integrity::MARK_KEY_INFO).await
+    }
+
+    /// The chain state `mark` sealed, or `None` when it does not open (a
+    /// damaged mark, or one moved from another user or position).
+    async fn open_mark(
+        &self,
+        mark: &ChainMark,
+        user: &UserId,
+        mac_key0: &AuditMacKey,
+    ) -> EngineResult<Option<ChainState>> {
+        let Ok((aad, sealed)) = mark.to_open(user) else { return Ok(None) };
+        let key = self.mark_key(mac_key0).await?;
+        Ok(match self.crypto.open_bytes(&key, &aad, &sealed).await? {
+            Ok(mac_key) => mark.opened(user, &mac_key).ok(),
+            Err(_) => None,
+        })
+    }
+
+    /// Seals a mark at `state` of `user`'s chain.
+    async fn seal_mark(
+        &mut self,
+        state: &ChainState,
+        user: &UserId,
+        mac_key0: &AuditMacKey,
+    ) -> EngineResult<ChainMark> {
+        let (aad, secret) = ChainMark::to_seal(state, user).map_err(CoreError::from)?;
+        let key = self.mark_key(mac_key0).await?;
+        let sealed = self.crypto.seal_bytes(&key, &aad, &secret, &mut self.rng).await?;
+        Ok(ChainMark::from_sealed(state, &sealed))
     }
 
     /// Commits, in a batch of its own, a `tamper_detected` entry that names
@@ -331,7 +370,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         // checkpoint) or re-keyed it (a new segment): the next check starts
         // there.
         if let (AuditScope::User(user), Some(k0)) = (scope, checkpoint.map(|k| &k.mac_key0).or(segment_k0)) {
-            let mark = ChainMark::seal(&state, user, k0, &mut self.rng).map_err(CoreError::from)?;
+            let mark = self.seal_mark(&state, user, k0).await?;
             batch.put(&layout::audit_mark(scope)?, encode(&mark, "mark")?)?;
         }
         if is_new_instance {
