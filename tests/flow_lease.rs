@@ -90,7 +90,7 @@ fn lease_flow_end_to_end() {
         .unwrap();
         assert_eq!(created.lease.audiences.len(), 1);
         assert_eq!(created.lease.audiences[0].as_str(), "https://fcm.googleapis.com");
-        let credential = created.credential.dangerous_to_text().to_string();
+        let credential = created.credential.as_ref().unwrap().dangerous_to_text().to_string();
 
         // The user leaves.
         kms.lock(&s).await.unwrap();
@@ -174,7 +174,7 @@ fn lease_flow_end_to_end() {
             call(&kms, "lease_create", json!({"user": "alice", "session": s.token, "lease": params})).await.unwrap(),
         )
         .unwrap();
-        let cred2 = second.credential.dangerous_to_text().to_string();
+        let cred2 = second.credential.as_ref().unwrap().dangerous_to_text().to_string();
         // Quota: 5 per hour.
         let five = IssueRequest {
             aud: "https://fcm.googleapis.com".into(),

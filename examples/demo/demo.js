@@ -30,8 +30,8 @@ const config = await loadConfig();
 const $ = (id) => document.getElementById(id);
 const user = () => $('user').value.trim();
 
-// What the page knows. The lease credential is not here: it goes to the
-// relay and the page keeps no copy.
+// What the page knows. The lease credential is not here: the page carries
+// it to the relay sealed, and the tokens back sealed, and can read neither.
 const state = {
   kms: null,
   relayInfo: null,
@@ -237,12 +237,14 @@ async function grantLease() {
   const minutes = Number($('lease-minutes').value);
   const perHour = Number($('lease-rate').value);
   // Audiences left empty: the push services of the user's subscriptions.
-  const { lease, credential } = await state.kms.leaseCreate({
+  // Granted to the relay's courier key: the credential comes back sealed to
+  // the relay, so this page carries it without being able to read it.
+  const { lease, sealed_credential, courier_key } = await state.kms.leaseCreate({
     user: user(),
     lease: { relay: state.relayInfo.relay, audiences: [], lifetime_s: Math.round(minutes * 60), tokens_per_hour: perHour, max_batch: Math.min(10, perHour) },
+    relay_key: state.relayInfo.relay_key,
   });
-  // The credential goes to the relay only; the page keeps no copy.
-  await relay('/v1/lease', { user: user(), credential });
+  await relay('/v1/lease', { user: user(), lease_id: lease.id, sealed_credential, courier_key });
   facts($('lease'), {
     'Lease': lease.id,
     'For': `${lease.relay}, push to ${lease.audiences.join(', ')}`,
@@ -264,16 +266,18 @@ async function revokeLease() {
 }
 
 // The relay cannot reach the KMS (it lives in this browser): it posts token
-// requests, this page passes each to the KMS with the relay's credential
-// (`lease_issue` needs no session) and posts the answer back.
+// requests, this page passes each to the KMS (`lease_courier` needs no
+// session) and posts the answer back. Both are sealed: the request to the
+// lease's courier key, the answer to the relay, so this page (or a script
+// injected into it) sees neither the credential nor a token.
 async function carryTokenRequests() {
   const { requests } = await relay(`/v1/token-requests?user=${encodeURIComponent(user())}`);
   for (const r of requests) {
     let answer;
     try {
-      const { tokens } = await state.kms.leaseIssue({ user: r.user, credential: r.credential, request: r.request });
-      answer = { id: r.id, user: r.user, tokens };
-      state.tokensCarried += tokens.length;
+      const { sealed } = await state.kms.leaseCourier({ user: r.user, lease_id: r.lease_id, sealed: r.sealed });
+      answer = { id: r.id, user: r.user, sealed };
+      state.tokensCarried += 1;
     } catch (e) {
       answer = { id: r.id, user: r.user, error: { code: e.code ?? 'internal', message: e.message, retry_after_ms: e.retryAfterMs } };
     }
@@ -300,7 +304,7 @@ async function showRelay() {
     'Tokens held': s.tokens.length
       ? s.tokens.map((t) => `expires in ${Math.max(0, Math.round(t.exp - now))} s`).join(', ') + ` (key ${short(s.tokens[0].kid)})`
       : 'none',
-    'Tokens received': `${s.tokens_received} (carried by this page: ${state.tokensCarried})`,
+    'Tokens received': `${s.tokens_received} (sealed answers carried by this page: ${state.tokensCarried})`,
     'Pushes delivered': String(s.pushes_delivered),
   });
   const list = $('relay-events');

@@ -17,7 +17,9 @@
 
 use kms_client::relay::{subscription_from_json, TokenHolder};
 use kms_core::ids::{KeyId, UserId};
-use kms_core::lease::{IssueRequest, LeaseCredential};
+use kms_core::lease::courier::{self, CourierPublic};
+use kms_core::lease::{IssueRequest, LeaseCredential, LeaseId};
+use kms_core::rpc::LeaseIssueResult;
 use kms_core::vapid::SignedJwt;
 use rand_core::{OsRng, RngCore as _};
 use serde::{Deserialize, Serialize};
@@ -46,12 +48,23 @@ pub(super) struct SubscriptionBody {
     subscription: Box<RawValue>,
 }
 
-/// The credential parses straight into its type, which wipes it on drop.
+/// A lease as the page hands it over: sealed to this relay (the
+/// `lease_create` answer to a call with this relay's key: `lease_id`,
+/// `sealed_credential`, `courier_key`), or the credential in the clear (a
+/// lease made without the relay's key, by the CLI say). The credential
+/// parses straight into its type, which wipes it on drop.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct LeaseBody {
     user: UserId,
-    credential: LeaseCredential,
+    #[serde(default)]
+    credential: Option<LeaseCredential>,
+    #[serde(default)]
+    lease_id: Option<LeaseId>,
+    #[serde(default)]
+    sealed_credential: Option<String>,
+    #[serde(default)]
+    courier_key: Option<CourierPublic>,
 }
 
 #[derive(Deserialize)]
@@ -61,6 +74,9 @@ pub(super) struct TokensBody {
     user: UserId,
     #[serde(default)]
     tokens: Option<Vec<SignedJwt>>,
+    /// The `lease_courier` answer to a sealed request.
+    #[serde(default)]
+    sealed: Option<String>,
     #[serde(default)]
     error: Option<KmsErrorBody>,
 }
@@ -85,9 +101,19 @@ struct TokenRequestOut<'a> {
     request: &'a IssueRequest,
 }
 
+/// A token request sealed to the lease's courier key: the page passes
+/// `lease_id` and `sealed` to `lease_courier` and reads nothing else.
 #[derive(Serialize)]
-struct TokenRequestsOut<'a> {
-    requests: [TokenRequestOut<'a>; 1],
+struct SealedRequestOut<'a> {
+    id: &'a str,
+    user: &'a UserId,
+    lease_id: &'a str,
+    sealed: &'a str,
+}
+
+#[derive(Serialize)]
+struct TokenRequestsOut<T> {
+    requests: [T; 1],
 }
 
 /// Printable ASCII only, at most `max` characters: text from the page that
@@ -108,17 +134,34 @@ impl Relay {
     }
 
     pub(super) fn lease(&self, body: LeaseBody, now_ms: u64) -> Result<Response, Refusal> {
-        let lease_id = body.credential.lease_id().as_str().to_owned();
+        let (credential, courier_key, how) = match body {
+            LeaseBody { credential: Some(c), lease_id: None, sealed_credential: None, courier_key: None, .. } => {
+                (c, None, "in the clear")
+            }
+            LeaseBody {
+                credential: None,
+                lease_id: Some(id),
+                sealed_credential: Some(s),
+                courier_key: Some(k),
+                ..
+            } => {
+                let c = courier::open_credential(&self.courier, &body.user, &id, &s).map_err(Refusal::bad)?;
+                (c, Some(k), "sealed to this relay")
+            }
+            _ => return Err(Refusal::bad("give either credential, or lease_id, sealed_credential and courier_key")),
+        };
+        let lease_id = credential.lease_id().as_str().to_owned();
         let mut users = self.lock();
         let state = user_entry(&mut users, body.user)?;
-        state.lease = Lease::Active(body.credential);
+        state.lease = Lease::Active(credential);
+        state.courier_key = courier_key;
         state.tokens = TokenHolder::new();
         state.lease_kid = None;
         state.short_batch = false;
         state.pending = None;
         state.refresh_now = true;
         state.not_before_ms = 0;
-        state.log(now_ms, "lease", format!("lease {lease_id} received: asking for tokens"));
+        state.log(now_ms, "lease", format!("lease {lease_id} received ({how}): asking for tokens"));
         Ok(Response::json(200, &json!({ "lease_id": lease_id })))
     }
 
@@ -149,12 +192,30 @@ impl Relay {
             ttl_s: Some(c.token_ttl_s),
         };
         let id = random_id();
-        let credential_text = credential.dangerous_to_text();
-        let out = TokenRequestsOut {
-            requests: [TokenRequestOut { id: &id, user, credential: credential_text.as_str(), request: &request }],
+        let internal = |e: String| Refusal::new(500, "internal", e);
+        let (mut body, response_key) = match &state.courier_key {
+            // Sealed: the page sees the lease id and an opaque blob.
+            Some(courier_key) => {
+                let (sealed, key) = courier::seal_request(courier_key, user, credential, &request, now_ms, &mut OsRng)
+                    .map_err(|e| internal(e.to_string()))?;
+                let lease_id = credential.lease_id().as_str();
+                let out =
+                    TokenRequestsOut { requests: [SealedRequestOut { id: &id, user, lease_id, sealed: &sealed }] };
+                (Zeroizing::new(serde_json::to_vec(&out).map_err(|e| internal(e.to_string()))?), Some(key))
+            }
+            None => {
+                let credential_text = credential.dangerous_to_text();
+                let out = TokenRequestsOut {
+                    requests: [TokenRequestOut {
+                        id: &id,
+                        user,
+                        credential: credential_text.as_str(),
+                        request: &request,
+                    }],
+                };
+                (Zeroizing::new(serde_json::to_vec(&out).map_err(|e| internal(e.to_string()))?), None)
+            }
         };
-        let mut body =
-            Zeroizing::new(serde_json::to_vec(&out).map_err(|e| Refusal::new(500, "internal", e.to_string()))?);
         let why = if state.refresh_now { "asked for" } else { "no token valid long enough" };
         state.log(
             now_ms,
@@ -163,7 +224,7 @@ impl Relay {
         );
         // `refresh_now` stays set until an answer settles it: a request not
         // answered in time is handed out again even while tokens are good.
-        state.pending = Some(Pending { id, offered_ms: now_ms });
+        state.pending = Some(Pending { id, offered_ms: now_ms, response_key });
         // Moved, not copied: the response wipes it once sent (http::into_tiny).
         Ok(Response::json_bytes(200, std::mem::take(&mut *body)))
     }
@@ -178,8 +239,22 @@ impl Relay {
                 "no such token request: already answered, or handed out again",
             ));
         }
-        state.pending = None;
-        match (body.tokens, body.error) {
+        let pending = state.pending.take();
+        let response_key = pending.and_then(|p| p.response_key);
+        let tokens = match (body.tokens, body.sealed, &response_key) {
+            // A sealed request is answered sealed, and only so.
+            (None, Some(sealed), Some(key)) => {
+                let opened = key.open(&sealed).map_err(Refusal::bad)?;
+                let result: LeaseIssueResult = serde_json::from_slice(&opened)
+                    .map_err(|e| Refusal::bad(format!("the sealed answer is not a lease_issue result: {e}")))?;
+                Some(result.tokens)
+            }
+            (Some(_), None, Some(_)) => return Err(Refusal::bad("this request was sealed: answer with sealed")),
+            (None, Some(_), None) => return Err(Refusal::bad("this request was not sealed: answer with tokens")),
+            (tokens, None, _) => tokens,
+            (Some(_), Some(_), _) => return Err(Refusal::bad("give either tokens or sealed")),
+        };
+        match (tokens, body.error) {
             (Some(tokens), None) => match self.accept(state, tokens, now_ms) {
                 Ok(n) => Ok(Response::json(200, &json!({ "accepted": n }))),
                 Err(e) => {

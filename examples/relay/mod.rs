@@ -85,6 +85,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use kms_client::relay::PushServicePolicy;
 use kms_core::ids::UserId;
+use kms_core::lease::courier::CourierSecret;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -140,6 +141,10 @@ pub struct Relay {
     config: RelayConfig,
     transport: Box<dyn PushTransport>,
     users: Mutex<BTreeMap<UserId, UserState>>,
+    /// This relay's courier key, made at start and never stored: leases are
+    /// granted to its public half (`/v1/info` says it), so the credential
+    /// and the tokens cross the page sealed.
+    courier: CourierSecret,
 }
 
 impl std::fmt::Debug for Relay {
@@ -178,7 +183,12 @@ struct UserBody {
 impl Relay {
     /// A relay with `config`, sending through `transport`.
     pub fn new(config: RelayConfig, transport: Box<dyn PushTransport>) -> Self {
-        Self { config, transport, users: Mutex::new(BTreeMap::new()) }
+        Self {
+            config,
+            transport,
+            users: Mutex::new(BTreeMap::new()),
+            courier: CourierSecret::generate(&mut rand_core::OsRng),
+        }
     }
 
     /// The settings.
@@ -254,6 +264,7 @@ impl Relay {
             &json!({
                 "relay": c.relay_id, "contact": c.contact, "token_ttl_s": c.token_ttl_s,
                 "refresh_margin_s": c.refresh_margin_s, "batch": c.batch,
+                "relay_key": self.courier.public().to_b64(),
             }),
         )
     }

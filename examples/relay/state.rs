@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 
 use kms_client::relay::{TokenHolder, ValidatedSubscription};
 use kms_core::ids::KeyId;
+use kms_core::lease::courier::{CourierPublic, ResponseKey};
 use kms_core::lease::LeaseCredential;
 use serde::Serialize;
 
@@ -32,12 +33,14 @@ pub enum Lease {
 }
 
 /// A token request handed to the page and not answered yet.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Pending {
     /// Random id the answer must carry.
     pub id: String,
     /// When it was handed out.
     pub offered_ms: u64,
+    /// For a sealed request: the key its sealed answer opens with.
+    pub response_key: Option<ResponseKey>,
 }
 
 /// One line of the user's relay log.
@@ -58,6 +61,10 @@ pub struct UserState {
     pub subscription: Option<ValidatedSubscription>,
     /// The lease credential, or why there is none.
     pub lease: Lease,
+    /// The lease's courier key, when the lease was made with this relay's
+    /// key: token requests are then sealed to it, and the page that carries
+    /// them reads neither them nor the tokens.
+    pub courier_key: Option<CourierPublic>,
     /// VAPID tokens issued under the lease (one batch at most).
     pub tokens: TokenHolder,
     /// The key of the lease's first accepted batch: later batches must be
@@ -85,6 +92,7 @@ impl UserState {
         Self {
             subscription: None,
             lease: Lease::None,
+            courier_key: None,
             tokens: TokenHolder::new(),
             lease_kid: None,
             short_batch: false,
@@ -115,6 +123,7 @@ impl UserState {
             Lease::None => String::new(),
         };
         self.lease = Lease::Stopped { lease_id, code: code.to_owned(), reason: reason.clone() };
+        self.courier_key = None;
         self.tokens = TokenHolder::new();
         self.lease_kid = None;
         self.pending = None;

@@ -304,9 +304,10 @@ impl World {
             user: self.user.clone(),
             session: self.session.token.clone(),
             lease,
+            relay_key: None,
         });
         let created: LeaseCreateResult = serde_json::from_value(block_on(self.kms.call_raw(call)).unwrap()).unwrap();
-        let credential = created.credential.dangerous_to_text().to_string();
+        let credential = created.credential.unwrap().dangerous_to_text().to_string();
         (created.lease, credential)
     }
 
@@ -897,9 +898,14 @@ fn a_lease_that_ends_within_the_margin_is_not_asked_at_every_poll() {
         tokens_per_hour: None,
         max_batch: None,
     };
-    let call = Call::LeaseCreate(LeaseCreateParams { user: w.user.clone(), session: w.session.token.clone(), lease });
+    let call = Call::LeaseCreate(LeaseCreateParams {
+        user: w.user.clone(),
+        session: w.session.token.clone(),
+        lease,
+        relay_key: None,
+    });
     let created: LeaseCreateResult = serde_json::from_value(block_on(w.kms.call_raw(call)).unwrap()).unwrap();
-    ok(&w.give_lease(&created.credential.dangerous_to_text(), t));
+    ok(&w.give_lease(&created.credential.unwrap().dangerous_to_text(), t));
     let tokens = w.serve_next_request(t);
     let last = tokens.iter().map(|t| t.exp).max().unwrap();
     assert!(last <= t / 1000 + 300, "no token outlives the lease");
@@ -990,7 +996,10 @@ fn binary_announces_its_port_and_answers_info_and_preflights() {
     assert_eq!(info.header("Content-Type"), Some("application/json"));
     assert_eq!(info.header("Access-Control-Allow-Origin"), Some(PAGE));
     assert_eq!(info.header("Cache-Control"), Some("no-store"));
-    let info: Value = serde_json::from_slice(&info.body).unwrap();
+    let mut info: Value = serde_json::from_slice(&info.body).unwrap();
+    // The relay's courier key: a P-256 point, fresh at each start.
+    let relay_key = info.as_object_mut().unwrap().remove("relay_key").unwrap();
+    kms_core::lease::courier::CourierPublic::parse(relay_key.as_str().unwrap()).unwrap();
     assert_eq!(
         info,
         json!({ "relay": "demo-relay", "contact": "mailto:relay@example.com", "token_ttl_s": 3600,
@@ -1003,4 +1012,70 @@ fn binary_announces_its_port_and_answers_info_and_preflights() {
     assert_eq!(foreign.status, 403);
     assert_eq!(foreign.header("Access-Control-Allow-Origin"), None);
     assert_eq!(foreign.header("Access-Control-Allow-Methods"), None);
+}
+
+/// The courier: a lease granted to the relay's key reaches the relay sealed,
+/// each token request leaves it sealed, and the tokens come back sealed.
+/// Everything the page carries is checked: no credential, no token.
+#[test]
+fn a_lease_granted_to_the_relays_key_crosses_the_page_sealed_both_ways() {
+    let w = world(DEFAULTS);
+    let sub = w.subscribe(&w.key.public_key);
+    ok(&w.give_subscription(&sub, w.start_ms));
+    let info = ok(&w.get("/v1/info", w.start_ms));
+    let relay_key = kms_core::lease::courier::CourierPublic::parse(info["relay_key"].as_str().unwrap()).unwrap();
+    let lease = LeaseParams {
+        relay: RELAY_ID.into(),
+        audiences: vec![w.origin.clone()],
+        lifetime_s: None,
+        tokens_per_hour: None,
+        max_batch: None,
+    };
+    let call = Call::LeaseCreate(LeaseCreateParams {
+        user: w.user.clone(),
+        session: w.session.token.clone(),
+        lease,
+        relay_key: Some(relay_key),
+    });
+    let created = block_on(w.kms.call_raw(call)).unwrap();
+    let mut page_saw = vec![created.to_string()];
+    assert!(created.get("credential").is_none(), "{created}");
+    let handed = json!({ "user": USER, "lease_id": created["lease"]["id"], "sealed_credential":
+                         created["sealed_credential"], "courier_key": created["courier_key"] });
+    page_saw.push(handed.to_string());
+    ok(&w.post("/v1/lease", &handed, w.start_ms));
+    // Two rounds: the request, the KMS, the answer.
+    for round in 0..2 {
+        let now = w.start_ms + round * 4_000_000;
+        w.clock.set(now);
+        if round > 0 {
+            ok(&w.post("/v1/refresh", &json!({ "user": USER }), now));
+        }
+        let request = w.expect_request(now);
+        page_saw.push(request.to_string());
+        assert!(request.get("credential").is_none() && request.get("request").is_none(), "{request}");
+        let call = Call::from_parts(
+            "lease_courier",
+            &json!({ "user": USER, "lease_id": request["lease_id"], "sealed": request["sealed"] }).to_string(),
+        )
+        .unwrap();
+        let answer = block_on(w.kms.call_raw(call)).unwrap();
+        page_saw.push(answer.to_string());
+        let posted = json!({ "id": request["id"], "user": USER, "sealed": answer["sealed"] });
+        let accepted = ok(&w.post("/v1/tokens", &posted, now));
+        assert_eq!(accepted, json!({ "accepted": 2 }), "round {round}");
+        // The same sealed answer again: the request is settled.
+        assert_eq!(w.post("/v1/tokens", &posted, now).status, 409);
+    }
+    let status = w.status();
+    assert_eq!(status["tokens_received"], 4, "{status}");
+    for text in &page_saw {
+        assert!(!text.contains("kmsl1.") && !text.contains("eyJ"), "the page could read: {text}");
+    }
+    // A plain `tokens` answer to a sealed request is refused.
+    let now = w.start_ms + 9_000_000;
+    ok(&w.post("/v1/refresh", &json!({ "user": USER }), now));
+    let request = w.expect_request(now);
+    let r = w.post("/v1/tokens", &json!({ "id": request["id"], "user": USER, "tokens": [] }), now);
+    assert_eq!(r.status, 400);
 }

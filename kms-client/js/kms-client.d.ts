@@ -106,6 +106,8 @@ export declare class Kms {
   leaseRevoke(params: Params<'lease_revoke'>): Promise<Result<'lease_revoke'>>;
   leaseExtend(params: Params<'lease_extend'>): Promise<Result<'lease_extend'>>;
   leaseIssue(params: Params<'lease_issue'>): Promise<Result<'lease_issue'>>;
+  /** A relay's token request, sealed to the lease's courier key; the answer is sealed to the relay. */
+  leaseCourier(params: Params<'lease_courier'>): Promise<Result<'lease_courier'>>;
   userDelete(params: Params<'user_delete'>): Promise<Result<'user_delete'>>;
 
   /** The current VAPID public key as `applicationServerKey` bytes (65). */

@@ -206,6 +206,7 @@ export class Kms {
   leaseRevoke(params) { return this.call('lease_revoke', params); }
   leaseExtend(params) { return this.call('lease_extend', params); }
   leaseIssue(params) { return this.call('lease_issue', params); }
+  leaseCourier(params) { return this.call('lease_courier', params); }
   userDelete(params) { return this.call('user_delete', params); }
 
   /**

@@ -415,6 +415,25 @@ export type KeyStatus = "current" | "retired";
 export type KmsErrorCode = "invalid_input" | "not_found" | "already_exists" | "locked" | "unlock_failed" | "throttled" | "forbidden" | "storage" | "internal" | "lease_expired" | "lease_revoked" | "lease_key_rotated" | "user_deleted" | "quota_exceeded" | "integrity";
 
 /**
+ * `lease_courier` parameters: a token request the relay sealed to the
+ * lease's courier key (no session; the sealed credential is the
+ * authority).
+ */
+export type LeaseCourierParams = {
+  user: UserId,
+  lease_id: LeaseId,
+  sealed: string,
+};
+
+/**
+ * `lease_courier` result: the `lease_issue` result, sealed to the relay
+ * that made the request.
+ */
+export type LeaseCourierResult = {
+  sealed: string,
+};
+
+/**
  * `lease_create` parameters. An empty `audiences` list means "the origins
  * of the user's stored subscriptions".
  */
@@ -422,17 +441,36 @@ export type LeaseCreateParams = {
   user: UserId,
   session: SessionToken,
   lease: LeaseParams,
+  /**
+   * The relay's courier public key (P-256, SEC1 uncompressed,
+   * base64url): the credential then comes back sealed to it, and the
+   * relay's token requests travel sealed (`lease_courier`), so the page
+   * that carries them reads neither.
+   */
+  relay_key?: string,
 };
 
 /**
- * `lease_create` result: the lease, and its credential, returned once.
+ * `lease_create` result: the lease, and its credential, returned once:
+ * in the clear (`credential`), or sealed to the relay's key
+ * (`sealed_credential`, with the lease's `courier_key`) when the call gave
+ * one.
  */
 export type LeaseCreateResult = {
   lease: LeaseInfo,
   /**
    * Hand this to the lease holder; the KMS does not keep it.
    */
-  credential: LeaseCredential,
+  credential?: string,
+  /**
+   * The credential sealed to `relay_key` (HPKE): only the relay opens it.
+   */
+  sealed_credential?: string,
+  /**
+   * The lease's courier public key: the relay seals its token requests
+   * to it.
+   */
+  courier_key?: string,
 };
 
 /**
@@ -1168,6 +1206,7 @@ export interface KmsMethods {
   lease_revoke: { params: LeaseRefParams; result: LeaseInfo };
   lease_extend: { params: LeaseExtendParams; result: LeaseInfo };
   lease_issue: { params: LeaseIssueParams; result: LeaseIssueResult };
+  lease_courier: { params: LeaseCourierParams; result: LeaseCourierResult };
   user_delete: { params: UserDeleteParams; result: UserDeleteResult };
 }
 

@@ -22,12 +22,12 @@ use kms_core::lease::LeaseInfo;
 use kms_core::push::SubscriptionInfo;
 use kms_core::rpc::{
     AddEnrollmentParams, AuditExportParams, AuditExportResult, AuditVerifyParams, Call, ChangePassphraseParams, Empty,
-    EnrollmentList, GateBeginParams, GateBeginResult, InfoResult, LeaseCreateParams, LeaseCreateResult,
-    LeaseExtendParams, LeaseIssueParams, LeaseIssueResult, LeaseList, LeaseRefParams, PrfBeginResult,
-    RemoveEnrollmentParams, RemoveResult, RequestId, RotateResult, RpcError, SessionParams, SessionResult,
-    SessionStatus, SetupParams, SignJwtParams, SignJwtResult, SubscriptionAddParams, SubscriptionList,
-    SubscriptionRemoveParams, SubscriptionRemoveResult, UnlockParams, UserDeleteParams, UserDeleteResult, UserParams,
-    VapidKeys, METHOD_NAMES, PROTOCOL_VERSION,
+    EnrollmentList, GateBeginParams, GateBeginResult, InfoResult, LeaseCourierParams, LeaseCourierResult,
+    LeaseCreateParams, LeaseCreateResult, LeaseExtendParams, LeaseIssueParams, LeaseIssueResult, LeaseList,
+    LeaseRefParams, PrfBeginResult, RemoveEnrollmentParams, RemoveResult, RequestId, RotateResult, RpcError,
+    SessionParams, SessionResult, SessionStatus, SetupParams, SignJwtParams, SignJwtResult, SubscriptionAddParams,
+    SubscriptionList, SubscriptionRemoveParams, SubscriptionRemoveResult, UnlockParams, UserDeleteParams,
+    UserDeleteResult, UserParams, VapidKeys, METHOD_NAMES, PROTOCOL_VERSION,
 };
 use kms_core::unlock::EnrollmentInfo;
 use kms_core::vapid::VapidPublicInfo;
@@ -100,6 +100,7 @@ fn methods(decls: &mut Decls) -> Vec<Method> {
         decls.method::<LeaseRefParams, LeaseInfo>("lease_revoke", Call::LeaseRevoke),
         decls.method::<LeaseExtendParams, LeaseInfo>("lease_extend", Call::LeaseExtend),
         decls.method::<LeaseIssueParams, LeaseIssueResult>("lease_issue", Call::LeaseIssue),
+        decls.method::<LeaseCourierParams, LeaseCourierResult>("lease_courier", Call::LeaseCourier),
         decls.method::<UserDeleteParams, UserDeleteResult>("user_delete", Call::UserDelete),
     ]
 }

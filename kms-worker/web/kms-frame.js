@@ -32,7 +32,7 @@ const MAX_UI_QUEUE = 8;
 // frame's own UI.
 const DIRECT_METHODS = new Map([
   ['info', false], ['list_enrollments', false], ['vapid_public', false],
-  ['audit_verify', false], ['lease_issue', false],
+  ['audit_verify', false], ['lease_issue', false], ['lease_courier', false],
   ['session_status', true], ['lock', true], ['remove_enrollment', true],
   ['vapid_generate', true], ['vapid_rotate', true], ['sign_jwt', true],
   ['audit_export', true], ['subscription_add', true], ['subscription_list', true],

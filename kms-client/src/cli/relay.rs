@@ -121,7 +121,13 @@ pub(super) async fn lease(client: &Client, prompt: &Prompter, j: bool, cmd: Leas
             let r = with_session(client, prompt, &user, "lease_create", json!({"lease": params})).await?;
             let created: LeaseCreateResult =
                 serde_json::from_value(r).map_err(|e| CliError::Usage(format!("unexpected response: {e}")))?;
-            let text = created.credential.dangerous_to_text();
+            // The CLI asks without a relay key: the credential comes back
+            // in the clear, to this terminal or file.
+            let credential = created
+                .credential
+                .as_ref()
+                .ok_or_else(|| CliError::Usage("unexpected response: no credential".into()))?;
+            let text = credential.dangerous_to_text();
             let print = || {
                 out(j, json!({"lease": created.lease, "credential": text.as_str()}), || {
                     format!(

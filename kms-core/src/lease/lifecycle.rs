@@ -91,6 +91,8 @@ pub fn draft(
         credential_check: Some(check),
         issued: Vec::new(),
         extended: 0,
+        courier: None,
+        seen: Vec::new(),
     };
     Ok(LeaseDraft { record, credential })
 }
@@ -110,6 +112,12 @@ impl LeaseDraft {
     /// The AAD the key is sealed with.
     pub fn aad(&self) -> Vec<u8> {
         crate::crypto::aad::lease_key(&self.record.user, &self.record.id, &self.record.kid)
+    }
+
+    /// Gives the lease a courier key (`lease_create` with a relay key).
+    pub fn with_courier(mut self, courier: super::courier::CourierSecret) -> Self {
+        self.record.courier = Some(courier);
+        self
     }
 
     /// The record to store, holding `sealed`, and the credential to hand out

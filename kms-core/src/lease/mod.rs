@@ -146,6 +146,7 @@
 //! A clock that moves backwards keeps the quota conservative: issuance
 //! timestamps in the future count as inside the window.
 
+pub mod courier;
 mod credential;
 mod custody;
 mod id;

@@ -64,7 +64,32 @@ pub struct LeaseRecord {
     pub(super) credential_check: Option<String>,
     pub(super) issued: Vec<u64>,
     pub(super) extended: u32,
+    /// The lease's courier key ([`super::courier`]), when `lease_create`
+    /// was given a relay key: its secret is in the clear (requests arrive
+    /// while the user is locked). It stays after revocation and the end,
+    /// so that the relay's next sealed request can be opened, its
+    /// credential checked and the relay told `lease_revoked` or
+    /// `lease_expired`; with the sealed key gone, the credential it would
+    /// reveal opens nothing. It goes with the record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) courier: Option<super::courier::CourierSecret>,
+    /// The nonces of the courier requests served within
+    /// [`super::courier::REQUEST_WINDOW_MS`]: a replay is refused.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(super) seen: Vec<SeenRequest>,
 }
+
+/// A courier request served: its nonce and its `ts_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeenRequest {
+    nonce: String,
+    ts_ms: u64,
+}
+
+/// The most nonces a record keeps (the quota allows at most 600 requests in
+/// the 10 minutes a nonce must be remembered).
+const MAX_SEEN: usize = 1024;
 
 /// The record as read, before its invariants are checked.
 #[derive(Deserialize)]
@@ -88,6 +113,10 @@ struct LeaseRecordWire {
     credential_check: Option<String>,
     issued: Vec<u64>,
     extended: u32,
+    #[serde(default)]
+    courier: Option<super::courier::CourierSecret>,
+    #[serde(default)]
+    seen: Vec<SeenRequest>,
 }
 
 /// What a record written before the crypto providers holds.
@@ -122,6 +151,9 @@ impl TryFrom<LeaseRecordWire> for LeaseRecord {
         if u64::try_from(w.issued.len()).unwrap_or(u64::MAX) > u64::from(w.tokens_per_hour) {
             return Err(damaged("more issuance times than the quota"));
         }
+        if w.seen.len() > MAX_SEEN {
+            return Err(damaged("more courier nonces than kept"));
+        }
         Ok(Self {
             v: w.v,
             id: w.id,
@@ -139,11 +171,35 @@ impl TryFrom<LeaseRecordWire> for LeaseRecord {
             credential_check: w.credential_check,
             issued: w.issued,
             extended: w.extended,
+            courier: w.courier,
+            seen: w.seen,
         })
     }
 }
 
 impl LeaseRecord {
+    /// The lease's courier key, if it was made with a relay key.
+    pub fn courier(&self) -> Option<&super::courier::CourierSecret> {
+        self.courier.as_ref()
+    }
+
+    /// Whether a courier request with `nonce` was served within the window.
+    pub fn has_seen(&self, nonce: &str) -> bool {
+        self.seen.iter().any(|s| s.nonce == nonce)
+    }
+
+    /// This record with `nonce` (of a request made at `ts_ms`) remembered,
+    /// and the nonces that left the window at `now_ms` forgotten.
+    pub fn with_seen(&self, nonce: &str, ts_ms: u64, now_ms: u64) -> Self {
+        let mut out = self.clone();
+        let window = super::courier::REQUEST_WINDOW_MS;
+        out.seen.retain(|s| s.ts_ms.saturating_add(window) >= now_ms);
+        out.seen.push(SeenRequest { nonce: nonce.to_owned(), ts_ms });
+        let excess = out.seen.len().saturating_sub(MAX_SEEN);
+        out.seen.drain(..excess);
+        out
+    }
+
     /// This record with its key re-sealed as PKCS#8 (`sealed` must hold the
     /// same key under the same lease key and AAD; a revoked record, which
     /// has no key, stays as it is).

@@ -20,4 +20,7 @@ pub(super) struct CallContext {
     /// The verifier's nonce the next checkpoint of this call signs
     /// (`audit_export` asked with one); taken by that checkpoint.
     pub checkpoint_nonce: Option<String>,
+    /// The nonce and time of the courier request this call serves
+    /// (`lease_courier`), remembered by the lease record it writes.
+    pub courier_nonce: Option<(String, u64)>,
 }

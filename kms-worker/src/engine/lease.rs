@@ -4,11 +4,12 @@ use kms_core::audit::{AuditRecord, AuditScope, EventKind, Outcome};
 use kms_core::crypto::p256_key::KeyFormat;
 use kms_core::env::Clock;
 use kms_core::ids::{KeyId, UserId};
+use kms_core::lease::courier::{self, CourierSecret};
 use kms_core::lease::{self, LeaseId, LeaseRecord, LeaseStatus};
 use kms_core::push;
 use kms_core::rpc::{
-    LeaseCreateParams, LeaseCreateResult, LeaseExtendParams, LeaseIssueParams, LeaseIssueResult, LeaseList,
-    LeaseRefParams, SessionParams,
+    LeaseCourierParams, LeaseCourierResult, LeaseCreateParams, LeaseCreateResult, LeaseExtendParams, LeaseIssueParams,
+    LeaseIssueResult, LeaseList, LeaseRefParams, SessionParams,
 };
 use kms_core::vapid::key::SEALING_PURPOSE;
 use kms_core::vapid::{jwt, SignedJwt};
@@ -137,7 +138,10 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         let master = self.session_master(&p.user, &p.session)?;
         let vapid = self.load_key(&p.user, &kid).await?;
         vapid.value.info()?;
-        let draft = lease::draft(&params, &p.user, &kid, now, &mut self.rng)?;
+        let mut draft = lease::draft(&params, &p.user, &kid, now, &mut self.rng)?;
+        if p.relay_key.is_some() {
+            draft = draft.with_courier(CourierSecret::generate(&mut self.rng));
+        }
         // The lease's copy of the key is re-sealed from the stored one,
         // under the key only the credential's holder can rebuild.
         let sealing = self.crypto.subkey(&master, &p.user, SEALING_PURPOSE).await?;
@@ -173,7 +177,55 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         erased.push(entry);
         self.audit_into(cx, &mut batch, &AuditScope::User(p.user.clone()), erased, None, None).await?;
         self.commit_audited(cx, batch).await?;
-        Ok(LeaseCreateResult { lease: record.info(now, Some(&kid)), credential })
+        let info = record.info(now, Some(&kid));
+        Ok(match (&p.relay_key, record.courier()) {
+            (Some(relay), Some(courier)) => LeaseCreateResult {
+                lease: info,
+                credential: None,
+                sealed_credential: Some(courier::seal_credential(relay, &p.user, &credential, &mut self.rng)?),
+                courier_key: Some(courier.public().clone()),
+            },
+            _ => LeaseCreateResult {
+                lease: info,
+                credential: Some(credential),
+                sealed_credential: None,
+                courier_key: None,
+            },
+        })
+    }
+
+    /// `lease_courier`: opens a token request the relay sealed to the
+    /// lease's courier key, refuses a replayed one (its nonce is in the
+    /// record) or one outside the clock window, runs `lease_issue` with what
+    /// it holds (the nonce is remembered in that call's write), and seals
+    /// the result to the relay. Refusals of the request itself are
+    /// `forbidden`, audited as refused `lease_token` entries.
+    pub(super) async fn lease_courier(
+        &mut self,
+        cx: &mut CallContext,
+        p: LeaseCourierParams,
+    ) -> EngineResult<LeaseCourierResult> {
+        let now = self.clock.now_ms();
+        self.load_user(&p.user).await?;
+        let loaded = self.load_lease(&p.user, &p.lease_id).await?;
+        let Some(courier_key) = loaded.value.courier() else {
+            return Err(CoreError::invalid(
+                "lease_courier: this lease was made without a relay key; use lease_issue with its credential",
+            )
+            .into());
+        };
+        let (inner, response_key) = courier::open_request(courier_key, &p.user, &p.lease_id, &p.sealed, now)?;
+        if loaded.value.has_seen(&inner.nonce) {
+            return Err(CoreError::Forbidden("courier: this request was served already (a replay)".into()).into());
+        }
+        cx.courier_nonce = Some((inner.nonce, inner.ts_ms));
+        let issued = self
+            .lease_issue(cx, LeaseIssueParams { user: p.user, credential: inner.credential, request: inner.request })
+            .await?;
+        let json = zeroize::Zeroizing::new(
+            serde_json::to_vec(&issued).map_err(|_| EngineError::internal("could not encode the tokens"))?,
+        );
+        Ok(LeaseCourierResult { sealed: response_key.seal(&json, &mut self.rng)? })
     }
 
     pub(super) async fn lease_list(&mut self, cx: &mut CallContext, p: SessionParams) -> EngineResult<LeaseList> {
@@ -302,6 +354,12 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         let (claims, updated) = lease::plan(&usable, &p.request, &mut self.rng)?;
         let updated = match resealed {
             Some(sealed) => updated.resealed(sealed),
+            None => updated,
+        };
+        // A courier request's nonce is remembered in the same write as its
+        // tokens: a replay is refused from then on.
+        let updated = match cx.courier_nonce.take() {
+            Some((nonce, ts_ms)) => updated.with_seen(&nonce, ts_ms, now),
             None => updated,
         };
         let inputs = claims.iter().map(jwt::signing_input).collect::<Result<Vec<_>, _>>()?;

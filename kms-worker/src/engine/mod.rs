@@ -195,6 +195,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
             Call::LeaseRevoke(p) => json(self.lease_revoke(cx, p).await),
             Call::LeaseExtend(p) => json(self.lease_extend(cx, p).await),
             Call::LeaseIssue(p) => json(self.lease_issue(cx, p).await),
+            Call::LeaseCourier(p) => json(self.lease_courier(cx, p).await),
             Call::UserDelete(p) => json(self.user_delete(cx, p).await),
         }
     }
@@ -263,6 +264,11 @@ fn audit_hint(call: &Call) -> Option<(UserId, EventKind, AuditRecord)> {
             blank(EventKind::LeaseToken)
                 .with_id("lease_id", p.credential.lease_id().as_str())
                 .with_id("aud", &p.request.aud),
+        ),
+        Call::LeaseCourier(p) => (
+            p.user.clone(),
+            EventKind::LeaseToken,
+            blank(EventKind::LeaseToken).with_id("lease_id", p.lease_id.as_str()).with_id("via", "courier"),
         ),
         Call::UserDelete(p) => (p.user.clone(), EventKind::UserDelete, blank(EventKind::UserDelete)),
         _ => return None,

@@ -85,6 +85,13 @@ async function answerPassphrase(page) {
 test('the whole Web Push chain: passphrase, subscribe, lease, locked refresh, push, rotation, revocation, audit', { timeout: 240_000 }, async () => {
   const context = await chromium.newContext({ viewport: { width: 1280, height: 860 } });
   const page = await openDemo(context);
+  // Everything the page sends the relay and reads from it: the lease
+  // credential and the tokens cross the page sealed, never readable.
+  const carried = [];
+  page.on('request', (r) => { if (r.url().startsWith(demo.origins.relay)) carried.push(r.postData() ?? ''); });
+  page.on('response', (r) => {
+    if (r.url().startsWith(demo.origins.relay)) carried.push(r.text().catch(() => ''));
+  });
   await waitText(page, '#session', /No keys for alice yet/);
   await shot(page, 'demo-01-start');
 
@@ -125,8 +132,15 @@ test('the whole Web Push chain: passphrase, subscribe, lease, locked refresh, pu
   assert.equal(granted.lease.state, 'active');
   assert.equal(granted.tokens[0].aud, demo.origins.push);
   assert.equal(granted.tokens[0].kid, kid1);
-  // The relay's status never carries a token or the credential.
+  // The relay's status never carries a token or the credential, and
+  // neither does anything the page carried: the lease was granted to the
+  // relay's key, the requests and answers went through lease_courier.
   assert.doesNotMatch(JSON.stringify(granted), /eyJ|kmsl1\./);
+  const traffic = (await Promise.all(carried)).join('\n');
+  assert.match(traffic, /"sealed_credential":/);
+  assert.match(traffic, /"sealed":/);
+  assert.doesNotMatch(traffic, /kmsl1\.|eyJ[\w-]*\.eyJ/, 'the page carried a credential or a token it could read');
+  assert.match(granted.events.map((e) => e.text).join('\n'), /sealed to this relay/);
   await waitText(page, '#relay-state', /Tokens received1/);
   await shot(page, 'demo-05-lease-granted', '#step-lease');
 

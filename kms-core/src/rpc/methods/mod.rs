@@ -32,8 +32,8 @@ pub use enrollments::{
     AddEnrollmentParams, ChangePassphraseParams, EnrollmentList, RemoveEnrollmentParams, RemoveResult,
 };
 pub use lease::{
-    LeaseCreateParams, LeaseCreateResult, LeaseExtendParams, LeaseIssueParams, LeaseIssueResult, LeaseList,
-    LeaseRefParams,
+    LeaseCourierParams, LeaseCourierResult, LeaseCreateParams, LeaseCreateResult, LeaseExtendParams, LeaseIssueParams,
+    LeaseIssueResult, LeaseList, LeaseRefParams,
 };
 pub use subscription::{SubscriptionAddParams, SubscriptionList, SubscriptionRemoveParams, SubscriptionRemoveResult};
 pub use unlock::{
@@ -103,6 +103,10 @@ pub enum Call {
     /// Issues tokens under a lease, without the user: the lease credential
     /// is the authority. No session.
     LeaseIssue(LeaseIssueParams),
+    /// `lease_issue` for a request sealed by the relay to the lease's
+    /// courier key, answered sealed to the relay: the page that carries
+    /// both reads neither. No session.
+    LeaseCourier(LeaseCourierParams),
     /// Deletes a user for good: every secret and delegation is erased, a
     /// tombstone stays so the id is never reused. Needs a session and the
     /// user id repeated in `confirm`.
@@ -136,6 +140,7 @@ pub const METHOD_NAMES: &[&str] = &[
     "lease_revoke",
     "lease_extend",
     "lease_issue",
+    "lease_courier",
     "user_delete",
 ];
 
@@ -183,6 +188,7 @@ impl Call {
             "lease_revoke" => Self::LeaseRevoke(p(method, params)?),
             "lease_extend" => Self::LeaseExtend(p(method, params)?),
             "lease_issue" => Self::LeaseIssue(p(method, params)?),
+            "lease_courier" => Self::LeaseCourier(p(method, params)?),
             "user_delete" => Self::UserDelete(p(method, params)?),
             other => return Err(RpcError::invalid(format!("method `{other}` is listed but not dispatched"))),
         })
@@ -216,6 +222,7 @@ impl Call {
             Self::LeaseRevoke(_) => "lease_revoke",
             Self::LeaseExtend(_) => "lease_extend",
             Self::LeaseIssue(_) => "lease_issue",
+            Self::LeaseCourier(_) => "lease_courier",
             Self::UserDelete(_) => "user_delete",
         }
     }
@@ -276,6 +283,6 @@ mod tests {
         }
         let info: Call = serde_json::from_value(serde_json::json!({"method": "info", "params": {}})).unwrap();
         assert_eq!(info.name(), "info");
-        assert_eq!(METHOD_NAMES.len(), 26);
+        assert_eq!(METHOD_NAMES.len(), 27);
     }
 }
