@@ -239,12 +239,14 @@ async function grantLease() {
   // Audiences left empty: the push services of the user's subscriptions.
   // Granted to the relay's courier key: the credential comes back sealed to
   // the relay, so this page carries it without being able to read it.
-  const { lease, sealed_credential, courier_key } = await state.kms.leaseCreate({
+  const { lease, sealed_credential } = await state.kms.leaseCreate({
     user: user(),
     lease: { relay: state.relayInfo.relay, audiences: [], lifetime_s: Math.round(minutes * 60), tokens_per_hour: perHour, max_batch: Math.min(10, perHour) },
     relay_key: state.relayInfo.relay_key,
   });
-  await relay('/v1/lease', { user: user(), lease_id: lease.id, sealed_credential, courier_key });
+  // The lease's courier key travels inside the sealed credential: the
+  // relay uses that copy, never one a page could name.
+  await relay('/v1/lease', { user: user(), lease_id: lease.id, sealed_credential });
   facts($('lease'), {
     'Lease': lease.id,
     'For': `${lease.relay}, push to ${lease.audiences.join(', ')}`,

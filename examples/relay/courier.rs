@@ -15,9 +15,9 @@
 //! holds; a forger's own key fails the pin, and the push service refuses
 //! it in any case.
 
+use kms_client::relay::courier;
 use kms_client::relay::{subscription_from_json, TokenHolder};
 use kms_core::ids::{KeyId, UserId};
-use kms_core::lease::courier::{self, CourierPublic};
 use kms_core::lease::{IssueRequest, LeaseCredential, LeaseId};
 use kms_core::rpc::LeaseIssueResult;
 use kms_core::vapid::SignedJwt;
@@ -49,8 +49,9 @@ pub(super) struct SubscriptionBody {
 }
 
 /// A lease as the page hands it over: sealed to this relay (the
-/// `lease_create` answer to a call with this relay's key: `lease_id`,
-/// `sealed_credential`, `courier_key`), or the credential in the clear (a
+/// `lease_create` answer to a call with this relay's key: `lease_id` and
+/// `sealed_credential`, which holds the lease's courier key too, so the
+/// page cannot name one of its own), or the credential in the clear (a
 /// lease made without the relay's key, by the CLI say). The credential
 /// parses straight into its type, which wipes it on drop.
 #[derive(Deserialize)]
@@ -63,8 +64,6 @@ pub(super) struct LeaseBody {
     lease_id: Option<LeaseId>,
     #[serde(default)]
     sealed_credential: Option<String>,
-    #[serde(default)]
-    courier_key: Option<CourierPublic>,
 }
 
 #[derive(Deserialize)]
@@ -135,20 +134,12 @@ impl Relay {
 
     pub(super) fn lease(&self, body: LeaseBody, now_ms: u64) -> Result<Response, Refusal> {
         let (credential, courier_key, how) = match body {
-            LeaseBody { credential: Some(c), lease_id: None, sealed_credential: None, courier_key: None, .. } => {
-                (c, None, "in the clear")
-            }
-            LeaseBody {
-                credential: None,
-                lease_id: Some(id),
-                sealed_credential: Some(s),
-                courier_key: Some(k),
-                ..
-            } => {
-                let c = courier::open_credential(&self.courier, &body.user, &id, &s).map_err(Refusal::bad)?;
+            LeaseBody { credential: Some(c), lease_id: None, sealed_credential: None, .. } => (c, None, "in the clear"),
+            LeaseBody { credential: None, lease_id: Some(id), sealed_credential: Some(s), .. } => {
+                let (c, k) = courier::open_credential(&self.courier, &body.user, &id, &s).map_err(Refusal::bad)?;
                 (c, Some(k), "sealed to this relay")
             }
-            _ => return Err(Refusal::bad("give either credential, or lease_id, sealed_credential and courier_key")),
+            _ => return Err(Refusal::bad("give either credential, or lease_id and sealed_credential")),
         };
         let lease_id = credential.lease_id().as_str().to_owned();
         let mut users = self.lock();
@@ -225,7 +216,7 @@ impl Relay {
         // `refresh_now` stays set until an answer settles it: a request not
         // answered in time is handed out again even while tokens are good.
         state.pending = Some(Pending { id, offered_ms: now_ms, response_key });
-        // Moved, not copied: the response wipes it once sent (http::into_tiny).
+        // Moved, not copied: no second copy is left behind here.
         Ok(Response::json_bytes(200, std::mem::take(&mut *body)))
     }
 

@@ -6,13 +6,21 @@
 //!
 //! The KMS lives in the user's browser (a worker on the KMS origin), so a
 //! relay cannot call it. The relay holds the lease credential; when its
-//! tokens near expiry it posts a *token request* (the credential and an
-//! `IssueRequest`), the user's page (the PWA, open or in the background)
-//! picks it up, calls `lease_issue` on the KMS (no session: the credential
-//! is the authority, so this works while the KMS is locked) and posts the
-//! tokens back. The page is only a courier: it cannot widen the lease (the
-//! KMS checks the credential, the audience and the quota), and the relay
-//! accepts only tokens that fit what it asked for (`courier.rs`).
+//! tokens near expiry it posts a *token request*, the user's page (the PWA,
+//! open or in the background) picks it up, passes it to the KMS (no
+//! session: the credential is the authority, so this works while the KMS
+//! is locked) and posts the answer back. The page is only a courier: it
+//! cannot widen the lease (the KMS checks the credential, the audience and
+//! the quota), and the relay accepts only tokens that fit what it asked for
+//! (`courier.rs`).
+//!
+//! A lease granted to the relay's courier key (`relay_key` in `/v1/info`)
+//! is sealed end to end (`kms_client::relay::courier`): the credential
+//! reaches the relay sealed to its key, together with the lease's courier
+//! key; each token request is sealed to that key and carried through
+//! `lease_courier`; the answer is sealed to the relay. The page reads
+//! neither the credential nor a token. A lease granted without it (the
+//! CLI's) travels in the clear through `lease_issue`.
 //!
 //! # HTTP API
 //!
@@ -20,24 +28,31 @@
 //! browser send a CORS preflight first) of at most [`MAX_BODY_LEN`] bytes.
 //!
 //! - `GET /v1/info`: `{"relay", "contact", "token_ttl_s", "refresh_margin_s",
-//!   "batch"}`: the relay's id (the `relay` of the lease to grant) and how
-//!   it asks for tokens.
+//!   "batch", "relay_key"}`: the relay's id (the `relay` of the lease to
+//!   grant), how it asks for tokens, and its courier public key (made at
+//!   start, in memory only).
 //! - `POST /v1/subscription` `{"user", "subscription": PushSubscriptionJSON}`:
 //!   where to push, checked under the relay's push-service policy; replaces
 //!   the user's previous one.
-//! - `POST /v1/lease` `{"user", "credential": "kmsl1...."}`: the lease
-//!   credential from `lease_create`. Replaces the previous lease and drops
-//!   its tokens; the relay asks for tokens at once.
+//! - `POST /v1/lease` `{"user", "lease_id", "sealed_credential"}` (a lease
+//!   granted to `relay_key`: the credential and the lease's courier key are
+//!   opened from `sealed_credential`) or `{"user", "credential":
+//!   "kmsl1...."}` (a lease granted without it). Replaces the previous
+//!   lease and drops its tokens; the relay asks for tokens at once.
 //! - `GET /v1/token-requests?user=<id>`: `{"requests": [{"id", "user",
-//!   "credential", "request": {"aud", "sub", "count", "ttl_s"}}]}`, at most
+//!   "lease_id", "sealed"}]}` for a sealed lease (pass `user`, `lease_id`
+//!   and `sealed` to `lease_courier`), `{"requests": [{"id", "user",
+//!   "credential", "request": {"aud", "sub", "count", "ttl_s"}}]}` for a
+//!   clear one (pass them to `lease_issue`); at most
 //!   one: when the user has a subscription and an active lease, and the
 //!   relay holds no token for the subscription's push service valid for
 //!   `refresh_margin_s` more seconds (or a refresh was asked for). A
 //!   request not answered within [`PENDING_TIMEOUT_MS`] is handed out again
 //!   under a new id. A user the relay does not know gets no request.
-//! - `POST /v1/tokens` `{"id", "user", "tokens": [SignedJwt]}` or `{"id",
-//!   "user", "error": {"code", "message", "retry_after_ms"}}`: the page's
-//!   answer, the result or the error of `lease_issue`. Tokens are accepted
+//! - `POST /v1/tokens` `{"id", "user", "sealed"}` (the `lease_courier`
+//!   result, for a sealed request), `{"id", "user", "tokens": [SignedJwt]}`
+//!   (for a clear one) or `{"id", "user", "error": {"code", "message",
+//!   "retry_after_ms"}}`: the page's answer. Tokens are accepted
 //!   all or none, and replace the ones held (rules in `courier.rs`).
 //!   `lease_revoked`, `lease_expired`, `lease_key_rotated`, `user_deleted`
 //!   and `forbidden` stop the lease: the credential is wiped and the tokens
@@ -83,9 +98,9 @@ mod transport;
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use kms_client::relay::courier::CourierSecret;
 use kms_client::relay::PushServicePolicy;
 use kms_core::ids::UserId;
-use kms_core::lease::courier::CourierSecret;
 use serde::Deserialize;
 use serde_json::json;
 

@@ -4,9 +4,9 @@
 
 use std::collections::VecDeque;
 
+use kms_client::relay::courier::{CourierPublic, ResponseKey};
 use kms_client::relay::{TokenHolder, ValidatedSubscription};
 use kms_core::ids::KeyId;
-use kms_core::lease::courier::{CourierPublic, ResponseKey};
 use kms_core::lease::LeaseCredential;
 use serde::Serialize;
 

@@ -1041,7 +1041,7 @@ fn a_lease_granted_to_the_relays_key_crosses_the_page_sealed_both_ways() {
     let mut page_saw = vec![created.to_string()];
     assert!(created.get("credential").is_none(), "{created}");
     let handed = json!({ "user": USER, "lease_id": created["lease"]["id"], "sealed_credential":
-                         created["sealed_credential"], "courier_key": created["courier_key"] });
+                         created["sealed_credential"] });
     page_saw.push(handed.to_string());
     ok(&w.post("/v1/lease", &handed, w.start_ms));
     // Two rounds: the request, the KMS, the answer.
@@ -1071,6 +1071,27 @@ fn a_lease_granted_to_the_relays_key_crosses_the_page_sealed_both_ways() {
     assert_eq!(status["tokens_received"], 4, "{status}");
     for text in &page_saw {
         assert!(!text.contains("kmsl1.") && !text.contains("eyJ"), "the page could read: {text}");
+    }
+    // A page that kept the sealed credential hands it over again with a
+    // courier key of its own, to read the credential in the requests the
+    // relay would seal to that key: the relay uses the key sealed with the
+    // credential, never one the page names.
+    let mut rng = rand_core::OsRng;
+    let attacker = kms_core::lease::courier::CourierSecret::generate(&mut rng);
+    let swap = json!({ "user": USER, "lease_id": created["lease"]["id"], "sealed_credential":
+                       created["sealed_credential"], "courier_key": attacker.public().to_b64() });
+    let now = w.start_ms + 8_000_000;
+    if w.post("/v1/lease", &swap, now).status == 200 {
+        let request = w.expect_request(now);
+        let lease_id = kms_core::lease::LeaseId::parse(request["lease_id"].as_str().unwrap()).unwrap();
+        let opened = kms_core::lease::courier::open_request(
+            &attacker,
+            &w.user,
+            &lease_id,
+            request["sealed"].as_str().unwrap(),
+            now,
+        );
+        assert!(opened.is_err(), "the page swapped the courier key and read the credential");
     }
     // A plain `tokens` answer to a sealed request is refused.
     let now = w.start_ms + 9_000_000;

@@ -117,3 +117,29 @@ fn info_reports_the_tokens_left() {
     let json = serde_json::to_value(&info).unwrap();
     assert!(json.get("sealed_key").is_none() && json.get("issued").is_none(), "{json}");
 }
+
+/// A courier nonce is remembered until its request leaves the clock window,
+/// and a full list refuses rather than forgets (a forgotten nonce could be
+/// replayed).
+#[test]
+fn courier_nonces_are_kept_for_the_window_and_a_full_list_refuses() {
+    use kms_core::lease::courier::REQUEST_WINDOW_MS;
+    let l = lease(31);
+    let now = NOW_MS;
+    let once = l.record.with_seen("n1", now, now).unwrap();
+    assert!(once.has_seen("n1") && !once.has_seen("n2"));
+    // Still remembered at the end of the window, forgotten after it.
+    let later = once.with_seen("n2", now + REQUEST_WINDOW_MS, now + REQUEST_WINDOW_MS).unwrap();
+    assert!(later.has_seen("n1"));
+    let after = later.with_seen("n3", now + REQUEST_WINDOW_MS + 1, now + REQUEST_WINDOW_MS + 1).unwrap();
+    assert!(!after.has_seen("n1") && after.has_seen("n2"));
+    // Full: refused with the time until the oldest leaves the window.
+    let mut full = l.record.clone();
+    for i in 0..3600 {
+        full = full.with_seen(&format!("m{i}"), now, now).unwrap();
+    }
+    let e = full.with_seen("one-more", now, now + 1000).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::QuotaExceeded);
+    assert_eq!(retry_after(e), REQUEST_WINDOW_MS - 1000);
+    assert!(full.has_seen("m0"), "a nonce in the window was forgotten");
+}

@@ -56,7 +56,10 @@ impl Courier {
     /// The relay's copy of the credential, opened from what the page carried.
     fn credential(&self) -> LeaseCredential {
         let sealed = self.created["sealed_credential"].as_str().unwrap();
-        courier::open_credential(&self.relay, &alice(), &self.lease_id, sealed).unwrap()
+        let (credential, courier_key) =
+            courier::open_credential(&self.relay, &alice(), &self.lease_id, sealed).unwrap();
+        assert_eq!(courier_key, self.courier_key, "the sealed grant names the lease's courier key");
+        credential
     }
 
     /// A request sealed by the relay at the engine's `now + skew_ms`.

@@ -20,7 +20,25 @@
 //! It never holds a private key of the user: not the VAPID signing key (it
 //! stays in the KMS) and not the user agent's ECDH key (it stays in the
 //! browser). The only private keys made here are the ephemeral per-message
-//! keys of RFC 8291, dropped (and wiped) after each message.
+//! keys of RFC 8291, dropped (and wiped) after each message, and the relay's
+//! own courier key (below).
+//!
+//! # Getting tokens through a page: the courier
+//!
+//! In the browser the KMS lives in the user's browser and the relay cannot
+//! call it: the app page carries the relay's token requests to the KMS and
+//! the tokens back. The [`courier`] keeps both opaque to that page:
+//!
+//! 1. The relay makes a [`courier::CourierSecret`] and publishes its public
+//!    half; the page passes it to `lease_create` as `relay_key`.
+//! 2. The page hands the relay the answer's `lease.id`, `sealed_credential`
+//!    and `courier_key`; the relay opens the credential with
+//!    [`courier::open_credential`].
+//! 3. For tokens, the relay seals a request with [`courier::seal_request`]
+//!    (to `courier_key`) and keeps the [`courier::ResponseKey`]; the page
+//!    passes the sealed request to `lease_courier` and the sealed answer
+//!    back; the relay opens it with [`courier::ResponseKey::open`] (a
+//!    `lease_issue` result) and checks the tokens as usual.
 //!
 //! # What a relay can do
 //!
@@ -123,3 +141,12 @@ pub use subscription::{
     ValidatedSubscription, AUTH_SECRET_LEN, DEFAULT_PUSH_SERVICES, MAX_SUBSCRIPTION_JSON_LEN, UNCOMPRESSED_POINT_LEN,
 };
 pub use tokens::{TokenHolder, MAX_JWT_LEN};
+
+/// The lease courier, relay side: the same code the KMS runs on its side
+/// ([`kms_core::lease::courier`]).
+pub mod courier {
+    pub use kms_core::lease::courier::{
+        open_credential, seal_request, CourierPublic, CourierSecret, ResponseKey, MAX_SEALED_RESPONSE,
+        REQUEST_WINDOW_MS,
+    };
+}

@@ -14,10 +14,15 @@
 //!
 //! - **The relay's key** ([`CourierSecret`], made by the relay, its public
 //!   half given to `lease_create` as `relay_key`). The KMS seals the new
-//!   lease's credential to it ([`seal_credential`]), so the page that asked
-//!   for the lease carries it without reading it.
+//!   lease's credential to it ([`seal_credential`]), together with the
+//!   lease's courier key, so the page that asked for the lease carries it
+//!   without reading it and cannot swap the courier key the relay will seal
+//!   its requests to. (Which relay key `lease_create` is given is the
+//!   asking page's choice: a page with a session can grant a lease to a key
+//!   of its own, as it can do anything the session allows.)
 //! - **The lease's courier key**, made by the KMS at `lease_create` and kept
-//!   in the lease record, its public half returned as `courier_key`. Each
+//!   in the lease record, its public half returned as `courier_key` and
+//!   inside the sealed credential (the relay uses that copy). Each
 //!   token request is sealed to it ([`seal_request`]): the credential, the
 //!   [`IssueRequest`], a fresh 16-byte nonce and the relay's clock. The KMS
 //!   refuses a request older or newer than [`REQUEST_WINDOW_MS`], and one
@@ -238,29 +243,54 @@ impl ResponseKey {
     }
 }
 
-/// The KMS side of `lease_create`: the credential sealed to the relay.
+/// What `lease_create` seals to the relay: the credential and the lease's
+/// courier key together, so that the page that carries them cannot hand
+/// the relay a courier key of its own (to which the relay would then seal
+/// the credential with every request).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SealedGrant {
+    credential: LeaseCredential,
+    courier_key: CourierPublic,
+}
+
+/// The KMS side of `lease_create`: the credential and the lease's courier
+/// key, sealed to the relay.
 pub fn seal_credential(
     relay: &CourierPublic,
     user: &UserId,
     credential: &LeaseCredential,
+    courier_key: &CourierPublic,
     rng: &mut impl CryptoRngCore,
 ) -> Result<String> {
-    let text = credential.dangerous_to_text();
-    let (sealed, _) = hpke_seal(relay, &info(LABEL_CREDENTIAL, user, credential.lease_id()), text.as_bytes(), rng)?;
+    let grant = SealedGrant {
+        credential: LeaseCredential::parse(&credential.dangerous_to_text())?,
+        courier_key: courier_key.clone(),
+    };
+    let json = Zeroizing::new(
+        serde_json::to_vec(&grant).map_err(|_| CoreError::Internal("could not encode a sealed grant".into()))?,
+    );
+    let (sealed, _) = hpke_seal(relay, &info(LABEL_CREDENTIAL, user, credential.lease_id()), &json, rng)?;
     Ok(sealed)
 }
 
-/// The relay side: the credential of lease `lease` of `user`, from what
-/// `lease_create` sealed to the relay's key.
-pub fn open_credential(relay: &CourierSecret, user: &UserId, lease: &LeaseId, sealed: &str) -> Result<LeaseCredential> {
+/// The relay side: the credential of lease `lease` of `user` and the
+/// lease's courier key (the one to seal requests to: never one the page
+/// names), from what `lease_create` sealed to the relay's key.
+pub fn open_credential(
+    relay: &CourierSecret,
+    user: &UserId,
+    lease: &LeaseId,
+    sealed: &str,
+) -> Result<(LeaseCredential, CourierPublic)> {
     let (plain, _) = hpke_open(relay, &info(LABEL_CREDENTIAL, user, lease), sealed, 1024)
         .ok_or_else(|| refused("the sealed credential does not open with this relay's key"))?;
-    let text = std::str::from_utf8(&plain).map_err(|_| refused("the sealed credential is not text"))?;
-    let credential = LeaseCredential::parse(text)?;
-    if credential.lease_id() != lease {
+    let grant: SealedGrant =
+        serde_json::from_slice(&plain).map_err(|_| refused("the sealed credential is malformed"))?;
+    if grant.credential.lease_id() != lease {
         return Err(refused("the sealed credential is for another lease"));
     }
-    Ok(credential)
+    Ok((grant.credential, grant.courier_key))
 }
 
 /// What a relay asks for, inside a sealed request.
@@ -371,9 +401,11 @@ mod tests {
         let mut rng = rng();
         let relay = CourierSecret::generate(&mut rng);
         let credential = LeaseCredential::generate(LeaseId::generate(&mut rng), &mut rng);
-        let sealed = seal_credential(relay.public(), &alice(), &credential, &mut rng).unwrap();
-        let opened = open_credential(&relay, &alice(), credential.lease_id(), &sealed).unwrap();
+        let courier = CourierSecret::generate(&mut rng);
+        let sealed = seal_credential(relay.public(), &alice(), &credential, courier.public(), &mut rng).unwrap();
+        let (opened, courier_key) = open_credential(&relay, &alice(), credential.lease_id(), &sealed).unwrap();
         assert_eq!(*opened.dangerous_to_text(), *credential.dangerous_to_text());
+        assert_eq!(courier_key, *courier.public());
         assert!(!sealed.contains(credential.dangerous_to_text().as_str()));
         let other = CourierSecret::generate(&mut rng);
         assert!(open_credential(&other, &alice(), credential.lease_id(), &sealed).is_err());

@@ -87,9 +87,12 @@ pub struct SeenRequest {
     ts_ms: u64,
 }
 
-/// The most nonces a record keeps (the quota allows at most 600 requests in
-/// the 10 minutes a nonce must be remembered).
-const MAX_SEEN: usize = 1024;
+/// The most nonces a record keeps. A nonce is kept until its request's
+/// `ts_ms` leaves the window (at most 10 minutes after it was served), and
+/// every served request issues at least one token, so the hourly quota (at
+/// most this many tokens) keeps the list below it; [`LeaseRecord::with_seen`]
+/// refuses rather than forgets if it ever were full.
+const MAX_SEEN: usize = MAX_TOKENS_PER_HOUR as usize;
 
 /// The record as read, before its invariants are checked.
 #[derive(Deserialize)]
@@ -189,15 +192,21 @@ impl LeaseRecord {
     }
 
     /// This record with `nonce` (of a request made at `ts_ms`) remembered,
-    /// and the nonces that left the window at `now_ms` forgotten.
-    pub fn with_seen(&self, nonce: &str, ts_ms: u64, now_ms: u64) -> Self {
+    /// and the nonces that left the window at `now_ms` forgotten. A full
+    /// list refuses (`quota_exceeded`, until the oldest leaves the window):
+    /// forgetting a nonce still in the window would let its request be
+    /// replayed.
+    pub fn with_seen(&self, nonce: &str, ts_ms: u64, now_ms: u64) -> Result<Self, CoreError> {
         let mut out = self.clone();
         let window = super::courier::REQUEST_WINDOW_MS;
         out.seen.retain(|s| s.ts_ms.saturating_add(window) >= now_ms);
+        if out.seen.len() >= MAX_SEEN {
+            let oldest = out.seen.iter().map(|s| s.ts_ms).min().unwrap_or(now_ms);
+            let retry_after_ms = oldest.saturating_add(window).saturating_sub(now_ms).max(1);
+            return Err(CoreError::QuotaExceeded { limit: self.tokens_per_hour, retry_after_ms });
+        }
         out.seen.push(SeenRequest { nonce: nonce.to_owned(), ts_ms });
-        let excess = out.seen.len().saturating_sub(MAX_SEEN);
-        out.seen.drain(..excess);
-        out
+        Ok(out)
     }
 
     /// This record with its key re-sealed as PKCS#8 (`sealed` must hold the

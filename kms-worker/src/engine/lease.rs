@@ -182,7 +182,13 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
             (Some(relay), Some(courier)) => LeaseCreateResult {
                 lease: info,
                 credential: None,
-                sealed_credential: Some(courier::seal_credential(relay, &p.user, &credential, &mut self.rng)?),
+                sealed_credential: Some(courier::seal_credential(
+                    relay,
+                    &p.user,
+                    &credential,
+                    courier.public(),
+                    &mut self.rng,
+                )?),
                 courier_key: Some(courier.public().clone()),
             },
             _ => LeaseCreateResult {
@@ -359,7 +365,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         // A courier request's nonce is remembered in the same write as its
         // tokens: a replay is refused from then on.
         let updated = match cx.courier_nonce.take() {
-            Some((nonce, ts_ms)) => updated.with_seen(&nonce, ts_ms, now),
+            Some((nonce, ts_ms)) => updated.with_seen(&nonce, ts_ms, now)?,
             None => updated,
         };
         let inputs = claims.iter().map(jwt::signing_input).collect::<Result<Vec<_>, _>>()?;
