@@ -1,15 +1,11 @@
-//! The HTTP plumbing shared by `kms-serve`'s push service and `kms-relay`:
-//! requests and responses as plain data (so that the services are pure
-//! functions of a request and the time, tested without sockets), and the
-//! bridge to tiny_http that reads a request with a cap on its body.
+//! The HTTP plumbing shared by `kms-serve` and `kms-relay`: requests and
+//! responses as plain data (so that the services are pure functions of a
+//! request and the time, tested without sockets), and the server that reads
+//! them off sockets within limits ([`server`]).
 
-use std::{
-    io::{self, Read},
-    time::{SystemTime, UNIX_EPOCH},
-};
+pub mod server;
 
-use tiny_http::{Header, StatusCode};
-use zeroize::Zeroizing;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A request body as the server read it: never more than the server's cap
 /// plus one byte is read.
@@ -127,65 +123,6 @@ impl Response {
     pub fn error(status: u16, message: &str) -> Self {
         Self::json(status, &serde_json::json!({ "error": message }))
     }
-}
-
-/// Reads a tiny_http request into a [`Request`]: the body is read up to
-/// `cap` + 1 bytes, and not at all when a larger `Content-Length` is
-/// announced ([`RequestBody::TooLarge`]). `Err` when the body cannot be
-/// read (the client hung up or sent a broken chunked encoding).
-pub fn read_request(request: &mut tiny_http::Request, cap: usize) -> io::Result<Request> {
-    let headers =
-        request.headers().iter().map(|h| (h.field.as_str().as_str().to_owned(), h.value.as_str().to_owned())).collect();
-    let method = request.method().as_str().to_owned();
-    let target = request.url().to_owned();
-    let body = if request.body_length().is_some_and(|len| len > cap) {
-        RequestBody::TooLarge
-    } else {
-        let mut body = Vec::new();
-        // `take`: a chunked body or a lying Content-Length stops at cap + 1.
-        request.as_reader().take(cap as u64 + 1).read_to_end(&mut body)?;
-        if body.len() > cap {
-            RequestBody::TooLarge
-        } else {
-            RequestBody::Bytes(body)
-        }
-    };
-    Ok(Request { method, target, headers, body })
-}
-
-/// A tiny_http response with these headers and a body of exactly `len`
-/// bytes, never chunked (HEAD and fetches see the length). A header that
-/// cannot be written (a control character in a value) turns it into a bare
-/// 500 rather than a response without that header.
-pub fn tiny_response(
-    status: u16,
-    headers: &[(&'static str, String)],
-    body: Box<dyn Read + Send>,
-    len: u64,
-) -> tiny_http::Response<Box<dyn Read + Send>> {
-    let bare_500 = || {
-        tiny_http::Response::new(
-            StatusCode(500),
-            Vec::new(),
-            Box::new(io::empty()) as Box<dyn Read + Send>,
-            Some(0),
-            None,
-        )
-    };
-    let headers: Result<Vec<Header>, ()> =
-        headers.iter().map(|(name, value)| Header::from_bytes(name.as_bytes(), value.as_bytes())).collect();
-    let (Ok(headers), Ok(len)) = (headers, usize::try_from(len)) else {
-        return bare_500();
-    };
-    tiny_http::Response::new(StatusCode(status), headers, body, Some(len), None).with_chunked_threshold(usize::MAX)
-}
-
-/// [`tiny_response`] for a [`Response`]. The body is wiped once sent: some
-/// carry a bearer secret (the relay's token requests).
-pub fn into_tiny(response: Response) -> tiny_http::Response<Box<dyn Read + Send>> {
-    let len = response.body.len() as u64;
-    let body = io::Cursor::new(Zeroizing::new(response.body));
-    tiny_response(response.status, &response.headers, Box::new(body), len)
 }
 
 /// Milliseconds since the Unix epoch from the system clock. A clock before

@@ -11,14 +11,16 @@ use std::{
     net::{SocketAddr, TcpListener},
     process::ExitCode,
     sync::Arc,
-    thread,
 };
 
 use clap::Parser;
 use kms_client::relay::{PushServicePolicy, DEFAULT_PUSH_SERVICES};
 use kms_core::lease::RelayLabel;
 use kms_core::vapid::{self, JwtRequest};
-use kms_examples::http;
+use kms_examples::http::{
+    self,
+    server::{Limits, Server},
+};
 use kms_examples::relay::{HttpTransport, Relay, RelayConfig, MAX_BODY_LEN};
 use kms_examples::serve::AllowedOrigin;
 use zeroize::Zeroize as _;
@@ -60,9 +62,6 @@ struct Cli {
     verbose: bool,
 }
 
-/// Threads answering requests: the page polls while a push is being sent.
-const WORKERS: usize = 4;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if !cli.listen.ip().is_loopback() {
@@ -103,8 +102,20 @@ fn main() -> ExitCode {
         }
     };
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
-    let server = match tiny_http::Server::from_listener(listener, None) {
-        Ok(server) => Arc::new(server),
+    let verbose = cli.verbose;
+    let handler = Arc::new(move |mut request: http::Request| {
+        let response = relay.handle(&request, http::now_ms());
+        // Bodies may carry a lease credential or tokens.
+        if let http::RequestBody::Bytes(body) = &mut request.body {
+            body.zeroize();
+        }
+        if verbose {
+            eprintln!("kms-relay: {} {:?} {}", request.method, request.target, response.status);
+        }
+        response
+    });
+    let server = match Server::start(listener, "kms-relay", Limits::with_max_body(MAX_BODY_LEN), handler) {
+        Ok(server) => server,
         Err(e) => {
             eprintln!("kms-relay: {e}");
             return ExitCode::FAILURE;
@@ -112,22 +123,16 @@ fn main() -> ExitCode {
     };
     println!("kms-relay: listening http://localhost:{port}");
     println!("kms-relay: ready");
-
-    let workers: Vec<_> = (0..WORKERS)
-        .filter_map(|n| {
-            let (server, relay, verbose) = (Arc::clone(&server), Arc::clone(&relay), cli.verbose);
-            thread::Builder::new().name(format!("kms-relay-{n}")).spawn(move || serve(&server, &relay, verbose)).ok()
-        })
-        .collect();
-    if workers.is_empty() {
-        eprintln!("kms-relay: cannot start a thread");
-        return ExitCode::FAILURE;
+    // SIGINT and SIGTERM: stop accepting, let the requests in flight finish.
+    let waited = http::server::wait_for_signal();
+    server.shutdown();
+    match waited {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kms-relay: cannot wait for signals: {e}");
+            ExitCode::FAILURE
+        }
     }
-    // SIGINT and SIGTERM end the process (their default action).
-    for worker in workers {
-        let _ = worker.join();
-    }
-    ExitCode::SUCCESS
 }
 
 /// The relay id and contact as the KMS will judge them (a lease's `relay`
@@ -143,24 +148,4 @@ fn check_settings(relay_id: &str, contact: &str) -> Result<(), String> {
         jti: None,
     };
     vapid::validate(&probe, now_ms).map(|_| ()).map_err(|e| format!("--contact: {e}"))
-}
-
-fn serve(server: &tiny_http::Server, relay: &Relay, verbose: bool) {
-    for mut request in server.incoming_requests() {
-        let response = match http::read_request(&mut request, MAX_BODY_LEN) {
-            Ok(mut req) => {
-                let response = relay.handle(&req, http::now_ms());
-                // Bodies may carry a lease credential or tokens.
-                if let http::RequestBody::Bytes(body) = &mut req.body {
-                    body.zeroize();
-                }
-                response
-            }
-            Err(_) => http::Response::error(400, "the body could not be read"),
-        };
-        if verbose {
-            eprintln!("kms-relay: {} {:?} {}", request.method(), request.url(), response.status);
-        }
-        let _ = request.respond(http::into_tiny(response));
-    }
 }

@@ -45,7 +45,7 @@ pub enum ServeError {
     Listen {
         /// The address given.
         addr: SocketAddr,
-        /// The socket's (or tiny_http's) error.
+        /// The socket's error.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A server thread that could not be started.

@@ -88,7 +88,14 @@ fn main() -> ExitCode {
         eprintln!("kms-serve: cannot write to stdout: {e}");
         return ExitCode::FAILURE;
     }
-    // SIGINT and SIGTERM end the process (their default action).
-    running.wait();
-    ExitCode::SUCCESS
+    // SIGINT and SIGTERM: stop accepting, let the requests in flight finish.
+    let waited = kms_examples::http::server::wait_for_signal();
+    running.shutdown();
+    match waited {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kms-serve: cannot wait for signals: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

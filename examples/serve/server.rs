@@ -1,31 +1,24 @@
-//! The listeners: one tiny_http server per origin (static sites and the
-//! local push service), a few threads each, and the handle that stops them.
+//! The listeners: one HTTP server per origin (static sites and the local
+//! push service, [`crate::http::server`]), and the handle that stops them.
 
 use std::{
     fmt, fs,
     io::{self, Read, Write},
     net::{SocketAddr, TcpListener},
     path::{Path, PathBuf},
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
-    thread::{self, JoinHandle},
+    sync::Arc,
 };
 
-use crate::http;
-
-use tiny_http::Server;
+use crate::http::{
+    self,
+    server::{Limits, Server},
+};
 
 use super::{
-    push_service::{self, PushService, Response},
+    push_service::{self, PushService},
     site::{Body, Reply, Site},
     AllowedOrigin, PushSpec, Role, ServeError, SiteSpec,
 };
-
-/// Threads answering requests per origin: enough for a page, its worker
-/// script and its WASM bundle to load side by side.
-const WORKERS_PER_ORIGIN: usize = 4;
 
 /// One origin to serve.
 #[derive(Debug, Clone)]
@@ -102,9 +95,7 @@ impl Handler {
 pub struct Running {
     origins: Vec<BoundOrigin>,
     push: Option<Arc<Handler>>,
-    servers: Vec<Arc<Server>>,
-    workers: Vec<JoinHandle<()>>,
-    stop: Arc<AtomicBool>,
+    servers: Vec<Server>,
 }
 
 /// Binds every origin, then starts its threads. Nothing is left running if
@@ -127,52 +118,42 @@ pub fn start_with_push(
     for OriginConfig { role, spec } in origins {
         let root = canonical_dir(spec.dir())?;
         let site = Site::new(role, root)?;
-        let (addr, server) = listen(spec.addr())?;
-        bound.push((Arc::new(Handler::Static(site)), addr, server));
+        let (addr, listener) = listen(spec.addr())?;
+        bound.push((Arc::new(Handler::Static(site)), addr, listener));
     }
     if let Some(PushConfig { spec, allowed_origins }) = push {
-        let (addr, server) = listen(spec.addr())?;
+        let (addr, listener) = listen(spec.addr())?;
         // The origin (the tokens' `aud`) carries the port actually bound.
-        bound.push((Arc::new(Handler::Push(PushService::new(addr.port(), allowed_origins))), addr, server));
+        bound.push((Arc::new(Handler::Push(PushService::new(addr.port(), allowed_origins))), addr, listener));
     }
 
-    let mut running = Running {
-        origins: Vec::with_capacity(bound.len()),
-        push: None,
-        servers: Vec::with_capacity(bound.len()),
-        workers: Vec::new(),
-        stop: Arc::new(AtomicBool::new(false)),
-    };
-    for (handler, addr, server) in bound {
-        let root = match &*handler {
-            Handler::Static(site) => Some(site.root().clone()),
+    let mut running = Running { origins: Vec::with_capacity(bound.len()), push: None, servers: Vec::new() };
+    for (handler, addr, listener) in bound {
+        let (root, limits) = match &*handler {
+            // Static origins take no body: it is never read.
+            Handler::Static(site) => (Some(site.root().clone()), Limits::with_max_body(0)),
             Handler::Push(_) => {
                 running.push = Some(Arc::clone(&handler));
-                None
+                (None, Limits::with_max_body(push_service::MAX_BODY_LEN))
             }
         };
         running.origins.push(BoundOrigin { role: handler.name(), addr, root });
-        running.servers.push(Arc::clone(&server));
-        for n in 0..WORKERS_PER_ORIGIN {
-            let (handler, server, stop) = (Arc::clone(&handler), Arc::clone(&server), Arc::clone(&running.stop));
-            let worker = thread::Builder::new()
-                .name(format!("kms-serve-{}-{n}", handler.name()))
-                .spawn(move || serve_requests(&server, &handler, &stop, options))
-                // Dropping `running` stops the threads already started.
-                .map_err(ServeError::Thread)?;
-            running.workers.push(worker);
-        }
+        let name = format!("kms-serve-{}", handler.name());
+        let answer = Arc::clone(&handler);
+        let server = Server::start(listener, &name, limits, Arc::new(move |request| reply(&answer, request, options)))
+            // Dropping `running` stops the servers already started.
+            .map_err(ServeError::Thread)?;
+        running.servers.push(server);
     }
     Ok(running)
 }
 
-/// A listening socket and its tiny_http server.
-fn listen(addr: SocketAddr) -> Result<(SocketAddr, Arc<Server>), ServeError> {
-    let listen_error = |source| ServeError::Listen { addr, source };
-    let listener = TcpListener::bind(addr).map_err(|e| listen_error(e.into()))?;
-    let bound = listener.local_addr().map_err(|e| listen_error(e.into()))?;
-    let server = Server::from_listener(listener, None).map_err(listen_error)?;
-    Ok((bound, Arc::new(server)))
+/// A listening socket and the address it is bound to.
+fn listen(addr: SocketAddr) -> Result<(SocketAddr, TcpListener), ServeError> {
+    let listen_error = |source: io::Error| ServeError::Listen { addr, source: source.into() };
+    let listener = TcpListener::bind(addr).map_err(listen_error)?;
+    let bound = listener.local_addr().map_err(listen_error)?;
+    Ok((bound, listener))
 }
 
 /// The directory, canonical, if it is one.
@@ -212,31 +193,17 @@ impl Running {
         out.flush()
     }
 
-    /// Blocks while the servers run (until the process is stopped).
+    /// Blocks while the servers run (until they are shut down).
     pub fn wait(mut self) {
-        for worker in std::mem::take(&mut self.workers) {
-            let _ = worker.join();
+        for server in &mut self.servers {
+            server.wait();
         }
     }
 
-    /// Stops the servers and waits for their threads.
+    /// Stops the servers (each lets its requests in flight finish) and
+    /// waits for them.
     pub fn shutdown(self) {
         drop(self);
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Each unblock releases one thread waiting in `recv`.
-        for server in &self.servers {
-            for _ in 0..WORKERS_PER_ORIGIN {
-                server.unblock();
-            }
-        }
-        for worker in std::mem::take(&mut self.workers) {
-            let _ = worker.join();
-        }
     }
 }
 
@@ -246,59 +213,38 @@ impl fmt::Debug for Running {
     }
 }
 
-/// One worker: answer requests until stopped.
-fn serve_requests(server: &Server, handler: &Handler, stop: &AtomicBool, options: Options) {
-    let name = handler.name();
-    loop {
-        let mut request = match server.recv() {
-            Ok(request) => request,
-            Err(_) if stop.load(Ordering::SeqCst) => return,
-            Err(e) => {
-                if options.verbose {
-                    eprintln!("kms-serve: {name}: {e}");
-                }
-                continue;
-            }
-        };
-        let method = request.method().as_str().to_owned();
-        let reply = match handler {
-            Handler::Static(site) => site.handle(&method, request.url()),
-            Handler::Push(push) => push_reply(push, &mut request),
-        };
-        if options.verbose {
-            // Debug formatting escapes whatever control characters the client sent.
-            let note = reply.note.map(|n| format!(" ({n})")).unwrap_or_default();
-            eprintln!("kms-serve: {name} {method} {:?} {}{note}", request.url(), reply.status);
+/// Answers one request: a static file, or the push service at the
+/// system's time. Logged to stderr when verbose.
+fn reply(handler: &Handler, request: http::Request, options: Options) -> http::Response {
+    let reply = match handler {
+        Handler::Static(site) => site.handle(&request.method, &request.target),
+        Handler::Push(push) => {
+            let response = push.handle(&request, http::now_ms());
+            Reply { status: response.status, headers: response.headers, body: Body::Bytes(response.body), note: None }
         }
-        let result = request.respond(into_response(reply));
-        if let (Err(e), true) = (result, options.verbose) {
-            eprintln!("kms-serve: {name}: cannot respond: {e}");
-        }
+    };
+    if options.verbose {
+        // Debug formatting escapes whatever control characters the client sent.
+        let note = reply.note.map(|n| format!(" ({n})")).unwrap_or_default();
+        eprintln!("kms-serve: {} {} {:?} {}{note}", handler.name(), request.method, request.target, reply.status);
     }
+    into_response(reply)
 }
 
-/// Reads the request (a body of at most [`push_service::MAX_BODY_LEN`] + 1
-/// bytes, none at all when a larger `Content-Length` is announced) and
-/// lets the push service answer it at the system's time.
-fn push_reply(push: &PushService, request: &mut tiny_http::Request) -> Reply {
-    let response = match http::read_request(request, push_service::MAX_BODY_LEN) {
-        Ok(request) => push.handle(&request, http::now_ms()),
-        Err(_) => Response::error(400, "the body could not be read"),
-    };
-    Reply { status: response.status, headers: response.headers, body: Body::Bytes(response.body), note: None }
-}
-
-/// The reply as a tiny_http response, always with a `Content-Length`.
-fn into_response(reply: Reply) -> tiny_http::Response<Box<dyn Read + Send>> {
-    let (reader, len): (Box<dyn Read + Send>, u64) = match reply.body {
-        Body::Empty => (Box::new(io::empty()), 0),
-        Body::Bytes(bytes) => {
-            let len = bytes.len() as u64;
-            (Box::new(io::Cursor::new(bytes)), len)
+/// The reply as a response. A file is read here, at most the length its
+/// headers announced (a file that grows while being read cannot overrun
+/// it); one that cannot be read is a 500.
+fn into_response(reply: Reply) -> http::Response {
+    let body = match reply.body {
+        Body::Empty => Vec::new(),
+        Body::Bytes(bytes) => bytes,
+        Body::File { file, len } => {
+            let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0).min(64 << 20));
+            if file.take(len).read_to_end(&mut bytes).is_err() {
+                return http::Response::error(500, "the file could not be read");
+            }
+            bytes
         }
-        // `take`: a file that grows while being sent cannot overrun the
-        // Content-Length already written.
-        Body::File { file, len } => (Box::new(file.take(len)), len),
     };
-    http::tiny_response(reply.status, &reply.headers, reader, len)
+    http::Response { status: reply.status, headers: reply.headers, body }
 }
