@@ -99,6 +99,9 @@ impl Server {
                     Err(e) => eprintln!("cannot listen: {e}"),
                 }
             });
+            // A handler still running (its client gone) is not waited for
+            // past the grace period.
+            runtime.shutdown_timeout(SHUTDOWN_GRACE);
         })?;
         Ok(Self { addr, stop, thread: Some(thread) })
     }

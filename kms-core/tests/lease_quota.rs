@@ -128,6 +128,9 @@ fn courier_nonces_are_kept_for_the_window_and_a_full_list_refuses() {
     let now = NOW_MS;
     let once = l.record.with_seen("n1", now, now).unwrap();
     assert!(once.has_seen("n1") && !once.has_seen("n2"));
+    // A record that already lists a nonce refuses it again (two engines
+    // that both read before either wrote).
+    assert_eq!(once.with_seen("n1", now, now).unwrap_err().code(), ErrorCode::InvalidInput);
     // Still remembered at the end of the window, forgotten after it.
     let later = once.with_seen("n2", now + REQUEST_WINDOW_MS, now + REQUEST_WINDOW_MS).unwrap();
     assert!(later.has_seen("n1"));

@@ -118,7 +118,8 @@ fn a_replayed_request_is_refused_and_issues_nothing() {
     c.carry(&sealed).unwrap();
     let lease_before = c.h.record(&format!("users/alice/leases/{}", c.lease_id.as_str()));
     let again = c.carry(&sealed).unwrap_err();
-    assert_eq!(again["code"], "forbidden", "{again}");
+    // Not `forbidden`: the relay asks again rather than ending the lease.
+    assert_eq!(again["code"], "invalid_input", "{again}");
     assert!(again["message"].as_str().unwrap().contains("replay"), "{again}");
     let lease_after = c.h.record(&format!("users/alice/leases/{}", c.lease_id.as_str()));
     assert_eq!(lease_before["issued"], lease_after["issued"], "the replay used quota");
@@ -134,7 +135,7 @@ fn a_request_outside_the_clock_window_or_for_another_lease_is_refused() {
     for skew in [-window - 1_000, window + 1_000] {
         let (sealed, _) = c.seal(1, skew);
         let e = c.carry(&sealed).unwrap_err();
-        assert_eq!(e["code"], "forbidden", "{e}");
+        assert_eq!(e["code"], "invalid_input", "{e}");
     }
     let (inside, _) = c.seal(1, -window + 5_000);
     c.carry(&inside).unwrap();

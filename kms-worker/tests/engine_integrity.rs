@@ -244,3 +244,68 @@ fn an_intact_log_is_never_reported() {
     assert!(all.len() > 70);
     assert!(all.iter().all(|e| e.event != kms_core::audit::EventKind::TamperDetected));
 }
+
+#[test]
+fn a_state_that_claims_a_huge_log_costs_nothing_and_the_finding_goes_where_the_pages_end() {
+    let mut h = Harness::new(1308);
+    let (s, credential) = alice_with_lease(&mut h);
+    issue(&mut h, &credential);
+    let real = page(&h).len();
+    // The writer claims 2^50 entries (one read per claimed page would never end).
+    let mut state = h.record(STATE);
+    state["next_seq"] = json!(1u64 << 50);
+    h.put_record(STATE, &state);
+    let e = h.rpc_err("audit_export", json!({"user": "alice", "session": s}));
+    assert_eq!((e["code"].clone(), e["first_bad_seq"].clone()), (json!("integrity"), json!(real)), "{e}");
+    let found = tamper_entries(&h);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].seq, real as u64, "the finding was placed at the claimed end, not where the pages end");
+    // The finding, then the refused export's own entry.
+    assert_eq!(h.record(STATE)["next_seq"], json!(real + 2));
+    // The retry exports a log that links and verifies, the finding in it.
+    let out = h.rpc_ok("audit_export", json!({"user": "alice", "session": s}));
+    let pinned = h.record("users/alice/audit/key")["public_key"].clone();
+    let report = h.rpc_ok("audit_verify", json!({"export": out["export"], "expected_public_key": pinned}));
+    assert_eq!(report["valid"], json!(true), "{report}");
+    assert_eq!(report["tamper_detected"], json!([real]), "{report}");
+}
+
+#[test]
+fn an_entry_slipped_in_after_the_mark_is_caught_and_reported_once() {
+    let mut h = Harness::new(1309);
+    let (s, _) = alice_with_lease(&mut h);
+    h.rpc_ok("audit_export", json!({"user": "alice", "session": s}));
+    // A copy of the last entry appended to its page, the state untouched.
+    let mut entries = page(&h);
+    entries.push(entries.last().unwrap().clone());
+    let at = entries.len() - 1;
+    h.put_raw(PAGE0, serde_json::to_vec(&entries).unwrap());
+    let e = h.rpc_err("audit_export", json!({"user": "alice", "session": s}));
+    assert_eq!((e["code"].clone(), e["first_bad_seq"].clone()), (json!("integrity"), json!(at)), "{e}");
+    assert_eq!(tamper_entries(&h)[0].ids["found"], "seq_gap");
+    // Reported once: the next calls work and write no second finding.
+    h.rpc_ok("audit_export", json!({"user": "alice", "session": s}));
+    h.rpc_ok("lock", json!({"user": "alice", "session": s}));
+    let s = session(&h.unlock_passphrase("alice", PASS_A).unwrap());
+    h.rpc_ok("audit_export", json!({"user": "alice", "session": s}));
+    assert_eq!(tamper_entries(&h).len(), 1);
+}
+
+#[test]
+fn a_full_page_with_one_entry_too_many_is_caught() {
+    let mut h = Harness::new(1310);
+    let (s, credential) = alice_with_lease(&mut h);
+    // Fill page 0 exactly (64 entries), then a checkpoint: the mark sits at
+    // the page boundary.
+    while page(&h).len() < 63 {
+        issue(&mut h, &credential);
+    }
+    h.rpc_ok("audit_export", json!({"user": "alice", "session": s}));
+    assert_eq!(page(&h).len(), 64);
+    assert!(h.get_raw("users/alice/audit/page/000000000001").is_none());
+    let mut entries = page(&h);
+    entries.push(entries.last().unwrap().clone());
+    h.put_raw(PAGE0, serde_json::to_vec(&entries).unwrap());
+    let e = h.rpc_err("audit_export", json!({"user": "alice", "session": s}));
+    assert_eq!((e["code"].clone(), e["first_bad_seq"].clone()), (json!("integrity"), json!(64)), "{e}");
+}

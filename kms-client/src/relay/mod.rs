@@ -31,11 +31,12 @@
 //!
 //! 1. The relay makes a [`courier::CourierSecret`] and publishes its public
 //!    half; the page passes it to `lease_create` as `relay_key`.
-//! 2. The page hands the relay the answer's `lease.id`, `sealed_credential`
-//!    and `courier_key`; the relay opens the credential with
-//!    [`courier::open_credential`].
+//! 2. The page hands the relay the answer's `lease.id` and
+//!    `sealed_credential`; the relay opens the credential and the lease's
+//!    courier key with [`courier::open_credential`] (never a key the page
+//!    names).
 //! 3. For tokens, the relay seals a request with [`courier::seal_request`]
-//!    (to `courier_key`) and keeps the [`courier::ResponseKey`]; the page
+//!    (to that courier key) and keeps the [`courier::ResponseKey`]; the page
 //!    passes the sealed request to `lease_courier` and the sealed answer
 //!    back; the relay opens it with [`courier::ResponseKey::open`] (a
 //!    `lease_issue` result) and checks the tokens as usual.

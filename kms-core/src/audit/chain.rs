@@ -198,6 +198,16 @@ impl ChainState {
         Self { scope, next_seq, head, mac_key }
     }
 
+    /// A state at `next_seq` with `head`, from which only a new segment may
+    /// be appended ([`start_segment`]): the engine places a
+    /// `tamper_detected` entry where the stored pages really end when the
+    /// stored state is not to be believed. Its MAC key is a placeholder
+    /// (derived from `k0`, never used: [`start_segment`] MACs under the
+    /// segment key and evolves from there).
+    pub fn resume(scope: AuditScope, next_seq: u64, head: [u8; 32], k0: &AuditMacKey) -> Self {
+        Self { scope, next_seq, head, mac_key: k0.evolve() }
+    }
+
     /// The state of an empty chain: `next_seq` 0, head the genesis hash of
     /// the scope, MAC key `k0` ([`audit_mac_key0`] for a user,
     /// [`AuditMacKey::generate`] for the instance).
@@ -261,8 +271,9 @@ pub fn append(
 }
 
 /// Appends a `tamper_detected` record that starts a new segment: it links to
-/// the stored head like any entry (so the rewritten history stays in the
-/// chain as evidence), but it is MACed under [`AuditMacKey::segment`]`(k0,
+/// `state`'s head like any entry (the engine passes the state where the
+/// stored pages really end, [`ChainState::resume`], so the rewritten
+/// history stays in the chain as evidence), but it is MACed under [`AuditMacKey::segment`]`(k0,
 /// seq)` instead of the stored key, which a writer of the store may have
 /// chosen, and the keys after it evolve from there.
 pub fn start_segment(

@@ -45,8 +45,10 @@
 //!
 //! [`check_chain`] names the first bad `seq` and what was wrong there
 //! ([`ChainBreak`]). The engine then appends a `tamper_detected` entry with
-//! [`super::chain::start_segment`]: it links to the stored head (the
-//! rewritten history stays in the chain as evidence) but is MACed under a
+//! [`super::chain::start_segment`]: it links to the last entry the stored
+//! pages hold (the rewritten history stays in the chain as evidence; the
+//! engine places it there, from [`ChainState::resume`], whatever the stored
+//! state claimed) but is MACed under a
 //! segment key derived from `K_0`, and a new mark follows it. A later check
 //! resumes after the last authentic `tamper_detected` entry, so one rewrite
 //! is reported once, and every export shows it.

@@ -80,6 +80,13 @@ fn refused(what: &str) -> CoreError {
     CoreError::Forbidden(format!("courier: {what}"))
 }
 
+/// A request carried again after it was served. `invalid_input`, not
+/// `forbidden`: a page that retries after a lost answer must not make the
+/// relay end the lease (it asks again with a fresh request).
+pub fn replayed() -> CoreError {
+    CoreError::InvalidInput("courier: this request was served already (a replay); ask again".into())
+}
+
 /// The HPKE `info`: `label || 0x00 || user || 0x00 || lease id`.
 fn info(label: &[u8], user: &UserId, lease: &LeaseId) -> Vec<u8> {
     [label, b"\0", user.as_str().as_bytes(), b"\0", lease.as_str().as_bytes()].concat()
@@ -369,7 +376,11 @@ pub fn open_request(
         return Err(refused("the request's nonce is not 16 bytes"));
     }
     if inner.ts_ms.abs_diff(now_ms) > REQUEST_WINDOW_MS {
-        return Err(refused("the request is too old or from the future (clocks more than 5 minutes apart?)"));
+        // Not `forbidden` either: a request that waited too long in the page
+        // is the relay's to ask again.
+        return Err(CoreError::InvalidInput(
+            "courier: the request is too old or from the future (clocks more than 5 minutes apart?); ask again".into(),
+        ));
     }
     Ok((inner, key))
 }
@@ -436,7 +447,7 @@ mod tests {
         assert!(open_request(&lease_key, &UserId::parse("bob").unwrap(), &lease, &sealed, now).is_err());
         assert!(open_request(&lease_key, &alice(), &LeaseId::generate(&mut rng), &sealed, now).is_err());
         let late = open_request(&lease_key, &alice(), &lease, &sealed, now + REQUEST_WINDOW_MS + 1).unwrap_err();
-        assert_eq!(late.code(), crate::ErrorCode::Forbidden);
+        assert_eq!(late.code(), crate::ErrorCode::InvalidInput);
         // A flipped byte does not open.
         let mut bytes = crate::b64::decode(&sealed, 1 << 20, "sealed").unwrap();
         let last = bytes.len() - 1;

@@ -197,6 +197,12 @@ impl LeaseRecord {
     /// forgetting a nonce still in the window would let its request be
     /// replayed.
     pub fn with_seen(&self, nonce: &str, ts_ms: u64, now_ms: u64) -> Result<Self, CoreError> {
+        // Checked again on the record this write replaces: two engines that
+        // both read the record before either wrote cannot serve one nonce
+        // twice.
+        if self.has_seen(nonce) {
+            return Err(super::courier::replayed());
+        }
         let mut out = self.clone();
         let window = super::courier::REQUEST_WINDOW_MS;
         out.seen.retain(|s| s.ts_ms.saturating_add(window) >= now_ms);

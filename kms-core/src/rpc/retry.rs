@@ -11,6 +11,9 @@ impl Call {
     /// call the user started by hand (setup, enrollments, rotation), whose
     /// caller should see the conflict and decide.
     pub fn retries_on_conflict(&self) -> bool {
-        matches!(self, Self::SignJwt(_) | Self::LeaseIssue(_) | Self::LeaseList(_) | Self::AuditExport(_))
+        matches!(
+            self,
+            Self::SignJwt(_) | Self::LeaseIssue(_) | Self::LeaseCourier(_) | Self::LeaseList(_) | Self::AuditExport(_)
+        )
     }
 }

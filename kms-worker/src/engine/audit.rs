@@ -7,8 +7,8 @@
 //! audit write fails, the caller gets a storage error, not the result.
 
 use kms_core::audit::{
-    self, AuditEntry, AuditKeyRecord, AuditMacKey, AuditPublicKey, AuditRecord, AuditScope, AuditSigningKey, BreakKind,
-    ChainBreak, ChainMark, ChainState, Checkpoint, InstanceAuditKeyRecord,
+    self, entry_hash, genesis_hash, AuditEntry, AuditKeyRecord, AuditMacKey, AuditPublicKey, AuditRecord, AuditScope,
+    AuditSigningKey, BreakKind, ChainBreak, ChainMark, ChainState, Checkpoint, InstanceAuditKeyRecord,
 };
 use kms_core::env::Clock;
 use kms_core::ids::UserId;
@@ -79,6 +79,13 @@ fn export_scope(export: &str) -> Option<AuditScope> {
     }
     let header: serde_json::Value = serde_json::from_str(first).ok()?;
     AuditScope::parse(header.get("scope")?.as_str()?).ok()
+}
+
+/// Where a chain's stored pages end: the position after the last entry
+/// present, and that entry's hash (the genesis hash when there is none).
+pub(super) struct PageTail {
+    next_seq: u64,
+    head: [u8; 32],
 }
 
 /// What a new user's audit chain starts with (written by `setup`).
@@ -199,8 +206,9 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
             _ => None,
         };
         if let (Some((user, key)), false) = (user_key, is_fresh) {
-            if let Err(found) = self.check_user_chain(user, &loaded.value, &key.mac_key0).await? {
-                self.record_tamper(cx, scope, loaded, found, &key.mac_key0).await?;
+            let (checked, tail) = self.check_user_chain(user, &loaded.value, &key.mac_key0).await?;
+            if let Err(found) = checked {
+                self.record_tamper(cx, scope, loaded, tail, found, &key.mac_key0).await?;
                 let found =
                     CoreError::AuditRewritten { first_bad_seq: found.first_bad_seq, found: found.kind.as_str() };
                 return Err(found.into());
@@ -212,13 +220,14 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
     /// Checks `user`'s stored chain, whose state is `state`, from the
     /// engine's last mark (or from `K_0` when there is none, or it does not
     /// open: a full check is only slower). The outer error is a storage
-    /// failure; the inner one is what the check found.
+    /// failure; the inner one is what the check found. Also returns where
+    /// the stored pages really end, for a `tamper_detected` entry to follow.
     async fn check_user_chain(
         &self,
         user: &UserId,
         state: &ChainState,
         mac_key0: &AuditMacKey,
-    ) -> EngineResult<Result<(), ChainBreak>> {
+    ) -> EngineResult<(Result<(), ChainBreak>, PageTail)> {
         let scope = AuditScope::User(user.clone());
         let mark = match self.get(&layout::audit_mark(&scope)?).await? {
             Some(bytes) => match decode::<ChainMark>(&bytes, "mark") {
@@ -228,27 +237,65 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
             None => None,
         };
         let anchor = mark.unwrap_or_else(|| ChainState::genesis(scope.clone(), mac_key0.duplicate()));
-        // The stored entries from the anchor's position on: the pages up to
-        // the one the state's last entry is in (or the anchor's, if the
-        // state is behind it), every entry in them.
-        let from = anchor.next_seq();
-        let end = state.next_seq().max(from);
+        let (entries, tail) = match self.pages_from(&scope, anchor.next_seq()).await? {
+            Ok(found) => found,
+            Err((found, tail)) => return Ok((Err(found), tail)),
+        };
+        Ok((audit::check_chain(&anchor, &entries, state, mac_key0), tail))
+    }
+
+    /// The stored entries at positions `from` and after, read page by page
+    /// from the page holding position `from - 1` (so that an entry slipped
+    /// in at the end of that page is seen) until the first missing page,
+    /// whatever the stored state claims: a state that announces more
+    /// entries than exist costs nothing. Every page but the last must hold
+    /// exactly [`AUDIT_PAGE_SIZE`] entries, so each entry's position is its
+    /// page's place times that, plus its index. Also the physical tail.
+    async fn pages_from(
+        &self,
+        scope: &AuditScope,
+        from: u64,
+    ) -> EngineResult<Result<(Vec<AuditEntry>, PageTail), (ChainBreak, PageTail)>> {
         let mut entries = Vec::new();
-        for page_no in from / AUDIT_PAGE_SIZE..end.div_ceil(AUDIT_PAGE_SIZE) {
+        let mut page_no = from.saturating_sub(1) / AUDIT_PAGE_SIZE;
+        let mut tail = PageTail { next_seq: 0, head: genesis_hash(scope) };
+        if from > 0 && self.get(&layout::audit_page(scope, page_no)?).await?.is_none() {
+            // The page the anchor's last entry is in is gone: entries are
+            // missing from there, and the chain really ends below it.
+            let at = page_no.saturating_mul(AUDIT_PAGE_SIZE).max(from.saturating_sub(1));
+            let tail = self.tail_below(scope, page_no).await?;
+            return Ok(Err((ChainBreak { first_bad_seq: at, kind: BreakKind::EntriesMissing }, tail)));
+        }
+        let mut short: Option<u64> = None;
+        let full = usize::try_from(AUDIT_PAGE_SIZE).unwrap_or(usize::MAX);
+        while let Some(bytes) = self.get(&layout::audit_page(scope, page_no)?).await? {
             let first = page_no.saturating_mul(AUDIT_PAGE_SIZE);
-            let page = match self.get(&layout::audit_page(&scope, page_no)?).await? {
-                Some(bytes) => match decode::<Vec<AuditEntry>>(&bytes, "page") {
-                    Ok(page) => page,
-                    Err(_) => {
-                        return Ok(Err(ChainBreak { first_bad_seq: first.max(from), kind: BreakKind::Unreadable }))
-                    }
-                },
-                None => Vec::new(),
+            let brk = |at: u64, kind| ChainBreak { first_bad_seq: at.max(from), kind };
+            // A page after one that was not full: entries are missing there.
+            if let Some(end) = short {
+                return Ok(Err((brk(end, BreakKind::EntriesMissing), tail)));
+            }
+            let Ok(page) = decode::<Vec<AuditEntry>>(&bytes, "page") else {
+                return Ok(Err((brk(first, BreakKind::Unreadable), tail)));
             };
+            if page.len() > full {
+                return Ok(Err((brk(first.saturating_add(AUDIT_PAGE_SIZE), BreakKind::SeqGap), tail)));
+            }
+            let len = page.len() as u64;
+            if let Some(last) = page.last() {
+                tail = PageTail {
+                    next_seq: first.saturating_add(len),
+                    head: entry_hash(last).map_err(|_| corrupt("page (an entry does not hash)"))?,
+                };
+            }
+            if page.len() < full {
+                short = Some(first.saturating_add(len));
+            }
             let skip = usize::try_from(from.saturating_sub(first)).unwrap_or(usize::MAX);
             entries.extend(page.into_iter().skip(skip));
+            page_no = page_no.saturating_add(1);
         }
-        Ok(audit::check_chain(&anchor, &entries, state, mac_key0))
+        Ok(Ok((entries, tail)))
     }
 
     /// The key that seals `user`'s chain marks, from `K_0` (in the browser a
@@ -287,15 +334,33 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         Ok(ChainMark::from_sealed(state, &sealed))
     }
 
+    /// Where the stored pages end below page `page_no` (the highest page
+    /// there, read back one by one; only after pages went missing).
+    async fn tail_below(&self, scope: &AuditScope, page_no: u64) -> EngineResult<PageTail> {
+        for p in (0..page_no).rev() {
+            let Some(bytes) = self.get(&layout::audit_page(scope, p)?).await? else { continue };
+            let page: Vec<AuditEntry> = decode(&bytes, "page")?;
+            if let Some(last) = page.last() {
+                let next_seq = p.saturating_mul(AUDIT_PAGE_SIZE).saturating_add(page.len() as u64);
+                let head = entry_hash(last).map_err(|_| corrupt("page (an entry does not hash)"))?;
+                return Ok(PageTail { next_seq, head });
+            }
+        }
+        Ok(PageTail { next_seq: 0, head: genesis_hash(scope) })
+    }
+
     /// Commits, in a batch of its own, a `tamper_detected` entry that names
     /// the first bad `seq` and starts a new segment (MACed under a key from
     /// `K_0`), and a mark after it: the evidence stays, and the next check
-    /// resumes there.
+    /// resumes there. The entry goes where the stored pages really end
+    /// (`tail`), linked to the last entry there, whatever the stored state
+    /// claimed: a state moved far ahead, or back, is replaced.
     async fn record_tamper(
         &mut self,
         cx: &mut CallContext,
         scope: &AuditScope,
         loaded: Loaded<ChainState>,
+        tail: PageTail,
         found: ChainBreak,
         mac_key0: &AuditMacKey,
     ) -> EngineResult<()> {
@@ -304,8 +369,10 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
             .with_id("found", found.kind.as_str())
             .with_id("stored_next_seq", loaded.value.next_seq().to_string())
             .with_reason("chain_rewritten");
+        let physical = ChainState::resume(scope.clone(), tail.next_seq, tail.head, mac_key0);
+        let at_tail = Loaded { key: loaded.key, bytes: loaded.bytes, value: physical };
         let mut batch = WriteBatch::new();
-        self.append_loaded(cx, &mut batch, scope, loaded, vec![record], Some(mac_key0), None).await?;
+        self.append_loaded(cx, &mut batch, scope, at_tail, vec![record], Some(mac_key0), None).await?;
         self.commit_tails(cx, batch).await
     }
 
@@ -436,10 +503,10 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         }
     }
 
-    async fn load_page(&self, scope: &AuditScope, page: u64) -> EngineResult<Vec<AuditEntry>> {
+    async fn load_page(&self, scope: &AuditScope, page: u64) -> EngineResult<Option<Vec<AuditEntry>>> {
         match self.get(&layout::audit_page(scope, page)?).await? {
-            Some(bytes) => decode(&bytes, "page"),
-            None => Ok(Vec::new()),
+            Some(bytes) => decode(&bytes, "page").map(Some),
+            None => Ok(None),
         }
     }
 
@@ -490,8 +557,11 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         let n = state.next_seq();
         let mut entries = Vec::with_capacity(usize::try_from(n).unwrap_or(0).min(1 << 20));
         let pages = n.div_ceil(AUDIT_PAGE_SIZE);
+        // Up to the first missing page: a state that claims more entries
+        // than are stored costs one read more, not one per claimed page.
         for p in 0..pages {
-            entries.extend(self.load_page(scope, p).await?);
+            let Some(page) = self.load_page(scope, p).await? else { break };
+            entries.extend(page);
         }
         Ok((entries, self.read_checkpoints(scope).await?))
     }

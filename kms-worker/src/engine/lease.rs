@@ -222,7 +222,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         };
         let (inner, response_key) = courier::open_request(courier_key, &p.user, &p.lease_id, &p.sealed, now)?;
         if loaded.value.has_seen(&inner.nonce) {
-            return Err(CoreError::Forbidden("courier: this request was served already (a replay)".into()).into());
+            return Err(courier::replayed().into());
         }
         cx.courier_nonce = Some((inner.nonce, inner.ts_ms));
         let issued = self
