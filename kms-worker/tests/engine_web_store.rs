@@ -32,6 +32,11 @@ fn a_store_written_by_webcrypto_in_the_browser_works_natively() {
     }
     let vapid_path = format!("users/alice/vapid/{}", fx["vapid_kid"].as_str().unwrap());
     assert_eq!(h.record(&vapid_path)["v"], json!(2), "written as PKCS#8");
+    // The chain mark was sealed by WebCrypto (`seal_bytes`): the native
+    // provider opens it, so the unlock below checks only from there and
+    // reports nothing.
+    let mark: Value = serde_json::from_slice(&h.get_raw("users/alice/audit/mark").unwrap()).unwrap();
+    assert!(mark["seq"].as_u64().unwrap() > 0, "{mark}");
 
     let pass = fx["passphrase"].as_str().unwrap();
     let s = h.unlock_passphrase("alice", pass).unwrap()["session"].as_str().unwrap().to_owned();
@@ -60,4 +65,34 @@ fn a_store_written_by_webcrypto_in_the_browser_works_natively() {
     let out = h.rpc_ok("audit_export", json!({"user": "alice", "session": s}));
     let report = h.rpc_ok("audit_verify", json!({"export": out["export"]}));
     assert_eq!(report["valid"], json!(true), "{report}");
+}
+
+/// The mark WebCrypto sealed really opens natively (a mark that did not
+/// open would mean a full check from `K_0`, which passes an intact log just
+/// as well): an entry edited before the mark and relinked shows at the
+/// mark's position, as only a check that starts at the mark reports it.
+#[test]
+fn the_chain_mark_sealed_by_webcrypto_opens_with_the_native_provider() {
+    let fx: Value = serde_json::from_str(FIXTURE).unwrap();
+    let mut h = Harness::new(4201);
+    h.clock.set(fx["now_ms"].as_u64().unwrap() + 60_000);
+    for (key, value) in fx["records"].as_object().unwrap() {
+        h.put_raw(key, unb64(value.as_str().unwrap()));
+    }
+    let mark: Value = serde_json::from_slice(&h.get_raw("users/alice/audit/mark").unwrap()).unwrap();
+    let page_key = "users/alice/audit/page/000000000000";
+    let mut entries: Vec<kms_core::audit::AuditEntry> = serde_json::from_slice(&h.get_raw(page_key).unwrap()).unwrap();
+    entries[0].ts_ms += 1;
+    for i in 1..entries.len() {
+        entries[i].prev = kms_core::b64::encode(kms_core::audit::entry_hash(&entries[i - 1]).unwrap());
+    }
+    let mut state = h.record("users/alice/audit/state");
+    state["head"] = json!(kms_core::b64::encode(kms_core::audit::entry_hash(entries.last().unwrap()).unwrap()));
+    h.put_raw(page_key, serde_json::to_vec(&entries).unwrap());
+    h.put_record("users/alice/audit/state", &state);
+    let e =
+        expect_code(h.unlock_passphrase("alice", fx["passphrase"].as_str().unwrap()), kms_core::ErrorCode::Integrity);
+    // A full check would say seq 0 (mac_mismatch); the check from the mark
+    // sees the head differ where the mark is.
+    assert_eq!(e.first_bad_seq, mark["seq"].as_u64(), "{e:?}");
 }
