@@ -22,6 +22,7 @@
 mod common;
 
 use common::{spawn_announcing, Reply, UserAgent};
+use kms_core::lease::courier::CourierPublic;
 use std::{
     net::SocketAddr,
     sync::{Arc, Mutex},
@@ -293,6 +294,14 @@ impl World {
     /// A lease for the push service (default terms unless `quota` gives
     /// `tokens_per_hour` and `max_batch`), and its credential's text.
     fn lease_create(&self, quota: Option<u32>) -> (LeaseInfo, String) {
+        let created: LeaseCreateResult = serde_json::from_value(self.lease_create_raw(quota, None)).unwrap();
+        let credential = created.credential.unwrap().dangerous_to_text().to_string();
+        (created.lease, credential)
+    }
+
+    /// `lease_create`'s answer as the page sees it, granted to `relay_key`
+    /// when given.
+    fn lease_create_raw(&self, quota: Option<u32>, relay_key: Option<CourierPublic>) -> Value {
         let lease = LeaseParams {
             relay: RELAY_ID.into(),
             audiences: vec![self.origin.clone()],
@@ -304,11 +313,9 @@ impl World {
             user: self.user.clone(),
             session: self.session.token.clone(),
             lease,
-            relay_key: None,
+            relay_key,
         });
-        let created: LeaseCreateResult = serde_json::from_value(block_on(self.kms.call_raw(call)).unwrap()).unwrap();
-        let credential = created.credential.unwrap().dangerous_to_text().to_string();
-        (created.lease, credential)
+        block_on(self.kms.call_raw(call)).unwrap()
     }
 
     fn lease_revoke(&self, lease: &LeaseInfo) {
@@ -999,7 +1006,7 @@ fn binary_announces_its_port_and_answers_info_and_preflights() {
     let mut info: Value = serde_json::from_slice(&info.body).unwrap();
     // The relay's courier key: a P-256 point, fresh at each start.
     let relay_key = info.as_object_mut().unwrap().remove("relay_key").unwrap();
-    kms_core::lease::courier::CourierPublic::parse(relay_key.as_str().unwrap()).unwrap();
+    CourierPublic::parse(relay_key.as_str().unwrap()).unwrap();
     assert_eq!(
         info,
         json!({ "relay": "demo-relay", "contact": "mailto:relay@example.com", "token_ttl_s": 3600,
@@ -1023,21 +1030,8 @@ fn a_lease_granted_to_the_relays_key_crosses_the_page_sealed_both_ways() {
     let sub = w.subscribe(&w.key.public_key);
     ok(&w.give_subscription(&sub, w.start_ms));
     let info = ok(&w.get("/v1/info", w.start_ms));
-    let relay_key = kms_core::lease::courier::CourierPublic::parse(info["relay_key"].as_str().unwrap()).unwrap();
-    let lease = LeaseParams {
-        relay: RELAY_ID.into(),
-        audiences: vec![w.origin.clone()],
-        lifetime_s: None,
-        tokens_per_hour: None,
-        max_batch: None,
-    };
-    let call = Call::LeaseCreate(LeaseCreateParams {
-        user: w.user.clone(),
-        session: w.session.token.clone(),
-        lease,
-        relay_key: Some(relay_key),
-    });
-    let created = block_on(w.kms.call_raw(call)).unwrap();
+    let relay_key = CourierPublic::parse(info["relay_key"].as_str().unwrap()).unwrap();
+    let created = w.lease_create_raw(None, Some(relay_key));
     let mut page_saw = vec![created.to_string()];
     assert!(created.get("credential").is_none(), "{created}");
     let handed = json!({ "user": USER, "lease_id": created["lease"]["id"], "sealed_credential":

@@ -126,25 +126,32 @@ struct LeaseFixture {
 
 const LEASE_LIFETIME_S: u64 = 30 * 24 * 3600;
 
-fn lease_fixture() -> LeaseFixture {
-    let clock = ManualClock::new(NOW_MS);
-    let mut kms = engine_with(clock.clone());
-    let setup =
-        call(&mut kms, "setup", json!({"user": "alice", "enrollment": {"kind": "passphrase", "passphrase": PASS}}));
+/// alice set up with a VAPID key and a lease (3,600 tokens an hour, batches
+/// of 10, 30 days); returns her session and the `lease_issue` request for a
+/// batch of 10.
+fn alice_with_lease(kms: &mut Kms<ManualClock, ChaCha20Rng>) -> (String, String) {
+    let setup = call(kms, "setup", json!({"user": "alice", "enrollment": {"kind": "passphrase", "passphrase": PASS}}));
     let session = setup["session"].as_str().unwrap().to_owned();
-    call(&mut kms, "vapid_generate", json!({"user": "alice", "session": session}));
+    call(kms, "vapid_generate", json!({"user": "alice", "session": session}));
     let created = call(
-        &mut kms,
+        kms,
         "lease_create",
         json!({"user": "alice", "session": session, "lease": {
             "relay": "bench", "audiences": ["https://fcm.googleapis.com"], "tokens_per_hour": 3600, "max_batch": 10,
             "lifetime_s": LEASE_LIFETIME_S}}),
     );
-    let credential = created["credential"].as_str().unwrap().to_owned();
+    let credential = created["credential"].as_str().unwrap();
     let request = json!({"v": 1, "id": 4, "method": "lease_issue", "params": {
         "user": "alice", "credential": credential,
         "request": {"aud": "https://fcm.googleapis.com", "sub": "mailto:ops@example.com", "count": 10}}})
     .to_string();
+    (session, request)
+}
+
+fn lease_fixture() -> LeaseFixture {
+    let clock = ManualClock::new(NOW_MS);
+    let mut kms = engine_with(clock.clone());
+    let (_, request) = alice_with_lease(&mut kms);
     LeaseFixture { kms, clock, request, ends_ms: NOW_MS + LEASE_LIFETIME_S * 1000 }
 }
 
@@ -206,23 +213,8 @@ impl LogFixture {
         let clock = ManualClock::new(NOW_MS);
         let store = Rc::new(MemoryStore::new());
         let mut kms = engine_over(clock.clone(), store.clone());
-        let setup =
-            call(&mut kms, "setup", json!({"user": "alice", "enrollment": {"kind": "passphrase", "passphrase": PASS}}));
-        let session = setup["session"].as_str().unwrap().to_owned();
-        call(&mut kms, "vapid_generate", json!({"user": "alice", "session": session}));
-        let created = call(
-            &mut kms,
-            "lease_create",
-            json!({"user": "alice", "session": session, "lease": {
-                "relay": "bench", "audiences": ["https://fcm.googleapis.com"], "tokens_per_hour": 3600,
-                "max_batch": 10, "lifetime_s": LEASE_LIFETIME_S}}),
-        );
+        let (session, issue) = alice_with_lease(&mut kms);
         call(&mut kms, "lock", json!({"user": "alice", "session": session}));
-        let credential = created["credential"].as_str().unwrap();
-        let issue = json!({"v": 1, "id": 5, "method": "lease_issue", "params": {
-            "user": "alice", "credential": credential,
-            "request": {"aud": "https://fcm.googleapis.com", "sub": "mailto:ops@example.com", "count": 10}}})
-        .to_string();
         let unlock = json!({"v": 1, "id": 6, "method": "unlock", "params": {
             "user": "alice", "credential": {"kind": "passphrase", "passphrase": PASS}}})
         .to_string();

@@ -16,6 +16,17 @@ use support::*;
 const FIXTURE: &str = include_str!("fixtures/web-store.json");
 const AUD: &str = "https://fcm.googleapis.com";
 
+/// The fixture, and an engine over its records a minute after it was made.
+fn loaded(seed: u64) -> (Value, Harness) {
+    let fx: Value = serde_json::from_str(FIXTURE).unwrap();
+    let h = Harness::new(seed);
+    h.clock.set(fx["now_ms"].as_u64().unwrap() + 60_000);
+    for (key, value) in fx["records"].as_object().unwrap() {
+        h.put_raw(key, unb64(value.as_str().unwrap()));
+    }
+    (fx, h)
+}
+
 fn coordinates(h: &mut Harness) -> (String, String) {
     let keys = h.rpc_ok("vapid_public", json!({"user": "alice"}));
     let jwk = &keys["current"]["jwk"];
@@ -24,12 +35,7 @@ fn coordinates(h: &mut Harness) -> (String, String) {
 
 #[test]
 fn a_store_written_by_webcrypto_in_the_browser_works_natively() {
-    let fx: Value = serde_json::from_str(FIXTURE).unwrap();
-    let mut h = Harness::new(4200);
-    h.clock.set(fx["now_ms"].as_u64().unwrap() + 60_000);
-    for (key, value) in fx["records"].as_object().unwrap() {
-        h.put_raw(key, unb64(value.as_str().unwrap()));
-    }
+    let (fx, mut h) = loaded(4200);
     let vapid_path = format!("users/alice/vapid/{}", fx["vapid_kid"].as_str().unwrap());
     assert_eq!(h.record(&vapid_path)["v"], json!(2), "written as PKCS#8");
     // The chain mark was sealed by WebCrypto (`seal_bytes`): the native
@@ -73,12 +79,7 @@ fn a_store_written_by_webcrypto_in_the_browser_works_natively() {
 /// mark's position, as only a check that starts at the mark reports it.
 #[test]
 fn the_chain_mark_sealed_by_webcrypto_opens_with_the_native_provider() {
-    let fx: Value = serde_json::from_str(FIXTURE).unwrap();
-    let mut h = Harness::new(4201);
-    h.clock.set(fx["now_ms"].as_u64().unwrap() + 60_000);
-    for (key, value) in fx["records"].as_object().unwrap() {
-        h.put_raw(key, unb64(value.as_str().unwrap()));
-    }
+    let (fx, mut h) = loaded(4201);
     let mark: Value = serde_json::from_slice(&h.get_raw("users/alice/audit/mark").unwrap()).unwrap();
     let page_key = "users/alice/audit/page/000000000000";
     let mut entries: Vec<kms_core::audit::AuditEntry> = serde_json::from_slice(&h.get_raw(page_key).unwrap()).unwrap();

@@ -163,7 +163,8 @@ impl ChainMark {
     pub fn open(&self, user: &UserId, k0: &AuditMacKey) -> Result<ChainState, AuditError> {
         let (aad, sealed) = self.to_open(user)?;
         let plain = aead::open(&mark_key(k0)?, &aad, &sealed).map_err(|_| AuditError::Integrity)?;
-        let key: [u8; 32] = plain.as_slice().try_into().map_err(|_| AuditError::Integrity)?;
+        let key: zeroize::Zeroizing<[u8; 32]> =
+            zeroize::Zeroizing::new(plain.as_slice().try_into().map_err(|_| AuditError::Integrity)?);
         self.opened(user, &key)
     }
 }

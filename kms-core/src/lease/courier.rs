@@ -205,11 +205,12 @@ fn hpke_seal(
     let (enc, mut ctx) = hpke::setup_sender::<Aead, Kdf, Kem, _>(&OpModeS::Base, &to.0, info, rng)
         .map_err(|_| CoreError::Internal("hpke setup failed".into()))?;
     let ct = ctx.seal(plaintext, b"").map_err(|_| CoreError::Internal("hpke seal failed".into()))?;
-    let mut key = [0u8; 32];
-    ctx.export(LABEL_RESPONSE, &mut key).map_err(|_| CoreError::Internal("hpke export failed".into()))?;
+    // Exported straight into the key's own (zeroized) storage.
+    let mut key = Key256([0u8; 32]);
+    ctx.export(LABEL_RESPONSE, &mut key.0).map_err(|_| CoreError::Internal("hpke export failed".into()))?;
     let mut out = enc.to_bytes().to_vec();
     out.extend_from_slice(&ct);
-    Ok((crate::b64::encode(out), ResponseKey(Key256(key))))
+    Ok((crate::b64::encode(out), ResponseKey(key)))
 }
 
 /// Opens `enc || ciphertext`; every failure is `None`.
@@ -219,9 +220,9 @@ fn hpke_open(with: &CourierSecret, info: &[u8], sealed: &str, max: usize) -> Opt
     let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(enc).ok()?;
     let mut ctx = hpke::setup_receiver::<Aead, Kdf, Kem>(&OpModeR::Base, &with.secret, &enc, info).ok()?;
     let plain = Zeroizing::new(ctx.open(ct, b"").ok()?);
-    let mut key = [0u8; 32];
-    ctx.export(LABEL_RESPONSE, &mut key).ok()?;
-    Some((plain, ResponseKey(Key256(key))))
+    let mut key = Key256([0u8; 32]);
+    ctx.export(LABEL_RESPONSE, &mut key.0).ok()?;
+    Some((plain, ResponseKey(key)))
 }
 
 /// The key an answer is sealed under: exported from the request's HPKE
