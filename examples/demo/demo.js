@@ -51,8 +51,13 @@ const state = {
 async function connect() {
   // Embeds the KMS iframe and completes the handshake (docs/browser.md).
   state.kms = await Kms.connect({ kmsOrigin: config.kmsOrigin, container: $('kms-slot') });
-  // The frame asks for the user (a passphrase, a passkey): point at it.
-  state.kms.onattention = (needed) => { $('kms-attention').hidden = !needed; };
+  // The frame asks for the user (a passphrase, a passkey, a confirmation):
+  // point at it and bring all of it into view. The frame accepts input
+  // only while its panel is entirely visible (docs/browser.md).
+  state.kms.onattention = (needed) => {
+    $('kms-attention').hidden = !needed;
+    if (needed) $('kms-slot').scrollIntoView({ block: 'nearest' });
+  };
 }
 
 // ---- step 1: set up, unlock, lock ------------------------------------------

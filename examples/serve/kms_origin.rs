@@ -9,12 +9,15 @@ use super::{AllowedOrigin, ServeError};
 pub const KMS_CONFIG_PATH: &str = "/kms-config.json";
 
 /// The policy of the KMS origin: which host origins may embed the iframe,
-/// and whether the KMS may accept a push service on a loopback address (the
-/// local push service of the tests and the demo; never in production).
+/// whether the KMS may accept a push service on a loopback address (the
+/// local push service of the tests and the demo; never in production), and
+/// whether the frame offers gate-mode passkeys (which protect the keys by
+/// policy, not at rest: a deployment may forbid new ones).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KmsPolicy {
     allowed_hosts: Vec<AllowedOrigin>,
     allow_loopback_push: bool,
+    allow_passkey_gate: bool,
 }
 
 /// The body of `/kms-config.json`. The iframe reads its host allowlist from
@@ -25,6 +28,7 @@ struct KmsConfigJson<'a> {
     v: u32,
     allowed_hosts: Vec<&'a str>,
     allow_loopback_push: bool,
+    allow_passkey_gate: bool,
 }
 
 impl KmsPolicy {
@@ -40,7 +44,14 @@ impl KmsPolicy {
         if unique.is_empty() {
             return Err(ServeError::NoAllowedHosts);
         }
-        Ok(Self { allowed_hosts: unique, allow_loopback_push })
+        Ok(Self { allowed_hosts: unique, allow_loopback_push, allow_passkey_gate: true })
+    }
+
+    /// The frame refuses to enroll gate-mode passkeys (`forbidden`); those
+    /// already enrolled still unlock.
+    #[must_use]
+    pub fn forbid_passkey_gate(self) -> Self {
+        Self { allow_passkey_gate: false, ..self }
     }
 
     /// The origins allowed to embed the KMS iframe.
@@ -74,12 +85,13 @@ impl KmsPolicy {
     }
 
     /// The body of `/kms-config.json`, e.g.
-    /// `{"v":1,"allowed_hosts":["http://localhost:8080"],"allow_loopback_push":false}`.
+    /// `{"v":1,"allowed_hosts":["http://localhost:8080"],"allow_loopback_push":false,"allow_passkey_gate":true}`.
     pub fn config_json(&self) -> Result<Vec<u8>, ServeError> {
         let config = KmsConfigJson {
             v: 1,
             allowed_hosts: self.allowed_hosts.iter().map(AllowedOrigin::as_str).collect(),
             allow_loopback_push: self.allow_loopback_push,
+            allow_passkey_gate: self.allow_passkey_gate,
         };
         Ok(serde_json::to_vec(&config)?)
     }

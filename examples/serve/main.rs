@@ -50,6 +50,10 @@ struct Cli {
     /// of the tests and the demo). Never in production.
     #[arg(long, requires = "kms")]
     allow_loopback_push: bool,
+    /// Forbid enrolling gate-mode passkeys (they protect the keys by policy,
+    /// not at rest); passkeys with PRF and passphrases stay.
+    #[arg(long, requires = "kms")]
+    forbid_passkey_gate: bool,
     /// Log one line per request to stderr.
     #[arg(long, short)]
     verbose: bool,
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
     let push = cli.push.map(|spec| PushConfig { spec, allowed_origins: cli.allow_host.clone() });
     if let Some(spec) = cli.kms {
         let policy = match KmsPolicy::new(cli.allow_host, cli.allow_loopback_push) {
+            Ok(policy) if cli.forbid_passkey_gate => policy.forbid_passkey_gate(),
             Ok(policy) => policy,
             Err(e) => {
                 eprintln!("kms-serve: {e}");

@@ -13,8 +13,7 @@ use tempfile::TempDir;
 const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; \
                    connect-src 'self'; style-src 'self'; img-src 'self'; \
                    frame-ancestors http://localhost:8080 https://pwa.example; base-uri 'none'; form-action 'none'";
-const CONFIG: &str =
-    r#"{"v":1,"allowed_hosts":["http://localhost:8080","https://pwa.example"],"allow_loopback_push":false}"#;
+const CONFIG: &str = r#"{"v":1,"allowed_hosts":["http://localhost:8080","https://pwa.example"],"allow_loopback_push":false,"allow_passkey_gate":true}"#;
 const SECRET: &str = "secret outside the site";
 const WASM: &[u8] = b"\0asm\x01\0\0\0";
 
@@ -134,7 +133,11 @@ fn kms_config_is_generated_from_the_flags_and_wins_over_a_file() {
     let policy = KmsPolicy::new(vec![AllowedOrigin::parse("http://localhost:8080").unwrap()], true).unwrap();
     assert_eq!(
         String::from_utf8(policy.config_json().unwrap()).unwrap(),
-        r#"{"v":1,"allowed_hosts":["http://localhost:8080"],"allow_loopback_push":true}"#
+        r#"{"v":1,"allowed_hosts":["http://localhost:8080"],"allow_loopback_push":true,"allow_passkey_gate":true}"#
+    );
+    assert_eq!(
+        String::from_utf8(policy.forbid_passkey_gate().config_json().unwrap()).unwrap(),
+        r#"{"v":1,"allowed_hosts":["http://localhost:8080"],"allow_loopback_push":true,"allow_passkey_gate":false}"#
     );
     // The host origin has no generated route.
     assert_eq!(get(f.host(), "/kms-config.json").status, 404);
@@ -377,5 +380,8 @@ fn binary_announces_and_serves() {
     let config = get(kms, "/kms-config.json");
     child.kill().unwrap();
     child.wait().unwrap();
-    assert_eq!(config.text(), r#"{"v":1,"allowed_hosts":["http://localhost:8080"],"allow_loopback_push":true}"#);
+    assert_eq!(
+        config.text(),
+        r#"{"v":1,"allowed_hosts":["http://localhost:8080"],"allow_loopback_push":true,"allow_passkey_gate":true}"#
+    );
 }

@@ -9,11 +9,15 @@ export type { KmsMethods, KmsErrorCode };
 
 /**
  * Methods a page may call directly. The others carry secrets or start
- * ceremonies: the KMS frame runs them for the user (setup, unlock,
- * addEnrollment, changePassphrase).
+ * ceremonies (setup, unlock, addEnrollment, changePassphrase), or last
+ * beyond the session and are confirmed by the user in the KMS frame
+ * (ConfirmedMethod).
  */
 export type DirectMethod = Exclude<keyof KmsMethods,
-  'setup' | 'unlock' | 'add_enrollment' | 'change_passphrase' | 'prf_begin' | 'gate_begin'>;
+  'setup' | 'unlock' | 'add_enrollment' | 'change_passphrase' | 'prf_begin' | 'gate_begin' | ConfirmedMethod>;
+
+/** Methods the user confirms in the KMS frame before they run. */
+export type ConfirmedMethod = 'user_delete' | 'lease_create' | 'lease_extend' | 'remove_enrollment' | 'vapid_rotate';
 
 /** A method's params as the page passes them: the KMS frame adds `session`. */
 export type Params<M extends keyof KmsMethods> = Omit<KmsMethods[M]['params'], 'session'>;
@@ -88,12 +92,22 @@ export declare class Kms {
   addEnrollment(params: { user: string; method: UnlockMethod; label?: string }, options?: CallOptions): Promise<Result<'add_enrollment'>>;
   changePassphrase(params: { user: string; enrollment_id?: string }, options?: CallOptions): Promise<Result<'change_passphrase'>>;
 
+  /**
+   * Lasting changes, each shown to the user in the KMS frame (with this
+   * page's origin) and run only when the user confirms there; otherwise
+   * they reject with `cancelled`. The timeout is `uiTimeoutMs`.
+   */
+  leaseCreate(params: Params<'lease_create'>, options?: CallOptions): Promise<Result<'lease_create'>>;
+  leaseExtend(params: Params<'lease_extend'>, options?: CallOptions): Promise<Result<'lease_extend'>>;
+  removeEnrollment(params: Params<'remove_enrollment'>, options?: CallOptions): Promise<Result<'remove_enrollment'>>;
+  vapidRotate(params: Params<'vapid_rotate'>, options?: CallOptions): Promise<Result<'vapid_rotate'>>;
+  /** `confirm` is added by the frame once the user confirms. */
+  userDelete(params: Omit<Params<'user_delete'>, 'confirm'>, options?: CallOptions): Promise<Result<'user_delete'>>;
+
   lock(params: Params<'lock'>): Promise<Result<'lock'>>;
   sessionStatus(params: Params<'session_status'>): Promise<Result<'session_status'>>;
   listEnrollments(params: Params<'list_enrollments'>): Promise<Result<'list_enrollments'>>;
-  removeEnrollment(params: Params<'remove_enrollment'>): Promise<Result<'remove_enrollment'>>;
   vapidGenerate(params: Params<'vapid_generate'>): Promise<Result<'vapid_generate'>>;
-  vapidRotate(params: Params<'vapid_rotate'>): Promise<Result<'vapid_rotate'>>;
   vapidPublic(params: Params<'vapid_public'>): Promise<Result<'vapid_public'>>;
   signJwt(params: Params<'sign_jwt'>): Promise<Result<'sign_jwt'>>;
   auditExport(params: Params<'audit_export'>): Promise<Result<'audit_export'>>;
@@ -101,14 +115,11 @@ export declare class Kms {
   subscriptionAdd(params: Params<'subscription_add'>): Promise<Result<'subscription_add'>>;
   subscriptionList(params: Params<'subscription_list'>): Promise<Result<'subscription_list'>>;
   subscriptionRemove(params: Params<'subscription_remove'>): Promise<Result<'subscription_remove'>>;
-  leaseCreate(params: Params<'lease_create'>): Promise<Result<'lease_create'>>;
   leaseList(params: Params<'lease_list'>): Promise<Result<'lease_list'>>;
   leaseRevoke(params: Params<'lease_revoke'>): Promise<Result<'lease_revoke'>>;
-  leaseExtend(params: Params<'lease_extend'>): Promise<Result<'lease_extend'>>;
   leaseIssue(params: Params<'lease_issue'>): Promise<Result<'lease_issue'>>;
   /** A relay's token request, sealed to the lease's courier key; the answer is sealed to the relay. */
   leaseCourier(params: Params<'lease_courier'>): Promise<Result<'lease_courier'>>;
-  userDelete(params: Params<'user_delete'>): Promise<Result<'user_delete'>>;
 
   /** The current VAPID public key as `applicationServerKey` bytes (65). */
   applicationServerKey(params: { user: string }): Promise<Uint8Array>;

@@ -186,14 +186,29 @@ export class Kms {
   /** Changes a passphrase of an unlocked user (typed in the KMS frame). */
   changePassphrase({ user, enrollment_id }, opts = {}) { return this.#ui('change_passphrase', { user, enrollment_id }, opts.timeoutMs); }
 
+  // ---- lasting changes: the user confirms each in the KMS frame ----
+  // The frame shows what will happen (with this page's origin) and runs the
+  // request only when the user confirms there; a refusal there rejects with
+  // `cancelled`. Params as in docs/rpc.md, without `session` (and without
+  // user_delete's `confirm`, which the frame adds once the user confirms).
+
+  /** Grants a relay a lease (its terms are shown to the user). */
+  leaseCreate(params, opts = {}) { return this.#ui('lease_create', params, opts.timeoutMs); }
+  /** Moves a lease's end later. */
+  leaseExtend(params, opts = {}) { return this.#ui('lease_extend', params, opts.timeoutMs); }
+  /** Removes an enrollment (a passphrase or passkey). */
+  removeEnrollment(params, opts = {}) { return this.#ui('remove_enrollment', params, opts.timeoutMs); }
+  /** Replaces the current VAPID key (subscriptions and leases of the old one stop working). */
+  vapidRotate(params, opts = {}) { return this.#ui('vapid_rotate', params, opts.timeoutMs); }
+  /** Deletes the user for good; resolves with the final audit export. */
+  userDelete(params, opts = {}) { return this.#ui('user_delete', params, opts.timeoutMs); }
+
   // ---- the RPC methods (params as in docs/rpc.md, without `session`) ----
 
   lock(params) { return this.call('lock', params); }
   sessionStatus(params) { return this.call('session_status', params); }
   listEnrollments(params) { return this.call('list_enrollments', params); }
-  removeEnrollment(params) { return this.call('remove_enrollment', params); }
   vapidGenerate(params) { return this.call('vapid_generate', params); }
-  vapidRotate(params) { return this.call('vapid_rotate', params); }
   vapidPublic(params) { return this.call('vapid_public', params); }
   signJwt(params) { return this.call('sign_jwt', params); }
   auditExport(params) { return this.call('audit_export', params); }
@@ -201,13 +216,10 @@ export class Kms {
   subscriptionAdd(params) { return this.call('subscription_add', params); }
   subscriptionList(params) { return this.call('subscription_list', params); }
   subscriptionRemove(params) { return this.call('subscription_remove', params); }
-  leaseCreate(params) { return this.call('lease_create', params); }
   leaseList(params) { return this.call('lease_list', params); }
   leaseRevoke(params) { return this.call('lease_revoke', params); }
-  leaseExtend(params) { return this.call('lease_extend', params); }
   leaseIssue(params) { return this.call('lease_issue', params); }
   leaseCourier(params) { return this.call('lease_courier', params); }
-  userDelete(params) { return this.call('user_delete', params); }
 
   /**
    * The user's current VAPID public key as the bytes

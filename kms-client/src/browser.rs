@@ -99,6 +99,9 @@ mod js {
         #[wasm_bindgen(method, catch, js_name = changePassphrase)]
         pub fn change_passphrase(this: &Kms, params: &JsValue) -> Result<js_sys::Promise, JsValue>;
 
+        #[wasm_bindgen(method, catch, js_name = vapidRotate)]
+        pub fn vapid_rotate(this: &Kms, params: &JsValue) -> Result<js_sys::Promise, JsValue>;
+
         #[wasm_bindgen(method, catch)]
         pub fn close(this: &Kms) -> Result<(), JsValue>;
 
@@ -309,8 +312,11 @@ impl BrowserKms {
     /// params and result. `params` never carries a `session`: name the
     /// `user` and the frame adds that user's session. `params` must
     /// serialize to a JSON object (or to nothing, for `{}`). The methods that
-    /// carry secrets are refused here with `invalid_input`: use
-    /// [`BrowserKms::setup`], [`BrowserKms::unlock`], ...
+    /// carry secrets, and those the user must confirm in the frame
+    /// (`user_delete`, `lease_create`, `lease_extend`, `remove_enrollment`,
+    /// `vapid_rotate`), are refused here with `invalid_input`: use
+    /// [`BrowserKms::setup`], [`BrowserKms::unlock`],
+    /// [`BrowserKms::vapid_rotate`], ...
     pub async fn call<P, R>(&self, method: &str, params: &P) -> Result<R, ClientError>
     where
         P: Serialize + ?Sized,
@@ -375,10 +381,17 @@ impl BrowserKms {
         self.ui(js::Kms::change_passphrase, &params).await
     }
 
-    async fn ui<R: DeserializeOwned>(
+    /// Replaces `user`'s current VAPID key and retires the old one, once
+    /// the user confirms it in the frame (which shows what the rotation
+    /// breaks); `cancelled` if the user declines. Needs a session.
+    pub async fn vapid_rotate(&self, user: &UserId) -> Result<RotateResult, ClientError> {
+        self.ui(js::Kms::vapid_rotate, &ByUser { user }).await
+    }
+
+    async fn ui<P: Serialize + ?Sized, R: DeserializeOwned>(
         &self,
         op: fn(&js::Kms, &JsValue) -> Result<js_sys::Promise, JsValue>,
-        params: &Ui<'_>,
+        params: &P,
     ) -> Result<R, ClientError> {
         let params = to_js(params)?;
         let result = settle(op(&self.inner, &params)).await?;
@@ -412,11 +425,6 @@ impl BrowserKms {
     /// Generates `user`'s first VAPID key. Needs a session.
     pub async fn vapid_generate(&self, user: &UserId) -> Result<VapidPublicInfo, ClientError> {
         self.call("vapid_generate", &ByUser { user }).await
-    }
-
-    /// Makes a new current VAPID key and retires the old one. Needs a session.
-    pub async fn vapid_rotate(&self, user: &UserId) -> Result<RotateResult, ClientError> {
-        self.call("vapid_rotate", &ByUser { user }).await
     }
 
     /// `user`'s VAPID public keys. No session needed.

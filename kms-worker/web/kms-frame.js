@@ -8,6 +8,9 @@
 // set; anything else is dropped and counted):
 //   {t: 'call',   id, method, params}   a method of DIRECT_METHODS
 //   {t: 'ui',     id, op, params}       setup | unlock | add_enrollment | change_passphrase
+//                                       (typed in the frame), or one of CONFIRM_OPS
+//                                       (user_delete | lease_create | lease_extend |
+//                                       remove_enrollment | vapid_rotate: confirmed in the frame)
 //   {t: 'cancel', id}                   ends a pending ui request
 //   {t: 'stats',  id}                   counters
 // Frame -> host:
@@ -15,6 +18,9 @@
 //   {t: 'result', id, ok: true, result} |
 //   {t: 'result', id, ok: false, error: {code, message, retry_after_ms?, first_bad_seq?}} |
 //   {t: 'attention', needed: bool}      (the frame needs the user: show it)
+
+import { Guard } from './frame-guard.js';
+import { CONFIRM_OPS, DEFAULT_MAX_LEASE_LIFETIME_S, checkUser, describe } from './frame-confirm.js';
 
 const PROTOCOL = 1;
 const CONFIG_URL = '/kms-config.json';
@@ -29,17 +35,18 @@ const MAX_UI_QUEUE = 8;
 // Methods the host may call directly. `true`: the frame adds the user's
 // session. Methods that carry secrets (setup, unlock, add_enrollment,
 // change_passphrase) and the ceremony starts are reachable only through the
-// frame's own UI.
+// frame's own UI; so are the operations whose effect outlasts the session
+// (CONFIRM_OPS, frame-confirm.js): the user confirms each in the frame.
 const DIRECT_METHODS = new Map([
   ['info', false], ['list_enrollments', false], ['vapid_public', false],
   ['audit_verify', false], ['lease_issue', false], ['lease_courier', false],
-  ['session_status', true], ['lock', true], ['remove_enrollment', true],
-  ['vapid_generate', true], ['vapid_rotate', true], ['sign_jwt', true],
+  ['session_status', true], ['lock', true],
+  ['vapid_generate', true], ['sign_jwt', true],
   ['audit_export', true], ['subscription_add', true], ['subscription_list', true],
-  ['subscription_remove', true], ['lease_create', true], ['lease_list', true],
-  ['lease_revoke', true], ['lease_extend', true], ['user_delete', true],
+  ['subscription_remove', true], ['lease_list', true], ['lease_revoke', true],
 ]);
-const UI_OPS = new Set(['setup', 'unlock', 'add_enrollment', 'change_passphrase']);
+const SECRET_OPS = new Set(['setup', 'unlock', 'add_enrollment', 'change_passphrase']);
+const UI_OPS = new Set([...SECRET_OPS, ...CONFIRM_OPS]);
 const METHODS = new Set(['passphrase', 'passkey_prf', 'passkey_gate']);
 
 const stats = { dropped: 0, calls: 0, ui: 0, worker_dropped: 0 };
@@ -215,9 +222,11 @@ function onHostMessage(event) {
       return reply(m.id, Promise.reject(new KmsFailure('invalid_input', 'params must be a JSON object')));
     }
     if (!DIRECT_METHODS.has(m.method)) {
-      const why = UI_OPS.has(m.method) || m.method === 'prf_begin' || m.method === 'gate_begin'
+      const why = SECRET_OPS.has(m.method) || m.method === 'prf_begin' || m.method === 'gate_begin'
         ? `\`${m.method}\` carries secrets, so only the KMS frame asks for it: use setup, unlock, addEnrollment or changePassphrase`
-        : `unknown method \`${m.method.slice(0, 40)}\``;
+        : CONFIRM_OPS.has(m.method)
+          ? `\`${m.method}\` lasts beyond the session, so the user confirms it in the KMS frame: send it as a ui request (the client's ${m.method.replace(/_(.)/g, (_, c) => c.toUpperCase())})`
+          : `unknown method \`${m.method.slice(0, 40)}\``;
       return reply(m.id, Promise.reject(new KmsFailure('invalid_input', why)));
     }
     return reply(m.id, direct(m.method, m.params ?? {}));
@@ -225,7 +234,7 @@ function onHostMessage(event) {
   if (m.t === 'ui' && typeof m.op === 'string') {
     stats.ui += 1;
     if (!UI_OPS.has(m.op) || !isPlainObject(m.params)) {
-      return reply(m.id, Promise.reject(new KmsFailure('invalid_input', 'ui: op must be setup, unlock, add_enrollment or change_passphrase, with params an object')));
+      return reply(m.id, Promise.reject(new KmsFailure('invalid_input', `ui: op must be one of ${[...UI_OPS].join(', ')}, with params an object`)));
     }
     if (uiQueue.length >= MAX_UI_QUEUE) {
       return reply(m.id, Promise.reject(new KmsFailure('invalid_input', `more than ${MAX_UI_QUEUE} requests wait for the user`)));
@@ -260,10 +269,15 @@ async function direct(method, params) {
   }
 }
 
-// ---- the frame's own UI: passphrases and passkeys ---------------------------
+// ---- the frame's own UI: passphrases, passkeys, confirmations ----------------
 
 const uiQueue = [];
 let uiCurrent = null;
+// Every input and action button of the panel: usable only while the guard
+// says the panel is really in front of the user (frame-guard.js).
+const guard = new Guard($('kms-panel'),
+  [$('kms-passphrase'), $('kms-passphrase-confirm'), $('kms-submit'), $('kms-passkey'), $('kms-gate-ack'), $('kms-confirm')],
+  $('kms-guard'));
 
 function enqueueUi(id, op, params) {
   return new Promise((resolve, reject) => {
@@ -288,8 +302,11 @@ function finishUi(error, result) {
   const r = uiCurrent;
   uiCurrent = null;
   $('kms-panel').hidden = true;
+  guard.hidden();
   $('kms-passphrase').value = '';
   $('kms-passphrase-confirm').value = '';
+  $('kms-gate-ack').checked = false;
+  $('kms-terms').replaceChildren();
   port.postMessage({ t: 'attention', needed: false });
   status(`Key manager ready for ${hostOrigin}.`);
   if (error) r.reject(error); else r.resolve(result);
@@ -303,45 +320,97 @@ const TITLES = {
   change_passphrase: (p) => `Change the passphrase of ${p.user}`,
 };
 
-// Which forms the request needs: a passphrase field, a passkey button, both.
+// What a gate-mode passkey is, said before the user chooses one: it never
+// reads the same as a PRF passkey.
+const GATE_WARNING = 'Gate mode: this passkey only unlocks by the key manager\'s rule. It does not protect the keys at rest: '
+  + 'anyone with a copy of this browser\'s storage can open them without the passkey.';
+
+// Which forms the request needs: a passphrase field, a passkey button, both;
+// `gate`: the passkey is a gate-mode one (named as such, with its consequence).
 async function methodsFor(op, params) {
   if (op === 'change_passphrase') return { passphrase: true, confirm: true };
   if (op === 'unlock') {
     const { enrollments } = await rpc('list_enrollments', { user: params.user });
-    const has = (m) => enrollments.some((e) => e.method === m);
+    // The page may name one enrollment: the panel offers that one only.
+    const named = typeof params.enrollment_id === 'string';
+    const has = (m) => enrollments.some((e) => e.method === m && (!named || e.id === params.enrollment_id));
     const wanted = params.method;
     const passphrase = has('passphrase') && (!wanted || wanted === 'passphrase');
-    const passkey = (has('passkey_prf') || has('passkey_gate')) && (!wanted || wanted !== 'passphrase');
-    if (!passphrase && !passkey) throw new KmsFailure('not_found', `no ${wanted ?? ''} enrollment for ${params.user}`.replace('  ', ' '));
-    return { passphrase, passkey, enrollments };
+    const prf = has('passkey_prf') && (!wanted || wanted === 'passkey_prf');
+    const gate = has('passkey_gate') && (!wanted || wanted === 'passkey_gate');
+    if (!passphrase && !prf && !gate) throw new KmsFailure('not_found', `no ${wanted ?? ''} enrollment for ${params.user}`.replace('  ', ' '));
+    // passkeyUnlock asks a PRF passkey first when there is one.
+    return { passphrase, passkey: prf || gate, gate: !prf && gate, enrollments };
   }
   if (!METHODS.has(params.method)) throw new KmsFailure('invalid_input', 'params.method: passphrase, passkey_prf or passkey_gate');
-  return params.method === 'passphrase' ? { passphrase: true, confirm: true } : { passkey: true };
+  if (params.method === 'passkey_gate' && config.allow_passkey_gate === false) {
+    throw new KmsFailure('forbidden', 'this key manager does not allow gate-mode passkeys: use a passphrase or a passkey with PRF');
+  }
+  if (params.method === 'passphrase') return { passphrase: true, confirm: true };
+  return { passkey: true, gate: params.method === 'passkey_gate', ack: params.method === 'passkey_gate' };
+}
+
+function passkeyButtonText(op, forms) {
+  if (op === 'unlock') return forms.gate ? 'Unlock with a gate-mode passkey' : 'Unlock with a passkey';
+  return forms.gate ? 'Create a gate-mode passkey' : 'Create a passkey (protects the keys at rest)';
+}
+
+function showLines(lines) {
+  $('kms-terms').replaceChildren(...lines.map((text) => {
+    const li = document.createElement('li');
+    li.textContent = text;
+    return li;
+  }));
+  $('kms-terms').hidden = lines.length === 0;
+}
+
+// The user's session added to a method that needs one (for the reads a
+// confirmation panel makes).
+function withSession(method, params) {
+  return rpc(method, DIRECT_METHODS.get(method) ? { ...params, session: sessionOf(params.user) } : params);
 }
 
 async function nextUi() {
-  uiCurrent = uiQueue.shift();
-  const { op, params } = uiCurrent;
+  const r = uiQueue.shift();
+  uiCurrent = r;
+  const { op, params } = r;
   try {
-    if (typeof params.user !== 'string') throw new KmsFailure('invalid_input', 'params.user: a user id');
-    if (op === 'add_enrollment' || op === 'change_passphrase') sessionOf(params.user);
-    const forms = await methodsFor(op, params);
-    uiCurrent.forms = forms;
-    $('kms-title').textContent = TITLES[op](params);
+    // Checked before anything shows it.
+    checkUser(params.user);
+    if (op !== 'setup' && op !== 'unlock') sessionOf(params.user);
+    let forms = {};
+    let confirmation = null;
+    if (CONFIRM_OPS.has(op)) {
+      const maxLeaseLifetimeS = Number.isSafeInteger(config.max_lease_lifetime_s) ? config.max_lease_lifetime_s : DEFAULT_MAX_LEASE_LIFETIME_S;
+      confirmation = await describe(op, params, withSession, { maxLeaseLifetimeS });
+    }
+    else forms = await methodsFor(op, params);
+    // The page may have cancelled while the frame was reading.
+    if (uiCurrent !== r) return;
+    r.forms = forms;
+    r.confirmation = confirmation;
+    $('kms-title').textContent = confirmation ? confirmation.title : TITLES[op](params);
     $('kms-origin').textContent = `Asked by ${hostOrigin}`;
+    showLines(confirmation ? confirmation.lines : forms.gate ? [GATE_WARNING] : []);
+    $('kms-gate-field').hidden = !forms.ack;
     $('kms-passphrase-fields').hidden = !forms.passphrase;
+    $('kms-submit').hidden = !forms.passphrase;
     $('kms-confirm-field').hidden = !forms.confirm;
     $('kms-submit').textContent = op === 'unlock' ? 'Unlock' : 'Save';
     $('kms-passphrase').autocomplete = forms.confirm ? 'new-password' : 'current-password';
     $('kms-passkey').hidden = !forms.passkey;
-    $('kms-passkey').textContent = op === 'unlock' ? 'Unlock with a passkey' : 'Create a passkey';
+    $('kms-passkey').textContent = passkeyButtonText(op, forms);
+    $('kms-confirm').hidden = confirmation === null;
+    $('kms-confirm').textContent = confirmation ? confirmation.action : '';
+    $('kms-confirm').classList.toggle('danger', confirmation?.danger === true);
     $('kms-error').textContent = '';
     $('kms-panel').hidden = false;
+    guard.shown();
     status('Waiting for you.');
     port.postMessage({ t: 'attention', needed: true });
     if (forms.passphrase) $('kms-passphrase').focus();
   } catch (e) {
-    finishUi(e);
+    if (uiCurrent === r) finishUi(e.code ? e : new KmsFailure('internal', e.message));
   }
 }
 
@@ -381,7 +450,8 @@ async function runUi(action, working) {
     }
   } catch (e) {
     if (uiCurrent !== r) return;
-    if (RETRYABLE.has(e.code) || e.name === 'NotAllowedError') {
+    // A confirmed operation that fails is over: the page hears why.
+    if (!CONFIRM_OPS.has(r.op) && (RETRYABLE.has(e.code) || e.name === 'NotAllowedError')) {
       showRetryable(e.name === 'NotAllowedError' ? new KmsFailure('cancelled', 'The passkey prompt was dismissed.') : e);
     } else {
       finishUi(e.code ? e : new KmsFailure('internal', e.message));
@@ -539,11 +609,36 @@ async function submitPasskey(r) {
   return rpc('add_enrollment', { user: params.user, session: sessionOf(params.user), enrollment, label });
 }
 
-$('kms-panel').addEventListener('submit', (event) => {
-  event.preventDefault();
+// A confirmed operation: exactly the request the panel described, with the
+// user's session.
+async function submitConfirmed(r) {
+  const { request } = r.confirmation;
+  const result = await rpc(r.op, { ...request, session: sessionOf(request.user) });
+  if (r.op === 'user_delete') sessions.delete(request.user);
+  return result;
+}
+
+// Every action passes the guard: a trusted event on a panel that has been
+// fully visible long enough (frame-guard.js). Anything else does nothing.
+function guarded(handler) {
+  return (event) => {
+    event.preventDefault();
+    if (uiCurrent === null || !guard.allows(event)) return;
+    handler();
+  };
+}
+
+$('kms-panel').addEventListener('submit', guarded(() => {
   runUi(submitPassphrase, 'Deriving the key from the passphrase (PBKDF2)…');
-});
-$('kms-passkey').addEventListener('click', () => runUi(submitPasskey, 'Waiting for the passkey…'));
+}));
+$('kms-passkey').addEventListener('click', guarded(() => {
+  if (uiCurrent.forms.ack && !$('kms-gate-ack').checked) {
+    $('kms-error').textContent = 'Tick the box above to choose a gate-mode passkey.';
+    return;
+  }
+  runUi(submitPasskey, 'Waiting for the passkey…');
+}));
+$('kms-confirm').addEventListener('click', guarded(() => runUi(submitConfirmed, 'Working…')));
 $('kms-cancel').addEventListener('click', () => {
   if (uiCurrent) finishUi(new KmsFailure('cancelled', 'cancelled in the key manager'));
 });

@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repo, serveDemo, browser, kmsFrame, typePassphrase, virtualAuthenticator } from './harness.mjs';
+import { repo, serveDemo, browser, kmsFrame, typePassphrase, virtualAuthenticator, confirmInFrame, frameAtRest } from './harness.mjs';
 
 const PASSPHRASE = 'correct horse battery staple';
 const shots = join(repo, process.env.KMS_UPDATE_SCREENSHOTS === '1' ? 'docs/screenshots' : 'target/e2e-screenshots');
@@ -126,7 +126,14 @@ test('the whole Web Push chain: passphrase, subscribe, lease, locked refresh, pu
 
   // 4. Grant the relay a lease: the relay asks, the page carries the request
   // to the KMS, tokens come back to the relay.
+  // The lease is a lasting change: the user reads its terms in the frame
+  // and confirms there.
   await page.click('#lease-grant');
+  await kmsFrame(page).locator('#kms-confirm:enabled').waitFor();
+  const terms = await kmsFrame(page).locator('#kms-terms').textContent();
+  assert.match(terms, /sealed to the relay's key \(fingerprint [0-9a-f ]{19}\)/);
+  await shot(page, 'demo-05a-lease-confirm', '#step-lease');
+  await confirmInFrame(page, /^Let the relay "demo-relay" send pushes for alice$/);
   await waitText(page, '#lease', /demo-relay, push to http:\/\/localhost:\d+/);
   const granted = await waitRelay('alice', (s) => s.tokens_received >= 1 && s.tokens.length >= 1, 'first tokens');
   assert.equal(granted.lease.state, 'active');
@@ -179,6 +186,7 @@ test('the whole Web Push chain: passphrase, subscribe, lease, locked refresh, pu
   await answerPassphrase(page);
   await waitText(page, '#session', /Unlocked with a passphrase/);
   await page.click('#rotate');
+  await confirmInFrame(page, /^Replace the push key of alice$/);
   const rotation = await waitText(page, '#rotation', /Key rotated/);
   assert.match(rotation, /version 1 \(.+\) is retired, version 2 \(.+\) is current/);
   assert.match(rotation, /Subscriptions made with the old key: 1\. Leases bound to it, refused from now on \(lease_key_rotated\): 1\./);
@@ -189,6 +197,7 @@ test('the whole Web Push chain: passphrase, subscribe, lease, locked refresh, pu
   await shot(page, 'demo-08-rotated', '#step-rotate');
 
   await page.click('#lease-grant');
+  await confirmInFrame(page, /^Let the relay "demo-relay" send pushes for alice$/);
   await waitRelay('alice', (s) => s.lease.state === 'active' && s.tokens.length >= 1, 'tokens of the new key');
   const kid2 = (await relayStatus('alice')).tokens[0].kid;
   assert.notEqual(kid2, kid1);
@@ -258,8 +267,10 @@ test('passkey (PRF) set-up and unlock in the demo, with a virtual authenticator'
   await page.click('#setup-passkey');
   const frame = kmsFrame(page);
   await frame.locator('#kms-passkey').waitFor({ state: 'visible' });
-  assert.equal(await frame.locator('#kms-passkey').textContent(), 'Create a passkey');
+  assert.equal(await frame.locator('#kms-passkey').textContent(), 'Create a passkey (protects the keys at rest)');
   await shot(page, 'demo-14-passkey-setup');
+  await frame.locator('#kms-passkey:enabled').waitFor();
+  await frameAtRest(page);
   await frame.locator('#kms-passkey').click();
   await waitText(page, '#session', /Set up with a passkey \(PRF\)\. Unlocked until .+ \(unlocks with a passkey \(PRF\)\)/);
   const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
@@ -270,6 +281,8 @@ test('passkey (PRF) set-up and unlock in the demo, with a virtual authenticator'
   await page.click('#unlock');
   await frame.locator('#kms-passkey').waitFor({ state: 'visible' });
   assert.equal(await frame.locator('#kms-passphrase-fields').isVisible(), false);
+  await frame.locator('#kms-passkey:enabled').waitFor();
+  await frameAtRest(page);
   await frame.locator('#kms-passkey').click();
   await waitText(page, '#session', /Unlocked with a passkey \(PRF\)/);
   await page.click('#vapid-generate');

@@ -23,13 +23,14 @@ export const CHROMIUM_ARGS = [
 
 /**
  * Starts kms-serve on three loopback ports (host, KMS, third origin; a
- * fourth, `extra`, serves `extraSite` when given); resolves with the origins.
+ * fourth, `extra`, serves `extraSite` when given; `kmsArgs` adds options of
+ * the KMS origin); resolves with the origins.
  * Every port is 0: the system picks a free one and kms-serve announces it.
  * The KMS origin's allowlist (frame-ancestors, kms-config.json) names the
  * host origin, so two kms-serve processes start in turn: the host and the
  * plain sites first, then the KMS origin allowing the host's real port.
  */
-export async function serve({ extraSite = null } = {}) {
+export async function serve({ extraSite = null, kmsArgs = [] } = {}) {
   const serveBin = process.env.KMS_SERVE ?? join(cargoTarget, 'debug/kms-serve');
   if (!existsSync(join(web, 'kms/pkg/kms_worker_bg.wasm'))) throw new Error('run scripts/build-web.sh first');
   const hostRoot = mkdtempSync(join(tmpdir(), 'kms-host-'));
@@ -50,7 +51,7 @@ export async function serve({ extraSite = null } = {}) {
     // Announced in the order given: the host, then the sites.
     const [host, third, extra = null] = announced(sites.out, 'kms-serve');
     const kms = await startReady(serveBin, [
-      '--kms', `127.0.0.1:0=${join(web, 'kms')}`, '--allow-host', host,
+      '--kms', `127.0.0.1:0=${join(web, 'kms')}`, '--allow-host', host, ...kmsArgs,
     ], 'kms-serve');
     children.push(kms.child);
     return { origins: { host, kms: announced(kms.out, 'kms-serve')[0], third, extra }, close };
@@ -183,7 +184,54 @@ export async function typePassphrase(page, passphrase) {
   if (await frame.locator('#kms-confirm-field').isVisible()) {
     await frame.locator('#kms-passphrase-confirm').fill(passphrase);
   }
+  await frameAtRest(page);
   await frame.locator('#kms-submit').click();
+}
+
+/**
+ * Resolves once the KMS iframe has not moved in the host page for `ms`.
+ * Chromium drops clicks on a cross-origin iframe that uses
+ * IntersectionObserver v2 (the KMS frame does, frame-guard.js) and moved in
+ * the last 500 ms or so: a click right after a scroll or a layout change
+ * would be lost, as it would be for a user.
+ */
+export async function frameAtRest(page, ms = 600) {
+  await page.evaluate((wait) => new Promise((resolve) => {
+    // One watcher per page, started by the first call: it notes when the
+    // iframe's box last changed, every frame.
+    if (!window.kmsFrameWatch) {
+      const iframe = document.querySelector('#kms-slot iframe');
+      const where = () => JSON.stringify(iframe.getBoundingClientRect());
+      const watch = { last: where(), movedAt: performance.now() };
+      const tick = () => {
+        const now = where();
+        if (now !== watch.last) { watch.last = now; watch.movedAt = performance.now(); }
+        requestAnimationFrame(tick);
+      };
+      requestAnimationFrame(tick);
+      window.kmsFrameWatch = watch;
+    }
+    const check = () => {
+      if (performance.now() - window.kmsFrameWatch.movedAt >= wait) resolve(); else requestAnimationFrame(check);
+    };
+    // Two frames first, so that a move made just before the call is seen.
+    requestAnimationFrame(() => requestAnimationFrame(check));
+  }), ms);
+}
+
+/**
+ * Confirms, in the KMS frame, the lasting change the page asked for, as a
+ * user would: waits for the panel's confirm button to become usable (the
+ * frame arms it once the panel has been fully visible for a moment), checks
+ * the panel's title, and clicks it.
+ */
+export async function confirmInFrame(page, title) {
+  const frame = kmsFrame(page);
+  await frame.locator('#kms-confirm:enabled').waitFor();
+  await frameAtRest(page);
+  const shown = await frame.locator('#kms-title').textContent();
+  if (!title.test(shown)) throw new Error(`the frame asks "${shown}", not ${title}`);
+  await frame.locator('#kms-confirm').click();
 }
 
 /** A CDP virtual authenticator (CTAP2, internal, with PRF) for the page's tab. */

@@ -3,7 +3,8 @@
 // enrollment (the KMS verifies an assertion), set up and unlocked.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { suite, hostPage, kmsFrame, call, startUi, uiResult, virtualAuthenticator } from './harness.mjs';
+import { after } from 'node:test';
+import { suite, serve, hostPage, kmsFrame, call, startUi, uiResult, virtualAuthenticator } from './harness.mjs';
 
 const s = suite();
 
@@ -48,6 +49,16 @@ test('gate-mode passkey: set-up, then unlock by a verified assertion', async () 
   const page = await hostPage(s.context, s.server.origins);
   await virtualAuthenticator(page);
   await startUi(page, 'setup', { user: 'carol', method: 'passkey_gate' });
+  // Named as what it is, with its consequence, and chosen explicitly: the
+  // button does nothing until the box is ticked.
+  const frame = kmsFrame(page);
+  await frame.locator('#kms-passkey:enabled').waitFor();
+  assert.equal(await frame.locator('#kms-passkey').textContent(), 'Create a gate-mode passkey');
+  assert.match(await frame.locator('#kms-terms').textContent(), /does not protect the keys at rest/);
+  await frame.locator('#kms-passkey').click();
+  await frame.locator('#kms-error', { hasText: 'Tick the box' }).waitFor();
+  assert.equal(await frame.locator('#kms-panel').isVisible(), true);
+  await frame.locator('#kms-gate-ack').check();
   await clickPasskey(page);
   const setup = await uiResult(page);
   assert.equal(setup.ok, true, JSON.stringify(setup));
@@ -56,6 +67,8 @@ test('gate-mode passkey: set-up, then unlock by a verified assertion', async () 
   assert.equal((await call(page, 'lock', { user: 'carol' })).ok, true);
 
   await startUi(page, 'unlock', { user: 'carol' });
+  await frame.locator('#kms-passkey').waitFor({ state: 'visible' });
+  assert.equal(await frame.locator('#kms-passkey').textContent(), 'Unlock with a gate-mode passkey');
   await clickPasskey(page);
   const unlocked = await uiResult(page);
   assert.equal(unlocked.ok, true, JSON.stringify(unlocked));
@@ -65,7 +78,6 @@ test('gate-mode passkey: set-up, then unlock by a verified assertion', async () 
 
   // A second way in: a passphrase added to the unlocked user, in the frame.
   await startUi(page, 'addEnrollment', { user: 'carol', method: 'passphrase', label: 'backup' });
-  const frame = kmsFrame(page);
   await frame.locator('#kms-passphrase').fill('a backup passphrase for carol');
   await frame.locator('#kms-passphrase-confirm').fill('a backup passphrase for carol');
   await frame.locator('#kms-submit').click();
@@ -73,5 +85,21 @@ test('gate-mode passkey: set-up, then unlock by a verified assertion', async () 
   assert.equal(added.ok, true, JSON.stringify(added));
   const list = await call(page, 'listEnrollments', { user: 'carol' });
   assert.deepEqual(list.result.enrollments.map((e) => e.method).sort(), ['passkey_gate', 'passphrase']);
+  await page.close();
+});
+
+test('a deployment can forbid gate-mode passkeys: refused in the frame, PRF passkeys still offered', async () => {
+  const server = await serve({ kmsArgs: ['--forbid-passkey-gate'] });
+  after(() => server.close());
+  const page = await hostPage(s.context, server.origins);
+  await virtualAuthenticator(page);
+  await startUi(page, 'setup', { user: 'gina', method: 'passkey_gate' });
+  const refused = await uiResult(page);
+  assert.equal(refused.code, 'forbidden', JSON.stringify(refused));
+  assert.match(refused.message, /does not allow gate-mode passkeys/);
+  await startUi(page, 'setup', { user: 'gina', method: 'passkey_prf' });
+  await clickPasskey(page);
+  const setup = await uiResult(page);
+  assert.equal(setup.ok, true, JSON.stringify(setup));
   await page.close();
 });

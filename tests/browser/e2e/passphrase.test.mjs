@@ -3,7 +3,7 @@
 // a wrong passphrase refused and throttled, errors carrying stable codes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { suite, hostPage, kmsFrame, call, startUi, uiResult, typePassphrase } from './harness.mjs';
+import { suite, hostPage, kmsFrame, call, startUi, uiResult, typePassphrase, frameAtRest } from './harness.mjs';
 
 const PASSPHRASE = 'correct horse battery staple';
 const s = suite();
@@ -131,7 +131,10 @@ test('a cancelled request rejects with `cancelled`', async () => {
   const page = await hostPage(s.context, s.server.origins);
   const frame = kmsFrame(page);
   await startUi(page, 'unlock', { user: 'alice' });
-  await frame.locator('#kms-panel').waitFor({ state: 'visible' });
+  // As a user would: the panel is read before it is answered (a click on
+  // a frame that has just appeared is dropped by Chromium; frameAtRest).
+  await frame.locator('#kms-submit:enabled').waitFor();
+  await frameAtRest(page);
   await frame.locator('#kms-cancel').click();
   const result = await uiResult(page);
   assert.equal(result.code, 'cancelled');

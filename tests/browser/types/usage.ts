@@ -29,5 +29,12 @@ export async function pwa(registration: ServiceWorkerRegistration): Promise<stri
   await kms.call('steal_keys', {});
   // @ts-expect-error: a passphrase is typed in the KMS frame, never passed by the page
   await kms.call('unlock', { user: 'alice', credential: { kind: 'passphrase', passphrase: 'x' } });
-  return `${kid} ${header} ${valid}`;
+  // Lasting changes are confirmed by the user in the KMS frame.
+  const gone = await kms.userDelete({ user: 'alice' }, { timeoutMs: 60_000 });
+  const exportText: string = gone.export;
+  // @ts-expect-error: the page cannot call a confirmed method directly
+  await kms.call('user_delete', { user: 'alice', confirm: 'alice' });
+  // @ts-expect-error: nor pre-fill the user's decision
+  await kms.userDelete({ user: 'alice', confirm: 'alice' });
+  return `${kid} ${header} ${valid} ${exportText.length}`;
 }
