@@ -103,7 +103,11 @@ impl<M, K> std::fmt::Debug for Session<M, K> {
 /// ([`MasterSecret`], [`VapidSigningKey`], zeroized on drop), or a crypto
 /// provider's handles (non-extractable WebCrypto keys in the browser).
 pub struct Sessions<M = MasterSecret, K = VapidSigningKey> {
-    live: Vec<Session<M, K>>,
+    /// Each session in a box of its own, allocated once: removing one or
+    /// growing the list moves pointers, never the secrets, so no copy of a
+    /// secret is left behind where nothing would wipe it. Dropping the box
+    /// zeroizes the secret in place.
+    live: Vec<Box<Session<M, K>>>,
     ttl_ms: u64,
 }
 
@@ -148,7 +152,7 @@ impl<M, K> Sessions<M, K> {
         }
         let token = SessionToken::generate(rng);
         let expires_ms = now.saturating_add(self.ttl_ms);
-        self.live.push(Session { user: user.clone(), token: token.clone(), master, expires_ms, vapid: None });
+        self.live.push(Box::new(Session { user: user.clone(), token: token.clone(), master, expires_ms, vapid: None }));
         (token, expires_ms)
     }
 
@@ -278,6 +282,30 @@ impl<M, K> Sessions<M, K> {
 mod tests {
     use super::*;
     use rand_chacha::rand_core::SeedableRng;
+
+    #[test]
+    fn a_session_secret_never_moves_when_the_list_changes() {
+        // Removing a session shifts the list and opening more grows it: the
+        // secrets must stay where they are, since a copy left behind in the
+        // old place would never be wiped.
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(9);
+        let users: Vec<UserId> = (0..40).map(|i| UserId::parse(&format!("u{i}")).unwrap()).collect();
+        let mut s: Sessions = Sessions::with_ttl(60_000).unwrap();
+        let mut tokens = Vec::new();
+        for u in users.iter().take(3) {
+            tokens.push(s.open(u, MasterSecret::generate(&mut rng), 0, &mut rng).0);
+        }
+        let at = |s: &mut Sessions, tokens: &[SessionToken], i: usize| {
+            std::ptr::from_ref(s.master(&users[i], &tokens[i], 1).unwrap()) as usize
+        };
+        let before = at(&mut s, &tokens, 2);
+        s.lock(&users[0], &tokens[0], 1).unwrap();
+        assert_eq!(at(&mut s, &tokens, 2), before, "after a removal before it");
+        for u in users.iter().skip(3) {
+            s.open(u, MasterSecret::generate(&mut rng), 1, &mut rng);
+        }
+        assert_eq!(at(&mut s, &tokens, 2), before, "after the list grew");
+    }
 
     #[test]
     fn lifecycle() {

@@ -1,6 +1,8 @@
-//! Unlock throttling: consecutive failures of one enrollment raise an
-//! exponential back-off. The state is stored (so a reload does not reset
-//! it), and an attempt during the back-off is refused before any KDF runs.
+//! Unlock throttling: consecutive failures raise an exponential back-off,
+//! counted twice: per enrollment, and per user over all of its enrollments
+//! (so that a user with many enrollments does not give a guesser many free
+//! tries). The states are stored (so a reload does not reset them), and an
+//! attempt during either back-off is refused before any KDF runs.
 
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +28,12 @@ impl Default for ThrottlePolicy {
 }
 
 impl ThrottlePolicy {
+    /// The per-user budget over all enrollments: 10 free failures, then
+    /// 1 s, 2 s, 4 s ... capped at 15 minutes.
+    pub fn per_user_default() -> Self {
+        Self { free_failures: 10, ..Self::default() }
+    }
+
     /// The wait imposed after `failures` consecutive failures.
     pub fn delay_ms(&self, failures: u32) -> u64 {
         let over = failures.saturating_sub(self.free_failures);
@@ -37,7 +45,8 @@ impl ThrottlePolicy {
     }
 }
 
-/// The stored throttle state of one enrollment.
+/// The stored throttle state of one enrollment, or of a user over all its
+/// enrollments.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ThrottleState {
@@ -48,18 +57,33 @@ pub struct ThrottleState {
 }
 
 impl ThrottleState {
-    /// Refuses with `throttled` while the back-off runs.
+    /// What a stored state that does not parse counts as: the most failures
+    /// there can be. The next attempt may run, and if it fails the longest
+    /// wait follows; a damaged record never hands out a fresh budget.
+    pub const DAMAGED: Self = Self { failures: u32::MAX, last_failure_ms: 0 };
+
+    /// Refuses with `throttled` while the back-off runs, and whenever the
+    /// clock reads earlier than the last recorded failure (a clock set back
+    /// does not shorten a wait: the attempt waits until the clock is past
+    /// that failure's wait again).
     pub fn check(&self, policy: &ThrottlePolicy, now: UnixMillis) -> Result<()> {
         let until = self.last_failure_ms.saturating_add(policy.delay_ms(self.failures));
-        if now < until {
-            return Err(CoreError::Throttled { retry_after_ms: until - now });
+        let clock_behind = self.failures > 0 && now < self.last_failure_ms;
+        if now < until || clock_behind {
+            return Err(CoreError::Throttled { retry_after_ms: until.saturating_sub(now).max(1) });
         }
         Ok(())
     }
 
-    /// The state after one more failure at `now`.
+    /// The state after one more failure at `now`. The time of the last
+    /// failure never moves back, whatever the clock says.
     pub fn failed(&self, now: UnixMillis) -> Self {
-        Self { failures: self.failures.saturating_add(1), last_failure_ms: now }
+        Self { failures: self.failures.saturating_add(1), last_failure_ms: now.max(self.last_failure_ms) }
+    }
+
+    /// A stored state, or [`Self::DAMAGED`] when the bytes do not parse.
+    pub fn decode_or_damaged(bytes: &[u8]) -> Self {
+        Self::decode(bytes).unwrap_or(Self::DAMAGED)
     }
 
     /// Parses a stored state, capped in size.
@@ -99,5 +123,37 @@ mod tests {
         assert_eq!(s.check(&p, 3), Err(CoreError::Throttled { retry_after_ms: 1000 }));
         assert_eq!(s.check(&p, 1002), Err(CoreError::Throttled { retry_after_ms: 1 }));
         assert!(s.check(&p, 1003).is_ok());
+    }
+
+    #[test]
+    fn a_clock_set_back_neither_passes_nor_resets() {
+        let p = ThrottlePolicy::default();
+        // One failure, still within the free ones, at t = 10,000.
+        let s = ThrottleState::default().failed(10_000);
+        assert!(s.check(&p, 10_000).is_ok());
+        // The clock now reads earlier: refused, not treated as fresh.
+        assert_eq!(s.check(&p, 9_000), Err(CoreError::Throttled { retry_after_ms: 1_000 }));
+        // A failure recorded with that clock keeps the later time.
+        assert_eq!(s.failed(9_000).last_failure_ms, 10_000);
+    }
+
+    #[test]
+    fn a_damaged_record_counts_as_the_most_failures() {
+        let p = ThrottlePolicy::default();
+        let s = ThrottleState::decode_or_damaged(b"{not json");
+        assert_eq!(s, ThrottleState::DAMAGED);
+        // One attempt may run; its failure brings the longest wait.
+        let now = 1_765_000_000_000;
+        assert!(s.check(&p, now).is_ok());
+        let after = s.failed(now);
+        assert_eq!(after.check(&p, now), Err(CoreError::Throttled { retry_after_ms: p.max_ms }));
+    }
+
+    #[test]
+    fn the_per_user_budget_is_wider_but_bounded() {
+        let p = ThrottlePolicy::per_user_default();
+        assert_eq!(p.delay_ms(10), 0);
+        assert_eq!(p.delay_ms(11), 1_000);
+        assert_eq!(p.delay_ms(u32::MAX), 15 * 60 * 1000);
     }
 }

@@ -87,7 +87,8 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, creating its parent
-    /// directory if missing.
+    /// directories if missing (mode 0700 from their creation on Unix;
+    /// existing directories are left as they are).
     ///
     /// Refuses, without changing it ([`StoreError::NotAStore`]), anything
     /// but a store of this crate: a symbolic link, a non-regular or empty
@@ -97,7 +98,7 @@ impl SqliteStore {
     /// this crate that is damaged ([`StoreError::Corrupt`]), also untouched.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| io_error("creating the database directory", &e))?;
+            create_private_dirs(parent)?;
         }
         let meta = match std::fs::symlink_metadata(path) {
             Ok(meta) => meta,
@@ -408,6 +409,24 @@ fn create_store_file(path: &Path) -> Result<(), StoreError> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(io_error("linking the new database into place", &e)),
     }
+}
+
+/// Creates the missing directories of `dir`, each of mode 0700 as it is
+/// made (the mode is given to `mkdir`, so there is no moment with the
+/// umask's default). Directories that exist are not touched.
+#[cfg(unix)]
+fn create_private_dirs(dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| io_error("creating the database directory", &e))
+}
+
+#[cfg(not(unix))]
+fn create_private_dirs(dir: &Path) -> Result<(), StoreError> {
+    std::fs::create_dir_all(dir).map_err(|e| io_error("creating the database directory", &e))
 }
 
 /// A temporary file, removed (with any journal SQLite left) on drop.

@@ -394,6 +394,24 @@ fn database_files_are_private() {
     assert_eq!(mode(&path), 0o600);
 }
 
+#[cfg(unix)]
+#[test]
+fn missing_directories_are_created_private_and_existing_ones_left_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    // An existing directory of the user's, open to others: not ours to change.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = dir.path().join("kms").join("stores").join("kms.db");
+    let _store = SqliteStore::open(&path).unwrap();
+    // The ones open made are 0700 from their creation (no window with the
+    // umask's default mode).
+    assert_eq!(mode(&dir.path().join("kms")), 0o700);
+    assert_eq!(mode(&dir.path().join("kms").join("stores")), 0o700);
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(dir.path()), 0o755);
+}
+
 // ---- crash safety ----------------------------------------------------------
 
 /// Set in the child process to the database it must hammer.

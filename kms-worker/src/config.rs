@@ -21,8 +21,10 @@ pub struct KmsConfig {
     pub session_ttl_ms: u64,
     /// Passphrase length and PBKDF2 cost.
     pub passphrase: PassphrasePolicy,
-    /// Unlock back-off.
+    /// Unlock back-off, per enrollment.
     pub throttle: ThrottlePolicy,
+    /// Unlock back-off per user, over the failures of all its enrollments.
+    pub user_throttle: ThrottlePolicy,
     /// Lifetime of a WebAuthn challenge or PRF salt offer.
     pub ceremony_ttl_ms: u64,
     /// Most enrollments one user may have.
@@ -44,6 +46,7 @@ impl Default for KmsConfig {
             session_ttl_ms: kms_core::session::DEFAULT_TTL_MS,
             passphrase: PassphrasePolicy::default(),
             throttle: ThrottlePolicy::default(),
+            user_throttle: ThrottlePolicy::per_user_default(),
             ceremony_ttl_ms: DEFAULT_CEREMONY_TTL_MS,
             max_enrollments: 16,
             push_services: PushServicePolicy::default(),

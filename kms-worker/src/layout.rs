@@ -43,6 +43,13 @@ pub fn throttle(u: &UserId, e: &EnrollmentId) -> EngineResult<StoreKey> {
     key(&["users", u.as_str(), "throttle", e.as_str()])
 }
 
+/// The throttle state of a user over all its enrollments. `all` is not an
+/// enrollment id (those are 22 characters), and it sits under
+/// [`throttles`] so that deleting the user erases it with the others.
+pub fn user_throttle(u: &UserId) -> EngineResult<StoreKey> {
+    key(&["users", u.as_str(), "throttle", "all"])
+}
+
 /// The throttle states of all enrollments of a user.
 pub fn throttles(u: &UserId) -> EngineResult<KeyPrefix> {
     prefix(&["users", u.as_str(), "throttle"])
@@ -88,6 +95,12 @@ pub fn audit_page(scope: &AuditScope, page: u64) -> EngineResult<StoreKey> {
 /// itself, sealed under a key from `K_0` (`kms_core::audit::integrity`).
 pub fn audit_mark(scope: &AuditScope) -> EngineResult<StoreKey> {
     audit_key_of(scope, &["mark"])
+}
+
+/// A chain's counter of repeated refusals, not yet summarized in the chain
+/// (`kms_core::audit::repeat`).
+pub fn audit_repeat(scope: &AuditScope) -> EngineResult<StoreKey> {
+    audit_key_of(scope, &["repeat"])
 }
 
 /// A chain's most recent signed checkpoints.

@@ -513,3 +513,50 @@ fn leases_last_at_most_seven_days_unless_configured() {
     );
     assert!(engine.is_err());
 }
+
+/// Anyone holding a user id and a lease id can have refusals made without
+/// a session. 100,000 of them leave a log that still exports and verifies,
+/// and it grows with the time they take, not with their number: the first
+/// of each run is an entry, the repeats become one summary entry
+/// (`kms_core::audit::repeat`). (Before, each was an entry: 40,000 took an
+/// export past the verifier's 10 MiB cap.)
+#[test]
+fn a_hundred_thousand_refusals_leave_a_log_that_exports_and_verifies() {
+    let mut h = long_sessions(1900);
+    let g = grant(&mut h, "alice", json!({}));
+    let wrong = wrong_secret(&g.credential);
+    let export_len = |h: &mut Harness| {
+        let exported = h.rpc_ok("audit_export", json!({"user": "alice", "session": g.session}));
+        let text = exported["export"].as_str().unwrap().to_owned();
+        let report = h.rpc_ok("audit_verify", json!({"export": text}));
+        assert_eq!(report["valid"], json!(true), "{report}");
+        text.len()
+    };
+    let base = export_len(&mut h);
+    let mut sizes = Vec::new();
+    let mut done = 0u32;
+    for target in [1_000u32, 10_000, 100_000] {
+        while done < target {
+            // One refusal a millisecond: 100 s of calls in all.
+            h.clock.advance(1);
+            let e = issue(&mut h, "alice", &wrong, 1).unwrap_err();
+            assert_eq!(e["code"], "forbidden");
+            done += 1;
+        }
+        sizes.push(export_len(&mut h) - base);
+    }
+    // 100 times the calls, in 100 times the time: two windows' worth of
+    // entries, not 100 times the bytes.
+    assert!(sizes[2] < 4 * sizes[0], "export growth {sizes:?}");
+    // Every refusal is accounted for: chained, or counted in a summary.
+    let exported = h.rpc_ok("audit_export", json!({"user": "alice", "session": g.session}));
+    let mut counted = 0u64;
+    for line in exported["export"].as_str().unwrap().lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        if v["event"] == "lease_token" && v["outcome"] == "refused" {
+            // A summary stands for its `repeated` refusals; any other entry for one.
+            counted += v["ids"]["repeated"].as_str().map_or(1, |n| n.parse::<u64>().unwrap());
+        }
+    }
+    assert_eq!(counted, 100_000);
+}

@@ -60,7 +60,7 @@ fn prf_setup_and_unlock() {
     other[0] ^= 1;
     expect_code(h.unlock_prf("alice", b"cred-a", &other), ErrorCode::UnlockFailed);
     let changed: Vec<String> = changed_keys(&before, &h.snapshot()).into_iter().collect();
-    assert_eq!(changed, vec![throttle_key("alice", &eid)]);
+    assert_eq!(changed, failure_keys("alice", &eid));
 
     // Malformed outputs are refused as input errors before anything is
     // tried, and do not count as guesses.
@@ -268,6 +268,39 @@ fn gate_unlock_requires_a_fresh_assertion() {
 }
 
 #[test]
+fn gate_assertions_are_checked_against_the_configured_rp_id_not_the_stored_one() {
+    let mut h = Harness::new(215);
+    let auth = authenticator(1);
+    let eid = gate_user(&mut h, "alice", &auth).enrollment.id.as_str().to_owned();
+    // A writer of the store points the record at a relying party of its
+    // choosing; assertions for that RP ID come from the same key here (the
+    // strongest case: only the RP ID differs).
+    let key = enrollment_key("alice", &eid);
+    let mut record = h.record(&key);
+    record["params"]["credential"]["rp_id"] = json!("evil.example");
+    h.put_record(&key, &record);
+    let elsewhere = kms_core::testing::authenticator::SoftAuthenticator::new(1, "evil.example", ORIGIN);
+
+    let begin = gate_begin(&mut h, "alice");
+    assert_eq!(begin.rp_id, RP_ID, "the browser is told the configured RP ID");
+    let forged = elsewhere.assert(&unb64(&begin.challenge), 1).to_json();
+    let e = h.rpc_err("unlock", unlock_json("alice", begin.ceremony_id.as_str(), &forged));
+    assert_eq!(e["code"], "unlock_failed");
+
+    // A record that names another relying party than the deployment's is
+    // refused whatever the assertion; restored, it unlocks again.
+    let begin = gate_begin(&mut h, "alice");
+    let good = auth.assert(&unb64(&begin.challenge), 2).to_json();
+    let e = h.rpc_err("unlock", unlock_json("alice", begin.ceremony_id.as_str(), &good));
+    assert_eq!(e["code"], "unlock_failed");
+    record["params"]["credential"]["rp_id"] = json!(RP_ID);
+    h.put_record(&key, &record);
+    let begin = gate_begin(&mut h, "alice");
+    let good = auth.assert(&unb64(&begin.challenge), 3).to_json();
+    h.rpc_ok("unlock", unlock_json("alice", begin.ceremony_id.as_str(), &good));
+}
+
+#[test]
 fn gate_refuses_every_kind_of_bad_assertion() {
     // Many refusals in a row: a throttle that does not get in the way.
     let lenient = ThrottlePolicy { free_failures: 1000, ..ThrottlePolicy::default() };
@@ -362,7 +395,7 @@ fn gate_refuses_every_kind_of_bad_assertion() {
         assert_eq!(e["code"], "unlock_failed", "{name}: {e}");
         // Only the failure count moved.
         let changed: Vec<String> = changed_keys(&before, &h.snapshot()).into_iter().collect();
-        assert_eq!(changed, vec![throttle_key("alice", &eid)], "{name}");
+        assert_eq!(changed, failure_keys("alice", &eid), "{name}");
         assert_eq!(stored_sign_count(&h, "alice", &eid), 0, "{name}");
     }
 

@@ -160,8 +160,9 @@ fn wrong_passphrase_fails_and_writes_only_the_throttle_record() {
 
     let after = h.snapshot();
     let throttle = throttle_key("alice", &eid);
-    assert_eq!(changed_keys(&before, &after).into_iter().collect::<Vec<_>>(), vec![throttle.clone()]);
+    assert_eq!(changed_keys(&before, &after).into_iter().collect::<Vec<_>>(), failure_keys("alice", &eid));
     assert_eq!(h.record(&throttle), json!({"failures": 1, "last_failure_ms": h.now()}));
+    assert_eq!(h.record(&user_throttle_key("alice")), json!({"failures": 1, "last_failure_ms": h.now()}));
 }
 
 #[test]
@@ -295,6 +296,65 @@ fn throttle_refuses_before_the_kdf_survives_a_restart_and_resets_on_success() {
     // The count starts over: one failure is one failure, not the fifth.
     expect_code(h.unlock_passphrase("alice", PASS_WRONG), ErrorCode::UnlockFailed);
     assert_eq!(h.record(&throttle), json!({"failures": 1, "last_failure_ms": h.now()}));
+}
+
+#[test]
+fn the_user_budget_spans_all_enrollments() {
+    // Four PRF enrollments: per enrollment, 3 failures each are free, so
+    // without a budget per user 12 guesses would cost no wait at all.
+    let mut h = Harness::new(31);
+    let s = h.setup_prf("alice", b"cred-0", &prf_bytes(10));
+    for i in 1..4u8 {
+        h.add_prf("alice", &s.session, format!("cred-{i}").as_bytes(), &prf_bytes(10 + i)).unwrap();
+    }
+    // 11 wrong outputs spread so that no enrollment passes its 3 free ones.
+    for i in 0..11u8 {
+        let cred = format!("cred-{}", i / 3);
+        expect_code(h.unlock_prf("alice", cred.as_bytes(), &prf_bytes(200)), ErrorCode::UnlockFailed);
+    }
+    assert_eq!(h.record(&user_throttle_key("alice"))["failures"], json!(11));
+    // The fourth enrollment has 2 failures, within its own free ones; the
+    // user's budget is spent: refused before any check, even the right one.
+    let before = h.snapshot();
+    let e = expect_code(h.unlock_prf("alice", b"cred-3", &prf_bytes(13)), ErrorCode::Throttled);
+    assert_eq!(e.retry_after_ms, Some(1000));
+    assert_eq!(h.snapshot(), before);
+    // After the wait it unlocks, and success clears both records.
+    h.clock.advance(1000);
+    h.unlock_prf("alice", b"cred-3", &prf_bytes(13)).expect("unlock after the wait");
+    assert_eq!(h.get_raw(&user_throttle_key("alice")), None);
+}
+
+#[test]
+fn a_damaged_throttle_record_counts_as_the_most_failures() {
+    let mut h = Harness::new(32);
+    h.setup_prf("alice", b"cred", &prf_bytes(1));
+    let list = h.rpc_ok("list_enrollments", json!({"user": "alice"}));
+    let eid = list["enrollments"][0]["id"].as_str().unwrap().to_owned();
+    // A writer of the store spoils the record (to reset a back-off).
+    h.put_raw(&throttle_key("alice", &eid), b"{\"failures\": \"none\"}".to_vec());
+    // One attempt may run; when it fails the longest wait follows, not the
+    // first of a fresh budget.
+    expect_code(h.unlock_prf("alice", b"cred", &prf_bytes(9)), ErrorCode::UnlockFailed);
+    let e = expect_code(h.unlock_prf("alice", b"cred", &prf_bytes(1)), ErrorCode::Throttled);
+    assert_eq!(e.retry_after_ms, Some(15 * 60 * 1000));
+    assert_eq!(h.record(&throttle_key("alice", &eid))["failures"], json!(u32::MAX));
+}
+
+#[test]
+fn a_clock_set_back_is_refused_and_the_wait_is_not_shortened() {
+    let mut h = Harness::new(33);
+    h.setup_prf("alice", b"cred", &prf_bytes(1));
+    let t = h.now();
+    expect_code(h.unlock_prf("alice", b"cred", &prf_bytes(9)), ErrorCode::UnlockFailed);
+    // The clock now reads a minute earlier than that failure.
+    h.clock.set(t - 60_000);
+    let before = h.snapshot();
+    let e = expect_code(h.unlock_prf("alice", b"cred", &prf_bytes(1)), ErrorCode::Throttled);
+    assert_eq!(e.retry_after_ms, Some(60_000));
+    assert_eq!(h.snapshot(), before, "refused, and nothing was reset");
+    h.clock.set(t);
+    h.unlock_prf("alice", b"cred", &prf_bytes(1)).expect("unlock once the clock is past the failure");
 }
 
 // ------------------------------------------------------------ 5. sessions

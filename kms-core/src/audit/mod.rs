@@ -88,6 +88,7 @@ pub mod error;
 pub mod export;
 pub mod integrity;
 pub mod key;
+pub mod repeat;
 pub mod verify;
 
 pub use chain::{append, audit_mac_key0, start_segment, AuditMacKey, ChainState};
@@ -103,4 +104,5 @@ pub use export::{
 };
 pub use integrity::{check_chain, BreakKind, ChainBreak, ChainMark};
 pub use key::{audit_sealing_key, AuditKeyRecord, AuditPublicKey, AuditSigningKey, InstanceAuditKeyRecord};
+pub use repeat::{RepeatedRefusal, REPEAT_WINDOW_MS};
 pub use verify::{verify_export, Failure, FailureReason, VerifyOptions, VerifyReport, MAX_EXPECTED_CHECKPOINTS};

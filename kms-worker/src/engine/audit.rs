@@ -35,7 +35,7 @@ fn encode<T: serde::Serialize>(v: &T, what: &str) -> EngineResult<Vec<u8>> {
     serde_json::to_vec(v).map_err(|_| EngineError::internal(format!("could not encode the audit {what}")))
 }
 
-fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> EngineResult<T> {
+pub(super) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> EngineResult<T> {
     if bytes.len() > MAX_AUDIT_RECORD {
         return Err(corrupt(what));
     }
@@ -214,6 +214,13 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
                 return Err(found.into());
             }
         }
+        // Repeated refusals counted beside the chain are summarized before
+        // a checkpoint signs it, and before another refusal is appended.
+        let records = if checkpoint.is_some() || std::mem::take(&mut cx.flush_repeats) {
+            self.flush_repeats(batch, scope, records).await?
+        } else {
+            records
+        };
         self.append_loaded(cx, batch, scope, loaded, records, None, checkpoint).await
     }
 

@@ -6,6 +6,7 @@ mod delete;
 mod enrollments;
 mod lease;
 mod migrate;
+mod repeats;
 mod state;
 mod subscription;
 mod unlock;
@@ -152,8 +153,10 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
                 rec.reason = Some(code.as_str().to_owned());
                 // Tails of a batch that never committed are dropped first.
                 cx.pending_tails.clear();
+                // A refusal that repeats the last one is counted, not
+                // appended (anyone can repeat some of them at will).
                 let audited = match self.scope_for(&user).await {
-                    Ok(scope) => self.audit_alone(&mut cx, &scope, vec![rec]).await,
+                    Ok(scope) => self.audit_refusal(&mut cx, &scope, rec).await,
                     Err(e) => Err(e),
                 };
                 if let Err(audit_error) = audited {

@@ -54,6 +54,49 @@ pub(super) struct Loaded<T> {
     pub value: T,
 }
 
+/// The two back-offs an unlock passes: the enrollment's and the user's.
+pub(super) struct Throttles {
+    pub enrollment: Loaded<ThrottleState>,
+    pub user: Loaded<ThrottleState>,
+}
+
+impl Throttles {
+    /// Refuses with `throttled` while either back-off runs (the longer
+    /// wait is the one reported).
+    pub fn check(&self, config: &crate::KmsConfig, now: kms_core::env::UnixMillis) -> EngineResult<()> {
+        let own = self.enrollment.value.check(&config.throttle, now);
+        let user = self.user.value.check(&config.user_throttle, now);
+        match (own, user) {
+            (Err(CoreError::Throttled { retry_after_ms: a }), Err(CoreError::Throttled { retry_after_ms: b })) => {
+                Err(CoreError::Throttled { retry_after_ms: a.max(b) }.into())
+            }
+            (Err(e), _) | (_, Err(e)) => Err(e.into()),
+            (Ok(()), Ok(())) => Ok(()),
+        }
+    }
+
+    /// One more failure in both, with preconditions that neither changed
+    /// since it was read. Returns the enrollment's new count.
+    pub fn put_failed(&self, batch: &mut WriteBatch, now: kms_core::env::UnixMillis) -> EngineResult<u32> {
+        for t in [&self.enrollment, &self.user] {
+            t.expect_unchanged(batch)?;
+            batch.put(&t.key, t.value.failed(now).encode()?)?;
+        }
+        Ok(self.enrollment.value.failed(now).failures)
+    }
+
+    /// A success clears both (those that are stored), with preconditions.
+    pub fn delete_stored(&self, batch: &mut WriteBatch) -> EngineResult<()> {
+        for t in [&self.enrollment, &self.user] {
+            if t.bytes.is_some() {
+                t.expect_unchanged(batch)?;
+                batch.delete(&t.key)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A user's enrollments: the intact ones and the damaged ones.
 pub(super) struct Enrollments {
     pub ok: Vec<Loaded<EnrollmentRecord>>,
@@ -211,15 +254,23 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         Ok(self.load_user(user).await?.value.current_kid)
     }
 
-    /// The throttle state of an enrollment (default when none is stored).
-    pub(super) async fn load_throttle(&self, user: &UserId, id: &EnrollmentId) -> EngineResult<Loaded<ThrottleState>> {
-        let key = layout::throttle(user, id)?;
+    /// The throttle states that guard an unlock of this enrollment: its
+    /// own, and the user's over all enrollments (default when none is
+    /// stored).
+    pub(super) async fn load_throttles(&self, user: &UserId, id: &EnrollmentId) -> EngineResult<Throttles> {
+        Ok(Throttles {
+            enrollment: self.load_throttle_at(layout::throttle(user, id)?).await?,
+            user: self.load_throttle_at(layout::user_throttle(user)?).await?,
+        })
+    }
+
+    async fn load_throttle_at(&self, key: StoreKey) -> EngineResult<Loaded<ThrottleState>> {
         match self.get(&key).await? {
             Some(bytes) => {
-                // The throttle guards the API against online guessing; whoever
-                // can edit the store can delete it anyway. A corrupt one counts
-                // as a fresh start rather than locking the user out for good.
-                let value = ThrottleState::decode(&bytes).unwrap_or_default();
+                // A record that does not parse counts as the most failures
+                // (one attempt, then the longest wait): never as a fresh
+                // budget, and never as a lockout for good.
+                let value = ThrottleState::decode_or_damaged(&bytes);
                 Ok(Loaded { key, bytes: Some(bytes), value })
             }
             None => Ok(Loaded { key, bytes: None, value: ThrottleState::default() }),

@@ -3,7 +3,7 @@
 
 use kms_core::audit::{AuditRecord, AuditScope, EventKind, Outcome};
 use kms_core::crypto::aad;
-use kms_core::env::Clock;
+use kms_core::env::{Clock, UnixMillis};
 use kms_core::ids::{EnrollmentId, UserId};
 use kms_core::rpc::{
     GateBeginParams, GateBeginResult, PrfBeginResult, SessionParams, SessionResult, SessionStatus, UnlockCredential,
@@ -18,10 +18,13 @@ use kms_storage::WriteBatch;
 use rand_core::CryptoRngCore;
 
 use super::context::CallContext;
-use super::state::{Found, Loaded};
+use super::state::{Found, Loaded, Throttles};
 use super::Kms;
 use crate::crypto::CryptoProvider;
 use crate::error::{EngineError, EngineResult};
+
+/// How often a failed unlock's write is tried when it keeps losing races.
+const FAILURE_WRITE_ATTEMPTS: u32 = 4;
 
 /// What a successful credential check yields: the secret, and the record to
 /// write back when the enrollment changed (a re-wrap, a new sign counter).
@@ -92,8 +95,8 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         }
         .as_str();
         // Throttle before any KDF or signature check runs.
-        let throttle = self.load_throttle(&p.user, &eid).await?;
-        throttle.value.check(&self.config.throttle, now)?;
+        let throttle = self.load_throttles(&p.user, &eid).await?;
+        throttle.check(&self.config, now)?;
 
         let checked = match &loaded {
             Some(l) => self.check_credential(cx, &p.user, &eid, l, p.credential, gate.map(|(_, c)| c)).await,
@@ -130,10 +133,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
                 }
                 let scope = AuditScope::User(p.user.clone());
                 self.audit_into(cx, &mut batch, &scope, entries, Some(&audit_key), None).await?;
-                if throttle.bytes.is_some() {
-                    throttle.expect_unchanged(&mut batch)?;
-                    batch.delete(&throttle.key)?;
-                }
+                throttle.delete_stored(&mut batch)?;
                 if let Some(updated) = &unlocked.updated {
                     loaded.expect_unchanged(&mut batch)?;
                     batch.put(&loaded.key, updated.encode()?)?;
@@ -144,23 +144,47 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
                 Ok(SessionResult { user: p.user, session, expires_ms, enrollment: info, rewrapped: unlocked.rewrapped })
             }
             (Err(e @ EngineError::Core(CoreError::UnlockFailed)), _) => {
-                // The one write a failed operation makes: the failure count,
-                // so the back-off survives a reload.
-                let mut batch = WriteBatch::new();
-                throttle.expect_unchanged(&mut batch)?;
-                batch.put(&throttle.key, throttle.value.failed(now).encode()?)?;
-                let mut entry = AuditRecord::new(EventKind::Unlock, Outcome::Failed)
-                    .with_method(method)
-                    .with_id("enrollment_id", eid.as_str())
-                    .with_reason(cx.failure_reason.take().unwrap_or("unlock_failed"));
-                entry = entry.with_id("failures", (throttle.value.failures.saturating_add(1)).to_string());
-                let scope = self.scope_for(&p.user).await?;
-                self.audit_into(cx, &mut batch, &scope, vec![entry], None, None).await?;
-                self.commit_audited(cx, batch).await?;
+                self.count_failure(cx, &p.user, &eid, method, throttle, now).await?;
                 Err(e)
             }
             (Err(e), _) => Err(e),
             (Ok(_), None) => Err(EngineError::internal("unlocked without a record")),
+        }
+    }
+
+    /// The one write a failed unlock makes: the failure counts (so that the
+    /// back-off survives a reload) and its audit entry. A write that lost a
+    /// race (another failure of the same user committed in between, or
+    /// another write to the user's chain) is made again from what is stored
+    /// then, so that no failure goes uncounted; the KDF does not run again.
+    async fn count_failure(
+        &mut self,
+        cx: &mut CallContext,
+        user: &UserId,
+        eid: &EnrollmentId,
+        method: &'static str,
+        mut throttle: Throttles,
+        now: UnixMillis,
+    ) -> EngineResult<()> {
+        let reason = cx.failure_reason.take().unwrap_or("unlock_failed");
+        let mut attempt = 1;
+        loop {
+            let mut batch = WriteBatch::new();
+            let failures = throttle.put_failed(&mut batch, now)?;
+            let entry = AuditRecord::new(EventKind::Unlock, Outcome::Failed)
+                .with_method(method)
+                .with_id("enrollment_id", eid.as_str())
+                .with_reason(reason)
+                .with_id("failures", failures.to_string());
+            let scope = self.scope_for(user).await?;
+            self.audit_into(cx, &mut batch, &scope, vec![entry], None, None).await?;
+            match self.commit_audited(cx, batch).await {
+                Err(e) if e.is_conflict() && attempt < FAILURE_WRITE_ATTEMPTS => {
+                    attempt += 1;
+                    throttle = self.load_throttles(user, eid).await?;
+                }
+                other => return other,
+            }
         }
     }
 
@@ -200,7 +224,10 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
                     challenge: &challenge,
                     allowed_origins: &self.config.allowed_origins,
                     allowed_top_origins: &self.config.allowed_top_origins,
-                    rp_id: &gate.credential.rp_id,
+                    // The deployment's RP ID, never the record's: the record
+                    // is in the store, whose writer must not pick the
+                    // relying party an assertion is accepted for.
+                    rp_id: &self.config.rp_id,
                 };
                 let count = verify_assertion(&gate.credential, &assertion, &expected).map_err(|e| {
                     // Coarse outward; the precise reason goes to the audit log.
@@ -317,7 +344,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
             ceremony_id,
             enrollment_id: loaded.value.id.clone(),
             challenge: kms_core::b64::encode(challenge),
-            rp_id: gate.credential.rp_id.clone(),
+            rp_id: self.config.rp_id.clone(),
             credential_id: gate.credential.credential_id.clone(),
             expires_ms,
         })

@@ -65,6 +65,16 @@ pub fn enrollment_key(user: &str, eid: &str) -> String {
 pub fn throttle_key(user: &str, eid: &str) -> String {
     format!("users/{user}/throttle/{eid}")
 }
+/// The user-wide throttle record (failures over all enrollments).
+pub fn user_throttle_key(user: &str) -> String {
+    format!("users/{user}/throttle/all")
+}
+/// What a failed unlock of `eid` writes (besides the audit log): both counts.
+pub fn failure_keys(user: &str, eid: &str) -> Vec<String> {
+    let mut keys = vec![throttle_key(user, eid), user_throttle_key(user)];
+    keys.sort();
+    keys
+}
 pub fn vapid_key(user: &str, kid: &str) -> String {
     format!("users/{user}/vapid/{kid}")
 }
