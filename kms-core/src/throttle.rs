@@ -67,8 +67,9 @@ impl ThrottleState {
     /// does not shorten a wait: the attempt waits until the clock is past
     /// that failure's wait again).
     pub fn check(&self, policy: &ThrottlePolicy, now: UnixMillis) -> Result<()> {
-        let until = self.last_failure_ms.saturating_add(policy.delay_ms(self.failures));
-        let clock_behind = self.failures > 0 && now < self.last_failure_ms;
+        let last = self.believed_last(policy, now);
+        let until = last.saturating_add(policy.delay_ms(self.failures));
+        let clock_behind = self.failures > 0 && now < last;
         if now < until || clock_behind {
             return Err(CoreError::Throttled { retry_after_ms: until.saturating_sub(now).max(1) });
         }
@@ -76,9 +77,23 @@ impl ThrottleState {
     }
 
     /// The state after one more failure at `now`. The time of the last
-    /// failure never moves back, whatever the clock says.
-    pub fn failed(&self, now: UnixMillis) -> Self {
-        Self { failures: self.failures.saturating_add(1), last_failure_ms: now.max(self.last_failure_ms) }
+    /// failure never moves back, unless it was not believable (below).
+    pub fn failed(&self, policy: &ThrottlePolicy, now: UnixMillis) -> Self {
+        Self { failures: self.failures.saturating_add(1), last_failure_ms: now.max(self.believed_last(policy, now)) }
+    }
+
+    /// The last failure's time, unless it lies further ahead of the clock
+    /// than the longest wait: such a time comes from a clock that was once
+    /// far ahead (a bad real-time clock, a resumed VM), and believing it
+    /// would lock the user out until that date, with no way to clear it (only
+    /// a success does). It counts as long past: one attempt may run, and if
+    /// it fails the failure is recorded at the clock's time.
+    fn believed_last(&self, policy: &ThrottlePolicy, now: UnixMillis) -> UnixMillis {
+        if self.last_failure_ms > now.saturating_add(policy.max_ms) {
+            0
+        } else {
+            self.last_failure_ms
+        }
     }
 
     /// A stored state, or [`Self::DAMAGED`] when the bytes do not parse.
@@ -118,7 +133,7 @@ mod tests {
         let mut s = ThrottleState::default();
         for t in 0..4 {
             assert!(s.check(&p, t).is_ok());
-            s = s.failed(t);
+            s = s.failed(&p, t);
         }
         assert_eq!(s.check(&p, 3), Err(CoreError::Throttled { retry_after_ms: 1000 }));
         assert_eq!(s.check(&p, 1002), Err(CoreError::Throttled { retry_after_ms: 1 }));
@@ -129,12 +144,27 @@ mod tests {
     fn a_clock_set_back_neither_passes_nor_resets() {
         let p = ThrottlePolicy::default();
         // One failure, still within the free ones, at t = 10,000.
-        let s = ThrottleState::default().failed(10_000);
+        let s = ThrottleState::default().failed(&p, 10_000);
         assert!(s.check(&p, 10_000).is_ok());
         // The clock now reads earlier: refused, not treated as fresh.
         assert_eq!(s.check(&p, 9_000), Err(CoreError::Throttled { retry_after_ms: 1_000 }));
         // A failure recorded with that clock keeps the later time.
-        assert_eq!(s.failed(9_000).last_failure_ms, 10_000);
+        assert_eq!(s.failed(&p, 9_000).last_failure_ms, 10_000);
+    }
+
+    #[test]
+    fn a_failure_dated_far_ahead_does_not_lock_the_user_out() {
+        let p = ThrottlePolicy::default();
+        let year = 365 * 24 * 3600 * 1000;
+        // A mistyped passphrase while the clock read a year ahead.
+        let s = ThrottleState::default().failed(&p, year + 50_000);
+        // The clock is right again: one attempt may run.
+        assert!(s.check(&p, 50_000).is_ok());
+        // Its failure is dated now, and the back-off goes on from there.
+        let again = s.failed(&p, 50_000);
+        assert_eq!(again, ThrottleState { failures: 2, last_failure_ms: 50_000 });
+        // A clock behind by less than the longest wait is still refused.
+        assert!(again.check(&p, 49_000).is_err());
     }
 
     #[test]
@@ -145,7 +175,7 @@ mod tests {
         // One attempt may run; its failure brings the longest wait.
         let now = 1_765_000_000_000;
         assert!(s.check(&p, now).is_ok());
-        let after = s.failed(now);
+        let after = s.failed(&p, now);
         assert_eq!(after.check(&p, now), Err(CoreError::Throttled { retry_after_ms: p.max_ms }));
     }
 

@@ -559,4 +559,24 @@ fn a_hundred_thousand_refusals_leave_a_log_that_exports_and_verifies() {
         }
     }
     assert_eq!(counted, 100_000);
+
+    // Varying what the caller names (lease ids it invents) or interleaving
+    // kinds of refusal (a `lock` with a made-up session) starts no new run:
+    // 20,000 such calls add one entry per kind and their summaries.
+    let refused_entries = |h: &mut Harness| {
+        let exported = h.rpc_ok("audit_export", json!({"user": "alice", "session": g.session}));
+        exported["export"].as_str().unwrap().lines().filter(|l| l.contains("\"outcome\":\"refused\"")).count()
+    };
+    let before = refused_entries(&mut h);
+    for i in 0..10_000u32 {
+        h.clock.advance(1);
+        let invented =
+            format!("kmsl1.{}.{}", kms_core::b64::encode(i.to_be_bytes().repeat(4)), kms_core::b64::encode([0x5a; 32]));
+        let e = issue(&mut h, "alice", &invented, 1).unwrap_err();
+        assert_eq!(e["code"], "not_found", "{e}");
+        let e =
+            h.rpc_err("lock", json!({"user": "alice", "session": kms_core::b64::encode(i.to_le_bytes().repeat(8))}));
+        assert_eq!(e["code"], "locked", "{e}");
+    }
+    assert_eq!(refused_entries(&mut h) - before, 4, "a first entry and a summary for each of the two kinds");
 }

@@ -90,11 +90,33 @@ async function fingerprint(relayKeyB64) {
   return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('').replace(/(.{4})(?!$)/g, '$1 ');
 }
 
+// Characters that change how the text around them reads (bidirectional
+// overrides and isolates, zero-width and other format characters, line and
+// paragraph separators) and controls.
+const DECEPTIVE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
+
+/** A label as the panel may show it: deceptive characters replaced, capped. */
+export function safeLabel(label) {
+  return label.replace(DECEPTIVE, '\uFFFD').slice(0, 64);
+}
+
+/** Refuses a label the host asks to store that would not display as itself. */
+export function checkLabel(label) {
+  if (label === undefined || label === null) return undefined;
+  if (typeof label !== 'string' || label.length > 64 || new RegExp(DECEPTIVE.source, 'u').test(label)) {
+    throw invalid('params.label: up to 64 characters, without control, format or separator characters');
+  }
+  return label;
+}
+
+// The label is the host's words: the method and the date it was added are
+// the frame's, so the user can tell enrollments apart whatever the label says.
 function describeEnrollment(e) {
-  const label = typeof e.label === 'string' && e.label ? ` "${e.label}"` : '';
-  if (e.method === 'passphrase') return `The passphrase${label}`;
-  if (e.method === 'passkey_prf') return `The passkey${label}`;
-  return `The gate-mode passkey${label}`;
+  const label = typeof e.label === 'string' && e.label ? ` labelled "${safeLabel(e.label)}"` : '';
+  const added = Number.isSafeInteger(e.created_ms) ? `, added ${when(e.created_ms)}` : '';
+  if (e.method === 'passphrase') return `The passphrase${label}${added}`;
+  if (e.method === 'passkey_prf') return `The passkey${label}${added}`;
+  return `The gate-mode passkey${label}${added}`;
 }
 
 /**
@@ -168,7 +190,7 @@ export async function describe(op, params, call, { now = Date.now(), maxLeaseLif
       return {
         title: `Extend the lease of the relay "${lease.relay}"`,
         lines: [
-          `It ends ${when(lease.expires_ms)} today; it would end ${when(now + lifetime_s * 1000)} (${duration(lifetime_s)} from now).`,
+          `It ends ${when(lease.expires_ms)}; it would end ${when(now + lifetime_s * 1000)} instead (${duration(lifetime_s)} from now).`,
           `Until then it may keep getting push tokens for ${user}, for ${lease.audiences.join(', ')}, at most ${lease.tokens_per_hour} an hour.`,
         ],
         action: 'Extend the lease',

@@ -17,6 +17,11 @@
 // 3. The event that acts is a trusted one (a real click or key press in
 //    this frame, never one a script made).
 //
+// Anything that moves the panel inside the frame (a resize of the frame,
+// a scroll of its document, including the one a host causes by navigating
+// the frame to a fragment, a change of the panel's own size) starts the
+// 500 ms of rule 2 again: what is under the pointer must have stayed put.
+//
 // The Cancel button is never guarded: cancelling is always safe.
 
 export const ARM_MS = 500;
@@ -51,7 +56,21 @@ export class Guard {
     const options = { threshold: [0, 0.5, 0.99, 1] };
     if (hasV2) Object.assign(options, { trackVisibility: true, delay: V2_DELAY_MS });
     this.#observer = new IntersectionObserver((entries) => this.#seen(entries[entries.length - 1]), options);
-    window.addEventListener('resize', () => this.#refresh());
+    for (const event of ['resize', 'scroll', 'hashchange']) window.addEventListener(event, () => this.#disturbed(), true);
+    new ResizeObserver(() => this.#disturbed()).observe(panel);
+    this.#refresh();
+  }
+
+  /** When the panel became (or becomes) usable: Infinity while it is not. */
+  armedSince() {
+    if (this.#shownAt === null || this.#visibleSince === null) return Infinity;
+    return Math.max(this.#shownAt, this.#visibleSince) + ARM_MS;
+  }
+
+  // The panel moved or changed size: if it was visible, its 500 ms start
+  // again from now.
+  #disturbed() {
+    if (this.#visibleSince !== null) this.#visibleSince = performance.now();
     this.#refresh();
   }
 

@@ -20,7 +20,7 @@
 //   {t: 'attention', needed: bool}      (the frame needs the user: show it)
 
 import { Guard } from './frame-guard.js';
-import { CONFIRM_OPS, DEFAULT_MAX_LEASE_LIFETIME_S, checkUser, describe } from './frame-confirm.js';
+import { CONFIRM_OPS, DEFAULT_MAX_LEASE_LIFETIME_S, checkLabel, checkUser, describe } from './frame-confirm.js';
 
 const PROTOCOL = 1;
 const CONFIG_URL = '/kms-config.json';
@@ -377,6 +377,7 @@ async function nextUi() {
   try {
     // Checked before anything shows it.
     checkUser(params.user);
+    if (op === 'setup' || op === 'add_enrollment') checkLabel(params.label);
     if (op !== 'setup' && op !== 'unlock') sessionOf(params.user);
     let forms = {};
     let confirmation = null;
@@ -408,7 +409,9 @@ async function nextUi() {
     guard.shown();
     status('Waiting for you.');
     port.postMessage({ t: 'attention', needed: true });
-    if (forms.passphrase) $('kms-passphrase').focus();
+    // Keys pressed for something else land on the passphrase field or on
+    // Cancel, never on an action (Tab from Cancel leaves the frame).
+    if (forms.passphrase) $('kms-passphrase').focus(); else $('kms-cancel').focus();
   } catch (e) {
     if (uiCurrent === r) finishUi(e.code ? e : new KmsFailure('internal', e.message));
   }
@@ -638,7 +641,19 @@ $('kms-passkey').addEventListener('click', guarded(() => {
   }
   runUi(submitPasskey, 'Waiting for the passkey…');
 }));
-$('kms-confirm').addEventListener('click', guarded(() => runUi(submitConfirmed, 'Working…')));
+// A confirmation by keyboard (a click event with `detail` 0) counts only if
+// the user moved the focus to the button after the panel armed: a key meant
+// for something else cannot confirm what just appeared.
+let confirmFocusedAt = -Infinity;
+$('kms-confirm').addEventListener('focus', () => { confirmFocusedAt = performance.now(); });
+$('kms-confirm').addEventListener('click', (event) => {
+  if (event.detail === 0 && !(confirmFocusedAt >= guard.armedSince())) {
+    event.preventDefault();
+    $('kms-error').textContent = 'Move to the button again to confirm with the keyboard.';
+    return;
+  }
+  guarded(() => runUi(submitConfirmed, 'Working…'))(event);
+});
 $('kms-cancel').addEventListener('click', () => {
   if (uiCurrent) finishUi(new KmsFailure('cancelled', 'cancelled in the key manager'));
 });

@@ -104,5 +104,5 @@ pub use export::{
 };
 pub use integrity::{check_chain, BreakKind, ChainBreak, ChainMark};
 pub use key::{audit_sealing_key, AuditKeyRecord, AuditPublicKey, AuditSigningKey, InstanceAuditKeyRecord};
-pub use repeat::{RepeatedRefusal, REPEAT_WINDOW_MS};
+pub use repeat::{RepeatRuns, Tally, REPEAT_WINDOW_MS};
 pub use verify::{verify_export, Failure, FailureReason, VerifyOptions, VerifyReport, MAX_EXPECTED_CHECKPOINTS};

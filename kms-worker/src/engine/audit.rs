@@ -214,13 +214,9 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
                 return Err(found.into());
             }
         }
-        // Repeated refusals counted beside the chain are summarized before
-        // a checkpoint signs it, and before another refusal is appended.
-        let records = if checkpoint.is_some() || std::mem::take(&mut cx.flush_repeats) {
-            self.flush_repeats(batch, scope, records).await?
-        } else {
-            records
-        };
+        // Refusals counted beside the chain are summarized in it before a
+        // checkpoint signs it (`engine/repeats.rs`).
+        let records = if checkpoint.is_some() { self.flush_repeats(batch, scope, records).await? } else { records };
         self.append_loaded(cx, batch, scope, loaded, records, None, checkpoint).await
     }
 

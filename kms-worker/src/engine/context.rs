@@ -23,7 +23,4 @@ pub(super) struct CallContext {
     /// The nonce and time of the courier request this call serves
     /// (`lease_courier`), remembered by the lease record it writes.
     pub courier_nonce: Option<(String, u64)>,
-    /// Set while a refusal is appended: the chain's pending count of
-    /// repeated refusals is summarized first (`engine/repeats.rs`).
-    pub flush_repeats: bool,
 }

@@ -1,15 +1,14 @@
 //! Refusals counted rather than appended when they repeat
-//! (`kms_core::audit::repeat`): the first of a run goes into the chain, the
-//! repeats raise a counter stored beside it, and the counter becomes one
-//! summary entry before the chain's next refusal of another kind, or its
-//! next checkpoint. The fast paths (a token, a signature) read nothing more.
+//! (`kms_core::audit::repeat`): the first refusal of a kind goes into the
+//! chain, the later ones raise that kind's count in a record beside it, and
+//! the counts become summary entries before the chain's next checkpoint (or
+//! when a kind's window ends). Calls that succeed read nothing more.
 
-use kms_core::audit::{AuditRecord, AuditScope, ChainState, RepeatedRefusal};
+use kms_core::audit::{AuditRecord, AuditScope, RepeatRuns, Tally};
 use kms_core::env::Clock;
 use kms_storage::WriteBatch;
 use rand_core::CryptoRngCore;
 
-use super::audit::decode;
 use super::context::CallContext;
 use super::Kms;
 use crate::crypto::CryptoProvider;
@@ -17,10 +16,12 @@ use crate::error::EngineResult;
 use crate::layout;
 
 impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
-    /// Audits `record`, the refusal of the call that just ended, in
-    /// `scope`: counted into the stored run if it is one more of it (same
-    /// kind, nothing appended since, within the window), else appended after
-    /// the summary of the previous run, starting a new one.
+    /// Audits `record`, the refusal (or failure) of the call that just
+    /// ended, in `scope`: counted if its kind already has a run, else
+    /// appended (after the summary of the run it ends, if any). The runs are
+    /// written in the same batch, with the precondition that nobody changed
+    /// them since they were read: a lost race is a `storage` error, never a
+    /// count lost.
     pub(super) async fn audit_refusal(
         &mut self,
         cx: &mut CallContext,
@@ -29,51 +30,47 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
     ) -> EngineResult<()> {
         let now = self.clock.now_ms();
         let key = layout::audit_repeat(scope)?;
-        let state_key = layout::audit_state(scope)?;
-        if let (Some(run_bytes), Some(state_bytes)) = (self.get(&key).await?, self.get(&state_key).await?) {
-            let run = RepeatedRefusal::decode(&run_bytes).ok();
-            let state = decode::<ChainState>(&state_bytes, "chain state").ok();
-            if let (Some(run), Some(state)) = (run, state) {
-                if run.counts(&record, state.next_seq(), now) {
-                    // Only the counter changes; the chain must be as read.
-                    let mut batch = WriteBatch::new();
-                    batch.expect_value(&key, run_bytes)?;
-                    batch.expect_value(&state_key, state_bytes)?;
-                    batch.put(&key, run.counted(now).encode()?)?;
-                    self.store.commit(batch).await?;
-                    cx.audited = true;
-                    return Ok(());
-                }
+        let stored = self.get(&key).await?;
+        // Runs that do not parse are dropped: their counts are unreadable.
+        let mut runs = stored.as_deref().and_then(|b| RepeatRuns::decode(b).ok()).unwrap_or_default();
+        let before = runs.clone();
+        let tally = runs.tally(&record, now);
+        let mut batch = WriteBatch::new();
+        if runs != before {
+            match stored {
+                Some(bytes) => batch.expect_value(&key, bytes)?,
+                None => batch.expect_absent(&key)?,
+            };
+            batch.put(&key, runs.encode()?)?;
+        }
+        match tally {
+            Tally::Counted => {
+                self.store.commit(batch).await?;
+                cx.audited = true;
+                Ok(())
+            }
+            Tally::Append { summary } => {
+                let records = summary.into_iter().chain(std::iter::once(record)).collect();
+                self.audit_into(cx, &mut batch, scope, records, None, None).await?;
+                self.commit_audited(cx, batch).await
             }
         }
-        let mut batch = WriteBatch::new();
-        cx.flush_repeats = true;
-        let written = self.audit_into(cx, &mut batch, scope, vec![record.clone()], None, None).await?;
-        let started = written.last().and_then(|e| RepeatedRefusal::start(&record, e.seq.saturating_add(1), now));
-        if let Some(run) = started {
-            batch.put(&key, run.encode()?)?;
-        }
-        self.commit_audited(cx, batch).await
     }
 
-    /// Puts the summary of `scope`'s stored run (if it counted any repeat)
-    /// before `records`, and deletes the counter in `batch`, with the
-    /// precondition that nobody changed it since it was read. A counter that
-    /// does not parse is deleted without a summary.
+    /// Puts the summaries of `scope`'s runs before `records` and deletes the
+    /// runs in `batch`, with the precondition that nobody changed them since
+    /// they were read. Runs that do not parse are deleted without a summary.
     pub(super) async fn flush_repeats(
         &self,
         batch: &mut WriteBatch,
         scope: &AuditScope,
-        mut records: Vec<AuditRecord>,
+        records: Vec<AuditRecord>,
     ) -> EngineResult<Vec<AuditRecord>> {
         let key = layout::audit_repeat(scope)?;
         let Some(bytes) = self.get(&key).await? else { return Ok(records) };
-        let summary = RepeatedRefusal::decode(&bytes).ok().and_then(|run| run.summary());
+        let summaries = RepeatRuns::decode(&bytes).map(|runs| runs.summaries()).unwrap_or_default();
         batch.expect_value(&key, bytes)?;
         batch.delete(&key)?;
-        if let Some(summary) = summary {
-            records.insert(0, summary);
-        }
-        Ok(records)
+        Ok(summaries.into_iter().chain(records).collect())
     }
 }

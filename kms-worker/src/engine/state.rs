@@ -77,12 +77,17 @@ impl Throttles {
 
     /// One more failure in both, with preconditions that neither changed
     /// since it was read. Returns the enrollment's new count.
-    pub fn put_failed(&self, batch: &mut WriteBatch, now: kms_core::env::UnixMillis) -> EngineResult<u32> {
-        for t in [&self.enrollment, &self.user] {
+    pub fn put_failed(
+        &self,
+        batch: &mut WriteBatch,
+        config: &crate::KmsConfig,
+        now: kms_core::env::UnixMillis,
+    ) -> EngineResult<u32> {
+        for (t, policy) in [(&self.enrollment, &config.throttle), (&self.user, &config.user_throttle)] {
             t.expect_unchanged(batch)?;
-            batch.put(&t.key, t.value.failed(now).encode()?)?;
+            batch.put(&t.key, t.value.failed(policy, now).encode()?)?;
         }
-        Ok(self.enrollment.value.failed(now).failures)
+        Ok(self.enrollment.value.failed(&config.throttle, now).failures)
     }
 
     /// A success clears both (those that are stored), with preconditions.

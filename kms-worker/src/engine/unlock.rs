@@ -170,7 +170,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         let mut attempt = 1;
         loop {
             let mut batch = WriteBatch::new();
-            let failures = throttle.put_failed(&mut batch, now)?;
+            let failures = throttle.put_failed(&mut batch, &self.config, now)?;
             let entry = AuditRecord::new(EventKind::Unlock, Outcome::Failed)
                 .with_method(method)
                 .with_id("enrollment_id", eid.as_str())

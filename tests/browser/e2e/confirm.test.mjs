@@ -7,7 +7,7 @@
 // clicks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { suite, hostPage, kmsFrame, call, startUi, uiResult, typePassphrase } from './harness.mjs';
+import { suite, hostPage, kmsFrame, call, startUi, uiResult, typePassphrase, frameAtRest } from './harness.mjs';
 
 const PASSPHRASE = 'correct horse battery staple';
 const PUSH = 'https://fcm.googleapis.com';
@@ -133,7 +133,7 @@ test('each lasting change shows its terms and runs exactly what the user confirm
   assert.equal(added.ok, true, JSON.stringify(added));
   await startUi(page, 'removeEnrollment', { user: 'erin', enrollment_id: added.result.id });
   await frame.locator('#kms-confirm').waitFor({ state: 'visible' });
-  assert.match(await frame.locator('#kms-terms').textContent(), /The passphrase "spare" will no longer unlock erin/);
+  assert.match(await frame.locator('#kms-terms').textContent(), /The passphrase labelled "spare", added .+ will no longer unlock erin/);
   await frame.locator('#kms-confirm').click();
   const removed = await uiResult(page);
   assert.equal(removed.ok, true, JSON.stringify(removed));
@@ -244,5 +244,33 @@ test('the user id is checked before the frame shows it', async () => {
     assert.equal(r.code, 'invalid_input', `${JSON.stringify(user)}: ${JSON.stringify(r)}`);
   }
   assert.equal(await frame.locator('#kms-panel').isVisible(), false);
+  await page.close();
+});
+
+test('keys meant for something else confirm nothing; a fragment jump or a label cannot change what is shown', async () => {
+  const page = await hostPage(s.context, s.server.origins);
+  const frame = kmsFrame(page);
+  await unlockedUser(page, 'ivan');
+  await startUi(page, 'userDelete', { user: 'ivan' });
+  await frame.locator('#kms-confirm:enabled').waitFor();
+  // Focus starts on Cancel: Tab leaves the frame, Enter there does nothing
+  // to the frame's request.
+  assert.equal(await frame.locator('#kms-cancel').evaluate((b) => document.activeElement === b), true);
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Enter');
+  assert.equal(await pending(page), true);
+  // A host that jumps the frame to one of its fragments (it may set the
+  // frame's URL) disarms the panel for another 500 ms.
+  await page.evaluate((origin) => { document.querySelector('#kms-slot iframe').src = `${origin}/kms.html#kms-actions`; }, s.server.origins.kms);
+  await frame.locator('#kms-confirm:disabled').waitFor({ timeout: 2_000 });
+  await frame.locator('#kms-confirm:enabled').waitFor();
+  await frameAtRest(page);
+  await frame.locator('#kms-cancel').click();
+  assert.equal((await uiResult(page)).code, 'cancelled');
+  // A label that would not read as itself is refused before it is stored.
+  await startUi(page, 'addEnrollment', { user: 'ivan', method: 'passphrase', label: 'phone\u202e(unused)' });
+  const r = await uiResult(page);
+  assert.equal(r.code, 'invalid_input', JSON.stringify(r));
+  assert.equal((await call(page, 'vapidPublic', { user: 'ivan' })).ok, true);
   await page.close();
 });
