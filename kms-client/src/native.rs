@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use kms_core::env::{Clock, UnixMillis};
+use kms_core::env::{Clock, Pause, UnixMillis};
 
 /// The system clock. (Native only: `SystemTime::now()` panics on
 /// wasm32-unknown-unknown.)
@@ -18,6 +18,13 @@ impl Clock for SystemClock {
             .duration_since(UNIX_EPOCH)
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             .unwrap_or(0)
+    }
+
+    /// Sleeps the thread: a native engine serves one call at a time on it
+    /// (the `kms` tool), so there is nothing else to run meanwhile.
+    fn pause(&self, ms: u64) -> Pause<'_> {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        Box::pin(std::future::ready(()))
     }
 }
 

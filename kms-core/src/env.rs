@@ -1,29 +1,49 @@
-//! What the platform provides: the time. Randomness comes in as a
+//! What the platform provides: the time, and a way to wait. Randomness comes in as a
 //! `rand_core::CryptoRngCore`, so the same core runs natively, in tests with a
 //! fixed clock and seeded RNG, and in the browser (where
 //! `SystemTime::now()` panics on wasm32-unknown-unknown).
 
 use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 
 /// Milliseconds since the Unix epoch.
 pub type UnixMillis = u64;
 
+/// A wait in progress.
+pub type Pause<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
+
 /// A source of the current time.
 pub trait Clock {
     /// Now, in milliseconds since the Unix epoch.
     fn now_ms(&self) -> UnixMillis;
+
+    /// Waits `ms` milliseconds: the back-off between two runs of a call
+    /// that lost a race for the store. The default waits not at all.
+    fn pause(&self, ms: u64) -> Pause<'_> {
+        let _ = ms;
+        Box::pin(std::future::ready(()))
+    }
 }
 
 impl<C: Clock + ?Sized> Clock for Rc<C> {
     fn now_ms(&self) -> UnixMillis {
         (**self).now_ms()
     }
+
+    fn pause(&self, ms: u64) -> Pause<'_> {
+        (**self).pause(ms)
+    }
 }
 
 impl<C: Clock + ?Sized> Clock for &C {
     fn now_ms(&self) -> UnixMillis {
         (**self).now_ms()
+    }
+
+    fn pause(&self, ms: u64) -> Pause<'_> {
+        (**self).pause(ms)
     }
 }
 
@@ -52,5 +72,11 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now_ms(&self) -> UnixMillis {
         self.0.get()
+    }
+
+    /// A pause moves this clock forward, at once.
+    fn pause(&self, ms: u64) -> Pause<'_> {
+        self.advance(ms);
+        Box::pin(std::future::ready(()))
     }
 }

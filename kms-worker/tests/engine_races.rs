@@ -189,3 +189,29 @@ fn a_concurrent_enrollment_change_makes_a_removal_conflict() {
     assert!(h.get_raw(&enrollment_key("alice", second["id"].as_str().unwrap())).is_some());
     assert_eq!(h.record(&user_key("alice")), meta);
 }
+
+#[test]
+fn an_unlock_that_loses_a_race_is_run_again_after_a_pause() {
+    let (mut h, rs) = racing(741);
+    let a = h.setup_passphrase("alice", PASS_A);
+    let throttle = throttle_key("alice", a.enrollment.id.as_str());
+    // One mistyped attempt: a throttle record the success will delete.
+    expect_code(h.unlock_passphrase("alice", PASS_WRONG), ErrorCode::UnlockFailed);
+    let kdf_before = h.kdf_runs();
+    // Another process's failure lands between this unlock's reads and its
+    // write: the first run loses the race and wrote nothing.
+    let theirs = serde_json::to_vec(&json!({"failures": 2, "last_failure_ms": h.now()})).unwrap();
+    rs.before_next_commit(put_batch(&throttle, theirs));
+    let t = h.now();
+    // Through the JSON entry point, as every client calls (the typed
+    // `Kms::call` runs once).
+    let r = h.rpc_ok("unlock", json!({"user": "alice", "credential": {"kind": "passphrase", "passphrase": PASS_A}}));
+    assert!(r["session"].is_string());
+    assert!(!rs.armed());
+    // Run again from what was stored then (one more KDF), after a pause of
+    // 25 to 50 ms (the test clock moves by it).
+    assert_eq!(h.kdf_runs(), kdf_before + 2);
+    let paused = h.now() - t;
+    assert!((25..50).contains(&paused), "paused {paused} ms");
+    assert_eq!(h.get_raw(&throttle), None, "the success cleared both counts");
+}

@@ -36,6 +36,10 @@ use context::CallContext;
 /// Runs of one request at most.
 const MAX_ATTEMPTS: usize = 4;
 
+/// The shortest pause before a request's second run; each later run waits
+/// twice as long, plus up to as much again at random.
+const RETRY_BASE_MS: u64 = 25;
+
 /// A KMS instance: one store, its platform (clock, RNG, PBKDF2), the sessions
 /// and pending ceremonies in memory.
 pub struct Kms<C: Clock, R: CryptoRngCore, P: CryptoProvider = NativeCrypto> {
@@ -114,6 +118,11 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
                 // starts from what is stored now is simply run again.
                 while retry && attempts < MAX_ATTEMPTS && outcome.as_ref().is_err_and(EngineError::is_conflict) {
                     attempts += 1;
+                    // Apart in time, and not in step with the other writer:
+                    // 25 to 50 ms, then 50 to 100, then 100 to 200.
+                    let base = RETRY_BASE_MS << (attempts - 2);
+                    let jitter = u64::from(self.rng.next_u32()) % base;
+                    self.clock.pause(base + jitter).await;
                     outcome = match Request::decode(bytes) {
                         Ok(again) => self.run(again.call).await,
                         // The same bytes decoded once already; kept total all the same.
