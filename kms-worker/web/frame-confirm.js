@@ -90,10 +90,11 @@ async function fingerprint(relayKeyB64) {
   return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('').replace(/(.{4})(?!$)/g, '$1 ');
 }
 
-// Characters that change how the text around them reads (bidirectional
-// overrides and isolates, zero-width and other format characters, line and
-// paragraph separators) and controls.
-const DECEPTIVE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
+// Characters that make a label read as something else: controls, the
+// bidirectional controls and the line and paragraph separators. The same
+// set the engine refuses in a label (`check_label` in kms-core), checked
+// here first so that a panel never asks for a passphrase it cannot use.
+const DECEPTIVE = /[\p{Cc}\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/gu;
 
 /** A label as the panel may show it: deceptive characters replaced, capped. */
 export function safeLabel(label) {
@@ -104,7 +105,7 @@ export function safeLabel(label) {
 export function checkLabel(label) {
   if (label === undefined || label === null) return undefined;
   if (typeof label !== 'string' || label.length > 64 || new RegExp(DECEPTIVE.source, 'u').test(label)) {
-    throw invalid('params.label: up to 64 characters, without control, format or separator characters');
+    throw invalid('params.label: up to 64 characters, without control, bidirectional-control or separator characters');
   }
   return label;
 }

@@ -316,7 +316,7 @@ fn check_code(s: &str, field: &str) -> Result<(), AuditError> {
 /// Control characters and the Unicode bidirectional controls (which can make
 /// a value display as something else, "Trojan Source") are refused in id
 /// values.
-fn is_refused_char(c: char) -> bool {
+pub(crate) fn is_refused_char(c: char) -> bool {
     c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 

@@ -147,12 +147,17 @@ pub struct EnrollmentInfo {
     pub rp_id: Option<String>,
 }
 
-/// Checks an optional label: printable, at most [`MAX_LABEL_LEN`] characters.
+/// Checks an optional label: at most [`MAX_LABEL_LEN`] characters, none of
+/// them a control, a bidirectional control (the audit log refuses the same
+/// ones in its ids) or a line or paragraph separator: a label is shown to
+/// the user (the KMS frame names the enrollment it would remove by it) and
+/// must read as itself.
 pub fn check_label(label: Option<String>) -> Result<Option<String>> {
+    let deceptive = |c: char| crate::audit::entry::is_refused_char(c) || matches!(c, '\u{2028}' | '\u{2029}');
     match label {
-        Some(l) if l.chars().count() > MAX_LABEL_LEN || l.chars().any(char::is_control) => {
-            Err(CoreError::invalid(format!("label: at most {MAX_LABEL_LEN} printable characters")))
-        }
+        Some(l) if l.chars().count() > MAX_LABEL_LEN || l.chars().any(deceptive) => Err(CoreError::invalid(format!(
+            "label: at most {MAX_LABEL_LEN} characters, without control, bidirectional-control or separator characters"
+        ))),
         other => Ok(other),
     }
 }
@@ -269,4 +274,22 @@ pub(crate) fn wrap_key_info(method: Method, user: &UserId, id: &EnrollmentId) ->
         id.as_str().as_bytes(),
     ]
     .concat()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_label_must_read_as_itself() {
+        for bad in ["phone\u{202e}(unused)", "a\u{2066}b", "line\u{2028}break", "tab\there", "\u{200f}x"] {
+            assert!(check_label(Some(bad.to_owned())).is_err(), "{bad:?}");
+        }
+        assert!(check_label(Some("x".repeat(MAX_LABEL_LEN + 1))).is_err());
+        // Letters of any script, emoji joined by U+200D, spaces: fine.
+        for good in ["laptop", "Téléphone de Zoë", "\u{1f468}\u{200d}\u{1f469}", "ключ 2"] {
+            assert_eq!(check_label(Some(good.to_owned())).unwrap().as_deref(), Some(good));
+        }
+        assert_eq!(check_label(None).unwrap(), None);
+    }
 }
