@@ -34,7 +34,7 @@ wasm_cargo test "${WASM_TEST_SELECTION[@]}" --test indexeddb --test web --test w
 say "TypeScript declarations (tsc --strict over tests/browser/types/usage.ts)"
 (cd tests/browser && node_modules/.bin/tsc -p types)
 
-say "the demo page's push decryption (RFC 8291 example and refusals, Node)"
+say "the demo page's push decryption (RFC 8291 example and refusals) and the KMS frame's message decoder (a seeded property test), Node"
 (cd tests/browser && node --test unit/)
 
 bash scripts/build-web.sh

@@ -12,6 +12,11 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         return;
     };
     let origins = ["http://localhost:8081".to_owned()];
-    let expected = kms_core::unlock::gate::ExpectedAssertion { challenge: &[7u8; 32], allowed_origins: &origins, allowed_top_origins: &[], rp_id: "localhost" };
+    let expected = kms_core::unlock::gate::ExpectedAssertion {
+        challenge: &[7u8; 32],
+        allowed_origins: &origins,
+        allowed_top_origins: &[],
+        rp_id: "localhost",
+    };
     let _ = kms_core::unlock::gate::verify_assertion(&cred, &response, &expected);
 });

@@ -21,32 +21,13 @@
 
 import { Guard } from './frame-guard.js';
 import { CONFIRM_OPS, DEFAULT_MAX_LEASE_LIFETIME_S, checkLabel, checkUser, describe } from './frame-confirm.js';
+import { DIRECT_METHODS, decodeHostMessage } from './frame-messages.js';
 
 const PROTOCOL = 1;
 const CONFIG_URL = '/kms-config.json';
-// Request caps: the engine's (64 KiB; audit_verify up to 11 MiB).
-const MAX_PARAMS_CHARS = 64 * 1024;
-const MAX_VERIFY_CHARS = 11 * 1024 * 1024;
 const WORKER_TIMEOUT_MS = 120_000;
 const WORKER_START_TIMEOUT_MS = 30_000;
-// Requests waiting for the user, at most.
-const MAX_UI_QUEUE = 8;
 
-// Methods the host may call directly. `true`: the frame adds the user's
-// session. Methods that carry secrets (setup, unlock, add_enrollment,
-// change_passphrase) and the ceremony starts are reachable only through the
-// frame's own UI; so are the operations whose effect outlasts the session
-// (CONFIRM_OPS, frame-confirm.js): the user confirms each in the frame.
-const DIRECT_METHODS = new Map([
-  ['info', false], ['list_enrollments', false], ['vapid_public', false],
-  ['audit_verify', false], ['lease_issue', false], ['lease_courier', false],
-  ['session_status', true], ['lock', true],
-  ['vapid_generate', true], ['sign_jwt', true],
-  ['audit_export', true], ['subscription_add', true], ['subscription_list', true],
-  ['subscription_remove', true], ['lease_list', true], ['lease_revoke', true],
-]);
-const SECRET_OPS = new Set(['setup', 'unlock', 'add_enrollment', 'change_passphrase']);
-const UI_OPS = new Set([...SECRET_OPS, ...CONFIRM_OPS]);
 const METHODS = new Set(['passphrase', 'passkey_prf', 'passkey_gate']);
 
 const stats = { dropped: 0, calls: 0, ui: 0, worker_dropped: 0 };
@@ -209,41 +190,27 @@ function reply(id, promise) {
   );
 }
 
-function isPlainObject(v) {
-  return v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype;
-}
-
+// One message from the host: decoded by frame-messages.js (the closed set
+// of the header), then done.
 function onHostMessage(event) {
-  const m = event.data;
-  if (!isPlainObject(m) || !Number.isSafeInteger(m.id) || m.id <= 0) return drop();
-  if (m.t === 'call' && typeof m.method === 'string') {
-    stats.calls += 1;
-    if (!isPlainObject(m.params ?? {})) {
-      return reply(m.id, Promise.reject(new KmsFailure('invalid_input', 'params must be a JSON object')));
-    }
-    if (!DIRECT_METHODS.has(m.method)) {
-      const why = SECRET_OPS.has(m.method) || m.method === 'prf_begin' || m.method === 'gate_begin'
-        ? `\`${m.method}\` carries secrets, so only the KMS frame asks for it: use setup, unlock, addEnrollment or changePassphrase`
-        : CONFIRM_OPS.has(m.method)
-          ? `\`${m.method}\` lasts beyond the session, so the user confirms it in the KMS frame: send it as a ui request (the client's ${m.method.replace(/_(.)/g, (_, c) => c.toUpperCase())})`
-          : `unknown method \`${m.method.slice(0, 40)}\``;
-      return reply(m.id, Promise.reject(new KmsFailure('invalid_input', why)));
-    }
-    return reply(m.id, direct(m.method, m.params ?? {}));
+  const m = decodeHostMessage(event.data, uiQueue.length);
+  switch (m.kind) {
+    case 'call':
+      stats.calls += 1;
+      return reply(m.id, direct(m.method, m.params));
+    case 'ui':
+      stats.ui += 1;
+      return reply(m.id, enqueueUi(m.id, m.op, m.params));
+    case 'refuse':
+      if (event.data.t === 'call') stats.calls += 1; else stats.ui += 1;
+      return reply(m.id, Promise.reject(new KmsFailure(m.code, m.message)));
+    case 'cancel':
+      return cancelUi(m.id);
+    case 'stats':
+      return reply(m.id, Promise.resolve({ ...stats, sessions: sessions.size }));
+    default:
+      return drop();
   }
-  if (m.t === 'ui' && typeof m.op === 'string') {
-    stats.ui += 1;
-    if (!UI_OPS.has(m.op) || !isPlainObject(m.params)) {
-      return reply(m.id, Promise.reject(new KmsFailure('invalid_input', `ui: op must be one of ${[...UI_OPS].join(', ')}, with params an object`)));
-    }
-    if (uiQueue.length >= MAX_UI_QUEUE) {
-      return reply(m.id, Promise.reject(new KmsFailure('invalid_input', `more than ${MAX_UI_QUEUE} requests wait for the user`)));
-    }
-    return reply(m.id, enqueueUi(m.id, m.op, m.params));
-  }
-  if (m.t === 'cancel') return cancelUi(m.id);
-  if (m.t === 'stats') return reply(m.id, Promise.resolve({ ...stats, sessions: sessions.size }));
-  return drop();
 }
 
 function sessionOf(user) {
@@ -252,11 +219,8 @@ function sessionOf(user) {
   return token;
 }
 
+// A direct call, its params checked by decodeHostMessage.
 async function direct(method, params) {
-  if ('session' in params) throw new KmsFailure('invalid_input', 'params: `session` is kept by the KMS; name the `user`');
-  const size = JSON.stringify(params).length;
-  const cap = method === 'audit_verify' ? MAX_VERIFY_CHARS : MAX_PARAMS_CHARS;
-  if (size > cap) throw new KmsFailure('invalid_input', `params larger than ${cap} characters`);
   const withSession = DIRECT_METHODS.get(method);
   const sent = withSession ? { ...params, session: sessionOf(params.user) } : params;
   try {

@@ -32,9 +32,13 @@ pub struct Delivery {
 /// repeated ones).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PushHeaders<'a> {
+    /// `TTL`.
     pub ttl: Option<&'a str>,
+    /// `Content-Encoding`.
     pub content_encoding: Option<&'a str>,
+    /// `Urgency`.
     pub urgency: Option<&'a str>,
+    /// `Topic`.
     pub topic: Option<&'a str>,
 }
 

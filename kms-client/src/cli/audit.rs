@@ -3,14 +3,13 @@
 
 use std::path::Path;
 
-use kms_core::audit::{
-    verify_export, AuditPublicKey, Checkpoint, VerifyOptions, MAX_EXPECTED_CHECKPOINTS, MAX_EXPORT_BYTES,
-};
+use kms_core::audit::{verify_export, AuditPublicKey, Checkpoint, VerifyOptions, MAX_EXPORT_BYTES};
 use serde_json::json;
 
 use super::args::{AuditCmd, UserCmd};
 use super::commands::{out, unlock, CliError, Client};
 use super::files::{read_capped, OutputFile, MAX_CHECKPOINTS_FILE};
+use super::inputs;
 use super::prompt::Prompter;
 
 /// Runs `audit export` (verify is handled before a store is opened).
@@ -143,27 +142,9 @@ impl Expectations {
             kms_core::audit::check_nonce(n).map_err(|e| CliError::Usage(format!("--expect-nonce: {e}")))?;
         }
         let text = read_export(file)?;
-        let from_file = match expect_file {
-            Some(f) => String::from_utf8(read_capped(f, MAX_CHECKPOINTS_FILE)?)
-                .map_err(|_| CliError::Usage(format!("{}: not UTF-8", f.display())))?,
-            None => String::new(),
-        };
-        let given = || expect.iter().map(String::as_str).chain(from_file.lines().filter(|l| !l.trim().is_empty()));
-        // The verifier's own cap, said here with the options' names, before
-        // any checkpoint is parsed.
-        let n = given().count();
-        if n > MAX_EXPECTED_CHECKPOINTS {
-            return Err(CliError::Usage(format!(
-                "at most {MAX_EXPECTED_CHECKPOINTS} expected checkpoints are accepted (--expect-checkpoint and \
-                 --expect-checkpoints-file together), got {n}"
-            )));
-        }
-        let mut checkpoints = Vec::with_capacity(n);
-        for (i, cp) in given().enumerate() {
-            let parsed =
-                Checkpoint::parse(cp).map_err(|e| CliError::Usage(format!("expected checkpoint {}: {e}", i + 1)))?;
-            checkpoints.push(parsed);
-        }
+        let file = expect_file.map(|f| read_capped(f, MAX_CHECKPOINTS_FILE).map(|b| (f.display().to_string(), b)));
+        let file = file.transpose()?;
+        let checkpoints = inputs::expected_checkpoints(expect, file.as_ref().map(|(n, b)| (n.as_str(), b.as_slice())))?;
         if let Some(k) = expect_key {
             AuditPublicKey::parse(k).map_err(|e| CliError::Usage(format!("--expect-key: {e}")))?;
         }

@@ -1,10 +1,12 @@
 //! The `kms` command line: argument grammar ([`args`]), passphrase input
-//! ([`prompt`]) and the commands ([`commands`]).
+//! ([`prompt`]), the commands ([`commands`]), the files they read and write
+//! (`files`) and what they make of the files' contents ([`inputs`]).
 
 mod args;
 mod audit;
 mod commands;
 mod files;
+pub mod inputs;
 mod prompt;
 mod relay;
 

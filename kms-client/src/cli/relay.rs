@@ -3,18 +3,18 @@
 use std::path::Path;
 
 use kms_core::ids::UserId;
-use kms_core::lease::{IssueRequest, LeaseCredential, LeaseParams};
-use kms_core::push::{PushServicePolicy, PushSubscription};
+use kms_core::lease::{IssueRequest, LeaseParams};
+use kms_core::push::PushServicePolicy;
 use kms_core::rpc::{Call, LeaseCreateResult, LeaseIssueResult};
-use kms_core::vapid::SignedJwt;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
 use super::args::{parse_ttl, LeaseCmd, PushCmd, SubscriptionCmd};
 use super::commands::{out, unlock, CliError, Client};
 use super::files::{read_capped, OutputFile, MAX_INPUT_FILE};
+use super::inputs;
 use super::prompt::Prompter;
-use crate::relay::{self, PushOptions, TokenHolder, Topic, Ttl, Urgency};
+use crate::relay::{self, PushOptions, Topic, Ttl, Urgency};
 
 /// A field of a JSON result, for display ("" when absent).
 fn f(v: &Value, key: &str) -> String {
@@ -33,9 +33,9 @@ fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
     read_capped(path, MAX_INPUT_FILE)
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CliError> {
-    serde_json::from_slice(&read_file(path)?)
-        .map_err(|e| CliError::Usage(format!("{}: not the expected JSON: {}", path.display(), e)))
+/// The path as messages name it.
+fn name(path: &Path) -> String {
+    path.display().to_string()
 }
 
 async fn raw(client: &Client, method: &str, params: Value) -> Result<Value, CliError> {
@@ -70,7 +70,7 @@ pub(super) async fn subscription(
     match cmd {
         SubscriptionCmd::Add { user, file } => {
             let user = user_id(&user.user)?;
-            let sub: PushSubscription = read_json(&file)?;
+            let sub = inputs::subscription(&name(&file), &read_file(&file)?)?;
             let r = with_session(client, prompt, &user, "subscription_add", json!({"subscription": sub})).await?;
             out(j, r.clone(), || {
                 format!("stored subscription {} at {} (key {})", f(&r, "id"), f(&r, "origin"), f(&r, "kid"))
@@ -200,14 +200,13 @@ pub(super) async fn lease(client: &Client, prompt: &Prompter, j: bool, cmd: Leas
         }
         LeaseCmd::Issue { user, credential_file, aud, sub, count, ttl } => {
             let user = user_id(&user.user)?;
-            let text = Zeroizing::new(match &credential_file {
-                Some(p) => String::from_utf8_lossy(&read_file(p)?).trim().to_owned(),
-                None => String::from_utf8_lossy(prompt.read("Lease credential: ").map_err(CliError::Usage)?.as_bytes())
-                    .trim()
-                    .to_owned(),
-            });
-            let credential =
-                LeaseCredential::parse(&text).map_err(|e| CliError::Usage(format!("lease credential: {e}")))?;
+            let credential = match &credential_file {
+                Some(p) => inputs::lease_credential(&name(p), &Zeroizing::new(read_file(p)?))?,
+                None => inputs::lease_credential(
+                    "standard input",
+                    prompt.read("Lease credential: ").map_err(CliError::Usage)?.as_bytes(),
+                )?,
+            };
             let ttl_s = ttl.as_deref().map(parse_ttl).transpose().map_err(CliError::Usage)?;
             let request = IssueRequest { aud, sub, count, ttl_s };
             let call = Call::LeaseIssue(kms_core::rpc::LeaseIssueParams { user, credential, request });
@@ -230,8 +229,11 @@ pub(super) fn push(j: bool, cmd: PushCmd) -> Result<(), CliError> {
         PushCmd::Encrypt { subscription, payload, output, allow_loopback } => {
             let file =
                 output.as_deref().map(|p| OutputFile::create_or_replace(p, "nothing was encrypted")).transpose()?;
-            let sub_text = String::from_utf8_lossy(&read_file(&subscription)?).into_owned();
-            let sub = relay::subscription_from_json(&sub_text, &policy(allow_loopback)).map_err(relay_err)?;
+            let sub = inputs::validated_subscription(
+                &name(&subscription),
+                &read_file(&subscription)?,
+                &policy(allow_loopback),
+            )?;
             let body = relay::encrypt(&sub, &read_file(&payload)?, &mut rng).map_err(relay_err)?;
             match file {
                 Some(file) => {
@@ -249,15 +251,12 @@ pub(super) fn push(j: bool, cmd: PushCmd) -> Result<(), CliError> {
             }
         }
         PushCmd::Request { subscription, payload, tokens, ttl, urgency, topic, allow_loopback } => {
-            let sub_text = String::from_utf8_lossy(&read_file(&subscription)?).into_owned();
-            let sub = relay::subscription_from_json(&sub_text, &policy(allow_loopback)).map_err(relay_err)?;
-            let issued: Value = read_json(&tokens)?;
-            let list: Vec<SignedJwt> = serde_json::from_value(issued.get("tokens").cloned().unwrap_or(issued))
-                .map_err(|e| CliError::Usage(format!("{}: not a token list: {e}", tokens.display())))?;
-            let mut holder = TokenHolder::new();
-            for t in list {
-                holder.insert(t).map_err(relay_err)?;
-            }
+            let sub = inputs::validated_subscription(
+                &name(&subscription),
+                &read_file(&subscription)?,
+                &policy(allow_loopback),
+            )?;
+            let holder = inputs::token_holder(&name(&tokens), &read_file(&tokens)?)?;
             let mut opts = PushOptions::new(Ttl::from_secs(ttl).map_err(relay_err)?);
             opts.urgency = urgency.parse::<Urgency>().map_err(relay_err)?;
             opts.topic = topic.as_deref().map(Topic::parse).transpose().map_err(relay_err)?;

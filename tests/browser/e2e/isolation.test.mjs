@@ -27,6 +27,38 @@ test('messages from a third origin are ignored and counted', async () => {
   await page.close();
 });
 
+test('a host that skips the client cannot post params that are not JSON', async () => {
+  const page = await hostPage(s.context, s.server.origins);
+  // A hostile host posts on the port directly: postMessage carries BigInts,
+  // cycles, Dates, NaN and Maps, which JSON (what the engine reads) does not.
+  // Here the page's port is made to swap the params the client checked.
+  const answers = await page.evaluate(async () => {
+    const swap = {
+      bigint: () => ({ n: 1n }),
+      cycle: () => { const o = { user: 'nobody' }; o.self = o; return o; },
+      date: () => ({ since: new Date(0) }),
+      nan: () => ({ n: NaN }),
+      map: () => ({ m: new Map([[1, 2]]) }),
+    };
+    const post = MessagePort.prototype.postMessage;
+    MessagePort.prototype.postMessage = function patched(m, ...rest) {
+      if (m && m.t === 'call' && m.params && swap[m.params.swap]) m = { ...m, params: swap[m.params.swap]() };
+      return post.call(this, m, ...rest);
+    };
+    const out = {};
+    for (const name of Object.keys(swap)) out[name] = await window.host.settle(window.host.kms.call('info', { swap: name }));
+    MessagePort.prototype.postMessage = post;
+    return out;
+  });
+  for (const [name, answer] of Object.entries(answers)) {
+    assert.equal(answer.ok, false, `${name}: answered ${JSON.stringify(answer)}`);
+    assert.equal(answer.code, 'invalid_input', `${name}: ${answer.message}`);
+  }
+  // The channel still works.
+  assert.equal((await call(page, 'vapidPublic', { user: 'nobody' })).code, 'not_found');
+  await page.close();
+});
+
 test('a third origin cannot frame the KMS (frame-ancestors)', async () => {
   const page = await s.context.newPage();
   const blocked = page.waitForEvent('console', { predicate: (m) => /frame-ancestors/.test(m.text()), timeout: 10_000 });
