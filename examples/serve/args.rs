@@ -205,3 +205,48 @@ impl FromStr for PushSpec {
         Self::parse(s)
     }
 }
+
+/// `--host-group NAME=ORIGIN[,ORIGIN...]`: allowed hosts that share their
+/// users (kms-config.json `host_groups`). Without it each host is an app
+/// of its own, whose users no other host sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostGroup {
+    name: String,
+    hosts: Vec<AllowedOrigin>,
+}
+
+impl HostGroup {
+    /// Parses `NAME=ORIGIN[,ORIGIN...]`; the name is 1 to 32 of `a-z`,
+    /// `0-9` and `-`.
+    pub fn parse(value: &str) -> Result<Self, ServeError> {
+        let refuse = |reason: &str| ServeError::InvalidSiteSpec { value: value.to_owned(), reason: reason.to_owned() };
+        let (name, hosts) = value
+            .split_once('=')
+            .ok_or_else(|| refuse("expected NAME=ORIGIN[,ORIGIN...], e.g. shop=https://a.example,https://b.example"))?;
+        let name_ok = (1..=32).contains(&name.len())
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !name_ok {
+            return Err(refuse("the group name is 1 to 32 of a-z, 0-9 and -"));
+        }
+        let hosts = hosts.split(',').map(AllowedOrigin::parse).collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { name: name.to_owned(), hosts })
+    }
+
+    /// The group's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its hosts.
+    pub fn hosts(&self) -> &[AllowedOrigin] {
+        &self.hosts
+    }
+}
+
+impl FromStr for HostGroup {
+    type Err = ServeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}

@@ -29,6 +29,10 @@ pub enum ServeError {
         "the KMS origin needs at least one --allow-host origin (its frame-ancestors and the iframe's host allowlist)"
     )]
     NoAllowedHosts,
+    /// A `--host-group` that names a host not allowed, or one already in
+    /// another group.
+    #[error("--host-group: {0}")]
+    InvalidHostGroup(String),
     /// Nothing to serve.
     #[error("nothing to serve: give --kms, --host, --site or --push")]
     NoOrigins,

@@ -1,9 +1,11 @@
 //! What sets the KMS origin apart from a plain static one: the security
 //! headers on every response and the generated `/kms-config.json`.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
-use super::{AllowedOrigin, ServeError};
+use super::{AllowedOrigin, HostGroup, ServeError};
 
 /// Where the iframe reads its configuration from.
 pub const KMS_CONFIG_PATH: &str = "/kms-config.json";
@@ -16,6 +18,7 @@ pub const KMS_CONFIG_PATH: &str = "/kms-config.json";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KmsPolicy {
     allowed_hosts: Vec<AllowedOrigin>,
+    host_groups: Vec<HostGroup>,
     allow_loopback_push: bool,
     allow_passkey_gate: bool,
 }
@@ -27,6 +30,8 @@ pub struct KmsPolicy {
 struct KmsConfigJson<'a> {
     v: u32,
     allowed_hosts: Vec<&'a str>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    host_groups: BTreeMap<&'a str, Vec<&'a str>>,
     allow_loopback_push: bool,
     allow_passkey_gate: bool,
 }
@@ -44,7 +49,33 @@ impl KmsPolicy {
         if unique.is_empty() {
             return Err(ServeError::NoAllowedHosts);
         }
-        Ok(Self { allowed_hosts: unique, allow_loopback_push, allow_passkey_gate: true })
+        Ok(Self { allowed_hosts: unique, host_groups: Vec::new(), allow_loopback_push, allow_passkey_gate: true })
+    }
+
+    /// Hosts that share their users: each group's hosts must be allowed
+    /// and in no other group. Without groups each host is an app of its
+    /// own (its users are `not_found` to every other host).
+    pub fn with_host_groups(self, groups: Vec<HostGroup>) -> Result<Self, ServeError> {
+        let mut seen: Vec<&AllowedOrigin> = Vec::new();
+        for group in &groups {
+            if groups.iter().filter(|g| g.name() == group.name()).count() > 1 {
+                return Err(ServeError::InvalidHostGroup(format!("the group {} is given twice", group.name())));
+            }
+            for host in group.hosts() {
+                if !self.allowed_hosts.contains(host) {
+                    return Err(ServeError::InvalidHostGroup(format!(
+                        "{} in group {} is not an --allow-host origin",
+                        host.as_str(),
+                        group.name()
+                    )));
+                }
+                if seen.contains(&host) {
+                    return Err(ServeError::InvalidHostGroup(format!("{} is in two groups", host.as_str())));
+                }
+                seen.push(host);
+            }
+        }
+        Ok(Self { host_groups: groups, ..self })
     }
 
     /// The frame refuses to enroll gate-mode passkeys (`forbidden`); those
@@ -90,6 +121,11 @@ impl KmsPolicy {
         let config = KmsConfigJson {
             v: 1,
             allowed_hosts: self.allowed_hosts.iter().map(AllowedOrigin::as_str).collect(),
+            host_groups: self
+                .host_groups
+                .iter()
+                .map(|g| (g.name(), g.hosts().iter().map(AllowedOrigin::as_str).collect()))
+                .collect(),
             allow_loopback_push: self.allow_loopback_push,
             allow_passkey_gate: self.allow_passkey_gate,
         };

@@ -16,7 +16,7 @@ use std::{io, process::ExitCode};
 
 use clap::{ArgGroup, Parser};
 use kms_examples::serve::{
-    self, AllowedOrigin, KmsPolicy, Options, OriginConfig, PushConfig, PushSpec, Role, SiteSpec,
+    self, AllowedOrigin, HostGroup, KmsPolicy, Options, OriginConfig, PushConfig, PushSpec, Role, SiteSpec,
 };
 
 /// Static HTTP server for the KMS origin and its hosts, on loopback.
@@ -46,6 +46,11 @@ struct Cli {
     /// origin whose pages may call the push service (CORS).
     #[arg(long, value_name = "ORIGIN", requires = "allow_host_users")]
     allow_host: Vec<AllowedOrigin>,
+    /// Allowed hosts that share their users, as NAME=ORIGIN[,ORIGIN...];
+    /// repeatable. Without it each host's users are its own: no other host
+    /// sees them.
+    #[arg(long, value_name = "NAME=ORIGINS", requires = "kms")]
+    host_group: Vec<HostGroup>,
     /// Let the KMS accept push endpoints on loopback (the local push service
     /// of the tests and the demo). Never in production.
     #[arg(long, requires = "kms")]
@@ -67,7 +72,9 @@ fn main() -> ExitCode {
     let mut origins = Vec::new();
     let push = cli.push.map(|spec| PushConfig { spec, allowed_origins: cli.allow_host.clone() });
     if let Some(spec) = cli.kms {
-        let policy = match KmsPolicy::new(cli.allow_host, cli.allow_loopback_push) {
+        let policy = match KmsPolicy::new(cli.allow_host, cli.allow_loopback_push)
+            .and_then(|p| p.with_host_groups(cli.host_group))
+        {
             Ok(policy) if cli.forbid_passkey_gate => policy.forbid_passkey_gate(),
             Ok(policy) => policy,
             Err(e) => {

@@ -36,7 +36,7 @@ mod server;
 mod site;
 mod static_files;
 
-pub use args::{AllowedOrigin, PushSpec, SiteSpec};
+pub use args::{AllowedOrigin, HostGroup, PushSpec, SiteSpec};
 pub use error::ServeError;
 pub use kms_origin::{KmsPolicy, KMS_CONFIG_PATH};
 pub use server::{start, start_with_push, BoundOrigin, Options, OriginConfig, PushConfig, Running};

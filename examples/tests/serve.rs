@@ -7,7 +7,9 @@ mod common;
 use common::{spawn_announcing, Reply};
 use std::{fs, net::SocketAddr, path::Path, process::Command};
 
-use kms_examples::serve::{self, AllowedOrigin, KmsPolicy, Options, OriginConfig, Role, Running, ServeError, SiteSpec};
+use kms_examples::serve::{
+    self, AllowedOrigin, HostGroup, KmsPolicy, Options, OriginConfig, Role, Running, ServeError, SiteSpec,
+};
 use tempfile::TempDir;
 
 const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; \
@@ -141,6 +143,31 @@ fn kms_config_is_generated_from_the_flags_and_wins_over_a_file() {
     );
     // The host origin has no generated route.
     assert_eq!(get(f.host(), "/kms-config.json").status, 404);
+}
+
+#[test]
+fn host_groups_go_into_the_config_and_name_allowed_hosts_only() {
+    let a = AllowedOrigin::parse("http://localhost:8080").unwrap();
+    let b = AllowedOrigin::parse("http://localhost:8082").unwrap();
+    let policy = KmsPolicy::new(vec![a, b], false).unwrap();
+    let grouped = policy
+        .clone()
+        .with_host_groups(vec![HostGroup::parse("shop=http://localhost:8080,http://localhost:8082").unwrap()]);
+    assert_eq!(
+        String::from_utf8(grouped.unwrap().config_json().unwrap()).unwrap(),
+        r#"{"v":1,"allowed_hosts":["http://localhost:8080","http://localhost:8082"],"host_groups":{"shop":["http://localhost:8080","http://localhost:8082"]},"allow_loopback_push":false,"allow_passkey_gate":true}"#
+    );
+    for (groups, why) in [
+        (vec!["shop=http://localhost:9999"], "not an --allow-host origin"),
+        (vec!["one=http://localhost:8080", "two=http://localhost:8080"], "in two groups"),
+        (vec!["one=http://localhost:8080", "one=http://localhost:8082"], "given twice"),
+    ] {
+        let groups = groups.into_iter().map(|g| HostGroup::parse(g).unwrap()).collect();
+        let e = policy.clone().with_host_groups(groups).unwrap_err().to_string();
+        assert!(e.contains(why), "{e}");
+    }
+    assert!(HostGroup::parse("Shop=http://localhost:8080").is_err());
+    assert!(HostGroup::parse("shop").is_err());
 }
 
 #[test]

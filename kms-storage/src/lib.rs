@@ -39,6 +39,7 @@ mod memory;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;
+mod subtree;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -51,3 +52,4 @@ pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteStore, APPLICATION_ID, SCHEMA_VERSION};
 pub use store::Store;
+pub use subtree::Subtree;

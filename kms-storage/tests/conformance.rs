@@ -30,6 +30,67 @@ fn memory_store_conforms() {
     run_every_case(&|| Box::new(MemoryStore::new()));
 }
 
+/// A view under a two-segment prefix (what an app's engine gets) conforms
+/// too, apart from the cases that use the segments and bytes the prefix
+/// takes.
+#[test]
+fn a_subtree_view_conforms() {
+    use kms_storage::{KeyPrefix, Subtree};
+    let failures: Vec<String> = block_on(async {
+        let mut failures = Vec::new();
+        for case in cases() {
+            let store = Subtree::new(MemoryStore::new(), &KeyPrefix::new("apps/AAAAAAAAAAAAAAAAAAAAAA").unwrap());
+            if let Err(f) = case.run(&store).await {
+                failures.push(f.to_string());
+            }
+        }
+        failures
+    });
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Nothing written through a view is seen outside its prefix, and nothing
+/// outside it is seen through the view.
+#[test]
+fn a_subtree_view_reaches_only_its_subtree() {
+    use std::rc::Rc;
+
+    use kms_storage::{KeyPrefix, StoreKey, Subtree, WriteBatch};
+    block_on(async {
+        let root = Rc::new(MemoryStore::new());
+        let a = Subtree::new(Rc::clone(&root), &KeyPrefix::new("apps/a").unwrap());
+        let b = Subtree::new(Rc::clone(&root), &KeyPrefix::new("apps/b").unwrap());
+        let key = StoreKey::new("users/alice/meta").unwrap();
+        let mut batch = WriteBatch::new();
+        batch.put(&key, b"A's alice".to_vec()).unwrap();
+        a.commit(batch).await.unwrap();
+        let mut batch = WriteBatch::new();
+        batch.put(&key, b"root alice".to_vec()).unwrap();
+        root.commit(batch).await.unwrap();
+
+        assert_eq!(a.get(&key).await.unwrap().as_deref(), Some(&b"A's alice"[..]));
+        assert_eq!(b.get(&key).await.unwrap(), None);
+        assert_eq!(root.get(&key).await.unwrap().as_deref(), Some(&b"root alice"[..]));
+        assert_eq!(
+            root.get(&StoreKey::new("apps/a/users/alice/meta").unwrap()).await.unwrap().as_deref(),
+            Some(&b"A's alice"[..])
+        );
+        // Listings return the view's own keys, and only those.
+        let users = KeyPrefix::new("users").unwrap();
+        assert_eq!(a.list(&users, 10).await.unwrap(), vec![(key.clone(), b"A's alice".to_vec())]);
+        assert!(b.list(&users, 10).await.unwrap().is_empty());
+        // A precondition names the view's key: B's "absent" holds although
+        // A and the root hold the same path.
+        let mut batch = WriteBatch::new();
+        batch.expect_absent(&key).unwrap().put(&key, b"B's alice".to_vec()).unwrap();
+        b.commit(batch).await.unwrap();
+        assert_eq!(a.get(&key).await.unwrap().as_deref(), Some(&b"A's alice"[..]));
+        // A key too deep for the view is refused, not cut.
+        let deep = StoreKey::new("a/b/c/d/e/f/g").unwrap();
+        assert!(matches!(a.get(&deep).await, Err(kms_storage::StoreError::InvalidKey(_))));
+    });
+}
+
 #[test]
 fn run_all_passes_on_a_conforming_store() {
     assert_eq!(block_on(run_all(&|| Box::new(MemoryStore::new()))), Ok(()));

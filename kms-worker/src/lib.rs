@@ -15,6 +15,7 @@
 //! It refuses to know its platform: natively it runs in-process (the `kms`
 //! CLI, tests); in the browser the same engine runs in a WASM worker.
 
+pub mod apps;
 pub mod config;
 pub mod crypto;
 mod engine;

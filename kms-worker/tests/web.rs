@@ -42,6 +42,17 @@ async fn webcrypto_pbkdf2_matches_published_vectors_and_the_pbkdf2_crate() {
     assert_eq!(*native, *webcrypto);
 }
 
+const HOST_A: &str = "http://localhost:8080";
+const HOST_B: &str = "http://localhost:8082";
+
+/// `KmsWorker::bind`: the app's id, or the error's message.
+async fn bind(worker: &KmsWorker, host: &str) -> Result<String, String> {
+    match JsFuture::from(worker.bind(host.into())).await {
+        Ok(app) => Ok(app.as_string().unwrap()),
+        Err(e) => Err(js_sys::Reflect::get(&e, &"message".into()).unwrap().as_string().unwrap()),
+    }
+}
+
 async fn call(worker: &KmsWorker, id: u64, method: &str, params: Value) -> Value {
     let request = json!({"v": 1, "id": id, "method": method, "params": params}).to_string();
     let response = JsFuture::from(worker.handle(request)).await.unwrap();
@@ -54,15 +65,26 @@ async fn call(worker: &KmsWorker, id: u64, method: &str, params: Value) -> Value
 async fn the_exported_worker_answers_the_protocol_over_indexeddb() {
     let db = "kms-web-worker-test";
     IndexedDbStore::delete(db).await.unwrap();
-    let options = json!({"db_name": db}).to_string();
+    let options = json!({"db_name": db, "allowed_hosts": [HOST_A, HOST_B]}).to_string();
     let passphrase = "a passphrase typed in the iframe";
 
     let worker = KmsWorker::open(options.clone()).await.unwrap();
+    // Until the frame names its host, only `info` is answered.
+    let early = call(
+        &worker,
+        1,
+        "setup",
+        json!({"user": "alice", "enrollment": {"kind": "passphrase", "passphrase": passphrase}}),
+    )
+    .await;
+    assert_eq!(early["error"]["code"], json!("invalid_input"), "{early}");
     let info = call(&worker, 1, "info", json!({})).await;
     // The relying party is the worker's own host, not something it was told.
     let location = js_sys::Reflect::get(&js_sys::global(), &"location".into()).unwrap();
     let hostname = js_sys::Reflect::get(&location, &"hostname".into()).unwrap().as_string().unwrap();
     assert_eq!(info["result"]["rp_id"], json!(hostname));
+    bind(&worker, HOST_A).await.unwrap();
+    assert!(bind(&worker, HOST_A).await.unwrap_err().contains("already serves"));
     let setup = call(
         &worker,
         2,
@@ -75,9 +97,19 @@ async fn the_exported_worker_answers_the_protocol_over_indexeddb() {
     let kid = key["result"]["kid"].as_str().unwrap().to_owned();
     drop(worker);
 
+    // A frame serving another host, over the same database: alice is not
+    // there for it.
+    let other = KmsWorker::open(options.clone()).await.unwrap();
+    assert!(bind(&other, "https://evil.example").await.unwrap_err().contains("not in allowed_hosts"));
+    bind(&other, HOST_B).await.unwrap();
+    let unknown = call(&other, 1, "list_enrollments", json!({"user": "alice"})).await;
+    assert_eq!(unknown["error"]["code"], json!("not_found"), "{unknown}");
+    drop(other);
+
     // A new engine over the same database (a worker restart, a reload): the
     // user, the key and the unlock are still there; the session is not.
     let worker = KmsWorker::open(options).await.unwrap();
+    bind(&worker, HOST_A).await.unwrap();
     let locked = call(&worker, 4, "session_status", json!({"user": "alice", "session": session})).await;
     assert_eq!(locked["error"]["code"], json!("locked"));
     let wrong = call(
@@ -110,6 +142,7 @@ async fn bad_worker_options_are_refused_with_a_message() {
         (r#"{"db_name": ""}"#, "db_name must be"),
         // The relying party is never an option.
         (r#"{"db_name": "kms", "rp_id": "evil.example"}"#, "unknown field `rp_id`"),
+        (r#"{"allowed_hosts": ["http://a.test"], "host_groups": {"g": ["http://b.test"]}}"#, "not in allowed_hosts"),
     ];
     for (options, expected) in cases {
         let err = wasm_bindgen::JsValue::from(KmsWorker::open(options.into()).await.expect_err(options));

@@ -90,6 +90,7 @@ function startWorker() {
         allowed_hosts: config.allowed_hosts,
         ...(Number.isSafeInteger(config.session_ttl_ms) ? { session_ttl_ms: config.session_ttl_ms } : {}),
         ...(Number.isSafeInteger(config.max_lease_lifetime_s) ? { max_lease_lifetime_s: config.max_lease_lifetime_s } : {}),
+        ...(config.host_groups && typeof config.host_groups === 'object' ? { host_groups: config.host_groups } : {}),
       },
     });
   });
@@ -104,7 +105,21 @@ function onWorkerMessage(event) {
     pending.resolve(m.body);
   } else if (m && m.t === 'dropped') {
     stats.worker_dropped = m.count;
+  } else if (m && (m.t === 'bound' || m.t === 'bind_failed') && bindWaiter) {
+    const waiter = bindWaiter;
+    bindWaiter = null;
+    if (m.t === 'bound') waiter.resolve(m.app); else waiter.reject(new Error(String(m.message)));
   }
+}
+
+// Tells the engine which host this frame serves (the origin the handshake
+// verified): its users are that host's app's users (docs/browser.md 2.5).
+let bindWaiter = null;
+function bindHost(origin) {
+  return new Promise((resolve, reject) => {
+    bindWaiter = { resolve, reject };
+    worker.postMessage({ t: 'bind', origin });
+  });
 }
 
 // One RPC to the engine: the JSON envelope of docs/rpc.md. Resolves with the
@@ -170,6 +185,13 @@ window.addEventListener('message', async (event) => {
   }
   if (!config.allowed_hosts.includes(event.origin) || hostOrigin !== null) return drop();
   hostOrigin = event.origin;
+  try {
+    await bindHost(hostOrigin);
+  } catch (e) {
+    event.ports[0].postMessage({ t: 'fatal', error: { code: 'internal', message: e.message } });
+    status(`The key manager could not start: ${e.message}`);
+    return;
+  }
   port = event.ports[0];
   port.onmessage = onHostMessage;
   port.postMessage({ t: 'ready', v: PROTOCOL, info });

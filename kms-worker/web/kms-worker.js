@@ -4,10 +4,14 @@
 // and answers one JSON request at a time.
 //
 // Messages it accepts (anything else is dropped and counted):
-//   {t: 'open', options: {db_name, allow_loopback_push, session_ttl_ms, allowed_hosts}}   once
+//   {t: 'open', options: {db_name, allow_loopback_push, session_ttl_ms, max_lease_lifetime_s,
+//                         allowed_hosts, host_groups}}   once
+//   {t: 'bind', origin}   once, after 'ready': the host page the frame serves
+//                         (until then the engine answers `info` only)
 //   {t: 'rpc', id: <positive integer>, body: <JSON text, capped>}
 // Messages it sends:
-//   {t: 'ready'} | {t: 'fatal', message} | {t: 'rpc', id, body} | {t: 'dropped', count}
+//   {t: 'ready'} | {t: 'fatal', message} | {t: 'bound', app} | {t: 'bind_failed', message} |
+//   {t: 'rpc', id, body} | {t: 'dropped', count}
 // A request over the cap is answered with an `invalid_input` response, not
 // dropped, so the frame does not wait for its timeout.
 
@@ -19,6 +23,7 @@ const MAX_BODY_CHARS = 11 * 1024 * 1024;
 
 let engine = null;
 let opening = false;
+let binding = false;
 let dropped = 0;
 let lockName = 'kms-engine';
 
@@ -55,11 +60,24 @@ async function answer(id, body) {
   self.postMessage({ t: 'rpc', id, body: response });
 }
 
+async function bind(origin) {
+  binding = true;
+  try {
+    const app = await engine.bind(origin);
+    self.postMessage({ t: 'bound', app });
+  } catch (e) {
+    self.postMessage({ t: 'bind_failed', message: String(e && e.message ? e.message : e) });
+  }
+}
+
 self.onmessage = (event) => {
   const msg = event.data;
   if (msg === null || typeof msg !== 'object') return drop();
   if (msg.t === 'open' && !opening && msg.options !== null && typeof msg.options === 'object') {
     return void open(msg.options);
+  }
+  if (msg.t === 'bind' && engine !== null && !binding && typeof msg.origin === 'string') {
+    return void bind(msg.origin);
   }
   if (msg.t === 'rpc' && engine !== null && isId(msg.id) && typeof msg.body === 'string') {
     if (msg.body.length > MAX_BODY_CHARS) {

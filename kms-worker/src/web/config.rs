@@ -1,9 +1,12 @@
 //! What the KMS iframe tells the engine when it starts it, and what the
 //! engine reads off its own global scope instead of being told.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
 
+use crate::apps::HostApps;
 use crate::KmsConfig;
 
 /// The longest configuration text accepted.
@@ -32,6 +35,11 @@ struct WebOptions {
     /// at most 30 days).
     #[serde(default)]
     max_lease_lifetime_s: Option<u64>,
+    /// Allowed hosts that share their users, by group name (from
+    /// kms-config.json); every other host is an app of its own
+    /// (`crate::apps`).
+    #[serde(default)]
+    host_groups: BTreeMap<String, Vec<String>>,
 }
 
 /// Most host origins one KMS origin serves.
@@ -46,8 +54,10 @@ fn default_db_name() -> String {
 pub struct WebConfig {
     /// The IndexedDB database name.
     pub db_name: String,
-    /// The engine's configuration.
+    /// The engine's configuration (before it is bound to an app).
     pub engine: KmsConfig,
+    /// The apps of the allowed hosts.
+    pub apps: HostApps,
 }
 
 impl WebConfig {
@@ -66,6 +76,7 @@ impl WebConfig {
         if opts.allowed_hosts.len() > MAX_HOSTS || opts.allowed_hosts.iter().any(|h| h.is_empty() || h.len() > 256) {
             return Err(format!("worker options: allowed_hosts must be at most {MAX_HOSTS} origins"));
         }
+        let apps = HostApps::new(&opts.allowed_hosts, &opts.host_groups).map_err(|e| format!("worker options: {e}"))?;
         let (origin, host) = own_location()?;
         let mut engine = KmsConfig {
             rp_id: host,
@@ -80,7 +91,7 @@ impl WebConfig {
         if let Some(max) = opts.max_lease_lifetime_s {
             engine.max_lease_lifetime_s = max;
         }
-        Ok(Self { db_name: opts.db_name, engine })
+        Ok(Self { db_name: opts.db_name, engine, apps })
     }
 }
 

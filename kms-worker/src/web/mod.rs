@@ -2,9 +2,12 @@
 //! loaded by `kms-worker.js` inside a dedicated module Worker of the KMS
 //! origin, over that origin's IndexedDB.
 //!
-//! The JavaScript side sees one class, [`KmsWorker`]: `open(config)` and
-//! `handle(request) -> response`, both JSON text in the protocol of
-//! `docs/rpc.md`. Everything else (which messages are accepted, from whom,
+//! The JavaScript side sees one class, [`KmsWorker`]: `open(config)`,
+//! `bind(hostOrigin)` and `handle(request) -> response`, the request and
+//! response JSON text in the protocol of `docs/rpc.md`. Until `bind` names
+//! the host page the frame serves (the origin its handshake verified), only
+//! `info` is answered: every other method works on one app's users
+//! (`crate::apps`), and which app that is comes from the host. Everything else (which messages are accepted, from whom,
 //! how big) is decided in front of it, by the KMS iframe and the worker
 //! script; this layer adds only what the platform must supply: the clock
 //! (`Date.now()`), randomness (`crypto.getRandomValues` through getrandom's
@@ -15,14 +18,17 @@ mod clock;
 mod config;
 mod webcrypto;
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use futures::lock::Mutex;
-use kms_core::rpc::RpcError;
-use kms_storage::IndexedDbStore;
+use kms_core::rpc::{Call, Request, Response, RpcError};
+use kms_core::CoreError;
+use kms_storage::{IndexedDbStore, Store};
 use rand_core::OsRng;
 use wasm_bindgen::prelude::*;
 
+use crate::apps;
 use crate::crypto::web::WebCrypto;
 use crate::error::EngineError;
 use crate::{Kms, Platform};
@@ -44,6 +50,18 @@ pub struct KmsWorker {
     // awaits IndexedDB and WebCrypto in the middle of a call, and a second
     // call must not start inside the first.
     engine: Rc<Mutex<Kms<DateClock, OsRng, WebCrypto>>>,
+    /// The whole database, for `bind`.
+    store: Rc<dyn Store>,
+    config: WebConfig,
+    /// The app `bind` chose: set once.
+    bound: Rc<RefCell<Option<String>>>,
+}
+
+/// The platform of an engine in this worker.
+fn platform() -> Result<Platform<DateClock, OsRng, WebCrypto>, EngineError> {
+    let pbkdf2 = WebCryptoPbkdf2::from_global()?;
+    let crypto = WebCrypto::from_global()?;
+    Ok(Platform::native(DateClock, OsRng).with_pbkdf2(Box::new(pbkdf2)).with_crypto(crypto))
 }
 
 impl std::fmt::Debug for KmsWorker {
@@ -59,21 +77,54 @@ impl KmsWorker {
     /// was wrong.
     pub async fn open(config: String) -> Result<KmsWorker, JsError> {
         let web = WebConfig::parse(&config).map_err(|e| JsError::new(&e))?;
-        let store = IndexedDbStore::open(&web.db_name).await.map_err(|e| JsError::new(&e.to_string()))?;
-        let pbkdf2 = WebCryptoPbkdf2::from_global().map_err(js_error)?;
-        let crypto = WebCrypto::from_global().map_err(js_error)?;
-        let platform = Platform::native(DateClock, OsRng).with_pbkdf2(Box::new(pbkdf2)).with_crypto(crypto);
-        let engine = Kms::new(Box::new(store), platform, web.engine).map_err(js_error)?;
-        Ok(Self { engine: Rc::new(Mutex::new(engine)) })
+        let store: Rc<dyn Store> =
+            Rc::new(IndexedDbStore::open(&web.db_name).await.map_err(|e| JsError::new(&e.to_string()))?);
+        // Until `bind`, the engine answers `info` only (see `handle`).
+        let engine = Kms::new(Box::new(Rc::clone(&store)), platform().map_err(js_error)?, web.engine.clone())
+            .map_err(js_error)?;
+        Ok(Self { engine: Rc::new(Mutex::new(engine)), store, config: web, bound: Rc::default() })
+    }
+
+    /// Binds the engine to the app of `host_origin`, the host page the
+    /// frame serves (from its verified handshake, never from the page's
+    /// params): from now on every call works on that app's users, in its
+    /// part of the store, and gate assertions must come from one of its
+    /// pages. Once only; rejects with an `Error` for a host that is not
+    /// allowed or a second bind.
+    pub fn bind(&self, host_origin: String) -> js_sys::Promise {
+        let engine = Rc::clone(&self.engine);
+        let store = Rc::clone(&self.store);
+        let bound = Rc::clone(&self.bound);
+        let config = self.config.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut engine = engine.lock().await;
+            if bound.borrow().is_some() {
+                return Err(JsError::new("this engine already serves a host").into());
+            }
+            let (Some(app), Some(first)) = (config.apps.app_of(&host_origin), config.apps.first()) else {
+                return Err(JsError::new("the host is not in allowed_hosts").into());
+            };
+            let app_store = apps::store_for(store, app, first).await.map_err(js_error)?;
+            let mut engine_config = config.engine.clone();
+            engine_config.allowed_top_origins = app.hosts().to_vec();
+            *engine = Kms::new(app_store, platform().map_err(js_error)?, engine_config).map_err(js_error)?;
+            *bound.borrow_mut() = Some(app.id().to_owned());
+            Ok(JsValue::from_str(app.id()))
+        })
     }
 
     /// Answers one request (JSON text) with one response (JSON text). Never
     /// rejects: every failure is an RPC error response.
     pub fn handle(&self, request: String) -> js_sys::Promise {
         let engine = Rc::clone(&self.engine);
+        let bound = Rc::clone(&self.bound);
         wasm_bindgen_futures::future_to_promise(async move {
             let mut engine = engine.lock().await;
-            let response = engine.handle_json(request.as_bytes()).await;
+            let response = if bound.borrow().is_none() {
+                before_bind(&mut engine, request.as_bytes()).await
+            } else {
+                engine.handle_json(request.as_bytes()).await
+            };
             // The request text may hold a passphrase. The engine parsed it
             // into zeroizing types; this copy is wiped before it is freed
             // (the JS string it came from is immutable and left to the
@@ -82,5 +133,22 @@ impl KmsWorker {
             zeroize::Zeroize::zeroize(&mut request);
             Ok(JsValue::from_str(&String::from_utf8_lossy(&response)))
         })
+    }
+}
+
+/// A request before `bind`: `info` is answered, anything else refused
+/// (`invalid_input`): the engine does not yet know whose users it serves.
+async fn before_bind(engine: &mut Kms<DateClock, OsRng, WebCrypto>, bytes: &[u8]) -> Vec<u8> {
+    match Request::decode(bytes) {
+        Ok(req) if matches!(req.call, Call::Info(_)) => engine.handle_json(bytes).await,
+        Ok(req) => Response {
+            v: req.v,
+            id: Some(req.id),
+            outcome: Err(RpcError::from(EngineError::from(CoreError::invalid(
+                "the KMS frame has not yet said which host it serves: only info is answered",
+            )))),
+        }
+        .encode(),
+        Err((id, e)) => Response::err(id, e).encode(),
     }
 }

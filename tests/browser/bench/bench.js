@@ -11,8 +11,14 @@ const DB_NAME = `kms-bench-${Date.now()}`;
 function startWorker() {
   return new Promise((resolve, reject) => {
     const w = new Worker('./kms-worker.js', { type: 'module' });
-    w.onmessage = (e) => (e.data.t === 'ready' ? resolve(w) : e.data.t === 'fatal' && reject(new Error(e.data.message)));
-    w.postMessage({ t: 'open', options: { db_name: DB_NAME } });
+    // As the KMS frame does: open, then bind the engine to the host it
+    // serves (here this page's own origin), after which it answers calls.
+    w.onmessage = (e) => {
+      if (e.data.t === 'ready') w.postMessage({ t: 'bind', origin: location.origin });
+      else if (e.data.t === 'bound') resolve(w);
+      else if (e.data.t === 'fatal' || e.data.t === 'bind_failed') reject(new Error(e.data.message));
+    };
+    w.postMessage({ t: 'open', options: { db_name: DB_NAME, allowed_hosts: [location.origin] } });
   });
 }
 

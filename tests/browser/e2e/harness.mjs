@@ -24,13 +24,16 @@ export const CHROMIUM_ARGS = [
 /**
  * Starts kms-serve on three loopback ports (host, KMS, third origin; a
  * fourth, `extra`, serves `extraSite` when given; `kmsArgs` adds options of
- * the KMS origin); resolves with the origins.
+ * the KMS origin); resolves with the origins. `secondHost` adds another
+ * allowed host, `second`, serving the same host page (same site as `host`,
+ * so its KMS frame shares the first one's storage partition), and
+ * `hostGroup` puts the two hosts in one group (they share their users).
  * Every port is 0: the system picks a free one and kms-serve announces it.
  * The KMS origin's allowlist (frame-ancestors, kms-config.json) names the
  * host origin, so two kms-serve processes start in turn: the host and the
  * plain sites first, then the KMS origin allowing the host's real port.
  */
-export async function serve({ extraSite = null, kmsArgs = [] } = {}) {
+export async function serve({ extraSite = null, kmsArgs = [], secondHost = false, hostGroup = false } = {}) {
   const serveBin = process.env.KMS_SERVE ?? join(cargoTarget, 'debug/kms-serve');
   if (!existsSync(join(web, 'kms/pkg/kms_worker_bg.wasm'))) throw new Error('run scripts/build-web.sh first');
   const hostRoot = mkdtempSync(join(tmpdir(), 'kms-host-'));
@@ -46,15 +49,21 @@ export async function serve({ extraSite = null, kmsArgs = [] } = {}) {
       '--host', `127.0.0.1:0=${hostRoot}`,
       '--site', `127.0.0.1:0=${join(here, '../third')}`,
       ...(extraSite ? ['--site', `127.0.0.1:0=${extraSite}`] : []),
+      ...(secondHost ? ['--site', `127.0.0.1:0=${hostRoot}`] : []),
     ], 'kms-serve');
     children.push(sites.child);
     // Announced in the order given: the host, then the sites.
-    const [host, third, extra = null] = announced(sites.out, 'kms-serve');
+    const [host, third, ...more] = announced(sites.out, 'kms-serve');
+    const extra = extraSite ? more.shift() : null;
+    const second = secondHost ? more.shift() : null;
     const kms = await startReady(serveBin, [
-      '--kms', `127.0.0.1:0=${join(web, 'kms')}`, '--allow-host', host, ...kmsArgs,
+      '--kms', `127.0.0.1:0=${join(web, 'kms')}`, '--allow-host', host,
+      ...(second ? ['--allow-host', second] : []),
+      ...(second && hostGroup ? ['--host-group', `shop=${host},${second}`] : []),
+      ...kmsArgs,
     ], 'kms-serve');
     children.push(kms.child);
-    return { origins: { host, kms: announced(kms.out, 'kms-serve')[0], third, extra }, close };
+    return { origins: { host, kms: announced(kms.out, 'kms-serve')[0], third, extra, second }, close };
   } catch (e) {
     close();
     throw e;
@@ -252,10 +261,10 @@ export async function virtualAuthenticator(page) {
  * context, started before the file's tests and stopped after them. The
  * returned object's `server` and `context` are set once `before` has run.
  */
-export function suite() {
+export function suite(serveOptions = {}) {
   const s = { server: null, chromium: null, context: null };
   before(async () => {
-    s.server = await serve();
+    s.server = await serve(serveOptions);
     s.chromium = await browser();
     s.context = await s.chromium.newContext();
   });
