@@ -2,7 +2,9 @@
 # Builds the browser bundle: the engine compiled to WASM (release), bound by
 # wasm-bindgen for ES modules, next to the KMS origin's pages, into
 # target/web/kms/ (what a deployer serves on the KMS origin), and the JS
-# client into target/web/client/ (what a PWA copies or imports).
+# client into target/web/client/ (what a PWA copies or imports). Then
+# `kms release manifest` fills kms.html's integrity values and writes
+# target/web/kms/manifest.json (docs/browser.md section 6.2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -27,6 +29,12 @@ cp kms-client/js/kms-client.js kms-client/js/kms-client.d.ts kms-client/js/kms-r
 # and the e2e tests add its demo-config.json.
 cp examples/demo/* "$out/demo/"
 cp kms-client/js/kms-client.js "$out/demo/"
+say "writing the bundle's manifest and kms.html's integrity values (kms release manifest)"
+cargo build -q -p kms-client --bin kms
+commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+"${CARGO_TARGET_DIR:-target}/debug/kms" release manifest "$out/kms" --commit "$commit" --profile wasm-release \
+  --tool "cargo=$("${WASM_CARGO[@]}" --version | awk '{print $2}')" \
+  --tool "wasm-bindgen=$(wasm-bindgen --version | awk '{print $2}')"
 raw=$(stat -c %s "$out/kms/pkg/kms_worker_bg.wasm")
 gz=$(gzip -9 -c "$out/kms/pkg/kms_worker_bg.wasm" | wc -c)
 say "bundle ready in $out/kms: kms_worker_bg.wasm $raw bytes raw, $gz gzipped"

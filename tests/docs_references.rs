@@ -65,6 +65,8 @@ const NOT_IN_THE_TREE: &[&str] = &[
     "target/",
     // The wasm-bindgen output inside `target/web/kms/`.
     "pkg/",
+    // The bundle's manifest, which `kms release manifest` writes beside it.
+    "manifest.json",
     // Tools the scripts install (`.cache/tools`), npm packages.
     ".cache/",
     "node_modules/",

@@ -33,6 +33,9 @@ pub enum ServeError {
     /// another group.
     #[error("--host-group: {0}")]
     InvalidHostGroup(String),
+    /// The KMS bundle's `manifest.json` could not be read or is not one.
+    #[error("the KMS bundle's manifest: {0}")]
+    Manifest(String),
     /// Nothing to serve.
     #[error("nothing to serve: give --kms, --host, --site or --push")]
     NoOrigins,

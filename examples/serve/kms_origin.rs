@@ -21,6 +21,26 @@ pub struct KmsPolicy {
     host_groups: Vec<HostGroup>,
     allow_loopback_push: bool,
     allow_passkey_gate: bool,
+    /// The CSP sources of the bundle page's inline scripts (its import map
+    /// and boot script), from the bundle's `manifest.json`.
+    script_hashes: Vec<String>,
+}
+
+/// Where the bundle lists what its page needs.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// The part of `manifest.json` the server reads.
+#[derive(serde::Deserialize)]
+struct ManifestHashes {
+    #[serde(default)]
+    csp_script_hashes: Vec<String>,
+}
+
+/// A CSP hash source as the manifest writes it: `'sha256-<44 base64>'`.
+fn is_hash_source(s: &str) -> bool {
+    s.strip_prefix("'sha256-").and_then(|r| r.strip_suffix('\'')).is_some_and(|b| {
+        b.len() == 44 && b.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'='))
+    })
 }
 
 /// The body of `/kms-config.json`. The iframe reads its host allowlist from
@@ -49,7 +69,13 @@ impl KmsPolicy {
         if unique.is_empty() {
             return Err(ServeError::NoAllowedHosts);
         }
-        Ok(Self { allowed_hosts: unique, host_groups: Vec::new(), allow_loopback_push, allow_passkey_gate: true })
+        Ok(Self {
+            allowed_hosts: unique,
+            host_groups: Vec::new(),
+            allow_loopback_push,
+            allow_passkey_gate: true,
+            script_hashes: Vec::new(),
+        })
     }
 
     /// Hosts that share their users: each group's hosts must be allowed
@@ -85,6 +111,25 @@ impl KmsPolicy {
         Self { allow_passkey_gate: false, ..self }
     }
 
+    /// Allows the inline scripts of the bundle in `dir`: the hashes its
+    /// `manifest.json` lists (`kms release manifest`). A directory without
+    /// a manifest adds none; a manifest that does not parse, or lists
+    /// anything but SHA-256 hash sources, is refused.
+    pub fn with_bundle_manifest(self, dir: &std::path::Path) -> Result<Self, ServeError> {
+        let path = dir.join(MANIFEST_FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(self),
+            Err(e) => return Err(ServeError::Manifest(format!("{}: {e}", path.display()))),
+        };
+        let m: ManifestHashes =
+            serde_json::from_slice(&bytes).map_err(|e| ServeError::Manifest(format!("{}: {e}", path.display())))?;
+        if let Some(bad) = m.csp_script_hashes.iter().find(|h| !is_hash_source(h)) {
+            return Err(ServeError::Manifest(format!("{}: not a CSP hash source: {bad:.60}", path.display())));
+        }
+        Ok(Self { script_hashes: m.csp_script_hashes, ..self })
+    }
+
     /// The origins allowed to embed the KMS iframe.
     pub fn allowed_hosts(&self) -> &[AllowedOrigin] {
         &self.allowed_hosts
@@ -92,12 +137,14 @@ impl KmsPolicy {
 
     /// The `Content-Security-Policy` of every KMS response: only the
     /// origin's own scripts, worker and WASM (`'wasm-unsafe-eval'` allows
-    /// compiling WebAssembly, not `eval`), no plugins, no `<base>`, no form
+    /// compiling WebAssembly, not `eval`), and the page's two inline
+    /// scripts by their hashes (from the bundle's manifest), no plugins, no `<base>`, no form
     /// posts, and framing only by the allowed hosts.
     pub fn content_security_policy(&self) -> String {
         let ancestors: Vec<&str> = self.allowed_hosts.iter().map(AllowedOrigin::as_str).collect();
+        let hashes: String = self.script_hashes.iter().map(|h| format!(" {h}")).collect();
         format!(
-            "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'; \
+            "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'{hashes}; worker-src 'self'; connect-src 'self'; \
              style-src 'self'; img-src 'self'; frame-ancestors {}; base-uri 'none'; form-action 'none'",
             ancestors.join(" ")
         )

@@ -74,6 +74,7 @@ fn main() -> ExitCode {
     if let Some(spec) = cli.kms {
         let policy = match KmsPolicy::new(cli.allow_host, cli.allow_loopback_push)
             .and_then(|p| p.with_host_groups(cli.host_group))
+            .and_then(|p| p.with_bundle_manifest(spec.dir()))
         {
             Ok(policy) if cli.forbid_passkey_gate => policy.forbid_passkey_gate(),
             Ok(policy) => policy,

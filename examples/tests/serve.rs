@@ -146,6 +146,26 @@ fn kms_config_is_generated_from_the_flags_and_wins_over_a_file() {
 }
 
 #[test]
+fn the_bundle_manifest_s_inline_script_hashes_go_into_the_csp() {
+    let dir = TempDir::new().unwrap();
+    let policy = KmsPolicy::new(vec![AllowedOrigin::parse("http://localhost:8080").unwrap()], false).unwrap();
+    // No manifest: the policy as it was.
+    assert_eq!(policy.clone().with_bundle_manifest(dir.path()).unwrap(), policy);
+    let hash = format!("'sha256-{}='", "A".repeat(43));
+    std::fs::write(dir.path().join("manifest.json"), format!(r#"{{"v":1,"csp_script_hashes":["{hash}"]}}"#)).unwrap();
+    let csp = policy.clone().with_bundle_manifest(dir.path()).unwrap().content_security_policy();
+    assert!(csp.contains(&format!("script-src 'self' 'wasm-unsafe-eval' {hash};")), "{csp}");
+    for bad in [
+        r#"{"csp_script_hashes":["'unsafe-inline'"]}"#,
+        r#"{"csp_script_hashes":["'sha256-x'; script-src *"]}"#,
+        "not json",
+    ] {
+        std::fs::write(dir.path().join("manifest.json"), bad).unwrap();
+        assert!(matches!(policy.clone().with_bundle_manifest(dir.path()), Err(ServeError::Manifest(_))), "{bad}");
+    }
+}
+
+#[test]
 fn host_groups_go_into_the_config_and_name_allowed_hosts_only() {
     let a = AllowedOrigin::parse("http://localhost:8080").unwrap();
     let b = AllowedOrigin::parse("http://localhost:8082").unwrap();

@@ -53,6 +53,11 @@ export interface ConnectOptions {
   uiTimeoutMs?: number;
   /** Timeout of loading and connecting (default 30 s). */
   readyTimeoutMs?: number;
+  /**
+   * The build id the KMS must run (a release's manifest `build`, or its
+   * first 12 or more hex digits); another build is refused with `integrity`.
+   */
+  expectBuild?: string;
 }
 
 /** What a page learns of an opened session: never the token. */
@@ -79,6 +84,8 @@ export declare class Kms {
   static connect(options: ConnectOptions): Promise<Kms>;
   /** The KMS's `info` answer at connection time. */
   readonly info: Result<'info'>;
+  /** The build id (64 hex digits) of the bundle the KMS frame runs. */
+  readonly build: string;
   /** Messages from the frame that did not fit the protocol. */
   readonly dropped: number;
   /** Called when the KMS frame needs the user (`true`) and when it is done (`false`). */

@@ -63,6 +63,8 @@ export class Kms {
   #closed = false;
   /** Public facts about the KMS (its `info` answer at connection time). */
   info;
+  /** The build the KMS frame runs: the SHA-256 build id (64 hex digits) of its bundle's manifest. */
+  build;
   /** Messages from the frame that did not fit the protocol, dropped. */
   dropped = 0;
   /** Called with `true` when the KMS frame needs the user (a passphrase, a passkey), `false` after. */
@@ -76,12 +78,17 @@ export class Kms {
 
   /**
    * Embeds the KMS iframe and connects to it.
+   * `expectBuild` (the build id of a release, or its first 12 or more hex
+   * digits) refuses a KMS that reports another build, with `integrity`.
    * @param {{kmsOrigin: string, container?: Element, iframe?: HTMLIFrameElement, path?: string,
-   *          timeoutMs?: number, uiTimeoutMs?: number, readyTimeoutMs?: number}} options
+   *          timeoutMs?: number, uiTimeoutMs?: number, readyTimeoutMs?: number, expectBuild?: string}} options
    */
   static async connect(options) {
     if (!options || typeof options.kmsOrigin !== 'string') throw new KmsError('invalid_input', 'connect: kmsOrigin is required');
     const kmsOrigin = exactOrigin(options.kmsOrigin);
+    if (options.expectBuild !== undefined && (typeof options.expectBuild !== 'string' || !/^[0-9a-f]{12,64}$/.test(options.expectBuild))) {
+      throw new KmsError('invalid_input', 'connect: expectBuild is a build id (12 to 64 lowercase hex digits)');
+    }
     const opts = { ...DEFAULTS, ...options, kmsOrigin };
     const iframe = opts.iframe ?? document.createElement('iframe');
     // WebAuthn inside a cross-origin iframe needs the permissions delegated;
@@ -109,7 +116,13 @@ export class Kms {
       this.#port.onmessage = (event) => {
         const m = event.data;
         if (m && m.t === 'ready' && m.v === PROTOCOL && m.info) {
+          const expected = this.#options.expectBuild;
+          if (expected !== undefined && !(typeof m.build === 'string' && m.build.startsWith(expected))) {
+            reject(new KmsError('integrity', `the KMS runs build ${String(m.build).slice(0, 12)}, not the expected ${expected.slice(0, 12)}`));
+            return;
+          }
           this.info = m.info;
+          this.build = m.build;
           this.#port.onmessage = (e) => this.#onMessage(e.data);
           resolve(this);
         } else if (m && m.t === 'fatal' && m.error) {

@@ -43,6 +43,22 @@ const workerCalls = new Map(); // id -> {resolve, timer}
 const $ = (id) => document.getElementById(id);
 function status(text) { $('kms-status').textContent = text; }
 
+// This script runs: the page's boot script leaves connects to it.
+window.kmsFrameRunning = true;
+
+// What this build is (kms.html's data block, written by the build): the
+// build id and the SRI value of every file of the bundle. The worker
+// script, the engine's JS glue and its WASM are checked against it before
+// they run (docs/browser.md section 6.2).
+function readBuild() {
+  try {
+    const b = JSON.parse($('kms-build').textContent);
+    if (typeof b.build === 'string' && /^[0-9a-f]{64}$/.test(b.build) && b.files && typeof b.files === 'object') return b;
+  } catch { /* below */ }
+  return null;
+}
+const BUILD = readBuild();
+
 function drop() { stats.dropped += 1; }
 
 class KmsFailure extends Error {
@@ -66,7 +82,25 @@ async function loadConfig() {
   return c;
 }
 
-function startWorker() {
+// A file of the bundle, fetched with its SRI value from the build: the
+// browser refuses it (TypeError) unless its bytes match.
+async function checkFile(path) {
+  const integrity = BUILD.files[path];
+  if (typeof integrity !== 'string') throw new KmsFailure('integrity', `${path} is not part of this build`);
+  try {
+    const response = await fetch(new URL(`./${path}`, import.meta.url), { integrity, cache: 'no-cache', credentials: 'omit' });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  } catch (e) {
+    throw new KmsFailure('integrity', `the key manager's ${path} does not match this build (integrity): it will not run (${e.message})`);
+  }
+}
+
+async function startWorker() {
+  // A module worker has no integrity attribute: the script is fetched and
+  // checked first, and the worker is started from the same URL (the HTTP
+  // cache serves the checked bytes unless the origin changes them in
+  // between; docs/browser.md 6.2 says what this leaves open).
+  await checkFile('kms-worker.js');
   return new Promise((resolve, reject) => {
     const w = new Worker(new URL('./kms-worker.js', import.meta.url), { type: 'module', name: 'kms-engine' });
     const timer = setTimeout(() => reject(new Error('the engine did not start in time')), WORKER_START_TIMEOUT_MS);
@@ -78,12 +112,14 @@ function startWorker() {
         resolve(w);
       } else if (m && m.t === 'fatal') {
         clearTimeout(timer);
-        reject(new Error(String(m.message)));
+        reject(new KmsFailure(m.code === 'integrity' ? 'integrity' : 'internal', String(m.message)));
       }
     };
     w.onerror = (e) => { clearTimeout(timer); reject(new Error(e.message || 'the engine failed to load')); };
     w.postMessage({
       t: 'open',
+      // What the worker checks its engine against before it runs it.
+      integrity: { glue: BUILD.files['pkg/kms_worker.js'], wasm: BUILD.files['pkg/kms_worker_bg.wasm'] },
       options: {
         db_name: config.db_name ?? 'kms',
         allow_loopback_push: config.allow_loopback_push === true,
@@ -153,13 +189,16 @@ function rpc(method, params) {
 
 const started = (async () => {
   config = await loadConfig();
+  if (BUILD === null) throw new KmsFailure('integrity', 'this page carries no build data: serve the bundle scripts/build-web.sh wrote');
   worker = await startWorker();
   info = await rpc('info', {});
   // The database is the only copy of the wrapped master secrets: ask the
   // browser not to evict it under storage pressure (best effort; the
   // browser may say no).
   navigator.storage?.persist?.().catch(() => {});
-  status('Key manager ready.');
+  // A stylesheet that failed its check (the page's boot script saw it).
+  if (window.kmsIntegrityFailure) throw new KmsFailure('integrity', window.kmsIntegrityFailure);
+  status(`Key manager ready (build ${BUILD.build.slice(0, 12)}).`);
 })();
 started.catch((e) => status(`The key manager could not start: ${e.message}`));
 
@@ -179,7 +218,7 @@ window.addEventListener('message', async (event) => {
   } catch (e) {
     // Tell an allowed host why nothing will work; tell nobody else anything.
     if (config && config.allowed_hosts.includes(event.origin)) {
-      event.ports[0].postMessage({ t: 'fatal', error: { code: 'internal', message: e.message } });
+      event.ports[0].postMessage({ t: 'fatal', error: { code: e.code === 'integrity' ? 'integrity' : 'internal', message: e.message } });
     }
     return;
   }
@@ -194,8 +233,8 @@ window.addEventListener('message', async (event) => {
   }
   port = event.ports[0];
   port.onmessage = onHostMessage;
-  port.postMessage({ t: 'ready', v: PROTOCOL, info });
-  status(`Key manager ready for ${hostOrigin}.`);
+  port.postMessage({ t: 'ready', v: PROTOCOL, info, build: BUILD.build });
+  status(`Key manager ready for ${hostOrigin} (build ${BUILD.build.slice(0, 12)}).`);
 });
 
 // ---- host requests ----------------------------------------------------------
@@ -294,7 +333,7 @@ function finishUi(error, result) {
   $('kms-gate-ack').checked = false;
   $('kms-terms').replaceChildren();
   port.postMessage({ t: 'attention', needed: false });
-  status(`Key manager ready for ${hostOrigin}.`);
+  status(`Key manager ready for ${hostOrigin} (build ${BUILD.build.slice(0, 12)}).`);
   if (error) r.reject(error); else r.resolve(result);
   if (uiQueue.length > 0) nextUi();
 }

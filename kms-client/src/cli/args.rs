@@ -65,6 +65,30 @@ pub enum Command {
     /// Delete a user for good.
     #[command(subcommand)]
     User(UserCmd),
+    /// Release tools: the manifest of a built KMS-origin bundle.
+    #[command(subcommand)]
+    Release(ReleaseCmd),
+}
+
+/// Release commands (need no store).
+#[derive(Debug, Subcommand)]
+pub enum ReleaseCmd {
+    /// Hash every file of a built KMS-origin bundle, fill kms.html's
+    /// integrity placeholders and write DIR/manifest.json
+    /// (scripts/build-web.sh runs it).
+    Manifest {
+        /// The bundle, e.g. target/web/kms.
+        dir: std::path::PathBuf,
+        /// The commit it was built from.
+        #[arg(long)]
+        commit: String,
+        /// A tool and its version, NAME=VERSION; repeatable.
+        #[arg(long = "tool", value_name = "NAME=VERSION")]
+        tools: Vec<String>,
+        /// The build profile.
+        #[arg(long)]
+        profile: String,
+    },
 }
 
 /// User commands.

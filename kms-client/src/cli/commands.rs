@@ -12,7 +12,7 @@ use kms_worker::{Kms, KmsConfig, Platform};
 use rand_core::OsRng;
 use serde_json::json;
 
-use super::args::{parse_ttl, Args, AuditCmd, Command, EnrollmentsCmd, JwtCmd, VapidCmd};
+use super::args::{parse_ttl, Args, AuditCmd, Command, EnrollmentsCmd, JwtCmd, ReleaseCmd, VapidCmd};
 use super::prompt::Prompter;
 use crate::client::{KmsClient, Session};
 use crate::native::{default_store_path, SystemClock};
@@ -71,9 +71,12 @@ pub(super) fn out(json_mode: bool, value: serde_json::Value, text: impl FnOnce()
 
 /// Runs one command.
 pub async fn run(args: Args) -> Result<(), CliError> {
-    // Relay-side tools need no store.
+    // Relay-side and release tools need no store.
     if let Command::Push(cmd) = args.command {
         return super::relay::push(args.json, cmd);
+    }
+    if let Command::Release(ReleaseCmd::Manifest { dir, commit, tools, profile }) = &args.command {
+        return super::release::manifest(args.json, dir, commit, tools, profile);
     }
     // Verifying needs no store and no engine: only the file.
     // Verifying needs no store and no engine, only the file, unless the
@@ -155,7 +158,9 @@ pub async fn run(args: Args) -> Result<(), CliError> {
         Command::Audit(cmd) => return super::audit::run(&client, &prompt, j, cmd).await,
         Command::Subscription(cmd) => return super::relay::subscription(&client, &prompt, j, cmd).await,
         Command::Lease(cmd) => return super::relay::lease(&client, &prompt, j, cmd).await,
-        Command::Push(_) => return Err(CliError::Usage("internal: push runs without a store".into())),
+        Command::Push(_) | Command::Release(_) => {
+            return Err(CliError::Usage("internal: push and release run without a store".into()))
+        }
         Command::User(cmd) => return super::audit::user(&client, &prompt, j, cmd).await,
         Command::Vapid(cmd) => vapid(&client, &prompt, j, cmd).await?,
         Command::Jwt(JwtCmd::Sign { user, aud, sub, ttl, jti, header }) => {

@@ -9,6 +9,7 @@ mod files;
 pub mod inputs;
 mod prompt;
 mod relay;
+mod release;
 
 pub use args::Args;
 pub use commands::{run, CliError};

@@ -8,7 +8,12 @@ const out = document.getElementById('out');
 
 const DB_NAME = `kms-bench-${Date.now()}`;
 
-function startWorker() {
+async function startWorker() {
+  // The engine's integrity values, as the frame passes them (from the
+  // bundle's manifest here; kms.html carries the same).
+  const manifest = await (await fetch('./manifest.json')).json();
+  const sri = (path) => manifest.files.find((f) => f.path === path).sri;
+  const integrity = { glue: sri('pkg/kms_worker.js'), wasm: sri('pkg/kms_worker_bg.wasm') };
   return new Promise((resolve, reject) => {
     const w = new Worker('./kms-worker.js', { type: 'module' });
     // As the KMS frame does: open, then bind the engine to the host it
@@ -18,7 +23,7 @@ function startWorker() {
       else if (e.data.t === 'bound') resolve(w);
       else if (e.data.t === 'fatal' || e.data.t === 'bind_failed') reject(new Error(e.data.message));
     };
-    w.postMessage({ t: 'open', options: { db_name: DB_NAME, allowed_hosts: [location.origin] } });
+    w.postMessage({ t: 'open', integrity, options: { db_name: DB_NAME, allowed_hosts: [location.origin] } });
   });
 }
 

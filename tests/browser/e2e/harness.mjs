@@ -28,14 +28,15 @@ export const CHROMIUM_ARGS = [
  * allowed host, `second`, serving the same host page (same site as `host`,
  * so its KMS frame shares the first one's storage partition), and
  * `hostGroup` puts the two hosts in one group (they share their users).
+ * `kmsDir` serves another bundle than target/web/kms on the KMS origin.
  * Every port is 0: the system picks a free one and kms-serve announces it.
  * The KMS origin's allowlist (frame-ancestors, kms-config.json) names the
  * host origin, so two kms-serve processes start in turn: the host and the
  * plain sites first, then the KMS origin allowing the host's real port.
  */
-export async function serve({ extraSite = null, kmsArgs = [], secondHost = false, hostGroup = false } = {}) {
+export async function serve({ extraSite = null, kmsArgs = [], secondHost = false, hostGroup = false, kmsDir = join(web, 'kms') } = {}) {
   const serveBin = process.env.KMS_SERVE ?? join(cargoTarget, 'debug/kms-serve');
-  if (!existsSync(join(web, 'kms/pkg/kms_worker_bg.wasm'))) throw new Error('run scripts/build-web.sh first');
+  if (!existsSync(join(kmsDir, 'pkg/kms_worker_bg.wasm'))) throw new Error('run scripts/build-web.sh first');
   const hostRoot = mkdtempSync(join(tmpdir(), 'kms-host-'));
   cpSync(join(here, '../host'), hostRoot, { recursive: true });
   cpSync(join(repo, 'kms-client/js/kms-client.js'), join(hostRoot, 'kms-client.js'));
@@ -57,7 +58,7 @@ export async function serve({ extraSite = null, kmsArgs = [], secondHost = false
     const extra = extraSite ? more.shift() : null;
     const second = secondHost ? more.shift() : null;
     const kms = await startReady(serveBin, [
-      '--kms', `127.0.0.1:0=${join(web, 'kms')}`, '--allow-host', host,
+      '--kms', `127.0.0.1:0=${kmsDir}`, '--allow-host', host,
       ...(second ? ['--allow-host', second] : []),
       ...(second && hostGroup ? ['--host-group', `shop=${host},${second}`] : []),
       ...kmsArgs,

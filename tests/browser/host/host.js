@@ -28,6 +28,8 @@ async function settle(promise) {
 }
 
 window.host = { Kms, KmsError, verifyJwt, settle, kmsOrigin, kms: null, connectError: null };
-window.host.ready = Kms.connect({ kmsOrigin, container: document.getElementById('kms-slot') })
+// `?expectBuild=` pins the KMS build (the integrity tests).
+const expectBuild = params.get('expectBuild') ?? undefined;
+window.host.ready = Kms.connect({ kmsOrigin, container: document.getElementById('kms-slot'), expectBuild })
   .then((kms) => { window.host.kms = kms; return true; })
   .catch((e) => { window.host.connectError = `${e.code}: ${e.message}`; return false; });

@@ -1,0 +1,243 @@
+//! `kms release manifest DIR`: what a built KMS-origin bundle is, file by
+//! file, and the integrity values its page carries.
+//!
+//! `scripts/build-web.sh` runs it on `target/web/kms/` after copying the
+//! files. It
+//!
+//! 1. hashes every file but `kms.html` and `manifest.json` (SHA-256, and
+//!    SHA-384 in Subresource Integrity form);
+//! 2. renders `kms.html` from its template: `{{sri:PATH}}` becomes the SRI
+//!    value of PATH, `{{build-json}}` the JSON the frame and the worker
+//!    check their code against (the build id and every file's SRI value);
+//! 3. writes `manifest.json`: the build id, the commit, the toolchain, the
+//!    profile, every file served (`kms.html` included) with its size and
+//!    hashes, and the CSP hashes of the page's inline scripts (the import
+//!    map and the boot script), which the origin's `script-src` must list.
+//!
+//! The build id is SHA-256 over the sorted `path sha256` lines of every file
+//! but `kms.html`: the page carries it, so it cannot cover the page itself;
+//! `manifest.json` does.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use serde::Serialize;
+use sha2::{Digest as _, Sha256, Sha384};
+
+use super::commands::{out, CliError};
+
+/// The page rendered from its template.
+const PAGE: &str = "kms.html";
+/// The manifest written.
+const MANIFEST: &str = "manifest.json";
+/// Most files a bundle may hold.
+const MAX_FILES: usize = 256;
+/// Largest file hashed (the WASM is about 1.3 MB).
+const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// The manifest's format.
+const MANIFEST_FORMAT: u32 = 1;
+
+fn usage(what: impl std::fmt::Display) -> CliError {
+    CliError::Usage(what.to_string())
+}
+
+/// One file as the manifest lists it.
+#[derive(Serialize)]
+struct FileEntry {
+    path: String,
+    size: u64,
+    sha256: String,
+    /// `sha384-<base64>`, the form of an `integrity` attribute.
+    sri: String,
+}
+
+#[derive(Serialize)]
+struct Manifest<'a> {
+    v: u32,
+    build: &'a str,
+    commit: &'a str,
+    profile: &'a str,
+    toolchain: &'a BTreeMap<String, String>,
+    /// `'sha256-…'` sources for the CSP `script-src` of the KMS origin.
+    csp_script_hashes: Vec<String>,
+    files: Vec<FileEntry>,
+}
+
+/// What the page carries for the frame and the worker.
+#[derive(Serialize)]
+struct PageBuild<'a> {
+    build: &'a str,
+    files: BTreeMap<&'a str, &'a str>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn entry(path: String, bytes: &[u8]) -> FileEntry {
+    FileEntry {
+        path,
+        size: u64::try_from(bytes.len()).unwrap_or(u64::MAX),
+        sha256: hex(&Sha256::digest(bytes)),
+        sri: format!("sha384-{}", base64::engine::general_purpose::STANDARD.encode(Sha384::digest(bytes))),
+    }
+}
+
+/// Every file under `dir` (relative, `/`-separated, sorted), without the
+/// manifest.
+fn files_under(dir: &Path) -> Result<Vec<(String, PathBuf)>, CliError> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(d) = pending.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|e| usage(format!("cannot read {}: {e}", d.display())))?;
+        for e in entries {
+            let e = e.map_err(|e| usage(format!("cannot read {}: {e}", d.display())))?;
+            let kind = e.file_type().map_err(|e| usage(format!("{}: {e}", e)))?;
+            let path = e.path();
+            if kind.is_dir() {
+                pending.push(path);
+            } else if kind.is_file() {
+                let rel = path.strip_prefix(dir).map_err(|_| usage("a file outside the bundle"))?;
+                let rel: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+                let rel = rel.join("/");
+                if rel != MANIFEST {
+                    found.push((rel, path));
+                }
+            } else {
+                return Err(usage(format!("{}: only files and directories may be in a bundle", path.display())));
+            }
+            if found.len() > MAX_FILES {
+                return Err(usage(format!("more than {MAX_FILES} files under {}", dir.display())));
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, CliError> {
+    let meta = std::fs::metadata(path).map_err(|e| usage(format!("{}: {e}", path.display())))?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(usage(format!("{}: larger than {MAX_FILE_BYTES} bytes", path.display())));
+    }
+    std::fs::read(path).map_err(|e| usage(format!("{}: {e}", path.display())))
+}
+
+/// The page with its placeholders filled; an unknown or leftover one is an
+/// error, so a page never ships half-rendered.
+fn render(template: &str, sri: &BTreeMap<String, String>, build_json: &str) -> Result<String, CliError> {
+    let mut out = String::with_capacity(template.len() + 4096);
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find("}}").ok_or_else(|| usage(format!("{PAGE}: an unclosed {{{{")))?;
+        let name = &after[..end];
+        match name.strip_prefix("sri:") {
+            Some(path) => out.push_str(sri.get(path).ok_or_else(|| usage(format!("{PAGE}: no file {path} to hash")))?),
+            None if name == "build-json" => out.push_str(build_json),
+            None => return Err(usage(format!("{PAGE}: unknown placeholder {name}"))),
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The `'sha256-…'` CSP source of each inline script of `page` (a script
+/// element without `src`), data blocks (`type="application/json"`) aside.
+fn inline_script_hashes(page: &str) -> Vec<String> {
+    let mut hashes = Vec::new();
+    let mut rest = page;
+    while let Some(open) = rest.find("<script") {
+        let Some(tag_end) = rest[open..].find('>').map(|i| open + i) else { break };
+        let tag = &rest[open..tag_end];
+        let Some(close) = rest[tag_end..].find("</script>").map(|i| tag_end + i) else { break };
+        let body = &rest[tag_end + 1..close];
+        if !tag.contains(" src=") && !tag.contains("application/json") {
+            hashes.push(format!(
+                "'sha256-{}'",
+                base64::engine::general_purpose::STANDARD.encode(Sha256::digest(body.as_bytes()))
+            ));
+        }
+        rest = &rest[close + "</script>".len()..];
+    }
+    hashes
+}
+
+/// `kms release manifest`.
+pub(super) fn manifest(j: bool, dir: &Path, commit: &str, tools: &[String], profile: &str) -> Result<(), CliError> {
+    let toolchain: BTreeMap<String, String> = tools
+        .iter()
+        .map(|t| {
+            t.split_once('=')
+                .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                .ok_or_else(|| usage(format!("--tool {t}: expected NAME=VERSION")))
+        })
+        .collect::<Result<_, _>>()?;
+    let files = files_under(dir)?;
+    let template_path = dir.join(PAGE);
+    let template = String::from_utf8(read(&template_path)?).map_err(|_| usage(format!("{PAGE}: not UTF-8")))?;
+
+    let mut entries: Vec<FileEntry> = Vec::with_capacity(files.len());
+    for (rel, path) in files.iter().filter(|(rel, _)| rel != PAGE) {
+        entries.push(entry(rel.clone(), &read(path)?));
+    }
+    let listing: String = entries.iter().map(|e| format!("{} {}\n", e.path, e.sha256)).collect();
+    let build = hex(&Sha256::digest(listing.as_bytes()));
+    let sri: BTreeMap<String, String> = entries.iter().map(|e| (e.path.clone(), e.sri.clone())).collect();
+    let page_build = PageBuild { build: &build, files: sri.iter().map(|(p, s)| (p.as_str(), s.as_str())).collect() };
+    // `</` never appears in this JSON (paths and base64), so the data block
+    // cannot end early.
+    let build_json = serde_json::to_string(&page_build).map_err(|e| usage(format!("build json: {e}")))?;
+    let page = render(&template, &sri, &build_json)?;
+    std::fs::write(&template_path, &page).map_err(|e| usage(format!("{}: {e}", template_path.display())))?;
+    entries.push(entry(PAGE.to_owned(), page.as_bytes()));
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+
+    let manifest = Manifest {
+        v: MANIFEST_FORMAT,
+        build: &build,
+        commit,
+        profile,
+        toolchain: &toolchain,
+        csp_script_hashes: inline_script_hashes(&page),
+        files: entries,
+    };
+    let mut text = serde_json::to_string_pretty(&manifest).map_err(|e| usage(format!("manifest: {e}")))?;
+    text.push('\n');
+    let manifest_path = dir.join(MANIFEST);
+    std::fs::write(&manifest_path, text).map_err(|e| usage(format!("{}: {e}", manifest_path.display())))?;
+    out(j, serde_json::json!({"build": build, "manifest": manifest_path}), || {
+        format!("build {} ({} files); manifest in {}", &build[..12], manifest.files.len(), manifest_path.display())
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_filled_or_refused() {
+        let sri = BTreeMap::from([("a.js".to_owned(), "sha384-AAAA".to_owned())]);
+        assert_eq!(
+            render("<x integrity=\"{{sri:a.js}}\">{{build-json}}", &sri, "{}").unwrap(),
+            "<x integrity=\"sha384-AAAA\">{}"
+        );
+        for bad in ["{{sri:b.js}}", "{{other}}", "{{sri:a.js"] {
+            assert!(render(bad, &sri, "{}").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn inline_scripts_are_hashed_and_data_blocks_and_external_ones_are_not() {
+        let page = r#"<script type="importmap">{"a":1}</script><script type="application/json" id="b">{}</script><script type="module" src="x.js" integrity="y"></script><script type="module">go()</script>"#;
+        let hashes = inline_script_hashes(page);
+        assert_eq!(hashes.len(), 2);
+        let expected =
+            format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(Sha256::digest(b"go()")));
+        assert_eq!(hashes[1], expected);
+    }
+}
