@@ -45,9 +45,20 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             let _ = inputs::lease_credential(name, bytes);
         }
         _ => {
-            let given = vec!["not a checkpoint".to_owned()];
-            let _ = inputs::expected_checkpoints(&[], Some((name, bytes)));
-            assert!(inputs::expected_checkpoints(&given, Some((name, bytes))).is_err());
+            let r = inputs::expected_checkpoints(&[], Some((name, bytes)));
+            match std::str::from_utf8(bytes) {
+                Ok(text) => {
+                    // One checkpoint per non-blank line, never more than the cap.
+                    let n = text.lines().filter(|l| !l.trim().is_empty()).count();
+                    if let Ok(parsed) = &r {
+                        assert_eq!(parsed.len(), n);
+                    }
+                    if n > kms_core::audit::MAX_EXPECTED_CHECKPOINTS {
+                        assert!(r.is_err());
+                    }
+                }
+                Err(_) => assert!(r.is_err()),
+            }
         }
     }
 });

@@ -31,8 +31,7 @@ fn memory_store_conforms() {
 }
 
 /// A view under a two-segment prefix (what an app's engine gets) conforms
-/// too, apart from the cases that use the segments and bytes the prefix
-/// takes.
+/// too: no case needs the two segments the prefix takes.
 #[test]
 fn a_subtree_view_conforms() {
     use kms_storage::{KeyPrefix, Subtree};

@@ -10,11 +10,22 @@
 //! and nothing B sends (a refused call, an unlock attempt) reaches A's
 //! records or A's audit log.
 //!
-//! One app keeps the store's root: the one that owned the users created
-//! before apps existed. The first time any app is bound, the store records
-//! which app that is (`instance/root-app`): the app of the first allowed
-//! host. It stays so whatever later happens
-//! to the order of the allowlist.
+//! Where an app's users live follows its hosts, not its name, so that a
+//! deployment may group hosts or split a group later without moving
+//! anybody's users out of reach:
+//!
+//! - One host owns the store's root: the first allowed host at the first
+//!   bind (`instance/root-app` records it), which held the users created
+//!   before apps existed. The app that has this host (alone or in a
+//!   group) works in the root; reordering the allowlist changes nothing.
+//! - Any other app works in a subtree of one of its hosts: `apps/<tag>`,
+//!   `tag` derived from that host's origin. That host is the one member
+//!   whose subtree holds users, or, when none does, the app's *anchor*,
+//!   its first host (the group's first member as `host_groups` lists it).
+//! - A group whose members would bring two sets of users (the root and a
+//!   member's subtree, or two members' subtrees) is refused at bind with
+//!   the hosts named: merging users is not supported, and nothing is
+//!   picked silently.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -22,6 +33,8 @@ use std::rc::Rc;
 use kms_storage::{KeyPrefix, Store, StoreError, StoreKey, Subtree, WriteBatch};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
+
+use kms_core::CoreError;
 
 use crate::error::{EngineError, EngineResult};
 
@@ -37,11 +50,22 @@ const TAG_DOMAIN: &[u8] = b"kms-app/v1\0";
 /// Bytes of SHA-256 kept in a namespace tag (22 base64url characters).
 const TAG_BYTES: usize = 16;
 
-/// One app: its id (`host:<origin>` or `group:<name>`) and its host origins.
+/// One app: its id (`host:<origin>` or `group:<name>`) and its host
+/// origins, the anchor first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct App {
     id: String,
     hosts: Vec<String>,
+}
+
+/// `apps/<tag>`: the subtree of the users of an app anchored at `host`,
+/// `tag` the first 16 bytes of SHA-256 over the host's origin, base64url
+/// (store keys allow neither `:` nor `/`, and a fixed length keeps every
+/// key within its limits).
+fn namespace_of(host: &str) -> EngineResult<KeyPrefix> {
+    let digest = Sha256::new().chain_update(TAG_DOMAIN).chain_update(host.as_bytes()).finalize();
+    let tag = kms_core::b64::encode(digest.get(..TAG_BYTES).unwrap_or_default());
+    KeyPrefix::from_segments(&["apps", &tag]).map_err(|e| EngineError::internal(format!("app namespace: {e}")))
 }
 
 impl App {
@@ -55,13 +79,10 @@ impl App {
         &self.hosts
     }
 
-    /// `apps/<tag>`: the subtree of this app's records, `tag` the first 16
-    /// bytes of SHA-256 over the id, base64url (store keys allow neither
-    /// `:` nor `/`, and a fixed length keeps every key within its limits).
+    /// The subtree this app works in unless it owns the root: its
+    /// anchor's.
     pub fn namespace(&self) -> EngineResult<KeyPrefix> {
-        let digest = Sha256::new().chain_update(TAG_DOMAIN).chain_update(self.id.as_bytes()).finalize();
-        let tag = kms_core::b64::encode(digest.get(..TAG_BYTES).unwrap_or_default());
-        KeyPrefix::from_segments(&["apps", &tag]).map_err(|e| EngineError::internal(format!("app namespace: {e}")))
+        namespace_of(self.hosts.first().map(String::as_str).unwrap_or_default())
     }
 }
 
@@ -121,35 +142,37 @@ impl HostApps {
         self.apps.iter().find(|a| a.hosts.iter().any(|h| h == origin))
     }
 
-    /// The app of the first allowed host: the root's owner when the store
-    /// has recorded none yet.
-    pub fn first(&self) -> Option<&App> {
-        self.apps.first()
+    /// The first allowed host: the root's owner when the store has
+    /// recorded none yet.
+    pub fn first_host(&self) -> Option<&str> {
+        self.apps.first().and_then(|a| a.hosts.first()).map(String::as_str)
     }
 }
 
-/// What `instance/root-app` holds.
+/// What `instance/root-app` holds: the host whose app owns the root.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RootApp {
     v: u32,
-    app: String,
+    host: String,
 }
 
-/// The store an engine serving `app` works in: the root of `store` if `app`
-/// owns it, its own subtree otherwise. The root's owner is read from the
-/// store, or recorded there as `first` when the store names none yet.
-pub async fn store_for(store: Rc<dyn Store>, app: &App, first: &App) -> EngineResult<Box<dyn Store>> {
+/// The store an engine serving `app` works in: the root of `store` if one
+/// of its hosts owns it, its anchor's subtree otherwise. The root's owner
+/// is read from the store, or recorded there as `first_host` when the
+/// store names none yet. Refused when the app's hosts hold two sets of
+/// users (module docs).
+pub async fn store_for(store: Rc<dyn Store>, app: &App, first_host: &str) -> EngineResult<Box<dyn Store>> {
     let key = StoreKey::new(ROOT_APP_KEY).map_err(|e| EngineError::internal(format!("store key: {e}")))?;
     let owner = match store.get(&key).await? {
         Some(bytes) => read_root(&bytes)?,
         None => {
-            let record = serde_json::to_vec(&RootApp { v: 1, app: first.id.clone() })
+            let record = serde_json::to_vec(&RootApp { v: 2, host: first_host.to_owned() })
                 .map_err(|_| EngineError::internal("could not encode the root app"))?;
             let mut batch = WriteBatch::new();
             batch.expect_absent(&key)?.put(&key, record)?;
             match store.commit(batch).await {
-                Ok(()) => first.id.clone(),
+                Ok(()) => first_host.to_owned(),
                 // Another tab recorded it first: theirs stands.
                 Err(StoreError::Conflict { .. }) => {
                     let bytes = store.get(&key).await?.ok_or_else(|| EngineError::internal("root app vanished"))?;
@@ -159,16 +182,53 @@ pub async fn store_for(store: Rc<dyn Store>, app: &App, first: &App) -> EngineRe
             }
         }
     };
-    if owner == app.id {
-        Ok(Box::new(store))
-    } else {
-        Ok(Box::new(Subtree::new(store, &app.namespace()?)))
+    let owns_root = app.hosts.contains(&owner);
+    // Whose users the app's hosts bring: the root's (when it owns it), and
+    // those of every member's own subtree but the one it will work in.
+    let mut holders: Vec<&str> = Vec::new();
+    if owns_root {
+        holders.push(owner.as_str());
+    }
+    for host in &app.hosts {
+        if !(owns_root && host == &owner) && has_users(&store, host).await? {
+            holders.push(host);
+        }
+    }
+    if holders.len() > 1 {
+        return Err(CoreError::Forbidden(format!(
+            "the hosts of {} each hold users of their own ({}): grouping hosts does not merge their users; \
+             leave them ungrouped, or group only hosts of which at most one has users",
+            app.id,
+            holders.join(", ")
+        ))
+        .into());
+    }
+    if owns_root {
+        return Ok(Box::new(store));
+    }
+    // The one member that holds users keeps them; with none, the anchor.
+    let home = match holders.first() {
+        Some(host) => namespace_of(host)?,
+        None => app.namespace()?,
+    };
+    Ok(Box::new(Subtree::new(store, &home)))
+}
+
+/// Whether the subtree anchored at `host` holds any user's record.
+async fn has_users(store: &Rc<dyn Store>, host: &str) -> EngineResult<bool> {
+    let users = KeyPrefix::new(&format!("{}/users", namespace_of(host)?.as_str()))
+        .map_err(|e| EngineError::internal(format!("app namespace: {e}")))?;
+    match store.list(&users, 1).await {
+        Ok(rows) => Ok(!rows.is_empty()),
+        // More than one record: it holds users.
+        Err(StoreError::TooMany { .. }) => Ok(true),
+        Err(e) => Err(e.into()),
     }
 }
 
 fn read_root(bytes: &[u8]) -> EngineResult<String> {
     match serde_json::from_slice::<RootApp>(bytes) {
-        Ok(r) if r.v == 1 && r.app.len() <= 512 => Ok(r.app),
+        Ok(r) if r.v == 2 && r.host.len() <= 512 => Ok(r.host),
         _ => Err(EngineError::corrupt(format!("{ROOT_APP_KEY} is corrupt"))),
     }
 }

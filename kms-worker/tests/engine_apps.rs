@@ -36,7 +36,7 @@ fn apps(allowed: &[&str], groups: &[(&str, &[&str])]) -> HostApps {
 fn engine_for(store: &Rc<MemoryStore>, apps: &HostApps, host: &str, seed: u64) -> Harness {
     let app = apps.app_of(host).unwrap();
     let shared: Rc<dyn Store> = store.clone();
-    let view = block_on(store_for(shared, app, apps.first().unwrap())).unwrap();
+    let view = block_on(store_for(shared, app, apps.first_host().unwrap())).unwrap();
     let config = KmsConfig { allowed_top_origins: app.hosts().to_vec(), ..KmsConfig::default() };
     Harness::over(seed, config, Rc::from(view), store.clone())
 }
@@ -151,6 +151,42 @@ fn the_app_that_owns_the_root_is_recorded_once() {
     assert_eq!(b.rpc_err("list_enrollments", json!({"user": "alice"}))["code"], "not_found");
     let mut a = engine_for(&store, &reordered, A, 24);
     assert!(a.unlock_passphrase("alice", PASS_A).is_ok());
+}
+
+/// The bind of `host` under `apps`, as the worker makes it.
+fn bind(store: &Rc<MemoryStore>, apps: &HostApps, host: &str) -> Result<(), kms_core::rpc::RpcError> {
+    let shared: Rc<dyn Store> = store.clone();
+    block_on(store_for(shared, apps.app_of(host).unwrap(), apps.first_host().unwrap()))
+        .map(drop)
+        .map_err(kms_core::rpc::RpcError::from)
+}
+
+#[test]
+fn grouping_hosts_later_keeps_users_where_they_can_be_reached_or_refuses() {
+    // A (the root's owner) and B each made a user on their own.
+    let store = Rc::new(MemoryStore::new());
+    let alone = apps(&[A, B, C], &[]);
+    engine_for(&store, &alone, A, 31).setup_passphrase("alice", PASS_A);
+    engine_for(&store, &alone, B, 32).setup_passphrase("bob", PASS_B);
+
+    // Grouping A with C (no users of its own): the group has A's users.
+    let ac = apps(&[A, B, C], &[("shop", &[C, A])]);
+    let mut c = engine_for(&store, &ac, C, 33);
+    assert!(c.unlock_passphrase("alice", PASS_A).is_ok());
+    // Grouping B with C: the group has B's users, whichever comes first.
+    let bc = apps(&[A, B, C], &[("shop", &[C, B])]);
+    assert!(engine_for(&store, &bc, C, 34).unlock_passphrase("bob", PASS_B).is_ok());
+    // Grouping A and B, who both have users: refused, naming both, and
+    // nothing moved.
+    let ab = apps(&[A, B, C], &[("shop", &[A, B])]);
+    let before = store.snapshot();
+    let e = bind(&store, &ab, B).unwrap_err();
+    assert_eq!(e.code, ErrorCode::Forbidden, "{e:?}");
+    assert!(e.message.contains(A) && e.message.contains(B), "{}", e.message);
+    assert_eq!(store.snapshot(), before);
+    // Split again: each finds its own users where they were.
+    assert!(engine_for(&store, &alone, A, 35).unlock_passphrase("alice", PASS_A).is_ok());
+    assert!(engine_for(&store, &alone, B, 36).unlock_passphrase("bob", PASS_B).is_ok());
 }
 
 #[test]

@@ -144,16 +144,23 @@ function onWorkerMessage(event) {
   } else if (m && (m.t === 'bound' || m.t === 'bind_failed') && bindWaiter) {
     const waiter = bindWaiter;
     bindWaiter = null;
-    if (m.t === 'bound') waiter.resolve(m.app); else waiter.reject(new Error(String(m.message)));
+    if (m.t === 'bound') waiter.resolve(m.app); else waiter.reject(new KmsFailure(typeof m.code === 'string' ? m.code : 'internal', String(m.message)));
   }
 }
 
 // Tells the engine which host this frame serves (the origin the handshake
-// verified): its users are that host's app's users (docs/browser.md 2.5).
+// verified): its users are that host's app's users (docs/browser.md 2.6).
 let bindWaiter = null;
 function bindHost(origin) {
   return new Promise((resolve, reject) => {
-    bindWaiter = { resolve, reject };
+    const timer = setTimeout(() => {
+      bindWaiter = null;
+      reject(new KmsFailure('timeout', 'the engine did not take the host in time'));
+    }, WORKER_START_TIMEOUT_MS);
+    bindWaiter = {
+      resolve: (app) => { clearTimeout(timer); resolve(app); },
+      reject: (e) => { clearTimeout(timer); reject(e); },
+    };
     worker.postMessage({ t: 'bind', origin });
   });
 }
@@ -227,7 +234,7 @@ window.addEventListener('message', async (event) => {
   try {
     await bindHost(hostOrigin);
   } catch (e) {
-    event.ports[0].postMessage({ t: 'fatal', error: { code: 'internal', message: e.message } });
+    event.ports[0].postMessage({ t: 'fatal', error: { code: e.code ?? 'internal', message: e.message } });
     status(`The key manager could not start: ${e.message}`);
     return;
   }

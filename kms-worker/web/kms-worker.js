@@ -11,7 +11,7 @@
 //   {t: 'rpc', id: <positive integer>, body: <JSON text, capped>}
 // Messages it sends:
 //   {t: 'ready'} | {t: 'fatal', message, code?: 'integrity'} | {t: 'bound', app} |
-//   {t: 'bind_failed', message} |
+//   {t: 'bind_failed', message, code} |
 //   {t: 'rpc', id, body} | {t: 'dropped', count}
 // A request over the cap is answered with an `invalid_input` response, not
 // dropped, so the frame does not wait for its timeout.
@@ -87,7 +87,8 @@ async function open(options, integrity) {
 }
 
 // Several workers of this origin (one per tab) share one IndexedDB. Each call
-// holds an exclusive Web Lock for its whole run, so calls of different tabs
+// holds an exclusive Web Lock for its whole run (one per app once bound:
+// `kms-engine:<db_name>:<app>`), so calls of different tabs of one app
 // never interleave inside the engine (its writes are also guarded by
 // preconditions in one IndexedDB transaction; the lock keeps them from
 // failing as conflicts). Without the Web Locks API, the preconditions alone
@@ -102,9 +103,13 @@ async function bind(origin) {
   binding = true;
   try {
     const app = await engine.bind(origin);
+    // From now on this engine touches only its app's records: apps of one
+    // database do not wait for each other (the root-owner record, the one
+    // key two apps may both write, is written once under a precondition).
+    lockName = `${lockName}:${app}`;
     self.postMessage({ t: 'bound', app });
   } catch (e) {
-    self.postMessage({ t: 'bind_failed', message: String(e && e.message ? e.message : e) });
+    self.postMessage({ t: 'bind_failed', message: String(e && e.message ? e.message : e), code: e && typeof e.code === 'string' ? e.code : 'internal' });
   }
 }
 

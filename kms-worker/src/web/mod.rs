@@ -43,6 +43,17 @@ fn js_error(e: EngineError) -> JsError {
     JsError::new(&RpcError::from(e).message)
 }
 
+/// An engine error as the `Error` `bind` rejects with: the RPC's message,
+/// and its stable code as the error's `code`.
+fn js_error_with_code(e: EngineError) -> JsValue {
+    let rpc = RpcError::from(e);
+    let error = js_sys::Error::new(&rpc.message);
+    let code = serde_json::to_value(rpc.code).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    // Setting a property on a fresh Error cannot fail.
+    let _ = js_sys::Reflect::set(&error, &"code".into(), &code.into());
+    error.into()
+}
+
 /// The KMS engine inside the worker.
 #[wasm_bindgen]
 pub struct KmsWorker {
@@ -101,10 +112,10 @@ impl KmsWorker {
             if bound.borrow().is_some() {
                 return Err(JsError::new("this engine already serves a host").into());
             }
-            let (Some(app), Some(first)) = (config.apps.app_of(&host_origin), config.apps.first()) else {
+            let (Some(app), Some(first)) = (config.apps.app_of(&host_origin), config.apps.first_host()) else {
                 return Err(JsError::new("the host is not in allowed_hosts").into());
             };
-            let app_store = apps::store_for(store, app, first).await.map_err(js_error)?;
+            let app_store = apps::store_for(store, app, first).await.map_err(js_error_with_code)?;
             let mut engine_config = config.engine.clone();
             engine_config.allowed_top_origins = app.hosts().to_vec();
             *engine = Kms::new(app_store, platform().map_err(js_error)?, engine_config).map_err(js_error)?;
