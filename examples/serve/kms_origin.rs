@@ -113,15 +113,17 @@ impl KmsPolicy {
 
     /// Allows the inline scripts of the bundle in `dir`: the hashes its
     /// `manifest.json` lists (`kms release manifest`). A directory without
-    /// a manifest adds none; a manifest that does not parse, or lists
-    /// anything but SHA-256 hash sources, is refused.
+    /// a manifest is refused (its page would start without its integrity
+    /// checks), and so is a manifest that does not parse or lists anything
+    /// but SHA-256 hash sources.
     pub fn with_bundle_manifest(self, dir: &std::path::Path) -> Result<Self, ServeError> {
         let path = dir.join(MANIFEST_FILE);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(self),
-            Err(e) => return Err(ServeError::Manifest(format!("{}: {e}", path.display()))),
-        };
+        let bytes = std::fs::read(&path).map_err(|e| {
+            ServeError::Manifest(format!(
+                "{}: {e} (serve the bundle scripts/build-web.sh writes, which has one)",
+                path.display()
+            ))
+        })?;
         let m: ManifestHashes =
             serde_json::from_slice(&bytes).map_err(|e| ServeError::Manifest(format!("{}: {e}", path.display())))?;
         if let Some(bad) = m.csp_script_hashes.iter().find(|h| !is_hash_source(h)) {

@@ -149,8 +149,8 @@ fn kms_config_is_generated_from_the_flags_and_wins_over_a_file() {
 fn the_bundle_manifest_s_inline_script_hashes_go_into_the_csp() {
     let dir = TempDir::new().unwrap();
     let policy = KmsPolicy::new(vec![AllowedOrigin::parse("http://localhost:8080").unwrap()], false).unwrap();
-    // No manifest: the policy as it was.
-    assert_eq!(policy.clone().with_bundle_manifest(dir.path()).unwrap(), policy);
+    // No manifest: refused (the page would start without its checks).
+    assert!(matches!(policy.clone().with_bundle_manifest(dir.path()), Err(ServeError::Manifest(_))));
     let hash = format!("'sha256-{}='", "A".repeat(43));
     std::fs::write(dir.path().join("manifest.json"), format!(r#"{{"v":1,"csp_script_hashes":["{hash}"]}}"#)).unwrap();
     let csp = policy.clone().with_bundle_manifest(dir.path()).unwrap().content_security_policy();
@@ -397,6 +397,8 @@ fn binary_refuses_a_bad_allow_host_with_exit_code_2() {
 fn binary_announces_and_serves() {
     let dir = tempfile::tempdir().unwrap();
     write(&dir.path().join("kms/index.html"), b"kms");
+    // kms-serve refuses a KMS bundle without its manifest.
+    write(&dir.path().join("kms/manifest.json"), br#"{"v":1,"csp_script_hashes":[]}"#);
     write(&dir.path().join("pwa/index.html"), b"pwa");
     let (mut child, mut lines) = spawn_announcing(
         env!("CARGO_BIN_EXE_kms-serve"),

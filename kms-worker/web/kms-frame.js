@@ -19,9 +19,10 @@
 //   {t: 'result', id, ok: false, error: {code, message, retry_after_ms?, first_bad_seq?}} |
 //   {t: 'attention', needed: bool}      (the frame needs the user: show it)
 
-import { Guard } from './frame-guard.js';
-import { CONFIRM_OPS, DEFAULT_MAX_LEASE_LIFETIME_S, checkLabel, checkUser, describe } from './frame-confirm.js';
-import { DIRECT_METHODS, decodeHostMessage } from './frame-messages.js';
+// The frame's modules (frame-guard.js, frame-confirm.js, frame-messages.js)
+// are imported in `loadModules`, once the browser is known to check them
+// against the page's import map; until then nothing of theirs runs.
+let Guard, CONFIRM_OPS, DEFAULT_MAX_LEASE_LIFETIME_S, checkLabel, checkUser, describe, DIRECT_METHODS, decodeHostMessage;
 
 const PROTOCOL = 1;
 const CONFIG_URL = '/kms-config.json';
@@ -31,6 +32,10 @@ const WORKER_START_TIMEOUT_MS = 30_000;
 const METHODS = new Set(['passphrase', 'passkey_prf', 'passkey_gate']);
 
 const stats = { dropped: 0, calls: 0, ui: 0, worker_dropped: 0 };
+// Every input and action button of the panel: usable only while the guard
+// says the panel is really in front of the user (frame-guard.js); made at
+// start-up, once the module is loaded.
+let guard = null;
 const sessions = new Map(); // user -> session token (never leaves this frame)
 let config = null;
 let info = null;
@@ -93,6 +98,34 @@ async function checkFile(path) {
   } catch (e) {
     throw new KmsFailure('integrity', `the key manager's ${path} does not match this build (integrity): it will not run (${e.message})`);
   }
+}
+
+// Imports the frame's modules, after making sure the browser will refuse
+// them unless they match the build: the page's boot script ran (so the
+// origin's CSP carries the page's hashes, and the import map applies), this
+// script is kms-frame.js at its own URL (imports resolve against it), and a
+// probe whose import-map integrity can never match fails to import (so
+// this browser checks the integrity of module imports).
+async function loadModules() {
+  if (window.kmsBootRan !== true) {
+    throw new KmsFailure('integrity', "the page's inline scripts were blocked (integrity): the KMS origin's CSP lacks the csp_script_hashes of manifest.json");
+  }
+  if (import.meta.url !== new URL('kms-frame.js', document.baseURI).href) {
+    throw new KmsFailure('integrity', 'kms-frame.js was served from another URL than the page names (integrity)');
+  }
+  const probe = new URL('./integrity-probe.js', import.meta.url);
+  const found = await fetch(probe, { cache: 'no-cache', credentials: 'omit' }).then((r) => r.ok, () => false);
+  if (!found) throw new KmsFailure('integrity', "the key manager's integrity-probe.js did not load (integrity)");
+  const checked = await import(probe.href).then(() => false, () => true);
+  if (!checked) {
+    throw new KmsFailure('integrity', 'this browser does not check the integrity of module imports: the key manager cannot make sure of its code here (integrity)');
+  }
+  const load = (path) => import(path).catch((e) => {
+    throw new KmsFailure('integrity', `the key manager's ${path.slice(2)} did not load or does not match this build (integrity): it will not run (${e.message})`);
+  });
+  ({ Guard } = await load('./frame-guard.js'));
+  ({ CONFIRM_OPS, DEFAULT_MAX_LEASE_LIFETIME_S, checkLabel, checkUser, describe } = await load('./frame-confirm.js'));
+  ({ DIRECT_METHODS, decodeHostMessage } = await load('./frame-messages.js'));
 }
 
 async function startWorker() {
@@ -197,6 +230,10 @@ function rpc(method, params) {
 const started = (async () => {
   config = await loadConfig();
   if (BUILD === null) throw new KmsFailure('integrity', 'this page carries no build data: serve the bundle scripts/build-web.sh wrote');
+  await loadModules();
+  guard = new Guard($('kms-panel'),
+    [$('kms-passphrase'), $('kms-passphrase-confirm'), $('kms-submit'), $('kms-passkey'), $('kms-gate-ack'), $('kms-confirm')],
+    $('kms-guard'));
   worker = await startWorker();
   info = await rpc('info', {});
   // The database is the only copy of the wrapped master secrets: ask the
@@ -305,11 +342,7 @@ async function direct(method, params) {
 
 const uiQueue = [];
 let uiCurrent = null;
-// Every input and action button of the panel: usable only while the guard
-// says the panel is really in front of the user (frame-guard.js).
-const guard = new Guard($('kms-panel'),
-  [$('kms-passphrase'), $('kms-passphrase-confirm'), $('kms-submit'), $('kms-passkey'), $('kms-gate-ack'), $('kms-confirm')],
-  $('kms-guard'));
+
 
 function enqueueUi(id, op, params) {
   return new Promise((resolve, reject) => {

@@ -16,7 +16,7 @@ fn main() -> ExitCode {
     match futures::executor::block_on(kms_client::cli::run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         // The verification report is already printed; exit 1 says it all.
-        Err(kms_client::cli::CliError::Invalid) => ExitCode::FAILURE,
+        Err(kms_client::cli::CliError::Invalid | kms_client::cli::CliError::Deployment) => ExitCode::FAILURE,
         Err(e) => {
             if json {
                 println!("{}", serde_json::json!({"error": {"code": e.code(), "message": e.message()}}));

@@ -68,6 +68,19 @@ pub enum Command {
     /// Release tools: the manifest of a built KMS-origin bundle.
     #[command(subcommand)]
     Release(ReleaseCmd),
+    /// Check that a running KMS origin serves the expected build, file by
+    /// file, with the headers it must send (exit code 0 only if it does).
+    VerifyDeployment {
+        /// The KMS origin, e.g. https://kms.example.com.
+        url: String,
+        /// The manifest to check against (a local build's, a release's).
+        #[arg(long, conflicts_with = "expect")]
+        manifest: Option<std::path::PathBuf>,
+        /// The build id (12 to 64 hex digits) the origin must serve; its
+        /// files are then checked against the origin's own manifest.
+        #[arg(long)]
+        expect: Option<String>,
+    },
 }
 
 /// Release commands (need no store).

@@ -31,6 +31,9 @@ pub enum CliError {
     /// `audit verify` found the export invalid (the report was printed).
     #[error("invalid: the audit export did not verify")]
     Invalid,
+    /// `verify-deployment` found differences (the report was printed).
+    #[error("integrity: the deployment does not match the expected build")]
+    Deployment,
 }
 
 impl CliError {
@@ -41,6 +44,7 @@ impl CliError {
             Self::Client(other) => other.to_string(),
             Self::Usage(m) | Self::Store(m) => m.clone(),
             Self::Invalid => "the audit export did not verify (see the report above)".into(),
+            Self::Deployment => "the deployment does not match the expected build (see the report above)".into(),
         }
     }
 
@@ -51,6 +55,7 @@ impl CliError {
             Self::Usage(_) => ErrorCode::InvalidInput,
             Self::Store(_) => ErrorCode::Storage,
             Self::Invalid => ErrorCode::InvalidInput,
+            Self::Deployment => ErrorCode::Integrity,
         }
     }
 }
@@ -77,6 +82,9 @@ pub async fn run(args: Args) -> Result<(), CliError> {
     }
     if let Command::Release(ReleaseCmd::Manifest { dir, commit, tools, profile }) = &args.command {
         return super::release::manifest(args.json, dir, commit, tools, profile);
+    }
+    if let Command::VerifyDeployment { url, manifest, expect } = &args.command {
+        return super::deployment::run(args.json, url, manifest.as_deref(), expect.as_deref());
     }
     // Verifying needs no store and no engine: only the file.
     // Verifying needs no store and no engine, only the file, unless the
@@ -158,7 +166,7 @@ pub async fn run(args: Args) -> Result<(), CliError> {
         Command::Audit(cmd) => return super::audit::run(&client, &prompt, j, cmd).await,
         Command::Subscription(cmd) => return super::relay::subscription(&client, &prompt, j, cmd).await,
         Command::Lease(cmd) => return super::relay::lease(&client, &prompt, j, cmd).await,
-        Command::Push(_) | Command::Release(_) => {
+        Command::Push(_) | Command::Release(_) | Command::VerifyDeployment { .. } => {
             return Err(CliError::Usage("internal: push and release run without a store".into()))
         }
         Command::User(cmd) => return super::audit::user(&client, &prompt, j, cmd).await,

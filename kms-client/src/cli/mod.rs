@@ -5,11 +5,12 @@
 mod args;
 mod audit;
 mod commands;
+pub mod deployment;
 mod files;
 pub mod inputs;
 mod prompt;
 mod relay;
-mod release;
+pub mod release;
 
 pub use args::Args;
 pub use commands::{run, CliError};

@@ -14,15 +14,17 @@
 //!    hashes, and the CSP hashes of the page's inline scripts (the import
 //!    map and the boot script), which the origin's `script-src` must list.
 //!
-//! The build id is SHA-256 over the sorted `path sha256` lines of every file
-//! but `kms.html`: the page carries it, so it cannot cover the page itself;
-//! `manifest.json` does.
+//! The build id is SHA-256 over the line `kms.html template <sha256 of the
+//! template>` and the sorted `path sha256` lines of every other file: the
+//! page carries the id, so the id covers the page's template, not the page;
+//! `manifest.json` lists the page's own hashes. File names are
+//! `[A-Za-z0-9._-]` only, so each line reads one way.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256, Sha384};
 
 use super::commands::{out, CliError};
@@ -43,25 +45,55 @@ fn usage(what: impl std::fmt::Display) -> CliError {
 }
 
 /// One file as the manifest lists it.
-#[derive(Serialize)]
-struct FileEntry {
-    path: String,
-    size: u64,
-    sha256: String,
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    /// Relative to the origin's root, `/`-separated.
+    pub path: String,
+    pub size: u64,
+    /// Lowercase hex.
+    pub sha256: String,
     /// `sha384-<base64>`, the form of an `integrity` attribute.
-    sri: String,
+    pub sri: String,
 }
 
-#[derive(Serialize)]
-struct Manifest<'a> {
-    v: u32,
-    build: &'a str,
-    commit: &'a str,
-    profile: &'a str,
-    toolchain: &'a BTreeMap<String, String>,
+/// `manifest.json`: what a built bundle is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub v: u32,
+    /// The build id (64 hex digits).
+    pub build: String,
+    pub commit: String,
+    pub profile: String,
+    pub toolchain: BTreeMap<String, String>,
     /// `'sha256-…'` sources for the CSP `script-src` of the KMS origin.
-    csp_script_hashes: Vec<String>,
-    files: Vec<FileEntry>,
+    pub csp_script_hashes: Vec<String>,
+    /// Sorted by path.
+    pub files: Vec<FileEntry>,
+}
+
+/// Most bytes of a manifest read back.
+pub const MAX_MANIFEST_BYTES: usize = 1024 * 1024;
+
+impl Manifest {
+    /// Parses a manifest of this format.
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        if bytes.len() > MAX_MANIFEST_BYTES {
+            return Err(format!("larger than {MAX_MANIFEST_BYTES} bytes"));
+        }
+        let m: Self = serde_json::from_slice(bytes).map_err(|e| format!("not a manifest: {e}"))?;
+        if m.v != MANIFEST_FORMAT {
+            return Err(format!("format {} (this kms reads {MANIFEST_FORMAT})", m.v));
+        }
+        if m.build.len() != 64 || !m.build.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err("build is not 64 hex digits".into());
+        }
+        if m.files.len() > MAX_FILES {
+            return Err(format!("more than {MAX_FILES} files"));
+        }
+        Ok(m)
+    }
 }
 
 /// What the page carries for the frame and the worker.
@@ -71,7 +103,7 @@ struct PageBuild<'a> {
     files: BTreeMap<&'a str, &'a str>,
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -93,14 +125,20 @@ fn files_under(dir: &Path) -> Result<Vec<(String, PathBuf)>, CliError> {
         let entries = std::fs::read_dir(&d).map_err(|e| usage(format!("cannot read {}: {e}", d.display())))?;
         for e in entries {
             let e = e.map_err(|e| usage(format!("cannot read {}: {e}", d.display())))?;
-            let kind = e.file_type().map_err(|e| usage(format!("{}: {e}", e)))?;
             let path = e.path();
+            let kind = e.file_type().map_err(|err| usage(format!("{}: {err}", path.display())))?;
             if kind.is_dir() {
                 pending.push(path);
             } else if kind.is_file() {
                 let rel = path.strip_prefix(dir).map_err(|_| usage("a file outside the bundle"))?;
-                let rel: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
-                let rel = rel.join("/");
+                let rel = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_str().filter(|n| is_plain_name(n)).map(str::to_owned))
+                    .collect::<Option<Vec<String>>>()
+                    .ok_or_else(|| {
+                        usage(format!("{}: file names in a bundle are [A-Za-z0-9._-] only", path.display()))
+                    })?
+                    .join("/");
                 if rel != MANIFEST {
                     found.push((rel, path));
                 }
@@ -114,6 +152,13 @@ fn files_under(dir: &Path) -> Result<Vec<(String, PathBuf)>, CliError> {
     }
     found.sort();
     Ok(found)
+}
+
+/// A file or directory name a manifest line and a URL carry as is.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, CliError> {
@@ -142,6 +187,12 @@ fn render(template: &str, sri: &BTreeMap<String, String>, build_json: &str) -> R
         rest = &after[end + 2..];
     }
     out.push_str(rest);
+    if out == template {
+        // A page rendered already: its values would be stale.
+        return Err(usage(format!(
+            "{PAGE} has no placeholders: render it from its template (kms-worker/web/kms.html)"
+        )));
+    }
     Ok(out)
 }
 
@@ -156,9 +207,12 @@ fn inline_script_hashes(page: &str) -> Vec<String> {
         let Some(close) = rest[tag_end..].find("</script>").map(|i| tag_end + i) else { break };
         let body = &rest[tag_end + 1..close];
         if !tag.contains(" src=") && !tag.contains("application/json") {
+            // Browsers hash the text the HTML parser made, in which CR LF
+            // and a lone CR are LF.
+            let text = body.replace("\r\n", "\n").replace('\r', "\n");
             hashes.push(format!(
                 "'sha256-{}'",
-                base64::engine::general_purpose::STANDARD.encode(Sha256::digest(body.as_bytes()))
+                base64::engine::general_purpose::STANDARD.encode(Sha256::digest(text.as_bytes()))
             ));
         }
         rest = &rest[close + "</script>".len()..];
@@ -176,6 +230,22 @@ pub(super) fn manifest(j: bool, dir: &Path, commit: &str, tools: &[String], prof
                 .ok_or_else(|| usage(format!("--tool {t}: expected NAME=VERSION")))
         })
         .collect::<Result<_, _>>()?;
+    let manifest = write_manifest(dir, commit, toolchain, profile)?;
+    let path = dir.join(MANIFEST);
+    out(j, serde_json::json!({"build": manifest.build, "manifest": path}), || {
+        format!("build {} ({} files); manifest in {}", &manifest.build[..12], manifest.files.len(), path.display())
+    });
+    Ok(())
+}
+
+/// Renders `dir/kms.html` from its template and writes `dir/manifest.json`
+/// (module docs); returns the manifest.
+pub fn write_manifest(
+    dir: &Path,
+    commit: &str,
+    toolchain: BTreeMap<String, String>,
+    profile: &str,
+) -> Result<Manifest, CliError> {
     let files = files_under(dir)?;
     let template_path = dir.join(PAGE);
     let template = String::from_utf8(read(&template_path)?).map_err(|_| usage(format!("{PAGE}: not UTF-8")))?;
@@ -184,7 +254,10 @@ pub(super) fn manifest(j: bool, dir: &Path, commit: &str, tools: &[String], prof
     for (rel, path) in files.iter().filter(|(rel, _)| rel != PAGE) {
         entries.push(entry(rel.clone(), &read(path)?));
     }
-    let listing: String = entries.iter().map(|e| format!("{} {}\n", e.path, e.sha256)).collect();
+    // The page's template stands for the page, which carries the id.
+    let listing: String = std::iter::once(format!("{PAGE} template {}\n", hex(&Sha256::digest(template.as_bytes()))))
+        .chain(entries.iter().map(|e| format!("{} {}\n", e.path, e.sha256)))
+        .collect();
     let build = hex(&Sha256::digest(listing.as_bytes()));
     let sri: BTreeMap<String, String> = entries.iter().map(|e| (e.path.clone(), e.sri.clone())).collect();
     let page_build = PageBuild { build: &build, files: sri.iter().map(|(p, s)| (p.as_str(), s.as_str())).collect() };
@@ -198,10 +271,10 @@ pub(super) fn manifest(j: bool, dir: &Path, commit: &str, tools: &[String], prof
 
     let manifest = Manifest {
         v: MANIFEST_FORMAT,
-        build: &build,
-        commit,
-        profile,
-        toolchain: &toolchain,
+        build: build.clone(),
+        commit: commit.to_owned(),
+        profile: profile.to_owned(),
+        toolchain,
         csp_script_hashes: inline_script_hashes(&page),
         files: entries,
     };
@@ -209,10 +282,7 @@ pub(super) fn manifest(j: bool, dir: &Path, commit: &str, tools: &[String], prof
     text.push('\n');
     let manifest_path = dir.join(MANIFEST);
     std::fs::write(&manifest_path, text).map_err(|e| usage(format!("{}: {e}", manifest_path.display())))?;
-    out(j, serde_json::json!({"build": build, "manifest": manifest_path}), || {
-        format!("build {} ({} files); manifest in {}", &build[..12], manifest.files.len(), manifest_path.display())
-    });
-    Ok(())
+    Ok(manifest)
 }
 
 #[cfg(test)]

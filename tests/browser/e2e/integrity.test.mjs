@@ -70,7 +70,11 @@ for (const [path, change, what] of [
   ['pkg/kms_worker.js', appendByte, 'pkg/kms_worker.js'],
   ['kms-worker.js', appendByte, 'kms-worker.js'],
   ['kms-frame.js', appendByte, 'kms-frame.js'],
-  ['frame-guard.js', appendByte, 'kms-frame.js'],
+  ['frame-guard.js', appendByte, 'frame-guard.js'],
+  ['frame-messages.js', appendByte, 'frame-messages.js'],
+  // The origin's CSP without the page's hashes: its import map and boot
+  // script are blocked, and the frame will not load its modules unchecked.
+  ['manifest.json', (bytes) => Buffer.from(JSON.stringify({ ...JSON.parse(bytes), csp_script_hashes: [] })), 'inline scripts were blocked'],
   ['kms.css', appendByte, 'kms.css'],
 ]) {
   test(`a changed ${path} stops the KMS with integrity`, async () => {
