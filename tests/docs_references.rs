@@ -65,8 +65,10 @@ const NOT_IN_THE_TREE: &[&str] = &[
     "target/",
     // The wasm-bindgen output inside `target/web/kms/`.
     "pkg/",
-    // The bundle's manifest, which `kms release manifest` writes beside it.
+    // The bundle's manifest, which `kms release manifest` writes beside it,
+    // and the engine's worker file the build joins (glue and kms-worker.js).
     "manifest.json",
+    "kms-engine.js",
     // Tools the scripts install (`.cache/tools`), npm packages.
     ".cache/",
     "node_modules/",

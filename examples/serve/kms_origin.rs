@@ -146,7 +146,7 @@ impl KmsPolicy {
         let ancestors: Vec<&str> = self.allowed_hosts.iter().map(AllowedOrigin::as_str).collect();
         let hashes: String = self.script_hashes.iter().map(|h| format!(" {h}")).collect();
         format!(
-            "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'{hashes}; worker-src 'self'; connect-src 'self'; \
+            "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'{hashes}; worker-src 'self' blob:; connect-src 'self'; \
              style-src 'self'; img-src 'self'; frame-ancestors {}; base-uri 'none'; form-action 'none'",
             ancestors.join(" ")
         )

@@ -12,7 +12,7 @@ use kms_examples::serve::{
 };
 use tempfile::TempDir;
 
-const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; \
+const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; \
                    connect-src 'self'; style-src 'self'; img-src 'self'; \
                    frame-ancestors http://localhost:8080 https://pwa.example; base-uri 'none'; form-action 'none'";
 const CONFIG: &str = r#"{"v":1,"allowed_hosts":["http://localhost:8080","https://pwa.example"],"allow_loopback_push":false,"allow_passkey_gate":true}"#;

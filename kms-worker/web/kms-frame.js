@@ -52,9 +52,9 @@ function status(text) { $('kms-status').textContent = text; }
 window.kmsFrameRunning = true;
 
 // What this build is (kms.html's data block, written by the build): the
-// build id and the SRI value of every file of the bundle. The worker
-// script, the engine's JS glue and its WASM are checked against it before
-// they run (docs/browser.md section 6.2).
+// build id and the SRI value of every file of the bundle. The engine's
+// script and its WASM are checked against it before they run
+// (docs/browser.md section 6.2).
 function readBuild() {
   try {
     const b = JSON.parse($('kms-build').textContent);
@@ -88,15 +88,17 @@ async function loadConfig() {
 }
 
 // A file of the bundle, fetched with its SRI value from the build: the
-// browser refuses it (TypeError) unless its bytes match.
-async function checkFile(path) {
+// browser refuses it (TypeError) unless its bytes match. Resolves with
+// those bytes.
+async function checkedBytes(path) {
   const integrity = BUILD.files[path];
-  if (typeof integrity !== 'string') throw new KmsFailure('integrity', `${path} is not part of this build`);
+  if (typeof integrity !== 'string') throw new KmsFailure('integrity', `${path} is not part of this build (integrity)`);
   try {
     const response = await fetch(new URL(`./${path}`, import.meta.url), { integrity, cache: 'no-cache', credentials: 'omit' });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    return await response.arrayBuffer();
   } catch (e) {
-    throw new KmsFailure('integrity', `the key manager's ${path} does not match this build (integrity): it will not run (${e.message})`);
+    throw new KmsFailure('integrity', `the key manager's ${path} did not load or does not match this build (integrity): it will not run (${e.message})`);
   }
 }
 
@@ -128,31 +130,33 @@ async function loadModules() {
   ({ DIRECT_METHODS, decodeHostMessage } = await load('./frame-messages.js'));
 }
 
+// The engine's worker runs exactly the bytes checked here: the engine
+// script (the glue with kms-worker.js, one file) from a blob: URL of them,
+// and the WASM compiled here from them and handed over as a module. The
+// worker fetches nothing, so nothing it runs is fetched twice.
 async function startWorker() {
-  // A module worker has no integrity attribute: the script is fetched and
-  // checked first, and the worker is started from the same URL (the HTTP
-  // cache serves the checked bytes unless the origin changes them in
-  // between; docs/browser.md 6.2 says what this leaves open).
-  await checkFile('kms-worker.js');
+  const [script, wasm] = await Promise.all([checkedBytes('kms-engine.js'), checkedBytes('pkg/kms_worker_bg.wasm')]);
+  const module = await WebAssembly.compile(wasm);
+  const url = URL.createObjectURL(new Blob([script], { type: 'text/javascript' }));
   return new Promise((resolve, reject) => {
-    const w = new Worker(new URL('./kms-worker.js', import.meta.url), { type: 'module', name: 'kms-engine' });
-    const timer = setTimeout(() => reject(new Error('the engine did not start in time')), WORKER_START_TIMEOUT_MS);
+    const w = new Worker(url, { type: 'module', name: 'kms-engine' });
+    const done = () => { clearTimeout(timer); URL.revokeObjectURL(url); };
+    const timer = setTimeout(() => { URL.revokeObjectURL(url); reject(new Error('the engine did not start in time')); }, WORKER_START_TIMEOUT_MS);
     w.onmessage = (event) => {
       const m = event.data;
       if (m && m.t === 'ready') {
-        clearTimeout(timer);
+        done();
         w.onmessage = onWorkerMessage;
         resolve(w);
       } else if (m && m.t === 'fatal') {
-        clearTimeout(timer);
-        reject(new KmsFailure(m.code === 'integrity' ? 'integrity' : 'internal', String(m.message)));
+        done();
+        reject(new KmsFailure('internal', String(m.message)));
       }
     };
-    w.onerror = (e) => { clearTimeout(timer); reject(new Error(e.message || 'the engine failed to load')); };
+    w.onerror = (e) => { done(); reject(new Error(e.message || 'the engine failed to load')); };
     w.postMessage({
       t: 'open',
-      // What the worker checks its engine against before it runs it.
-      integrity: { glue: BUILD.files['pkg/kms_worker.js'], wasm: BUILD.files['pkg/kms_worker_bg.wasm'] },
+      module,
       options: {
         db_name: config.db_name ?? 'kms',
         allow_loopback_push: config.allow_loopback_push === true,

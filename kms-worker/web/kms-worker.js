@@ -1,25 +1,31 @@
 // The KMS engine's worker: a dedicated module Worker of the KMS origin,
 // started only by kms-frame.js (a dedicated worker can receive messages from
-// its creator alone). It loads the WASM engine, opens the origin's IndexedDB
+// its creator alone). It runs the WASM engine, opens the origin's IndexedDB
 // and answers one JSON request at a time.
 //
+// Not served on its own: scripts/build-web.sh appends this file to the
+// engine's wasm-bindgen glue (pkg/kms_worker.js) as kms-engine.js, whose
+// top-level `__wbg_init` and `KmsWorker` this code uses. The frame fetches
+// kms-engine.js with its integrity value and starts the worker from a
+// blob: URL of exactly those bytes, and hands over the engine's WASM
+// already compiled from bytes it checked: the worker fetches nothing
+// (docs/browser.md section 6.2).
+//
 // Messages it accepts (anything else is dropped and counted):
-//   {t: 'open', integrity: {glue, wasm}, options: {db_name, allow_loopback_push, session_ttl_ms,
+//   {t: 'open', module: WebAssembly.Module, options: {db_name, allow_loopback_push, session_ttl_ms,
 //                         max_lease_lifetime_s, allowed_hosts, host_groups}}   once
 //   {t: 'bind', origin}   once, after 'ready': the host page the frame serves
 //                         (until then the engine answers `info` only)
 //   {t: 'rpc', id: <positive integer>, body: <JSON text, capped>}
 // Messages it sends:
-//   {t: 'ready'} | {t: 'fatal', message, code?: 'integrity'} | {t: 'bound', app} |
+//   {t: 'ready'} | {t: 'fatal', message} | {t: 'bound', app} |
 //   {t: 'bind_failed', message, code} |
 //   {t: 'rpc', id, body} | {t: 'dropped', count}
 // A request over the cap is answered with an `invalid_input` response, not
 // dropped, so the frame does not wait for its timeout.
 
-// The engine (the wasm-bindgen glue and its WASM) is loaded only after it
-// passed the checks the frame hands over with `open` (see loadEngine).
-let KmsWorker = null;
-
+// A scope of its own, apart from the glue's names.
+{
 // The engine's own cap (audit_verify may carry a 10 MiB export), plus room
 // for the envelope; the engine refuses anything over its caps itself.
 const MAX_BODY_CHARS = 11 * 1024 * 1024;
@@ -39,50 +45,16 @@ function isId(id) {
   return Number.isSafeInteger(id) && id > 0;
 }
 
-class IntegrityError extends Error {}
-
-function base64(buffer) {
-  let s = '';
-  for (const b of new Uint8Array(buffer)) s += String.fromCharCode(b);
-  return btoa(s);
-}
-
-// The glue is fetched with its SRI value (the browser refuses other bytes)
-// and then imported from the same URL; the WASM is fetched as bytes, hashed,
-// and compiled from exactly those bytes.
-async function loadEngine(integrity) {
-  if (!integrity || typeof integrity.glue !== 'string' || typeof integrity.wasm !== 'string') {
-    throw new IntegrityError('no integrity values for the engine');
-  }
-  const glueUrl = new URL('./pkg/kms_worker.js', import.meta.url);
-  try {
-    const r = await fetch(glueUrl, { integrity: integrity.glue, cache: 'no-cache', credentials: 'omit' });
-    if (!r.ok) throw new Error(`HTTP ${r.status}`);
-  } catch (e) {
-    throw new IntegrityError(`the key manager's pkg/kms_worker.js does not match this build (integrity): it will not run (${e.message})`);
-  }
-  const glue = await import(glueUrl.href);
-  const response = await fetch(new URL('./pkg/kms_worker_bg.wasm', import.meta.url), { cache: 'no-cache', credentials: 'omit' });
-  if (!response.ok) throw new IntegrityError(`the key manager's WASM did not load: HTTP ${response.status}`);
-  const bytes = await response.arrayBuffer();
-  const digest = `sha384-${base64(await crypto.subtle.digest('SHA-384', bytes))}`;
-  if (digest !== integrity.wasm) {
-    throw new IntegrityError("the key manager's pkg/kms_worker_bg.wasm does not match this build (integrity): it will not run");
-  }
-  await glue.default({ module_or_path: await WebAssembly.compile(bytes) });
-  return glue.KmsWorker;
-}
-
-async function open(options, integrity) {
+async function open(options, module) {
   opening = true;
   try {
-    KmsWorker = await loadEngine(integrity);
+    if (!(module instanceof WebAssembly.Module)) throw new Error('no engine module was handed over');
+    await __wbg_init({ module_or_path: module });
     engine = await KmsWorker.open(JSON.stringify(options));
     lockName = `kms-engine:${options.db_name ?? 'kms'}`;
     self.postMessage({ t: 'ready' });
   } catch (e) {
-    const code = e instanceof IntegrityError ? { code: 'integrity' } : {};
-    self.postMessage({ t: 'fatal', message: String(e && e.message ? e.message : e), ...code });
+    self.postMessage({ t: 'fatal', message: String(e && e.message ? e.message : e) });
   }
 }
 
@@ -117,7 +89,7 @@ self.onmessage = (event) => {
   const msg = event.data;
   if (msg === null || typeof msg !== 'object') return drop();
   if (msg.t === 'open' && !opening && msg.options !== null && typeof msg.options === 'object') {
-    return void open(msg.options, msg.integrity);
+    return void open(msg.options, msg.module);
   }
   if (msg.t === 'bind' && engine !== null && !binding && typeof msg.origin === 'string') {
     return void bind(msg.origin);
@@ -131,3 +103,4 @@ self.onmessage = (event) => {
   }
   return drop();
 };
+}

@@ -106,5 +106,23 @@ fn own_location() -> Result<(String, String), String> {
             .filter(|s| !s.is_empty())
             .ok_or_else(|| format!("the global scope's location has no {name}"))
     };
-    Ok((field("origin")?, field("hostname")?))
+    let origin = field("origin")?;
+    // The engine's worker runs from a blob: URL (the frame starts it from
+    // the bytes it checked): its location has no hostname of its own, but
+    // its origin is the KMS origin that made the blob.
+    let hostname = match field("hostname") {
+        Ok(h) => h,
+        Err(_) => host_of_origin(&origin).ok_or_else(|| format!("the global scope's origin {origin} has no host"))?,
+    };
+    Ok((origin, hostname))
+}
+
+/// The host name of a serialized origin (`scheme://host[:port]`).
+fn host_of_origin(origin: &str) -> Option<String> {
+    let rest = origin.split_once("://")?.1;
+    let host = match rest.rsplit_once(':') {
+        Some((h, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => rest,
+    };
+    (!host.is_empty() && !host.contains(['/', '@'])).then(|| host.to_owned())
 }

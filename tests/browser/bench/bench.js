@@ -1,5 +1,5 @@
 // The browser benchmark's engine half, served next to a copy of the KMS
-// bundle: it starts the real kms-worker.js (the release WASM) directly and
+// bundle: it starts the real engine worker (kms-engine.js, the release WASM) directly and
 // times the engine through its message boundary, beside bare WebCrypto
 // measured in the same page and run. Results land in window.benchResult;
 // bench.mjs drives it and prints them. Not a test: nothing here asserts.
@@ -9,21 +9,19 @@ const out = document.getElementById('out');
 const DB_NAME = `kms-bench-${Date.now()}`;
 
 async function startWorker() {
-  // The engine's integrity values, as the frame passes them (from the
-  // bundle's manifest here; kms.html carries the same).
-  const manifest = await (await fetch('./manifest.json')).json();
-  const sri = (path) => manifest.files.find((f) => f.path === path).sri;
-  const integrity = { glue: sri('pkg/kms_worker.js'), wasm: sri('pkg/kms_worker_bg.wasm') };
+  // As the frame does: the engine's script and its WASM (compiled here) from
+  // the bundle; the frame also checks both against the page's build data.
+  const module = await WebAssembly.compileStreaming(fetch('./pkg/kms_worker_bg.wasm'));
   return new Promise((resolve, reject) => {
-    const w = new Worker('./kms-worker.js', { type: 'module' });
-    // As the KMS frame does: open, then bind the engine to the host it
-    // serves (here this page's own origin), after which it answers calls.
+    const w = new Worker('./kms-engine.js', { type: 'module' });
+    // Open, then bind the engine to the host it serves (here this page's
+    // own origin), after which it answers calls.
     w.onmessage = (e) => {
       if (e.data.t === 'ready') w.postMessage({ t: 'bind', origin: location.origin });
       else if (e.data.t === 'bound') resolve(w);
       else if (e.data.t === 'fatal' || e.data.t === 'bind_failed') reject(new Error(e.data.message));
     };
-    w.postMessage({ t: 'open', integrity, options: { db_name: DB_NAME, allowed_hosts: [location.origin] } });
+    w.postMessage({ t: 'open', module, options: { db_name: DB_NAME, allowed_hosts: [location.origin] } });
   });
 }
 

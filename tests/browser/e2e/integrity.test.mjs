@@ -67,8 +67,7 @@ async function connectTo(kmsDir, query = '') {
 
 for (const [path, change, what] of [
   ['pkg/kms_worker_bg.wasm', changeOneLetter, 'pkg/kms_worker_bg.wasm'],
-  ['pkg/kms_worker.js', appendByte, 'pkg/kms_worker.js'],
-  ['kms-worker.js', appendByte, 'kms-worker.js'],
+  ['kms-engine.js', appendByte, 'kms-engine.js'],
   ['kms-frame.js', appendByte, 'kms-frame.js'],
   ['frame-guard.js', appendByte, 'frame-guard.js'],
   ['frame-messages.js', appendByte, 'frame-messages.js'],

@@ -101,7 +101,7 @@ test('the host page cannot read the KMS IndexedDB, document or worker', async ()
 });
 
 test('the KMS pages carry the strict headers', async () => {
-  for (const path of ['/kms.html', '/kms-frame.js', '/kms-worker.js', '/pkg/kms_worker_bg.wasm', '/missing']) {
+  for (const path of ['/kms.html', '/kms-frame.js', '/kms-engine.js', '/pkg/kms_worker_bg.wasm', '/missing']) {
     const response = await fetch(`${s.server.origins.kms}${path}`);
     const csp = response.headers.get('content-security-policy');
     assert.match(csp, /default-src 'none'/, path);
