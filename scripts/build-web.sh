@@ -14,7 +14,13 @@ need_wasm_bindgen
 
 out=target/web
 say "building the WASM engine (profile wasm-release, wasm32-unknown-unknown)"
-wasm_cargo build --profile wasm-release --target wasm32-unknown-unknown -p kms-worker --lib
+# Paths inside the WASM (the panic locations of dependencies) name the
+# cargo home and the checkout: mapped to fixed names, so the bundle does not
+# depend on where it is built (scripts/check-reproducible.sh). Only the
+# wasm32 artifacts see these flags (`--target` keeps RUSTFLAGS off build
+# scripts), and only this profile, so no other build is invalidated.
+RUSTFLAGS="${RUSTFLAGS:-} --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo --remap-path-prefix=$PWD=/src" \
+  wasm_cargo build --profile wasm-release --target wasm32-unknown-unknown -p kms-worker --lib
 rm -rf "$out/kms" "$out/client" "$out/demo"
 mkdir -p "$out/kms" "$out/client" "$out/demo"
 say "binding it for the browser (wasm-bindgen --target web)"
@@ -35,9 +41,15 @@ cp kms-client/js/kms-client.js kms-client/js/kms-client.d.ts kms-client/js/kms-r
 cp examples/demo/* "$out/demo/"
 cp kms-client/js/kms-client.js "$out/demo/"
 say "writing the bundle's manifest and kms.html's integrity values (kms release manifest)"
-cargo build -q -p kms-client --bin kms
+# KMS_CLI: a `kms` binary built already (scripts/check-reproducible.sh
+# builds one for both of its clones).
+kms_cli="${KMS_CLI:-}"
+if [ -z "$kms_cli" ]; then
+  cargo build -q -p kms-client --bin kms
+  kms_cli="${CARGO_TARGET_DIR:-target}/debug/kms"
+fi
 commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
-"${CARGO_TARGET_DIR:-target}/debug/kms" release manifest "$out/kms" --commit "$commit" --profile wasm-release \
+"$kms_cli" release manifest "$out/kms" --commit "$commit" --profile wasm-release \
   --tool "cargo=$("${WASM_CARGO[@]}" --version | awk '{print $2}')" \
   --tool "wasm-bindgen=$(wasm-bindgen --version | awk '{print $2}')"
 raw=$(stat -c %s "$out/kms/pkg/kms_worker_bg.wasm")
