@@ -950,3 +950,60 @@ fn kill_9_at_random_moments_of_state_changing_commands_leaves_the_store_whole() 
     // The seed is fixed; most kills land while the command runs.
     assert!(killed_before_exit >= 100, "only {killed_before_exit} of 200 kills landed before the command ended");
 }
+
+#[test]
+fn a_release_manifest_is_signed_and_verified_and_a_change_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("unused.sqlite");
+    // A bundle: a page template and one file.
+    let bundle = dir.path().join("bundle");
+    std::fs::create_dir_all(&bundle).unwrap();
+    std::fs::write(
+        bundle.join("kms.html"),
+        r#"<script type="application/json" id="kms-build">{{build-json}}</script>"#,
+    )
+    .unwrap();
+    std::fs::write(bundle.join("kms.css"), "body{}").unwrap();
+    let b = bundle.to_str().unwrap();
+    let made = ok_json(&store, &["release", "manifest", b, "--commit", "c0ffee", "--profile", "wasm-release"], "");
+    assert_eq!(made["build"].as_str().unwrap().len(), 64);
+    let manifest = bundle.join("manifest.json");
+    let m = manifest.to_str().unwrap();
+
+    let key = dir.path().join("release.key");
+    let k = key.to_str().unwrap();
+    let made_key = ok_json(&store, &["release", "keygen", "--out", k], "");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    // A second keygen never overwrites a key.
+    assert_eq!(err_json(&store, &["release", "keygen", "--out", k], "")["code"], "invalid_input");
+    let public = dir.path().join("release.jwk");
+    std::fs::write(&public, made_key["public_key"].to_string()).unwrap();
+    let p = public.to_str().unwrap();
+
+    let signed = ok_json(&store, &["release", "sign", m, "--key", k], "");
+    assert_eq!(signed["kid"], made_key["kid"]);
+    let verified = ok_json(&store, &["release", "verify", m, "--public-key", p], "");
+    assert_eq!(verified["verified"], true);
+    assert_eq!(verified["build"], made["build"]);
+
+    // One changed byte of the manifest: refused with `integrity`.
+    let good = std::fs::read(&manifest).unwrap();
+    let bad = String::from_utf8(good.clone()).unwrap().replace("\"c0ffee\"", "\"c0ffef\"");
+    assert_ne!(bad.as_bytes(), &good[..]);
+    std::fs::write(&manifest, &bad).unwrap();
+    let e = err_json(&store, &["release", "verify", m, "--public-key", p], "");
+    assert_eq!(e["code"], "integrity", "{e}");
+    std::fs::write(&manifest, &good).unwrap();
+    // Another key: refused, naming both key ids.
+    let other = dir.path().join("other.key");
+    let other_key = ok_json(&store, &["release", "keygen", "--out", other.to_str().unwrap()], "");
+    let other_public = dir.path().join("other.jwk");
+    std::fs::write(&other_public, other_key["public_key"].to_string()).unwrap();
+    let e = err_json(&store, &["release", "verify", m, "--public-key", other_public.to_str().unwrap()], "");
+    assert_eq!(e["code"], "integrity");
+    assert!(e["message"].as_str().unwrap().contains(made_key["kid"].as_str().unwrap()), "{e}");
+}

@@ -102,6 +102,32 @@ pub enum ReleaseCmd {
         #[arg(long)]
         profile: String,
     },
+    /// Make a release signing key (ECDSA P-256): the private key goes to
+    /// FILE (mode 0600, must not exist), the public JWK to standard output.
+    Keygen {
+        /// Where the private key goes (base64url PKCS#8).
+        #[arg(long = "out")]
+        out: std::path::PathBuf,
+    },
+    /// Sign a manifest.json: writes MANIFEST.sig (ES256 over its exact bytes).
+    Sign {
+        /// The manifest.
+        manifest: std::path::PathBuf,
+        /// The private key file of `kms release keygen`.
+        #[arg(long)]
+        key: std::path::PathBuf,
+    },
+    /// Check a manifest's signature under a release public key (JWK).
+    Verify {
+        /// The manifest.
+        manifest: std::path::PathBuf,
+        /// The public key (the JWK `kms release keygen` printed).
+        #[arg(long = "public-key")]
+        public_key: std::path::PathBuf,
+        /// The signature file (default: MANIFEST.sig).
+        #[arg(long)]
+        signature: Option<std::path::PathBuf>,
+    },
 }
 
 /// User commands.

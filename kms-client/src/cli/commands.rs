@@ -34,6 +34,9 @@ pub enum CliError {
     /// `verify-deployment` found differences (the report was printed).
     #[error("integrity: the deployment does not match the expected build")]
     Deployment,
+    /// `release verify`: the signature does not verify.
+    #[error("integrity: {0}")]
+    Signature(String),
 }
 
 impl CliError {
@@ -42,7 +45,7 @@ impl CliError {
         match self {
             Self::Client(ClientError::Rpc(e)) => e.message.clone(),
             Self::Client(other) => other.to_string(),
-            Self::Usage(m) | Self::Store(m) => m.clone(),
+            Self::Usage(m) | Self::Store(m) | Self::Signature(m) => m.clone(),
             Self::Invalid => "the audit export did not verify (see the report above)".into(),
             Self::Deployment => "the deployment does not match the expected build (see the report above)".into(),
         }
@@ -55,7 +58,7 @@ impl CliError {
             Self::Usage(_) => ErrorCode::InvalidInput,
             Self::Store(_) => ErrorCode::Storage,
             Self::Invalid => ErrorCode::InvalidInput,
-            Self::Deployment => ErrorCode::Integrity,
+            Self::Deployment | Self::Signature(_) => ErrorCode::Integrity,
         }
     }
 }
@@ -80,8 +83,17 @@ pub async fn run(args: Args) -> Result<(), CliError> {
     if let Command::Push(cmd) = args.command {
         return super::relay::push(args.json, cmd);
     }
-    if let Command::Release(ReleaseCmd::Manifest { dir, commit, tools, profile }) = &args.command {
-        return super::release::manifest(args.json, dir, commit, tools, profile);
+    if let Command::Release(cmd) = &args.command {
+        return match cmd {
+            ReleaseCmd::Manifest { dir, commit, tools, profile } => {
+                super::release::manifest(args.json, dir, commit, tools, profile)
+            }
+            ReleaseCmd::Keygen { out } => super::release::keygen(args.json, out),
+            ReleaseCmd::Sign { manifest, key } => super::release::sign(args.json, manifest, key),
+            ReleaseCmd::Verify { manifest, public_key, signature } => {
+                super::release::verify_signature(args.json, manifest, public_key, signature.as_deref())
+            }
+        };
     }
     if let Command::VerifyDeployment { url, manifest, expect } = &args.command {
         return super::deployment::run(args.json, url, manifest.as_deref(), expect.as_deref());

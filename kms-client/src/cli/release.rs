@@ -27,6 +27,8 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256, Sha384};
 
+use kms_core::crypto::p256_key::{Jwk, KeyFormat, P256PublicKey, P256SigningKey};
+
 use super::commands::{out, CliError};
 
 /// The page rendered from its template.
@@ -283,6 +285,122 @@ pub fn write_manifest(
     let manifest_path = dir.join(MANIFEST);
     std::fs::write(&manifest_path, text).map_err(|e| usage(format!("{}: {e}", manifest_path.display())))?;
     Ok(manifest)
+}
+
+/// What `MANIFEST.sig` holds: ES256 (ECDSA P-256, SHA-256, low `s`) over
+/// the manifest file's exact bytes, by the key whose RFC 7638 thumbprint is
+/// `kid`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestSignature {
+    pub v: u32,
+    pub alg: String,
+    pub kid: String,
+    /// base64url of `r || s`.
+    pub sig: String,
+}
+
+/// The signature format.
+const SIGNATURE_FORMAT: u32 = 1;
+/// Largest key, public key or signature file read.
+const MAX_SMALL_FILE: u64 = 4096;
+
+fn signature_path(manifest: &Path) -> PathBuf {
+    let mut name = manifest.as_os_str().to_owned();
+    name.push(".sig");
+    PathBuf::from(name)
+}
+
+/// `kms release keygen --out FILE`.
+pub(super) fn keygen(j: bool, out_path: &Path) -> Result<(), CliError> {
+    let key = P256SigningKey::generate(&mut rand_core::OsRng);
+    let pkcs8 = key.to_pkcs8();
+    let encoded = zeroize::Zeroizing::new(kms_core::b64::encode(&pkcs8));
+    let text = zeroize::Zeroizing::new(format!("{}\n", encoded.as_str()));
+    let file = super::files::OutputFile::create_new(out_path, true, "no key was made")?;
+    file.write(text.as_bytes())?;
+    let public = key.public();
+    let jwk = serde_json::to_value(public.jwk()).map_err(|e| usage(format!("jwk: {e}")))?;
+    out(j, serde_json::json!({"kid": public.thumbprint().as_str(), "public_key": jwk}), || {
+        format!(
+            "private key in {} (keep it offline)\npublic key (publish it; kid {}):\n{}",
+            out_path.display(),
+            public.thumbprint().as_str(),
+            jwk
+        )
+    });
+    Ok(())
+}
+
+/// `kms release sign MANIFEST --key FILE`.
+pub(super) fn sign(j: bool, manifest: &Path, key_path: &Path) -> Result<(), CliError> {
+    let bytes = super::files::read_capped(manifest, u64::try_from(MAX_MANIFEST_BYTES).unwrap_or(0))?;
+    Manifest::parse(&bytes).map_err(|e| usage(format!("{}: {e}", manifest.display())))?;
+    let text = zeroize::Zeroizing::new(super::files::read_capped(key_path, MAX_SMALL_FILE)?);
+    let der = std::str::from_utf8(&text)
+        .ok()
+        .and_then(|t| kms_core::b64::decode(t.trim(), 512, "key").ok())
+        .map(zeroize::Zeroizing::new)
+        .ok_or_else(|| usage(format!("{}: not a key of kms release keygen", key_path.display())))?;
+    let key = P256SigningKey::from_plaintext(KeyFormat::Pkcs8, &der)
+        .map_err(|_| usage(format!("{}: not a key of kms release keygen", key_path.display())))?;
+    let sig = key.sign_low_s(&bytes).map_err(|e| usage(format!("signing failed: {e}")))?;
+    let signature = ManifestSignature {
+        v: SIGNATURE_FORMAT,
+        alg: "ES256".into(),
+        kid: key.public().thumbprint().as_str().to_owned(),
+        sig: kms_core::b64::encode(sig),
+    };
+    let path = signature_path(manifest);
+    let mut body = serde_json::to_string(&signature).map_err(|e| usage(format!("signature: {e}")))?;
+    body.push('\n');
+    super::files::OutputFile::create_or_replace(&path, "nothing was signed")?.write(body.as_bytes())?;
+    out(j, serde_json::json!({"signature": path, "kid": signature.kid}), || {
+        format!("signed {} with kid {}: {}", manifest.display(), signature.kid, path.display())
+    });
+    Ok(())
+}
+
+/// `kms release verify MANIFEST --public-key FILE [--signature FILE]`.
+pub(super) fn verify_signature(
+    j: bool,
+    manifest: &Path,
+    public_key: &Path,
+    signature: Option<&Path>,
+) -> Result<(), CliError> {
+    let bytes = super::files::read_capped(manifest, u64::try_from(MAX_MANIFEST_BYTES).unwrap_or(0))?;
+    let parsed = Manifest::parse(&bytes).map_err(|e| usage(format!("{}: {e}", manifest.display())))?;
+    let jwk: Jwk = serde_json::from_slice(&super::files::read_capped(public_key, MAX_SMALL_FILE)?)
+        .map_err(|_| usage(format!("{}: not a P-256 public JWK", public_key.display())))?;
+    let key = P256PublicKey::from_jwk(&jwk)
+        .map_err(|_| usage(format!("{}: not a P-256 public JWK", public_key.display())))?;
+    let sig_path = signature.map_or_else(|| signature_path(manifest), Path::to_owned);
+    let sig: ManifestSignature = serde_json::from_slice(&super::files::read_capped(&sig_path, MAX_SMALL_FILE)?)
+        .map_err(|e| usage(format!("{}: not a manifest signature: {e}", sig_path.display())))?;
+    if sig.v != SIGNATURE_FORMAT || sig.alg != "ES256" {
+        return Err(usage(format!("{}: format {} {} (this kms reads 1 ES256)", sig_path.display(), sig.v, sig.alg)));
+    }
+    if sig.kid != key.thumbprint().as_str() {
+        return Err(CliError::Signature(format!(
+            "{} was signed by kid {}, not by the given key ({})",
+            manifest.display(),
+            sig.kid,
+            key.thumbprint().as_str()
+        )));
+    }
+    let raw: [u8; 64] = kms_core::b64::decode_array(&sig.sig, "sig")
+        .map_err(|_| usage(format!("{}: sig is not 64 bytes of base64url", sig_path.display())))?;
+    if !key.verify_low_s(&bytes, &raw) {
+        return Err(CliError::Signature(format!(
+            "the signature of {} does not verify under kid {}: the manifest or the signature was changed",
+            manifest.display(),
+            sig.kid
+        )));
+    }
+    out(j, serde_json::json!({"verified": true, "kid": sig.kid, "build": parsed.build}), || {
+        format!("verified: {} (build {}) is signed by kid {}", manifest.display(), &parsed.build[..12], sig.kid)
+    });
+    Ok(())
 }
 
 #[cfg(test)]
