@@ -15,11 +15,18 @@ need_wasm_bindgen
 out=target/web
 say "building the WASM engine (profile wasm-release, wasm32-unknown-unknown)"
 # Paths inside the WASM (the panic locations of dependencies) name the
-# cargo home and the checkout: mapped to fixed names, so the bundle does not
-# depend on where it is built (scripts/check-reproducible.sh). Only the
-# wasm32 artifacts see these flags (`--target` keeps RUSTFLAGS off build
-# scripts), and only this profile, so no other build is invalidated.
-RUSTFLAGS="${RUSTFLAGS:-} --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo --remap-path-prefix=$PWD=/src" \
+# cargo home, the checkout and the target directory: mapped to fixed names,
+# so the bundle does not depend on where it is built
+# (scripts/check-reproducible.sh). Only the wasm32 artifacts see these
+# flags (`--target` keeps them off build scripts), and only this profile,
+# so no other build is invalidated.
+mkdir -p "${CARGO_TARGET_DIR:-target}"
+target_abs=$(cd "${CARGO_TARGET_DIR:-target}" && pwd)
+# One flag per field (0x1f-separated): paths with spaces stay whole. The
+# last matching prefix wins, so a target directory inside the checkout
+# maps to /target.
+sep=$'\x1f'
+CARGO_ENCODED_RUSTFLAGS="--remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo${sep}--remap-path-prefix=$PWD=/src${sep}--remap-path-prefix=$target_abs=/target" \
   wasm_cargo build --profile wasm-release --target wasm32-unknown-unknown -p kms-worker --lib
 rm -rf "$out/kms" "$out/client" "$out/demo"
 mkdir -p "$out/kms" "$out/client" "$out/demo"
@@ -32,6 +39,10 @@ cp kms-worker/web/kms.html kms-worker/web/kms.css kms-worker/web/kms-frame.js km
 # The engine's worker is one file, the glue and then kms-worker.js, which
 # the frame checks and runs from a blob: URL of the checked bytes
 # (docs/browser.md section 6.2); the glue is not served on its own.
+# kms-worker.js calls the glue's `__wbg_init` (its default export): stop
+# here if a wasm-bindgen version names it otherwise.
+grep -q '^export default __wbg_init;' "$out/kms/pkg/kms_worker.js" \
+  || { echo "build-web.sh: the wasm-bindgen glue no longer exports __wbg_init; update kms-worker/web/kms-worker.js" >&2; exit 1; }
 cat "$out/kms/pkg/kms_worker.js" kms-worker/web/kms-worker.js > "$out/kms/kms-engine.js"
 rm "$out/kms/pkg/kms_worker.js"
 cp kms-client/js/kms-client.js kms-client/js/kms-client.d.ts kms-client/js/kms-rpc.d.ts "$out/client/" 2>/dev/null || \

@@ -132,6 +132,20 @@ fn a_missing_file_an_extra_file_and_missing_headers_are_found() {
 }
 
 #[test]
+fn a_served_manifest_cannot_claim_a_build_it_does_not_describe() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = bundle(dir.path());
+    let (_running, origin) = start(dir.path(), true);
+    // The origin's manifest says it is the trusted build, but lists its own
+    // files: the id does not follow from the list, so it is not believed.
+    let claimed = "f".repeat(64);
+    let text = fs::read_to_string(dir.path().join("manifest.json")).unwrap().replace(&manifest.build, &claimed);
+    fs::write(dir.path().join("manifest.json"), text).unwrap();
+    let e = verify(&origin, &Expected::Build(claimed[..12].to_owned())).unwrap_err();
+    assert!(e.message().contains("not the id of the files it lists"), "{}", e.message());
+}
+
+#[test]
 fn origins_only() {
     for bad in ["kms.example", "ftp://kms.example", "https://kms.example/path", "https://user@kms.example"] {
         assert!(verify(bad, &Expected::Build("0".repeat(12))).is_err(), "{bad}");

@@ -141,7 +141,9 @@ async function startWorker() {
   return new Promise((resolve, reject) => {
     const w = new Worker(url, { type: 'module', name: 'kms-engine' });
     const done = () => { clearTimeout(timer); URL.revokeObjectURL(url); };
-    const timer = setTimeout(() => { URL.revokeObjectURL(url); reject(new Error('the engine did not start in time')); }, WORKER_START_TIMEOUT_MS);
+    // A worker that failed to start goes, with its hold on IndexedDB.
+    const failed = (e) => { done(); w.terminate(); reject(e); };
+    const timer = setTimeout(() => failed(new Error('the engine did not start in time')), WORKER_START_TIMEOUT_MS);
     w.onmessage = (event) => {
       const m = event.data;
       if (m && m.t === 'ready') {
@@ -149,11 +151,10 @@ async function startWorker() {
         w.onmessage = onWorkerMessage;
         resolve(w);
       } else if (m && m.t === 'fatal') {
-        done();
-        reject(new KmsFailure('internal', String(m.message)));
+        failed(new KmsFailure('internal', String(m.message)));
       }
     };
-    w.onerror = (e) => { done(); reject(new Error(e.message || 'the engine failed to load')); };
+    w.onerror = (e) => failed(new Error(e.message || 'the engine failed to load'));
     w.postMessage({
       t: 'open',
       module,

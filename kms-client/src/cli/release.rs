@@ -14,11 +14,13 @@
 //!    hashes, and the CSP hashes of the page's inline scripts (the import
 //!    map and the boot script), which the origin's `script-src` must list.
 //!
-//! The build id is SHA-256 over the line `kms.html template <sha256 of the
-//! template>` and the sorted `path sha256` lines of every other file: the
-//! page carries the id, so the id covers the page's template, not the page;
-//! `manifest.json` lists the page's own hashes. File names are
-//! `[A-Za-z0-9._-]` only, so each line reads one way.
+//! The build id ([`build_id`]) is SHA-256 over the line `kms.html template
+//! <sha256 of the template>` and the sorted `path sha256` lines of every
+//! other file: the page carries the id, so the id covers the page's
+//! template, not the page; `manifest.json` lists the page's own hashes and
+//! the template's, and whoever reads a manifest recomputes the id from them
+//! ([`Manifest::parse`]). File names are `[A-Za-z0-9._-]` only, so each
+//! line reads one way.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -64,8 +66,12 @@ pub struct FileEntry {
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     pub v: u32,
-    /// The build id (64 hex digits).
+    /// The build id (64 hex digits): [`build_id`] of `page_template_sha256`
+    /// and the other files, checked by [`Manifest::parse`].
     pub build: String,
+    /// SHA-256 (hex) of the page's template, which the build id covers in
+    /// place of the page (the page carries the id).
+    pub page_template_sha256: String,
     pub commit: String,
     pub profile: String,
     pub toolchain: BTreeMap<String, String>,
@@ -94,6 +100,11 @@ impl Manifest {
         if m.files.len() > MAX_FILES {
             return Err(format!("more than {MAX_FILES} files"));
         }
+        // The id must be the one its own list gives: a manifest cannot
+        // claim a build it does not describe.
+        if build_id(&m.page_template_sha256, m.files.iter().filter(|f| f.path != PAGE)) != m.build {
+            return Err("build is not the id of the files it lists".into());
+        }
         Ok(m)
     }
 }
@@ -103,6 +114,15 @@ impl Manifest {
 struct PageBuild<'a> {
     build: &'a str,
     files: BTreeMap<&'a str, &'a str>,
+}
+
+/// The build id: SHA-256 (hex) over the line `kms.html template <sha256>`
+/// and one line `<path> <sha256>` per other file, sorted by path.
+pub fn build_id<'a>(template_sha256: &str, files: impl Iterator<Item = &'a FileEntry>) -> String {
+    let mut lines: Vec<String> = files.map(|e| format!("{} {}\n", e.path, e.sha256)).collect();
+    lines.sort();
+    let listing: String = std::iter::once(format!("{PAGE} template {template_sha256}\n")).chain(lines).collect();
+    hex(&Sha256::digest(listing.as_bytes()))
 }
 
 pub(super) fn hex(bytes: &[u8]) -> String {
@@ -256,11 +276,8 @@ pub fn write_manifest(
     for (rel, path) in files.iter().filter(|(rel, _)| rel != PAGE) {
         entries.push(entry(rel.clone(), &read(path)?));
     }
-    // The page's template stands for the page, which carries the id.
-    let listing: String = std::iter::once(format!("{PAGE} template {}\n", hex(&Sha256::digest(template.as_bytes()))))
-        .chain(entries.iter().map(|e| format!("{} {}\n", e.path, e.sha256)))
-        .collect();
-    let build = hex(&Sha256::digest(listing.as_bytes()));
+    let template_sha256 = hex(&Sha256::digest(template.as_bytes()));
+    let build = build_id(&template_sha256, entries.iter());
     let sri: BTreeMap<String, String> = entries.iter().map(|e| (e.path.clone(), e.sri.clone())).collect();
     let page_build = PageBuild { build: &build, files: sri.iter().map(|(p, s)| (p.as_str(), s.as_str())).collect() };
     // `</` never appears in this JSON (paths and base64), so the data block
@@ -274,6 +291,7 @@ pub fn write_manifest(
     let manifest = Manifest {
         v: MANIFEST_FORMAT,
         build: build.clone(),
+        page_template_sha256: template_sha256,
         commit: commit.to_owned(),
         profile: profile.to_owned(),
         toolchain,
@@ -376,9 +394,14 @@ pub(super) fn verify_signature(
         .map_err(|_| usage(format!("{}: not a P-256 public JWK", public_key.display())))?;
     let sig_path = signature.map_or_else(|| signature_path(manifest), Path::to_owned);
     let sig: ManifestSignature = serde_json::from_slice(&super::files::read_capped(&sig_path, MAX_SMALL_FILE)?)
-        .map_err(|e| usage(format!("{}: not a manifest signature: {e}", sig_path.display())))?;
+        .map_err(|e| CliError::Signature(format!("{}: not a manifest signature: {e}", sig_path.display())))?;
     if sig.v != SIGNATURE_FORMAT || sig.alg != "ES256" {
-        return Err(usage(format!("{}: format {} {} (this kms reads 1 ES256)", sig_path.display(), sig.v, sig.alg)));
+        return Err(CliError::Signature(format!(
+            "{}: format {} {} (this kms reads 1 ES256)",
+            sig_path.display(),
+            sig.v,
+            sig.alg
+        )));
     }
     if sig.kid != key.thumbprint().as_str() {
         return Err(CliError::Signature(format!(
@@ -389,7 +412,7 @@ pub(super) fn verify_signature(
         )));
     }
     let raw: [u8; 64] = kms_core::b64::decode_array(&sig.sig, "sig")
-        .map_err(|_| usage(format!("{}: sig is not 64 bytes of base64url", sig_path.display())))?;
+        .map_err(|_| CliError::Signature(format!("{}: sig is not 64 bytes of base64url", sig_path.display())))?;
     if !key.verify_low_s(&bytes, &raw) {
         return Err(CliError::Signature(format!(
             "the signature of {} does not verify under kid {}: the manifest or the signature was changed",
