@@ -54,3 +54,41 @@ impl Default for KmsConfig {
         }
     }
 }
+
+/// The host name of a serialized origin (`scheme://host[:port]`): what
+/// `location.hostname` says in a page of that origin. The engine's worker
+/// runs from a `blob:` URL, whose location has no host name of its own but
+/// whose origin is the KMS origin (`web::config`).
+pub fn host_of_origin(origin: &str) -> Option<String> {
+    let rest = origin.split_once("://")?.1;
+    let host = match rest.rsplit_once(':') {
+        // A port follows the last colon, unless that colon is inside an
+        // IPv6 literal (which then ends the string with `]`).
+        Some((h, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => rest,
+    };
+    (!host.is_empty() && !host.contains(['/', '@'])).then(|| host.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_of_origin;
+
+    #[test]
+    fn the_host_of_an_origin_is_what_location_hostname_says() {
+        for (origin, host) in [
+            ("https://kms.example.com", Some("kms.example.com")),
+            ("http://localhost:8081", Some("localhost")),
+            ("https://kms.example.com:443", Some("kms.example.com")),
+            ("http://[::1]:8443", Some("[::1]")),
+            ("http://[::1]", Some("[::1]")),
+            ("https://xn--kms-fla.example", Some("xn--kms-fla.example")),
+            ("null", None),
+            ("blob:", None),
+            ("https://", None),
+            ("https://user@host", None),
+        ] {
+            assert_eq!(host_of_origin(origin).as_deref(), host, "{origin}");
+        }
+    }
+}

@@ -112,17 +112,8 @@ fn own_location() -> Result<(String, String), String> {
     // its origin is the KMS origin that made the blob.
     let hostname = match field("hostname") {
         Ok(h) => h,
-        Err(_) => host_of_origin(&origin).ok_or_else(|| format!("the global scope's origin {origin} has no host"))?,
+        Err(_) => crate::config::host_of_origin(&origin)
+            .ok_or_else(|| format!("the global scope's origin {origin} has no host"))?,
     };
     Ok((origin, hostname))
-}
-
-/// The host name of a serialized origin (`scheme://host[:port]`).
-fn host_of_origin(origin: &str) -> Option<String> {
-    let rest = origin.split_once("://")?.1;
-    let host = match rest.rsplit_once(':') {
-        Some((h, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => rest,
-    };
-    (!host.is_empty() && !host.contains(['/', '@'])).then(|| host.to_owned())
 }
