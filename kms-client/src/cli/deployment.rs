@@ -226,7 +226,7 @@ pub fn verify(url: &str, expected: &Expected) -> Result<Report, CliError> {
                     "served sha256 {} ({} bytes), expected {} ({} bytes)",
                     &sha[..16],
                     got.body.len(),
-                    &file.sha256[..16.min(file.sha256.len())],
+                    &file.sha256[..16],
                     file.size
                 ),
             ));

@@ -100,6 +100,17 @@ impl Manifest {
         if m.files.len() > MAX_FILES {
             return Err(format!("more than {MAX_FILES} files"));
         }
+        let is_hex64 = |h: &str| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !is_hex64(&m.page_template_sha256) {
+            return Err("page_template_sha256 is not 64 lowercase hex digits".into());
+        }
+        // Paths become URLs and report lines, hashes are shown cut short:
+        // both must be what the build writes.
+        for f in &m.files {
+            if f.path.split('/').any(|seg| !is_plain_name(seg)) || !is_hex64(&f.sha256) {
+                return Err("a file entry has a path or sha256 the build never writes".into());
+            }
+        }
         // The id must be the one its own list gives: a manifest cannot
         // claim a build it does not describe.
         if build_id(&m.page_template_sha256, m.files.iter().filter(|f| f.path != PAGE)) != m.build {
@@ -439,6 +450,31 @@ mod tests {
         );
         for bad in ["{{sri:b.js}}", "{{other}}", "{{sri:a.js"] {
             assert!(render(bad, &sri, "{}").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_manifest_reads_only_as_the_build_writes_it() {
+        let file =
+            |path: &str, sha: &str| FileEntry { path: path.into(), size: 1, sha256: sha.into(), sri: "x".into() };
+        let good = "a".repeat(64);
+        let manifest = |files: Vec<FileEntry>| {
+            let build = build_id(&good, files.iter());
+            let m = Manifest {
+                v: MANIFEST_FORMAT,
+                build,
+                page_template_sha256: good.clone(),
+                commit: "c".into(),
+                profile: "p".into(),
+                toolchain: BTreeMap::new(),
+                csp_script_hashes: vec![],
+                files,
+            };
+            Manifest::parse(&serde_json::to_vec(&m).unwrap())
+        };
+        assert!(manifest(vec![file("pkg/a.wasm", &good)]).is_ok());
+        for bad in [file("../a.js", &good), file("a b.js", &good), file("a.js", &"é".repeat(32)), file("a.js", "ab")] {
+            assert!(manifest(vec![bad]).is_err());
         }
     }
 
