@@ -20,6 +20,11 @@ need_chromium
 need_node_modules tests/browser
 
 export CHROMEDRIVER=/usr/bin/chromedriver
+# chromedriver leaves each session's 10 MB profile (scoped_dir*) in TMPDIR
+# when wasm-bindgen-test-runner stops it; keep them in a folder that goes.
+browser_tmp=$(mktemp -d)
+trap 'rm -rf "$browser_tmp"' EXIT
+export TMPDIR="$browser_tmp"
 export WASM_BINDGEN_TEST_TIMEOUT=120
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
 if wasm_has_clippy; then
