@@ -9,12 +9,12 @@ export type { KmsMethods, KmsErrorCode };
 
 /**
  * Methods a page may call directly. The others carry secrets or start
- * ceremonies (setup, unlock, addEnrollment, changePassphrase), or last
+ * ceremonies (setup, unlock, addEnrollment, changePassphrase, rekey), or last
  * beyond the session and are confirmed by the user in the KMS frame
  * (ConfirmedMethod).
  */
 export type DirectMethod = Exclude<keyof KmsMethods,
-  'setup' | 'unlock' | 'add_enrollment' | 'change_passphrase' | 'prf_begin' | 'gate_begin' | ConfirmedMethod>;
+  'setup' | 'unlock' | 'add_enrollment' | 'change_passphrase' | 'rekey' | 'prf_begin' | 'gate_begin' | ConfirmedMethod>;
 
 /** Methods the user confirms in the KMS frame before they run. */
 export type ConfirmedMethod = 'user_delete' | 'lease_create' | 'lease_extend' | 'remove_enrollment' | 'vapid_rotate';
@@ -98,6 +98,13 @@ export declare class Kms {
   unlock(params: { user: string; method?: UnlockMethod; enrollment_id?: string }, options?: CallOptions): Promise<OpenedSession>;
   addEnrollment(params: { user: string; method: UnlockMethod; label?: string }, options?: CallOptions): Promise<Result<'add_enrollment'>>;
   changePassphrase(params: { user: string; enrollment_id?: string }, options?: CallOptions): Promise<Result<'change_passphrase'>>;
+  /**
+   * Replaces the user's master secret after a compromise: a passphrase is
+   * typed and each passkey presented in the KMS frame. Resolves with the
+   * enrollments now and what was removed and re-sealed (no session token:
+   * the frame keeps the new session).
+   */
+  rekey(params: { user: string }, options?: CallOptions): Promise<Omit<Result<'rekey'>, 'session'>>;
 
   /**
    * Lasting changes, each shown to the user in the KMS frame (with this

@@ -198,6 +198,12 @@ export class Kms {
   addEnrollment({ user, method, label }, opts = {}) { return this.#ui('add_enrollment', { user, method, label }, opts.timeoutMs); }
   /** Changes a passphrase of an unlocked user (typed in the KMS frame). */
   changePassphrase({ user, enrollment_id }, opts = {}) { return this.#ui('change_passphrase', { user, enrollment_id }, opts.timeoutMs); }
+  /**
+   * Replaces the user's master secret after a compromise (the frame says
+   * what it does; the user types a passphrase and presents each passkey
+   * there). The session goes on under the new secret; other tabs' end.
+   */
+  rekey({ user }, opts = {}) { return this.#ui('rekey', { user }, opts.timeoutMs); }
 
   // ---- lasting changes: the user confirms each in the KMS frame ----
   // The frame shows what will happen (with this page's origin) and runs the

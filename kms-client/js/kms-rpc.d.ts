@@ -737,6 +737,67 @@ export type PushSubscriptionKeys = {
 };
 
 /**
+ * What wraps an enrollment again: a passphrase (the current one or a new
+ * one, under the deployment's policy, with a fresh salt), or the PRF
+ * output of the enrollment's passkey for its stored salt (it must open
+ * the current record: that proves it is that passkey).
+ */
+export type RekeyCredential = {
+  "kind": "passphrase",
+  passphrase: Passphrase,
+} | {
+  "kind": "passkey_prf",
+  prf_output: PrfOutput,
+};
+
+/**
+ * `rekey` parameters: a new master secret for the user, after a
+ * compromise. Every enrollment the user keeps is wrapped again, in the
+ * same write, and every other one is removed: each intact passphrase and
+ * passkey PRF enrollment must be named once, in `rewrap` or in `remove`
+ * (a gate-mode passkey is wrapped again by the engine, unless it is in
+ * `remove`); each damaged one must be in `remove`. At least one
+ * enrollment must remain.
+ */
+export type RekeyParams = {
+  user: UserId,
+  session: SessionToken,
+  rewrap?: Array<RekeyRewrap>,
+  /**
+   * Enrollments to remove, with the user's consent.
+   */
+  remove?: Array<EnrollmentId>,
+};
+
+/**
+ * `rekey` result: every earlier session of the user has ended (they held
+ * the old master secret); this is the new one.
+ */
+export type RekeyResult = {
+  user: UserId,
+  session: SessionToken,
+  expires_ms: number,
+  /**
+   * The enrollments now, each wrapping the new master secret.
+   */
+  enrollments: Array<EnrollmentInfo>,
+  removed: Array<EnrollmentId>,
+  /**
+   * VAPID and audit signing keys re-sealed under the new master secret
+   * (the keys themselves are unchanged: rotate VAPID keys beside it).
+   */
+  resealed_keys: number,
+};
+
+/**
+ * One enrollment to wrap the new master secret under.
+ */
+export type RekeyRewrap = {
+  enrollment_id: EnrollmentId,
+  credential: RekeyCredential,
+};
+
+/**
  * The relay a lease is granted to: an id or label chosen by the user or the
  * application, shown in listings and recorded in the audit log.
  *
@@ -1208,6 +1269,7 @@ export interface KmsMethods {
   lease_issue: { params: LeaseIssueParams; result: LeaseIssueResult };
   lease_courier: { params: LeaseCourierParams; result: LeaseCourierResult };
   user_delete: { params: UserDeleteParams; result: UserDeleteResult };
+  rekey: { params: RekeyParams; result: RekeyResult };
 }
 
 /** A method's wire name. */

@@ -99,6 +99,9 @@ mod js {
         #[wasm_bindgen(method, catch, js_name = changePassphrase)]
         pub fn change_passphrase(this: &Kms, params: &JsValue) -> Result<js_sys::Promise, JsValue>;
 
+        #[wasm_bindgen(method, catch)]
+        pub fn rekey(this: &Kms, params: &JsValue) -> Result<js_sys::Promise, JsValue>;
+
         #[wasm_bindgen(method, catch, js_name = vapidRotate)]
         pub fn vapid_rotate(this: &Kms, params: &JsValue) -> Result<js_sys::Promise, JsValue>;
 
@@ -199,6 +202,19 @@ pub struct OpenedSession {
     /// True when the unlock re-wrapped an old record at the current cost.
     #[serde(default)]
     pub rewrapped: bool,
+}
+
+/// What the page learns of a re-key done in the frame (`rekey` without its
+/// session token, which stays in the frame).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Rekeyed {
+    pub user: UserId,
+    pub expires_ms: UnixMillis,
+    /// The enrollments now, each wrapping the new master secret.
+    pub enrollments: Vec<EnrollmentInfo>,
+    pub removed: Vec<EnrollmentId>,
+    /// VAPID keys plus the audit key, re-sealed (not replaced).
+    pub resealed_keys: usize,
 }
 
 /// A connection to the KMS frame, from a page. Dropping it closes the
@@ -379,6 +395,13 @@ impl BrowserKms {
     ) -> Result<EnrollmentInfo, ClientError> {
         let params = Ui { enrollment_id, ..Ui::user(user) };
         self.ui(js::Kms::change_passphrase, &params).await
+    }
+
+    /// Replaces `user`'s master secret after a compromise: the frame says
+    /// what it does, the user types a passphrase and presents each passkey
+    /// there (`docs/rpc.md`, `rekey`).
+    pub async fn rekey(&self, user: &UserId) -> Result<Rekeyed, ClientError> {
+        self.ui(js::Kms::rekey, &Ui::user(user)).await
     }
 
     /// Replaces `user`'s current VAPID key and retires the old one, once

@@ -201,6 +201,25 @@ impl<T: Transport> KmsClient<T> {
         .await
     }
 
+    /// Replaces the user's master secret (after a compromise): the
+    /// enrollments in `rewrap` wrap the new one, those in `remove` go, and
+    /// gate-mode passkeys are wrapped again by the engine. `session` ends,
+    /// with every other session of the user; the result carries the new one.
+    pub async fn rekey(
+        &self,
+        session: &Session,
+        rewrap: Vec<RekeyRewrap>,
+        remove: Vec<EnrollmentId>,
+    ) -> Result<RekeyResult, ClientError> {
+        self.call(Call::Rekey(RekeyParams {
+            user: session.user.clone(),
+            session: session.token.clone(),
+            rewrap,
+            remove,
+        }))
+        .await
+    }
+
     /// Generates the user's first VAPID key.
     pub async fn vapid_generate(&self, session: &Session) -> Result<VapidPublicInfo, ClientError> {
         self.call(Call::VapidGenerate(session.params())).await

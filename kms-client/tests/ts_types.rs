@@ -24,10 +24,10 @@ use kms_core::rpc::{
     AddEnrollmentParams, AuditExportParams, AuditExportResult, AuditVerifyParams, Call, ChangePassphraseParams, Empty,
     EnrollmentList, GateBeginParams, GateBeginResult, InfoResult, LeaseCourierParams, LeaseCourierResult,
     LeaseCreateParams, LeaseCreateResult, LeaseExtendParams, LeaseIssueParams, LeaseIssueResult, LeaseList,
-    LeaseRefParams, PrfBeginResult, RemoveEnrollmentParams, RemoveResult, RequestId, RotateResult, RpcError,
-    SessionParams, SessionResult, SessionStatus, SetupParams, SignJwtParams, SignJwtResult, SubscriptionAddParams,
-    SubscriptionList, SubscriptionRemoveParams, SubscriptionRemoveResult, UnlockParams, UserDeleteParams,
-    UserDeleteResult, UserParams, VapidKeys, METHOD_NAMES, PROTOCOL_VERSION,
+    LeaseRefParams, PrfBeginResult, RekeyParams, RekeyResult, RemoveEnrollmentParams, RemoveResult, RequestId,
+    RotateResult, RpcError, SessionParams, SessionResult, SessionStatus, SetupParams, SignJwtParams, SignJwtResult,
+    SubscriptionAddParams, SubscriptionList, SubscriptionRemoveParams, SubscriptionRemoveResult, UnlockParams,
+    UserDeleteParams, UserDeleteResult, UserParams, VapidKeys, METHOD_NAMES, PROTOCOL_VERSION,
 };
 use kms_core::unlock::EnrollmentInfo;
 use kms_core::vapid::VapidPublicInfo;
@@ -102,6 +102,7 @@ fn methods(decls: &mut Decls) -> Vec<Method> {
         decls.method::<LeaseIssueParams, LeaseIssueResult>("lease_issue", Call::LeaseIssue),
         decls.method::<LeaseCourierParams, LeaseCourierResult>("lease_courier", Call::LeaseCourier),
         decls.method::<UserDeleteParams, UserDeleteResult>("user_delete", Call::UserDelete),
+        decls.method::<RekeyParams, RekeyResult>("rekey", Call::Rekey),
     ]
 }
 

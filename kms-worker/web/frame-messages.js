@@ -12,7 +12,7 @@ export const MAX_VERIFY_CHARS = 11 * 1024 * 1024;
 
 // Methods the host may call directly. `true`: the frame adds the user's
 // session. Methods that carry secrets (setup, unlock, add_enrollment,
-// change_passphrase) and the ceremony starts are reachable only through the
+// change_passphrase, rekey) and the ceremony starts are reachable only through the
 // frame's own UI; so are the operations whose effect outlasts the session
 // (CONFIRM_OPS, frame-confirm.js): the user confirms each in the frame.
 export const DIRECT_METHODS = new Map([
@@ -23,7 +23,7 @@ export const DIRECT_METHODS = new Map([
   ['audit_export', true], ['subscription_add', true], ['subscription_list', true],
   ['subscription_remove', true], ['lease_list', true], ['lease_revoke', true],
 ]);
-export const SECRET_OPS = new Set(['setup', 'unlock', 'add_enrollment', 'change_passphrase']);
+export const SECRET_OPS = new Set(['setup', 'unlock', 'add_enrollment', 'change_passphrase', 'rekey']);
 export const UI_OPS = new Set([...SECRET_OPS, ...CONFIRM_OPS]);
 
 // Requests waiting for the user, at most.
@@ -57,7 +57,7 @@ export function decodeHostMessage(m, uiWaiting = 0) {
     if (!DIRECT_METHODS.has(method)) {
       const shown = method.slice(0, 40).replace(/[^\x20-\x7e]/g, '\uFFFD');
       const why = SECRET_OPS.has(method) || method === 'prf_begin' || method === 'gate_begin'
-        ? `\`${method}\` carries secrets, so only the KMS frame asks for it: use setup, unlock, addEnrollment or changePassphrase`
+        ? `\`${method}\` carries secrets, so only the KMS frame asks for it: use setup, unlock, addEnrollment, changePassphrase or rekey`
         : CONFIRM_OPS.has(method)
           ? `\`${method}\` lasts beyond the session, so the user confirms it in the KMS frame: send it as a ui request (the client's ${camel(method)})`
           : `unknown method \`${shown}\``;

@@ -7,7 +7,7 @@
 // Host -> frame, over the MessagePort handed over in the handshake (closed
 // set; anything else is dropped and counted):
 //   {t: 'call',   id, method, params}   a method of DIRECT_METHODS
-//   {t: 'ui',     id, op, params}       setup | unlock | add_enrollment | change_passphrase
+//   {t: 'ui',     id, op, params}       setup | unlock | add_enrollment | change_passphrase | rekey
 //                                       (typed in the frame), or one of CONFIRM_OPS
 //                                       (user_delete | lease_create | lease_extend |
 //                                       remove_enrollment | vapid_rotate: confirmed in the frame)
@@ -388,6 +388,7 @@ const TITLES = {
   unlock: (p) => `Unlock the keys of ${p.user}`,
   add_enrollment: (p) => `Add a way to unlock for ${p.user}`,
   change_passphrase: (p) => `Change the passphrase of ${p.user}`,
+  rekey: (p) => `Re-key ${p.user} after a compromise`,
 };
 
 // What a gate-mode passkey is, said before the user chooses one: it never
@@ -399,6 +400,7 @@ const GATE_WARNING = 'Gate mode: this passkey only unlocks by the key manager\'s
 // `gate`: the passkey is a gate-mode one (named as such, with its consequence).
 async function methodsFor(op, params) {
   if (op === 'change_passphrase') return { passphrase: true, confirm: true };
+  if (op === 'rekey') return rekeyForms(params);
   if (op === 'unlock') {
     const { enrollments } = await rpc('list_enrollments', { user: params.user });
     // The page may name one enrollment: the panel offers that one only.
@@ -420,7 +422,46 @@ async function methodsFor(op, params) {
   return { passkey: true, gate: params.method === 'passkey_gate', ack: params.method === 'passkey_gate' };
 }
 
+// A re-key (engine/rekey.rs): what the panel says it will do, from the
+// user's enrollments. Passphrase enrollments take the passphrase typed in
+// the panel; each PRF passkey is asked for in turn; gate-mode passkeys are
+// wrapped again by the engine; damaged records go.
+async function rekeyForms(params) {
+  const { enrollments, damaged = [] } = await rpc('list_enrollments', { user: params.user });
+  const count = (m) => enrollments.filter((e) => e.method === m).length;
+  const [pass, prf, gate] = [count('passphrase'), count('passkey_prf'), count('passkey_gate')];
+  const lines = ['A new master secret replaces the current one: a copy of this browser\'s storage taken before now, '
+    + 'with the old passphrase, opens nothing made after.'];
+  if (pass > 0) lines.push(`Passphrase enrollments (${pass}) are wrapped again with the passphrase typed here. A new passphrase is best.`);
+  if (prf > 0) lines.push(`Passkeys (${prf}) are each asked for once, in turn. Remove first a passkey you no longer have.`);
+  if (gate > 0) lines.push(`Gate-mode passkeys (${gate}) are wrapped again under a fresh key; they never protected the keys at rest.`);
+  if (damaged.length > 0) lines.push(`Damaged enrollment records (${damaged.length}) are removed.`);
+  lines.push('The VAPID keys and the audit key are re-sealed, not replaced: rotate the VAPID key afterwards so that the old copy opens no key in use.');
+  lines.push('Every open session of this user ends; this page gets a new one.');
+  // Without a passphrase enrollment, the passkey button starts it.
+  return { passphrase: pass > 0, confirm: pass > 0, passkey: pass === 0, lines, rekey: { enrollments, damaged } };
+}
+
+// Runs the re-key the panel described; `passphrase` is the typed one (or
+// null without a passphrase enrollment).
+async function rekeyWith(r, passphrase) {
+  const { user } = r.params;
+  const { enrollments, damaged } = r.forms.rekey;
+  const rewrap = enrollments.filter((e) => e.method === 'passphrase')
+    .map((e) => ({ enrollment_id: e.id, credential: { kind: 'passphrase', passphrase } }));
+  for (const e of enrollments.filter((x) => x.method === 'passkey_prf')) {
+    status(`Present the passkey ${e.label ? `"${e.label}"` : e.id}…`);
+    const prf_output = await prfOutput(e.credential_id, unb64url(e.prf_salt), null);
+    rewrap.push({ enrollment_id: e.id, credential: { kind: 'passkey_prf', prf_output } });
+  }
+  status('Re-keying…');
+  const result = await rpc('rekey', { user, session: sessionOf(user), rewrap, remove: damaged });
+  sessions.set(result.user, result.session);
+  return { user: result.user, expires_ms: result.expires_ms, enrollments: result.enrollments, removed: result.removed, resealed_keys: result.resealed_keys };
+}
+
 function passkeyButtonText(op, forms) {
+  if (op === 'rekey') return 'Re-key (asks for each passkey)';
   if (op === 'unlock') return forms.gate ? 'Unlock with a gate-mode passkey' : 'Unlock with a passkey';
   return forms.gate ? 'Create a gate-mode passkey' : 'Create a passkey (protects the keys at rest)';
 }
@@ -462,12 +503,12 @@ async function nextUi() {
     r.confirmation = confirmation;
     $('kms-title').textContent = confirmation ? confirmation.title : TITLES[op](params);
     $('kms-origin').textContent = `Asked by ${hostOrigin}`;
-    showLines(confirmation ? confirmation.lines : forms.gate ? [GATE_WARNING] : []);
+    showLines(confirmation ? confirmation.lines : forms.lines ?? (forms.gate ? [GATE_WARNING] : []));
     $('kms-gate-field').hidden = !forms.ack;
     $('kms-passphrase-fields').hidden = !forms.passphrase;
     $('kms-submit').hidden = !forms.passphrase;
     $('kms-confirm-field').hidden = !forms.confirm;
-    $('kms-submit').textContent = op === 'unlock' ? 'Unlock' : 'Save';
+    $('kms-submit').textContent = op === 'unlock' ? 'Unlock' : op === 'rekey' ? 'Re-key' : 'Save';
     $('kms-passphrase').autocomplete = forms.confirm ? 'new-password' : 'current-password';
     $('kms-passkey').hidden = !forms.passkey;
     $('kms-passkey').textContent = passkeyButtonText(op, forms);
@@ -564,6 +605,8 @@ async function submitPassphrase(r) {
       if (typeof params.enrollment_id === 'string') p.enrollment_id = params.enrollment_id;
       return rpc('change_passphrase', p);
     }
+    case 'rekey':
+      return rekeyWith(r, passphrase);
     default:
       throw new KmsFailure('invalid_input', 'unknown operation');
   }
@@ -677,6 +720,7 @@ async function submitPasskey(r) {
   const { op, params } = r;
   const label = typeof params.label === 'string' ? params.label : undefined;
   if (op === 'unlock') return passkeyUnlock(r);
+  if (op === 'rekey') return rekeyWith(r, null);
   const enrollment = await newPasskeyEnrollment(params.user, params.method);
   if (op === 'setup') return opened(await rpc('setup', { user: params.user, enrollment, label }));
   return rpc('add_enrollment', { user: params.user, session: sessionOf(params.user), enrollment, label });

@@ -358,6 +358,19 @@ pub enum EnrollmentsCmd {
         #[arg(long, allow_hyphen_values = true)]
         id: Option<String>,
     },
+    /// Replace the master secret after a compromise: a store copy taken
+    /// before, with the old passphrase, then opens nothing written after.
+    /// Asks for the current passphrase, then a passphrase (new, or the same)
+    /// for each passphrase enrollment. Passkey PRF enrollments need their
+    /// passkey, so here they must be removed (--remove); gate-mode passkeys
+    /// are wrapped again by themselves.
+    Rekey {
+        #[command(flatten)]
+        user: UserArg,
+        /// An enrollment to remove in the same write (repeat for several).
+        #[arg(long, allow_hyphen_values = true)]
+        remove: Vec<String>,
+    },
 }
 
 /// VAPID key commands.

@@ -3,8 +3,9 @@
 
 use kms_core::crypto::kdf::pbkdf2_sha256;
 use kms_core::ids::{EnrollmentId, UserId};
-use kms_core::rpc::NewEnrollment;
+use kms_core::rpc::{NewEnrollment, RekeyCredential, RekeyRewrap};
 use kms_core::unlock::passphrase::{calibrate_iterations, PassphrasePolicy};
+use kms_core::unlock::Method;
 use kms_core::vapid::JwtRequest;
 use kms_core::ErrorCode;
 use kms_storage::SqliteStore;
@@ -280,7 +281,78 @@ async fn enrollments(client: &Client, prompt: &Prompter, j: bool, cmd: Enrollmen
             });
             out(j, json!(info), || format!("changed the passphrase of enrollment {}", info.id));
         }
+        EnrollmentsCmd::Rekey { user, remove } => rekey(client, prompt, j, &user.user, &remove).await?,
     }
+    Ok(())
+}
+
+/// `kms enrollments rekey`: the plan is checked against the enrollment list
+/// before any passphrase is asked for, so a plan the engine would refuse
+/// costs the user nothing.
+async fn rekey(client: &Client, prompt: &Prompter, j: bool, user: &str, remove: &[String]) -> Result<(), CliError> {
+    let user = user_id(user)?;
+    let remove = remove
+        .iter()
+        .map(|i| EnrollmentId::parse(i))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let list = client.list_enrollments(&user).await?;
+    if let Some(id) =
+        remove.iter().find(|id| !list.enrollments.iter().any(|e| &e.id == *id) && !list.damaged.contains(id))
+    {
+        let e = kms_core::rpc::RpcError::new(ErrorCode::NotFound, format!("enrollment {id}"));
+        return Err(CliError::Client(e.into()));
+    }
+    let kept = |id: &EnrollmentId| !remove.contains(id);
+    if let Some(e) = list.enrollments.iter().find(|e| e.method == Method::PasskeyPrf && kept(&e.id)) {
+        return Err(CliError::Usage(format!(
+            "enrollment {} is a passkey: only its passkey can wrap the new master secret, which this tool cannot \
+             ask for. Re-key in the KMS frame, or remove it here with --remove {}",
+            e.id, e.id
+        )));
+    }
+    if let Some(id) = list.damaged.iter().find(|id| kept(id)) {
+        return Err(CliError::Usage(format!("enrollment {id} is damaged: add --remove {id}")));
+    }
+    let session = unlock(client, prompt, &user).await?;
+    let mut rewrap = Vec::new();
+    for e in list.enrollments.iter().filter(|e| e.method == Method::Passphrase && kept(&e.id)) {
+        let ask = format!("Passphrase for enrollment {} (a new one is best): ", e.id);
+        match prompt.read_new(&ask) {
+            Ok(passphrase) => rewrap.push(RekeyRewrap {
+                enrollment_id: e.id.clone(),
+                credential: RekeyCredential::Passphrase { passphrase },
+            }),
+            Err(m) => {
+                client.lock(&session).await?;
+                return Err(CliError::Usage(m));
+            }
+        }
+    }
+    let r = match client.rekey(&session, rewrap, remove).await {
+        Ok(r) => r,
+        Err(e) => {
+            // A refused re-key changed nothing: the old session still holds.
+            client.lock(&session).await?;
+            return Err(e.into());
+        }
+    };
+    // The old session ended with the re-key; the new one is locked here.
+    client.lock(&Session { user: r.user.clone(), token: r.session.clone(), expires_ms: r.expires_ms }).await?;
+    out(j, json!(r), || {
+        let mut lines = vec![format!(
+            "re-keyed: a new master secret under {} enrollment(s); {} key(s) re-sealed",
+            r.enrollments.len(),
+            r.resealed_keys
+        )];
+        lines.extend(r.removed.iter().map(|id| format!("removed enrollment {id}")));
+        lines.push(
+            "note: the VAPID keys are the same keys; rotate them (`kms vapid rotate`) so that a copy taken before \
+             opens no key in use"
+                .into(),
+        );
+        lines.join("\n")
+    });
     Ok(())
 }
 

@@ -13,7 +13,10 @@
 //! - **User scope**: `K_0` is [`audit_mac_key0`], an HKDF subkey of the
 //!   user's master secret (purpose `audit-mac`). Whoever can unlock can
 //!   re-derive `K_0` and check every MAC of the log
-//!   ([`super::VerifyOptions::mac_key0`]).
+//!   ([`super::VerifyOptions::mac_key0`]). A `rekey` replaces the master
+//!   secret, hence `K_0`: its entry starts a segment under the new `K_0`
+//!   ([`start_segment`]), an epoch the old `K_0` can neither forge nor
+//!   check; the current `K_0` checks MACs from the last `rekey` on.
 //! - **Instance scope**: there is no master secret, so `K_0` is random
 //!   ([`AuditMacKey::generate`]) and is gone after the first append. Its MACs
 //!   can only be checked forward from a key someone kept, i.e. in practice
@@ -264,13 +267,17 @@ pub fn append(
     record: AuditRecord,
     ts_ms: u64,
 ) -> Result<(AuditEntry, ChainState), AuditError> {
-    if record.event == super::EventKind::TamperDetected {
-        return Err(AuditError::InvalidRecord("tamper_detected entries start a segment (start_segment)".into()));
+    if starts_segment(record.event, record.outcome) {
+        return Err(AuditError::InvalidRecord(format!(
+            "{} entries start a segment (start_segment)",
+            record.event.as_str()
+        )));
     }
     append_under(state, scope, record, ts_ms, &state.mac_key)
 }
 
-/// Appends a `tamper_detected` record that starts a new segment: it links to
+/// Appends a `tamper_detected` or `rekey` record that starts a new segment
+/// (for `rekey`, `k0` is the new master secret's): it links to
 /// `state`'s head like any entry (the engine passes the state where the
 /// stored pages really end, [`ChainState::resume`], so the rewritten
 /// history stays in the chain as evidence), but it is MACed under [`AuditMacKey::segment`]`(k0,
@@ -283,18 +290,31 @@ pub fn start_segment(
     ts_ms: u64,
     k0: &AuditMacKey,
 ) -> Result<(AuditEntry, ChainState), AuditError> {
-    if record.event != super::EventKind::TamperDetected {
-        return Err(AuditError::InvalidRecord("only a tamper_detected entry starts a segment".into()));
+    if !starts_segment(record.event, record.outcome) {
+        return Err(AuditError::InvalidRecord("only a tamper_detected or rekey entry starts a segment".into()));
     }
     let key = AuditMacKey::segment(k0, state.next_seq)?;
     append_under(state, scope, record, ts_ms, &key)
 }
 
+/// Whether an entry starts a segment: a `tamper_detected` entry (a new
+/// segment after a rewrite the engine found) and a successful `rekey` (a new
+/// epoch, under the new master secret's `K_0`). A `rekey` that failed
+/// changed no key and is an ordinary entry.
+pub(crate) fn starts_segment(kind: super::EventKind, outcome: super::Outcome) -> bool {
+    match kind {
+        super::EventKind::TamperDetected => true,
+        super::EventKind::Rekey => outcome == super::Outcome::Ok,
+        _ => false,
+    }
+}
+
 /// The MAC key of entry `e` when the key evolved from the entry before it
-/// is `evolved`: the segment key for a `tamper_detected` entry, `evolved`
-/// otherwise. The one rule the engine's check and the verifier share.
+/// is `evolved`: the segment key for an entry that starts a segment
+/// ([`starts_segment`]), `evolved` otherwise. The one rule the engine's
+/// check and the verifier share.
 pub(crate) fn key_for(e: &AuditEntry, evolved: AuditMacKey, k0: &AuditMacKey) -> Result<AuditMacKey, AuditError> {
-    if e.event == super::EventKind::TamperDetected {
+    if starts_segment(e.event, e.outcome) {
         AuditMacKey::segment(k0, e.seq)
     } else {
         Ok(evolved)

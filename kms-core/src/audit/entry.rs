@@ -147,11 +147,18 @@ pub enum EventKind {
     /// names the first bad `seq` and starts a new segment, MACed under a
     /// fresh key derived from `K_0` ([`super::chain::AuditMacKey::segment`]).
     TamperDetected,
+    /// The user re-keyed (`rekey`): a new master secret, every enrollment
+    /// wrapped again or removed, the sealed keys re-sealed. The entry starts
+    /// a new MAC epoch: it is MACed under the segment key of its `seq`
+    /// derived from the *new* master secret's `K_0`, and the keys after it
+    /// evolve from there, so a holder of the old `K_0` can neither forge
+    /// nor check anything written after it.
+    Rekey,
 }
 
 impl EventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 21] = [
+    pub const ALL: [EventKind; 22] = [
         Self::Setup,
         Self::Unlock,
         Self::Lock,
@@ -173,6 +180,7 @@ impl EventKind {
         Self::Export,
         Self::Verify,
         Self::TamperDetected,
+        Self::Rekey,
     ];
 
     /// The name as it appears in entries.
@@ -199,6 +207,7 @@ impl EventKind {
             Self::Export => "export",
             Self::Verify => "verify",
             Self::TamperDetected => "tamper_detected",
+            Self::Rekey => "rekey",
         }
     }
 }

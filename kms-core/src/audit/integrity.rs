@@ -232,6 +232,22 @@ pub fn check_chain(
 ) -> Result<(), ChainBreak> {
     let mut start = 0usize;
     let mut from = Position { seq: anchor.next_seq(), head: anchor.head(), key: anchor.mac_key().duplicate() };
+    // A `rekey` entry after the anchor starts the epoch of this `k0`: the
+    // entries before it are under the previous master secret's keys, which
+    // the engine checked when it re-keyed and no longer holds. (An anchor
+    // from a mark is never before the last rekey: the rekey seals a new mark
+    // under the new `k0`, and older marks do not open under it. So this
+    // happens only from genesis, when the mark is missing.)
+    if let Some(j) = epoch_start(anchor, entries, k0) {
+        let head = match j.checked_sub(1).and_then(|i| entries.get(i)) {
+            Some(before) => entry_hash(before).ok(),
+            None => Some(anchor.head()),
+        };
+        if let (Some(e), Some(head)) = (entries.get(j), head) {
+            from = Position { seq: e.seq, head, key: k0.duplicate() };
+            start = j;
+        }
+    }
     loop {
         let rest = entries.get(start..).unwrap_or_default();
         let (at, found) = match walk(rest, from, state, k0) {
@@ -299,6 +315,25 @@ fn walk(
         return Err(brk(end, state.next_seq().min(seq), BreakKind::StateMismatch));
     }
     Ok(())
+}
+
+/// The index of the last authentic `rekey` entry: one that links to the
+/// entry stored before it (or to the anchor) and whose MAC verifies under
+/// the segment key of its `seq` from `k0`, which only a holder of the
+/// current master secret can compute.
+fn epoch_start(anchor: &ChainState, entries: &[AuditEntry], k0: &AuditMacKey) -> Option<usize> {
+    (0..entries.len()).rev().find(|&j| {
+        let Some(e) = entries.get(j).filter(|e| e.event == EventKind::Rekey && e.outcome == super::entry::Outcome::Ok)
+        else {
+            return false;
+        };
+        let head = match j.checked_sub(1) {
+            Some(i) => entries.get(i).and_then(|b| entry_hash(b).ok()),
+            None => Some(anchor.head()),
+        };
+        head.is_some_and(|h| e.prev == crate::b64::encode(h))
+            && AuditMacKey::segment(k0, e.seq).is_ok_and(|k| k.verify_entry(e))
+    })
 }
 
 /// The index of the last authentic `tamper_detected` entry after index
@@ -466,5 +501,56 @@ mod tests {
         assert!(append(&state, &scope, t, 1).is_err());
         let other = AuditRecord::new(EventKind::Lock, Outcome::Ok);
         assert!(start_segment(&state, &scope, other, 1, &k0()).is_err());
+    }
+
+    /// A chain of 3 entries under `k0()`, a `rekey` entry starting a
+    /// segment under `new`, and 2 entries after it.
+    fn rekeyed(new: &AuditMacKey) -> (Vec<AuditEntry>, ChainState) {
+        let scope = AuditScope::User(user());
+        let (mut entries, state) = chain(3);
+        let rekey = AuditRecord::new(EventKind::Rekey, Outcome::Ok);
+        let (e, mut state) = start_segment(&state, &scope, rekey, 3, new).unwrap();
+        entries.push(e);
+        for i in 0..2 {
+            let (e, next) = append(&state, &scope, AuditRecord::new(EventKind::JwtSign, Outcome::Ok), 10 + i).unwrap();
+            entries.push(e);
+            state = next;
+        }
+        (entries, state)
+    }
+
+    #[test]
+    fn a_rekey_starts_an_epoch_under_the_new_k0_only() {
+        let new = AuditMacKey::from_bytes([6u8; 32]);
+        let (entries, state) = rekeyed(&new);
+        let scope = AuditScope::User(user());
+        // From genesis with the new K_0 (no mark): resumes at the rekey entry.
+        assert_eq!(check_chain(&ChainState::genesis(scope.clone(), new.duplicate()), &entries, &state, &new), Ok(()));
+        // The old K_0 does not vouch for the rekey entry.
+        let found = check_chain(&genesis(), &entries, &state, &k0()).unwrap_err();
+        assert_eq!((found.first_bad_seq, found.kind), (3, BreakKind::MacMismatch));
+        // A rewrite after the rekey is still found.
+        let mut altered = entries.clone();
+        altered[4].ts_ms += 1;
+        let found = check_chain(&ChainState::genesis(scope, new.duplicate()), &altered, &state, &new).unwrap_err();
+        assert_eq!(found.first_bad_seq, 4);
+    }
+
+    #[test]
+    fn a_writers_rekey_entry_is_no_epoch_start() {
+        // The writer picks a key of its own for its "rekey": the check under
+        // the real K_0 does not resume there.
+        let writer = AuditMacKey::from_bytes([9u8; 32]);
+        let real = AuditMacKey::from_bytes([6u8; 32]);
+        let (entries, state) = rekeyed(&writer);
+        let scope = AuditScope::User(user());
+        assert!(check_chain(&ChainState::genesis(scope, real.duplicate()), &entries, &state, &real).is_err());
+        // A failed rekey is an ordinary entry: it cannot start a segment.
+        let scope = AuditScope::User(user());
+        let (_, st) = chain(1);
+        let failed = AuditRecord::new(EventKind::Rekey, Outcome::Failed);
+        assert!(start_segment(&st, &scope, failed.clone(), 1, &real).is_err());
+        assert!(append(&st, &scope, failed, 1).is_ok());
+        assert!(append(&st, &scope, AuditRecord::new(EventKind::Rekey, Outcome::Ok), 1).is_err());
     }
 }

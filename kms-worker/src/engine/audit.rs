@@ -31,7 +31,7 @@ fn corrupt(what: &str) -> EngineError {
     EngineError::corrupt(format!("the audit {what} is corrupt"))
 }
 
-fn encode<T: serde::Serialize>(v: &T, what: &str) -> EngineResult<Vec<u8>> {
+pub(super) fn encode<T: serde::Serialize>(v: &T, what: &str) -> EngineResult<Vec<u8>> {
     serde_json::to_vec(v).map_err(|_| EngineError::internal(format!("could not encode the audit {what}")))
 }
 
@@ -218,6 +218,41 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         // checkpoint signs it (`engine/repeats.rs`).
         let records = if checkpoint.is_some() { self.flush_repeats(batch, scope, records).await? } else { records };
         self.append_loaded(cx, batch, scope, loaded, records, None, checkpoint).await
+    }
+
+    /// The audit half of `rekey`, in the caller's batch: the chain is
+    /// checked under the old `K_0` (`old.mac_key0`), as before any
+    /// checkpoint; then `entry` (a `rekey` record) starts a new segment
+    /// under `new_k0`, the new master secret's, followed by the refusals
+    /// counted beside the chain; a checkpoint is signed with the audit key
+    /// (unchanged, re-sealed by the caller) and the mark is sealed under
+    /// `new_k0`. From here on the old `K_0` neither checks nor forges
+    /// anything.
+    pub(super) async fn audit_rekey(
+        &mut self,
+        cx: &mut CallContext,
+        batch: &mut WriteBatch,
+        user: &UserId,
+        old: &CheckpointKey<P::Signer>,
+        new_k0: AuditMacKey,
+        entry: AuditRecord,
+    ) -> EngineResult<()> {
+        let scope = AuditScope::User(user.clone());
+        let state_key = layout::audit_state(&scope)?;
+        let loaded = self.load_chain(&scope, &state_key).await?;
+        let (checked, tail) = self.check_user_chain(user, &loaded.value, &old.mac_key0).await?;
+        if let Err(found) = checked {
+            self.record_tamper(cx, &scope, loaded, tail, found, &old.mac_key0).await?;
+            return Err(
+                CoreError::AuditRewritten { first_bad_seq: found.first_bad_seq, found: found.kind.as_str() }.into()
+            );
+        }
+        let repeats = self.flush_repeats(batch, &scope, Vec::new()).await?;
+        let records = std::iter::once(entry).chain(repeats).collect();
+        let key =
+            CheckpointKey { signer: old.signer.clone(), public: old.public.clone(), mac_key0: new_k0.duplicate() };
+        self.append_loaded(cx, batch, &scope, loaded, records, Some(&new_k0), Some(&key)).await?;
+        Ok(())
     }
 
     /// Checks `user`'s stored chain, whose state is `state`, from the

@@ -6,6 +6,7 @@ mod delete;
 mod enrollments;
 mod lease;
 mod migrate;
+mod rekey;
 mod repeats;
 mod state;
 mod subscription;
@@ -209,6 +210,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
             Call::LeaseIssue(p) => json(self.lease_issue(cx, p).await),
             Call::LeaseCourier(p) => json(self.lease_courier(cx, p).await),
             Call::UserDelete(p) => json(self.user_delete(cx, p).await),
+            Call::Rekey(p) => json(self.rekey(cx, p).await),
         }
     }
 }
@@ -283,6 +285,7 @@ fn audit_hint(call: &Call) -> Option<(UserId, EventKind, AuditRecord)> {
             blank(EventKind::LeaseToken).with_id("lease_id", p.lease_id.as_str()).with_id("via", "courier"),
         ),
         Call::UserDelete(p) => (p.user.clone(), EventKind::UserDelete, blank(EventKind::UserDelete)),
+        Call::Rekey(p) => (p.user.clone(), EventKind::Rekey, blank(EventKind::Rekey)),
         _ => return None,
     })
 }

@@ -23,7 +23,7 @@ const MAX_KEY_RECORD: usize = 4096;
 /// How many public keys the engine remembers (for lease batches).
 const PUBLIC_KEYS_KEPT: usize = 16;
 /// Most VAPID keys (current and retired) a user keeps.
-const MAX_KEYS: usize = 256;
+pub(super) const MAX_KEYS: usize = 256;
 
 pub(super) fn decode_key(bytes: &[u8]) -> EngineResult<VapidKeyRecord> {
     if bytes.len() > MAX_KEY_RECORD {

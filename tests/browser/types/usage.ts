@@ -36,5 +36,12 @@ export async function pwa(registration: ServiceWorkerRegistration): Promise<stri
   await kms.call('user_delete', { user: 'alice', confirm: 'alice' });
   // @ts-expect-error: nor pre-fill the user's decision
   await kms.userDelete({ user: 'alice', confirm: 'alice' });
-  return `${kid} ${header} ${valid} ${exportText.length}`;
+  // A re-key is typed and confirmed in the KMS frame; the page names the user only.
+  const rekeyed = await kms.rekey({ user: 'alice' });
+  const kept: number = rekeyed.enrollments.length + rekeyed.resealed_keys;
+  // @ts-expect-error: the frame keeps the new session
+  rekeyed.session;
+  // @ts-expect-error: nor can the page call it directly, with secrets
+  await kms.call('rekey', { user: 'alice', rewrap: [] });
+  return `${kid} ${header} ${valid} ${exportText.length} ${kept}`;
 }

@@ -3,17 +3,26 @@
 
 use super::{fail, short, to_u64, Failure, FailureReason};
 use crate::audit::chain::{key_for, AuditMacKey};
-use crate::audit::entry::{AuditEntry, AuditScope};
+use crate::audit::entry::{AuditEntry, AuditScope, EventKind};
 use crate::audit::export::Export;
 
 /// Checks every entry; with `mac_key0`, the MAC of entry `i` under `K_i`
-/// (`K_i` evolved from `K_{i-1}`, except that a `tamper_detected` entry
-/// starts a segment under the segment key of its `seq`).
-pub(super) fn check(export: &Export, heads: &[String], mac_key0: Option<&AuditMacKey>) -> Result<(), Failure> {
+/// (`K_i` evolved from `K_{i-1}`, except that a `tamper_detected` or
+/// `rekey` entry starts a segment under the segment key of its `seq`).
+///
+/// `mac_key0` is the *current* master secret's: after a `rekey`, entries
+/// before the last authentic `rekey` entry are under an earlier master
+/// secret's keys, so MACs are checked from that entry on (its `seq` is
+/// returned; `0` when there was none).
+pub(super) fn check(export: &Export, heads: &[String], mac_key0: Option<&AuditMacKey>) -> Result<u64, Failure> {
+    let epoch = mac_key0.and_then(|k0| epoch_start(export, k0)).unwrap_or(0);
     let mut mac_key = mac_key0.map(AuditMacKey::duplicate);
     for (i, e) in export.entries.iter().enumerate() {
         check_scope(&export.header.scope, i, e)?;
         check_position(export, heads, i, e)?;
+        if i < epoch {
+            continue;
+        }
         if let (Some(evolved), Some(k0)) = (mac_key.take(), mac_key0) {
             let k = key_for(e, evolved, k0).map_err(|_| {
                 fail(Some(e.seq), entry_line(i), FailureReason::Internal, "could not derive a segment key")
@@ -22,7 +31,19 @@ pub(super) fn check(export: &Export, heads: &[String], mac_key0: Option<&AuditMa
             mac_key = Some(k.evolve());
         }
     }
-    Ok(())
+    Ok(to_u64(epoch))
+}
+
+/// The position of the last `rekey` entry whose MAC verifies under the
+/// segment key of its `seq` from `k0` (only a holder of the master secret
+/// `k0` comes from can have written it); its link is checked with the
+/// others.
+fn epoch_start(export: &Export, k0: &AuditMacKey) -> Option<usize> {
+    export.entries.iter().rposition(|e| {
+        e.event == EventKind::Rekey
+            && e.outcome == crate::audit::Outcome::Ok
+            && AuditMacKey::segment(k0, e.seq).is_ok_and(|k| k.verify_entry(e))
+    })
 }
 
 /// The 1-based line of the entry at position `i` (the header is line 1).

@@ -21,7 +21,9 @@
 //! 3. **Chain**, entry by entry in file order: the entry is of the header's
 //!    scope; its `seq` is its position (0, 1, 2, ...); its `prev` is the hash
 //!    of the entry before it (the genesis hash for the first); and, when
-//!    [`VerifyOptions::mac_key0`] is given, its MAC verifies under `K_seq`.
+//!    [`VerifyOptions::mac_key0`] is given, its MAC verifies under `K_seq`
+//!    (from the last authentic `rekey` entry on, when there is one: the
+//!    entries before it are under an earlier master secret's keys).
 //!    When `seq` or `prev` is wrong, the failure is classified from the
 //!    surrounding entries (missing, out of order, inserted, or a broken
 //!    link), so that each kind of tampering has its own code.
@@ -163,8 +165,14 @@ fn chain_heads(export: &Export) -> Result<Vec<String>, Failure> {
 /// pass, so a failed report still says how far verification got.
 fn check(export: &Export, heads: &[String], opts: &VerifyOptions, report: &mut VerifyReport) -> Result<(), Failure> {
     keys::check(&export.header, opts)?;
-    entries::check(export, heads, opts.mac_key0.as_ref())?;
+    let epoch = entries::check(export, heads, opts.mac_key0.as_ref())?;
     report.macs_checked = opts.mac_key0.is_some();
+    if report.macs_checked && epoch > 0 {
+        report.warnings.push(format!(
+            "MACs checked from seq {epoch} (the last rekey): the entries before it are MACed under an earlier master \
+             secret's keys and rest on their hash links and the checkpoints signed over them"
+        ));
+    }
     checkpoints::check(export, heads, &mut report.checkpoints_verified)?;
     checkpoints::check_final(export)?;
     checkpoints::check_nonce(export, opts.expected_nonce.as_deref())?;

@@ -1,12 +1,15 @@
 //! Enrollments: `list_enrollments`, `add_enrollment`, `remove_enrollment`,
-//! `change_passphrase`, as `kms-worker`'s `engine/enrollments.rs` runs them.
+//! `change_passphrase`, as `kms-worker`'s `engine/enrollments.rs` runs them,
+//! and `rekey` (`engine/rekey.rs`), which replaces the master secret under
+//! all of them.
 
 use serde::{Deserialize, Serialize};
 
 use super::NewEnrollment;
 
+use crate::env::UnixMillis;
 use crate::ids::{EnrollmentId, UserId};
-use crate::secret::Passphrase;
+use crate::secret::{Passphrase, PrfOutput};
 use crate::session::SessionToken;
 use crate::unlock::EnrollmentInfo;
 
@@ -64,4 +67,63 @@ pub struct ChangePassphraseParams {
     #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub enrollment_id: Option<EnrollmentId>,
     pub new_passphrase: Passphrase,
+}
+
+/// `rekey` parameters: a new master secret for the user, after a
+/// compromise. Every enrollment the user keeps is wrapped again, in the
+/// same write, and every other one is removed: each intact passphrase and
+/// passkey PRF enrollment must be named once, in `rewrap` or in `remove`
+/// (a gate-mode passkey is wrapped again by the engine, unless it is in
+/// `remove`); each damaged one must be in `remove`. At least one
+/// enrollment must remain.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct RekeyParams {
+    pub user: UserId,
+    pub session: SessionToken,
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(as = "Option<Vec<RekeyRewrap>>", optional))]
+    pub rewrap: Vec<RekeyRewrap>,
+    /// Enrollments to remove, with the user's consent.
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(as = "Option<Vec<EnrollmentId>>", optional))]
+    pub remove: Vec<EnrollmentId>,
+}
+
+/// One enrollment to wrap the new master secret under.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct RekeyRewrap {
+    pub enrollment_id: EnrollmentId,
+    pub credential: RekeyCredential,
+}
+
+/// What wraps an enrollment again: a passphrase (the current one or a new
+/// one, under the deployment's policy, with a fresh salt), or the PRF
+/// output of the enrollment's passkey for its stored salt (it must open
+/// the current record: that proves it is that passkey).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RekeyCredential {
+    Passphrase { passphrase: Passphrase },
+    PasskeyPrf { prf_output: PrfOutput },
+}
+
+/// `rekey` result: every earlier session of the user has ended (they held
+/// the old master secret); this is the new one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct RekeyResult {
+    pub user: UserId,
+    pub session: SessionToken,
+    pub expires_ms: UnixMillis,
+    /// The enrollments now, each wrapping the new master secret.
+    pub enrollments: Vec<EnrollmentInfo>,
+    pub removed: Vec<EnrollmentId>,
+    /// VAPID and audit signing keys re-sealed under the new master secret
+    /// (the keys themselves are unchanged: rotate VAPID keys beside it).
+    pub resealed_keys: usize,
 }

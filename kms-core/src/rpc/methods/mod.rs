@@ -29,7 +29,8 @@ mod vapid;
 pub use audit::{AuditExportParams, AuditExportResult, AuditVerifyParams};
 pub use delete::{UserDeleteParams, UserDeleteResult};
 pub use enrollments::{
-    AddEnrollmentParams, ChangePassphraseParams, EnrollmentList, RemoveEnrollmentParams, RemoveResult,
+    AddEnrollmentParams, ChangePassphraseParams, EnrollmentList, RekeyCredential, RekeyParams, RekeyResult,
+    RekeyRewrap, RemoveEnrollmentParams, RemoveResult,
 };
 pub use lease::{
     LeaseCourierParams, LeaseCourierResult, LeaseCreateParams, LeaseCreateResult, LeaseExtendParams, LeaseIssueParams,
@@ -71,6 +72,11 @@ pub enum Call {
     RemoveEnrollment(RemoveEnrollmentParams),
     /// Re-wraps the master secret under a new passphrase. Needs a session.
     ChangePassphrase(ChangePassphraseParams),
+    /// Replaces the master secret after a compromise: every kept enrollment
+    /// wrapped again, the others removed, the sealed keys re-sealed, a new
+    /// audit MAC epoch; ends every session and opens a new one. Needs a
+    /// session; in the browser, a confirmation in the KMS frame.
+    Rekey(RekeyParams),
     /// Generates the user's first VAPID key. Needs a session.
     VapidGenerate(SessionParams),
     /// Makes a new current VAPID key and retires the old one. Needs a session.
@@ -142,6 +148,7 @@ pub const METHOD_NAMES: &[&str] = &[
     "lease_issue",
     "lease_courier",
     "user_delete",
+    "rekey",
 ];
 
 impl Call {
@@ -190,6 +197,7 @@ impl Call {
             "lease_issue" => Self::LeaseIssue(p(method, params)?),
             "lease_courier" => Self::LeaseCourier(p(method, params)?),
             "user_delete" => Self::UserDelete(p(method, params)?),
+            "rekey" => Self::Rekey(p(method, params)?),
             other => return Err(RpcError::invalid(format!("method `{other}` is listed but not dispatched"))),
         })
     }
@@ -224,6 +232,7 @@ impl Call {
             Self::LeaseIssue(_) => "lease_issue",
             Self::LeaseCourier(_) => "lease_courier",
             Self::UserDelete(_) => "user_delete",
+            Self::Rekey(_) => "rekey",
         }
     }
 }
