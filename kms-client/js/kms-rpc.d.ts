@@ -737,10 +737,13 @@ export type PushSubscriptionKeys = {
 };
 
 /**
- * What wraps an enrollment again: a passphrase (the current one or a new
- * one, under the deployment's policy, with a fresh salt), or the PRF
- * output of the enrollment's passkey for its stored salt (it must open
- * the current record: that proves it is that passkey).
+ * What wraps an enrollment again: a new passphrase (under the deployment's
+ * policy, with a fresh salt; one that opens the current record is refused:
+ * whoever took the copy may know it), the PRF output of the enrollment's
+ * passkey for its stored salt (it must open the current record: that
+ * proves it is that passkey), or, for a gate-mode passkey, nothing: the
+ * engine draws a fresh gate key (naming it is the consent to keep an
+ * enrollment that protects nothing at rest).
  */
 export type RekeyCredential = {
   "kind": "passphrase",
@@ -748,16 +751,16 @@ export type RekeyCredential = {
 } | {
   "kind": "passkey_prf",
   prf_output: PrfOutput,
+} | {
+  "kind": "passkey_gate",
 };
 
 /**
  * `rekey` parameters: a new master secret for the user, after a
  * compromise. Every enrollment the user keeps is wrapped again, in the
- * same write, and every other one is removed: each intact passphrase and
- * passkey PRF enrollment must be named once, in `rewrap` or in `remove`
- * (a gate-mode passkey is wrapped again by the engine, unless it is in
- * `remove`); each damaged one must be in `remove`. At least one
- * enrollment must remain.
+ * same write, and every other one is removed: each intact enrollment must
+ * be named once, in `rewrap` or in `remove`, and each damaged one in
+ * `remove`. At least one enrollment must remain.
  */
 export type RekeyParams = {
   user: UserId,

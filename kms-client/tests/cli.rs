@@ -314,9 +314,15 @@ fn enrollments_rekey_replaces_the_master_secret() {
     let e = err_json(&store, &["enrollments", "rekey", "--user", "dave", "--remove", "AAAAAAAAAAAAAAAAAAAAAA"], "");
     assert_eq!(e["code"], "not_found", "{e}");
 
+    // The old passphrase is refused: whoever took the copy may know it.
+    let e = err_json(&store, &["enrollments", "rekey", "--user", "dave"], &format!("{PASS}\n{PASS}\n"));
+    assert_eq!(e["code"], "invalid_input", "{e}");
+    assert!(e["message"].as_str().unwrap().contains("new passphrase"), "{e}");
+
     let new = "a new passphrase after the theft";
     let r = ok_json(&store, &["enrollments", "rekey", "--user", "dave"], &format!("{PASS}\n{new}\n"));
     assert_eq!(r["enrollments"].as_array().unwrap().len(), 1, "{r}");
+    assert!(r.get("session").is_none(), "a locked session is not printed: {r}");
     assert_eq!(r["resealed_keys"], 2, "the VAPID key and the audit key: {r}");
     // Same key, new master secret: the old passphrase is refused, the new
     // one signs with the same kid.

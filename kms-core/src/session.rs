@@ -82,6 +82,11 @@ struct Session<M, K> {
     user: UserId,
     token: SessionToken,
     master: M,
+    /// Which master secret of the user this is: the user record's
+    /// `master_epoch` when the session opened. A `rekey` moves the record
+    /// on, and a session of another engine (another tab) still holding the
+    /// old secret is then refused before it seals or wraps anything.
+    epoch: u64,
     expires_ms: UnixMillis,
     /// The current VAPID signing key, unsealed once per session so that
     /// signing a JWT costs one ECDSA signature, not an unseal plus a key
@@ -132,12 +137,26 @@ impl<M, K> Sessions<M, K> {
         Ok(Self { live: Vec::new(), ttl_ms })
     }
 
-    /// Opens a session for `user` holding `master`. Returns its token and
-    /// expiry.
+    /// Opens a session for `user` holding `master` (of epoch 0). Returns its
+    /// token and expiry.
     pub fn open(
         &mut self,
         user: &UserId,
         master: M,
+        now: UnixMillis,
+        rng: &mut impl CryptoRngCore,
+    ) -> (SessionToken, UnixMillis) {
+        self.open_at(user, master, 0, now, rng)
+    }
+
+    /// Opens a session for `user` holding `master`, the user's master
+    /// secret of `epoch` (see [`Self::master_at`]). Returns its token and
+    /// expiry.
+    pub fn open_at(
+        &mut self,
+        user: &UserId,
+        master: M,
+        epoch: u64,
         now: UnixMillis,
         rng: &mut impl CryptoRngCore,
     ) -> (SessionToken, UnixMillis) {
@@ -152,7 +171,14 @@ impl<M, K> Sessions<M, K> {
         }
         let token = SessionToken::generate(rng);
         let expires_ms = now.saturating_add(self.ttl_ms);
-        self.live.push(Box::new(Session { user: user.clone(), token: token.clone(), master, expires_ms, vapid: None }));
+        self.live.push(Box::new(Session {
+            user: user.clone(),
+            token: token.clone(),
+            master,
+            epoch,
+            expires_ms,
+            vapid: None,
+        }));
         (token, expires_ms)
     }
 
@@ -175,11 +201,26 @@ impl<M, K> Sessions<M, K> {
         self.live.get(i).map(|s| &s.master).ok_or_else(|| CoreError::Internal("session vanished".into()))
     }
 
-    /// The master secret of any live session of `user` (none: `None`), for
-    /// work that reveals nothing of it and needs no caller's token: the
-    /// MAC check of `audit_verify`.
-    pub fn any_master(&self, user: &UserId, now: UnixMillis) -> Option<&M> {
-        self.live.iter().find(|s| &s.user == user && s.expires_ms > now).map(|s| &s.master)
+    /// [`Self::master`], when the session holds the user's master secret
+    /// of `epoch` (the stored user record's). A session of an earlier epoch
+    /// holds a master secret that a `rekey` replaced: it ends here, and the
+    /// answer is `locked`.
+    pub fn master_at(&mut self, user: &UserId, token: &SessionToken, epoch: u64, now: UnixMillis) -> Result<&M> {
+        let i = self.check(user, token, now)?;
+        if self.live.get(i).is_some_and(|s| s.epoch != epoch) {
+            self.live.remove(i);
+            return Err(CoreError::Locked(
+                "the master secret was replaced (rekey) after this session opened: unlock again".into(),
+            ));
+        }
+        self.live.get(i).map(|s| &s.master).ok_or_else(|| CoreError::Internal("session vanished".into()))
+    }
+
+    /// The master secret of any live session of `user` of `epoch` (none:
+    /// `None`), for work that reveals nothing of it and needs no caller's
+    /// token: the MAC check of `audit_verify`.
+    pub fn any_master(&self, user: &UserId, epoch: u64, now: UnixMillis) -> Option<&M> {
+        self.live.iter().find(|s| &s.user == user && s.epoch == epoch && s.expires_ms > now).map(|s| &s.master)
     }
 
     /// The session's cached VAPID signing key, if it is the key `kid`.

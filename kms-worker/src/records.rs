@@ -26,6 +26,12 @@ pub struct UserRecord {
     /// checking "not the last one", "not too many") cannot both commit.
     #[serde(default)]
     pub enrollment_epoch: u64,
+    /// Which master secret the user has: 0 from `setup`, one more at each
+    /// `rekey`. A session holds the epoch it opened at, and a session of an
+    /// older one (another engine's, still holding a replaced secret) is
+    /// refused before it seals or wraps anything.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub master_epoch: u64,
     /// Set when the user was deleted: the record stays as a tombstone so the
     /// id is never set up again and every later call says `user_deleted`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -42,6 +48,7 @@ impl UserRecord {
             current_kid: None,
             next_vapid_version: 1,
             enrollment_epoch: 0,
+            master_epoch: 0,
             deleted_ms: None,
         }
     }
@@ -64,6 +71,16 @@ impl UserRecord {
         Ok(rec)
     }
 
+    /// The record after a `rekey`: a new master secret (and, as every
+    /// enrollment is written again, an enrollment change).
+    pub fn bump_master(&self) -> Self {
+        Self {
+            enrollment_epoch: self.enrollment_epoch.wrapping_add(1),
+            master_epoch: self.master_epoch.saturating_add(1),
+            ..self.clone()
+        }
+    }
+
     /// The record after one more enrollment change.
     pub fn bump_enrollments(&self) -> Self {
         Self { enrollment_epoch: self.enrollment_epoch.wrapping_add(1), ..self.clone() }
@@ -73,4 +90,8 @@ impl UserRecord {
     pub fn encode(&self) -> EngineResult<Vec<u8>> {
         serde_json::to_vec(self).map_err(|_| EngineError::internal("could not encode user record"))
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

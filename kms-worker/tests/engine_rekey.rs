@@ -45,6 +45,7 @@ fn rekey_params(s: &str, ids: &[String; 3], pass: &str) -> Value {
         "rewrap": [
             {"enrollment_id": ids[0], "credential": {"kind": "passphrase", "passphrase": pass}},
             {"enrollment_id": ids[1], "credential": {"kind": "passkey_prf", "prf_output": b64(PRF)}},
+            {"enrollment_id": ids[2], "credential": {"kind": "passkey_gate"}},
         ],
     })
 }
@@ -134,11 +135,11 @@ fn the_audit_log_goes_on_in_a_new_epoch_that_the_old_key_cannot_check() {
     let mut h = Harness::new(702);
     let (s, ids) = alice(&mut h);
     let old = master_from(&h.store.snapshot(), &ids[0], PASS_A).unwrap();
-    let r = h.rpc_ok("rekey", rekey_params(&s, &ids, PASS_A));
+    let r = h.rpc_ok("rekey", rekey_params(&s, &ids, PASS_B));
     let s2 = session(&r);
     let export =
         h.rpc_ok("audit_export", json!({"user": "alice", "session": s2}))["export"].as_str().unwrap().to_owned();
-    let new = master_from(&h.store.snapshot(), &ids[0], PASS_A).unwrap();
+    let new = master_from(&h.store.snapshot(), &ids[0], PASS_B).unwrap();
     let rekey_seq = export
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
@@ -166,10 +167,10 @@ fn the_audit_log_goes_on_in_a_new_epoch_that_the_old_key_cannot_check() {
     // a reload), and without it (a writer deleted it: the check starts at
     // genesis and resumes at the authentic rekey entry).
     h.restart(kms_worker::KmsConfig::default());
-    h.unlock_passphrase("alice", PASS_A).unwrap();
+    h.unlock_passphrase("alice", PASS_B).unwrap();
     h.delete_raw("users/alice/audit/mark");
     h.clock.advance(1000);
-    h.unlock_passphrase("alice", PASS_A).unwrap();
+    h.unlock_passphrase("alice", PASS_B).unwrap();
     // ...and a rewrite after the re-key is still found from there.
     h.delete_raw("users/alice/audit/mark");
     let page = "users/alice/audit/page/000000000000";
@@ -179,7 +180,7 @@ fn the_audit_log_goes_on_in_a_new_epoch_that_the_old_key_cannot_check() {
     entries[last]["ts_ms"] = json!(1);
     h.put_raw(page, serde_json::to_vec(&entries).unwrap());
     h.clock.advance(1000);
-    let e = expect_code(h.unlock_passphrase("alice", PASS_A), ErrorCode::Integrity);
+    let e = expect_code(h.unlock_passphrase("alice", PASS_B), ErrorCode::Integrity);
     assert!(e.message.contains(&format!("seq {last}")), "{e}");
 }
 
@@ -190,33 +191,31 @@ fn a_rekey_names_every_enrollment_or_changes_nothing() {
     let before = h.snapshot();
     let pass = json!({"enrollment_id": ids[0], "credential": {"kind": "passphrase", "passphrase": PASS_B}});
     let prf = json!({"enrollment_id": ids[1], "credential": {"kind": "passkey_prf", "prf_output": b64(PRF)}});
+    let gate = json!({"enrollment_id": ids[2], "credential": {"kind": "passkey_gate"}});
+    let other_prf =
+        json!({"enrollment_id": ids[1], "credential": {"kind": "passkey_prf", "prf_output": b64([8u8; 32])}});
+    let old_pass = json!({"enrollment_id": ids[0], "credential": {"kind": "passphrase", "passphrase": PASS_A}});
+    let short = json!({"enrollment_id": ids[0], "credential": {"kind": "passphrase", "passphrase": "short"}});
+    let prf_as_pass = json!({"enrollment_id": ids[1], "credential": {"kind": "passphrase", "passphrase": PASS_B}});
+    let gate_as_pass = json!({"enrollment_id": ids[2], "credential": {"kind": "passphrase", "passphrase": PASS_B}});
     let cases = [
-        // The PRF passkey neither wrapped again nor removed.
-        (json!({"rewrap": [pass]}), "invalid_input"),
+        // The PRF passkey, or the gate passkey, neither kept nor removed.
+        (json!({"rewrap": [pass, gate]}), "invalid_input"),
+        (json!({"rewrap": [pass, prf]}), "invalid_input"),
         // A PRF output of another passkey.
-        (
-            json!({"rewrap": [pass, {"enrollment_id": ids[1], "credential": {"kind": "passkey_prf", "prf_output": b64([8u8; 32])}}]}),
-            "invalid_input",
-        ),
-        // A credential of the wrong kind, a gate passkey given one.
-        (
-            json!({"rewrap": [pass, {"enrollment_id": ids[1], "credential": {"kind": "passphrase", "passphrase": PASS_B}}]}),
-            "invalid_input",
-        ),
-        (
-            json!({"rewrap": [pass, prf, {"enrollment_id": ids[2], "credential": {"kind": "passphrase", "passphrase": PASS_B}}]}),
-            "invalid_input",
-        ),
+        (json!({"rewrap": [pass, gate, other_prf]}), "invalid_input"),
+        // The old passphrase: whoever took the copy may know it.
+        (json!({"rewrap": [old_pass, prf, gate]}), "invalid_input"),
+        // A credential of the wrong kind.
+        (json!({"rewrap": [pass, gate, prf_as_pass]}), "invalid_input"),
+        (json!({"rewrap": [pass, prf, gate_as_pass]}), "invalid_input"),
         // Named twice.
-        (json!({"rewrap": [pass, prf], "remove": [ids[1]]}), "invalid_input"),
-        (json!({"rewrap": [pass, pass, prf]}), "invalid_input"),
+        (json!({"rewrap": [pass, prf, gate], "remove": [ids[1]]}), "invalid_input"),
+        (json!({"rewrap": [pass, pass, prf, gate]}), "invalid_input"),
         // A passphrase under the policy.
-        (
-            json!({"rewrap": [{"enrollment_id": ids[0], "credential": {"kind": "passphrase", "passphrase": "short"}}, prf]}),
-            "invalid_input",
-        ),
+        (json!({"rewrap": [short, prf, gate]}), "invalid_input"),
         // Unknown enrollment.
-        (json!({"rewrap": [pass, prf], "remove": ["AAAAAAAAAAAAAAAAAAAAAA"]}), "not_found"),
+        (json!({"rewrap": [pass, prf, gate], "remove": ["AAAAAAAAAAAAAAAAAAAAAA"]}), "not_found"),
         // Nothing would remain.
         (json!({"remove": [ids[0], ids[1], ids[2]]}), "forbidden"),
     ];
@@ -235,10 +234,10 @@ fn a_rekey_names_every_enrollment_or_changes_nothing() {
     assert_eq!(e["code"], json!("locked"), "{e}");
     assert_eq!(h.snapshot(), before);
 
-    // With consent, the PRF passkey goes; the gate passkey is wrapped again
-    // under a fresh gate key.
+    // With consent, the PRF passkey goes; the gate passkey, named, is
+    // wrapped again under a fresh gate key.
     let old_gate = h.record(&enrollment_key("alice", &ids[2]))["params"]["gate_key"].clone();
-    let r = h.rpc_ok("rekey", json!({"user": "alice", "session": s, "rewrap": [pass], "remove": [ids[1]]}));
+    let r = h.rpc_ok("rekey", json!({"user": "alice", "session": s, "rewrap": [pass, gate], "remove": [ids[1]]}));
     assert_eq!(r["removed"], json!([ids[1]]), "{r}");
     assert_eq!(r["enrollments"].as_array().unwrap().len(), 2, "{r}");
     assert!(h.get_raw(&enrollment_key("alice", &ids[1])).is_none());
@@ -281,4 +280,41 @@ fn a_rekey_is_audited_with_what_it_did() {
         &VerifyOptions { mac_key0: Some(audit::audit_mac_key0(&new, &uid("alice")).unwrap()), ..Default::default() },
     );
     assert!(report.valid, "{report:?}");
+}
+
+#[test]
+fn a_session_of_another_engine_from_before_the_rekey_seals_and_wraps_nothing() {
+    // Two engines over one store: two tabs, or the CLI beside a server.
+    let mut h = Harness::new(705);
+    let (s, ids) = alice(&mut h);
+    let mut other = Harness::over(706, kms_worker::KmsConfig::default(), h.store.clone(), h.store.clone());
+    let stale = session(&other.unlock_passphrase("alice", PASS_A).unwrap());
+    let r = h.rpc_ok("rekey", rekey_params(&s, &ids, PASS_B));
+    let after = h.snapshot();
+
+    // The other engine's session holds the old master secret: it must not
+    // wrap it again (which would undo the re-key), nor seal a new key under
+    // it, nor add an enrollment for it.
+    let calls = [
+        (
+            "change_passphrase",
+            json!({"user": "alice", "session": stale, "enrollment_id": ids[0], "new_passphrase": PASS_WRONG}),
+        ),
+        ("vapid_rotate", json!({"user": "alice", "session": stale})),
+        (
+            "add_enrollment",
+            json!({"user": "alice", "session": stale, "enrollment": {"kind": "passphrase", "passphrase": PASS_WRONG}}),
+        ),
+    ];
+    for (method, params) in calls {
+        let e = other.rpc_err(method, params);
+        assert_eq!(e["code"], json!("locked"), "{method}: {e}");
+        assert_eq!(other.snapshot(), after, "{method}: nothing changed");
+    }
+    // The session ended there; unlocking again gives the new secret.
+    other.clock.advance(1000);
+    let fresh = session(&other.unlock_passphrase("alice", PASS_B).unwrap());
+    other.rpc_ok("vapid_rotate", json!({"user": "alice", "session": fresh}));
+    // And the re-keying engine's own session goes on.
+    h.rpc_ok("audit_export", json!({"user": "alice", "session": session(&r)}));
 }

@@ -362,6 +362,9 @@ function cancelUi(id) {
     const [r] = uiQueue.splice(queued, 1);
     r.reject(new KmsFailure('cancelled', 'cancelled by the page'));
   } else if (uiCurrent && uiCurrent.id === id) {
+    // A re-key that is running may already have committed: the page hears
+    // how it ended, never `cancelled` for a master secret that changed.
+    if (uiCurrent.busy && uiCurrent.op === 'rekey') return drop();
     finishUi(new KmsFailure('cancelled', 'cancelled by the page'));
   } else {
     drop();
@@ -430,14 +433,15 @@ async function rekeyForms(params) {
   const { enrollments, damaged = [] } = await rpc('list_enrollments', { user: params.user });
   const count = (m) => enrollments.filter((e) => e.method === m).length;
   const [pass, prf, gate] = [count('passphrase'), count('passkey_prf'), count('passkey_gate')];
-  const lines = ['A new master secret replaces the current one: a copy of this browser\'s storage taken before now, '
-    + 'with the old passphrase, opens nothing made after.'];
-  if (pass > 0) lines.push(`Passphrase enrollments (${pass}) are wrapped again with the passphrase typed here. A new passphrase is best.`);
-  if (prf > 0) lines.push(`Passkeys (${prf}) are each asked for once, in turn. Remove first a passkey you no longer have.`);
-  if (gate > 0) lines.push(`Gate-mode passkeys (${gate}) are wrapped again under a fresh key; they never protected the keys at rest.`);
-  if (damaged.length > 0) lines.push(`Damaged enrollment records (${damaged.length}) are removed.`);
-  lines.push('The VAPID keys and the audit key are re-sealed, not replaced: rotate the VAPID key afterwards so that the old copy opens no key in use.');
-  lines.push('Every open session of this user ends; this page gets a new one.');
+  // Short lines: the panel must fit the frame whole, or the guard keeps
+  // its fields disabled (frame-guard.js).
+  const lines = ['New master secret: a copy of this storage from before opens nothing made after.'];
+  if (pass > 0) lines.push(`Passphrase (${pass}): type a new one below.`);
+  if (prf > 0) lines.push(`Passkeys (${prf}): each asked for in turn.`);
+  if (gate > 0) lines.push(`Gate-mode passkeys (${gate}): kept; they never protect the keys at rest.`);
+  if (damaged.length > 0) lines.push(`Damaged records (${damaged.length}): removed.`);
+  lines.push('VAPID and audit keys are re-sealed, not replaced: rotate the VAPID key next.');
+  lines.push('Other tabs must unlock again.');
   // Without a passphrase enrollment, the passkey button starts it.
   return { passphrase: pass > 0, confirm: pass > 0, passkey: pass === 0, lines, rekey: { enrollments, damaged } };
 }
@@ -453,6 +457,10 @@ async function rekeyWith(r, passphrase) {
     status(`Present the passkey ${e.label ? `"${e.label}"` : e.id}…`);
     const prf_output = await prfOutput(e.credential_id, unb64url(e.prf_salt), null);
     rewrap.push({ enrollment_id: e.id, credential: { kind: 'passkey_prf', prf_output } });
+  }
+  // Kept as the panel said (the user confirmed by going on).
+  for (const e of enrollments.filter((x) => x.method === 'passkey_gate')) {
+    rewrap.push({ enrollment_id: e.id, credential: { kind: 'passkey_gate' } });
   }
   status('Re-keying…');
   const result = await rpc('rekey', { user, session: sessionOf(user), rewrap, remove: damaged });
@@ -769,5 +777,6 @@ $('kms-confirm').addEventListener('click', (event) => {
   guarded(() => runUi(submitConfirmed, 'Working…'))(event);
 });
 $('kms-cancel').addEventListener('click', () => {
+  if (uiCurrent && uiCurrent.busy && uiCurrent.op === 'rekey') return;
   if (uiCurrent) finishUi(new KmsFailure('cancelled', 'cancelled in the key manager'));
 });

@@ -360,10 +360,10 @@ pub enum EnrollmentsCmd {
     },
     /// Replace the master secret after a compromise: a store copy taken
     /// before, with the old passphrase, then opens nothing written after.
-    /// Asks for the current passphrase, then a passphrase (new, or the same)
-    /// for each passphrase enrollment. Passkey PRF enrollments need their
-    /// passkey, so here they must be removed (--remove); gate-mode passkeys
-    /// are wrapped again by themselves.
+    /// Asks for the current passphrase, then a new passphrase for each
+    /// passphrase enrollment. Passkey PRF enrollments need their passkey, so
+    /// here they must be removed (--remove); gate-mode passkeys are kept
+    /// under a fresh key unless removed.
     Rekey {
         #[command(flatten)]
         user: UserArg,

@@ -315,9 +315,15 @@ async fn rekey(client: &Client, prompt: &Prompter, j: bool, user: &str, remove: 
         return Err(CliError::Usage(format!("enrollment {id} is damaged: add --remove {id}")));
     }
     let session = unlock(client, prompt, &user).await?;
-    let mut rewrap = Vec::new();
+    // Gate-mode passkeys need no passkey to be wrapped again: kept (said below).
+    let mut rewrap: Vec<RekeyRewrap> = list
+        .enrollments
+        .iter()
+        .filter(|e| e.method == Method::PasskeyGate && kept(&e.id))
+        .map(|e| RekeyRewrap { enrollment_id: e.id.clone(), credential: RekeyCredential::PasskeyGate {} })
+        .collect();
     for e in list.enrollments.iter().filter(|e| e.method == Method::Passphrase && kept(&e.id)) {
-        let ask = format!("Passphrase for enrollment {} (a new one is best): ", e.id);
+        let ask = format!("New passphrase for enrollment {} (not the old one): ", e.id);
         match prompt.read_new(&ask) {
             Ok(passphrase) => rewrap.push(RekeyRewrap {
                 enrollment_id: e.id.clone(),
@@ -339,7 +345,10 @@ async fn rekey(client: &Client, prompt: &Prompter, j: bool, user: &str, remove: 
     };
     // The old session ended with the re-key; the new one is locked here.
     client.lock(&Session { user: r.user.clone(), token: r.session.clone(), expires_ms: r.expires_ms }).await?;
-    out(j, json!(r), || {
+    // The session token is of no use any more (locked above): not printed.
+    let shown =
+        json!({"user": r.user, "enrollments": r.enrollments, "removed": r.removed, "resealed_keys": r.resealed_keys});
+    out(j, shown, || {
         let mut lines = vec![format!(
             "re-keyed: a new master secret under {} enrollment(s); {} key(s) re-sealed",
             r.enrollments.len(),

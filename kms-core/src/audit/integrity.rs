@@ -232,13 +232,13 @@ pub fn check_chain(
 ) -> Result<(), ChainBreak> {
     let mut start = 0usize;
     let mut from = Position { seq: anchor.next_seq(), head: anchor.head(), key: anchor.mac_key().duplicate() };
-    // A `rekey` entry after the anchor starts the epoch of this `k0`: the
-    // entries before it are under the previous master secret's keys, which
-    // the engine checked when it re-keyed and no longer holds. (An anchor
-    // from a mark is never before the last rekey: the rekey seals a new mark
-    // under the new `k0`, and older marks do not open under it. So this
-    // happens only from genesis, when the mark is missing.)
-    if let Some(j) = epoch_start(anchor, entries, k0) {
+    // From genesis (no mark), a `rekey` entry starts the epoch of this
+    // `k0`: the entries before it are under the previous master secret's
+    // keys, which the engine checked when it re-keyed and no longer holds.
+    // From a mark, never: the rekey sealed a new mark under the new `k0`
+    // (older marks do not open under it), so a mark is never before the
+    // last rekey, and the mark's position must stay the walk's lower bound.
+    if let Some(j) = (anchor.next_seq() == 0).then(|| epoch_start(anchor, entries, k0)).flatten() {
         let head = match j.checked_sub(1).and_then(|i| entries.get(i)) {
             Some(before) => entry_hash(before).ok(),
             None => Some(anchor.head()),
@@ -317,16 +317,20 @@ fn walk(
     Ok(())
 }
 
-/// The index of the last authentic `rekey` entry: one that links to the
-/// entry stored before it (or to the anchor) and whose MAC verifies under
-/// the segment key of its `seq` from `k0`, which only a holder of the
-/// current master secret can compute.
+/// The index of the last authentic `rekey` entry: one at its stored
+/// position, that links to the entry stored before it (or to the anchor)
+/// and whose MAC verifies under the segment key of its `seq` from `k0`,
+/// which only a holder of the current master secret can compute.
 fn epoch_start(anchor: &ChainState, entries: &[AuditEntry], k0: &AuditMacKey) -> Option<usize> {
     (0..entries.len()).rev().find(|&j| {
         let Some(e) = entries.get(j).filter(|e| e.event == EventKind::Rekey && e.outcome == super::entry::Outcome::Ok)
         else {
             return false;
         };
+        let at = u64::try_from(j).ok().and_then(|j| anchor.next_seq().checked_add(j));
+        if at != Some(e.seq) {
+            return false;
+        }
         let head = match j.checked_sub(1) {
             Some(i) => entries.get(i).and_then(|b| entry_hash(b).ok()),
             None => Some(anchor.head()),
@@ -506,12 +510,17 @@ mod tests {
     /// A chain of 3 entries under `k0()`, a `rekey` entry starting a
     /// segment under `new`, and 2 entries after it.
     fn rekeyed(new: &AuditMacKey) -> (Vec<AuditEntry>, ChainState) {
+        rekeyed_then(new, 2)
+    }
+
+    /// [`rekeyed`] with `after` entries after the rekey.
+    fn rekeyed_then(new: &AuditMacKey, after: u64) -> (Vec<AuditEntry>, ChainState) {
         let scope = AuditScope::User(user());
         let (mut entries, state) = chain(3);
         let rekey = AuditRecord::new(EventKind::Rekey, Outcome::Ok);
         let (e, mut state) = start_segment(&state, &scope, rekey, 3, new).unwrap();
         entries.push(e);
-        for i in 0..2 {
+        for i in 0..after {
             let (e, next) = append(&state, &scope, AuditRecord::new(EventKind::JwtSign, Outcome::Ok), 10 + i).unwrap();
             entries.push(e);
             state = next;
@@ -534,6 +543,24 @@ mod tests {
         altered[4].ts_ms += 1;
         let found = check_chain(&ChainState::genesis(scope, new.duplicate()), &altered, &state, &new).unwrap_err();
         assert_eq!(found.first_bad_seq, 4);
+    }
+
+    #[test]
+    fn from_a_mark_the_walk_never_jumps_to_a_rekey() {
+        // The engine marked the chain at 6 entries (3, the rekey, 2). A
+        // writer who kept the stored state after 5 of them places genuine
+        // entries 2..=4 after the mark and restores that state: a roll-back
+        // past the mark, which the walk from the mark must refuse.
+        let new = AuditMacKey::from_bytes([6u8; 32]);
+        let (entries, state6) = rekeyed(&new);
+        let (_, state5) = rekeyed_then(&new, 1);
+        let scope = AuditScope::User(user());
+        let mark = ChainState::at(scope.clone(), 6, state6.head(), state6.mac_key().duplicate());
+        let replayed: Vec<AuditEntry> = entries[2..5].to_vec();
+        let found = check_chain(&mark, &replayed, &state5, &new).unwrap_err();
+        assert_eq!(found.kind, BreakKind::SeqGap, "{found:?}");
+        // From genesis the same entries, in place, are fine.
+        assert_eq!(check_chain(&ChainState::genesis(scope, new.duplicate()), &entries, &state6, &new), Ok(()));
     }
 
     #[test]

@@ -162,6 +162,12 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         Ok(CheckpointKey { signer, public, mac_key0: self.mac_key0(master, user).await? })
     }
 
+    /// The user's current master secret epoch (`None` for a user that does
+    /// not exist, or cannot be read).
+    async fn current_master_epoch(&self, user: &UserId) -> Option<u64> {
+        self.load_user(user).await.ok().map(|u| u.value.master_epoch)
+    }
+
     /// `K_0` of `user`'s chain, from the master secret.
     pub(super) async fn mac_key0(&self, master: &P::Master, user: &UserId) -> EngineResult<AuditMacKey> {
         Ok(AuditMacKey::from_derived(self.crypto.subkey_bytes(master, user, audit::chain::MAC_KEY_PURPOSE).await?))
@@ -621,7 +627,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         cx: &mut CallContext,
         p: kms_core::rpc::AuditExportParams,
     ) -> EngineResult<kms_core::rpc::AuditExportResult> {
-        let master = self.session_master(&p.user, &p.session)?;
+        let master = self.session_master(&p.user, &p.session).await?;
         let key = self.user_audit_key(&master, &p.user).await?;
         drop(master);
         let scope = AuditScope::User(p.user.clone());
@@ -663,7 +669,11 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         // holds the master secret `K_0` comes from. The verdict says whether
         // the export's MACs are right; it gives out nothing of the key.
         let mac_key0 = match export_scope(&p.export) {
-            Some(AuditScope::User(user)) => match self.sessions.any_master(&user, self.clock.now_ms()).cloned() {
+            Some(AuditScope::User(user)) => match self
+                .current_master_epoch(&user)
+                .await
+                .and_then(|epoch| self.sessions.any_master(&user, epoch, self.clock.now_ms()).cloned())
+            {
                 Some(master) => Some(self.mac_key0(&master, &user).await?),
                 None => None,
             },

@@ -41,7 +41,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         if p.confirm != p.user.as_str() {
             return Err(CoreError::invalid("confirm: must repeat the id of the user being deleted").into());
         }
-        let master = self.session_master(&p.user, &p.session)?;
+        let master = self.session_master(&p.user, &p.session).await?;
         let user = self.load_user(&p.user).await?;
         let signing = self.user_audit_key(&master, &p.user).await?;
         drop(master);

@@ -47,7 +47,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         let records: Vec<_> = existing.ok.iter().map(|l| l.value.clone()).collect();
         // The master secret is taken out of the session for the wrap; the
         // session map is not borrowed across the await inside.
-        let master = self.session_master(&p.user, &p.session)?;
+        let master = self.session_master(&p.user, &p.session).await?;
         let new = self.new_enrollment(&p.user, p.enrollment, &records).await?;
         let wrapped = self.crypto.rewrap_master(&master, &new.wrap, &new.aad(&p.user), &mut self.rng).await?;
         let record = EnrollmentRecord::from_wrapped(new.id, p.label, new.params, wrapped, now)?;
@@ -120,13 +120,13 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
     ) -> EngineResult<EnrollmentInfo> {
         let now = self.clock.now_ms();
         self.sessions.master(&p.user, &p.session, now)?;
-        self.load_user(&p.user).await?;
+        let user = self.load_user(&p.user).await?;
         let loaded =
             self.find_enrollment(&p.user, p.enrollment_id.as_ref(), Method::Passphrase, |_| true).await?.record()?;
         self.config.passphrase.check(&p.new_passphrase)?;
         let params = self.config.passphrase.new_params(&mut self.rng);
         let out = self.run_pbkdf2(&p.new_passphrase, &params).await?;
-        let master = self.session_master(&p.user, &p.session)?;
+        let master = self.session_master(&p.user, &p.session).await?;
         let old = &loaded.value;
         let params = MethodParams::Passphrase(params);
         let wrap = self.enrollment_wrap_key(&params, out, &p.user, &old.id).await?;
@@ -137,6 +137,9 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
 
         let mut batch = WriteBatch::new();
         loaded.expect_unchanged(&mut batch)?;
+        // The master secret wrapped here is still the user's (no `rekey`
+        // committed since the session's check).
+        user.expect_unchanged(&mut batch)?;
         batch.put(&loaded.key, record.encode()?)?;
         // A new passphrase starts with a clean slate.
         batch.delete(&layout::throttle(&p.user, &old.id)?)?;
@@ -152,12 +155,19 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
     /// The session's master secret for one operation: a second handle (a
     /// pointer natively, a `CryptoKey` reference in the browser, never a
     /// copy of the secret), so no borrow of the session map spans an await.
-    pub(super) fn session_master(
+    /// Refused (`locked`; the session ends) when the user's master secret
+    /// was replaced (`rekey`, by this engine or another one over the same
+    /// store) after the session opened: a stale secret must not seal or
+    /// wrap anything.
+    pub(super) async fn session_master(
         &mut self,
         user: &kms_core::ids::UserId,
         session: &kms_core::session::SessionToken,
     ) -> EngineResult<P::Master> {
         let now = self.clock.now_ms();
-        Ok(self.sessions.master(user, session, now)?.clone())
+        // The token first: a caller without one learns nothing of the user.
+        self.sessions.master(user, session, now)?;
+        let epoch = self.load_user(user).await?.value.master_epoch;
+        Ok(self.sessions.master_at(user, session, epoch, now)?.clone())
     }
 }

@@ -135,7 +135,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         if existing.len() >= MAX_PER_USER {
             return Err(CoreError::invalid(format!("a user keeps at most {MAX_PER_USER} leases; revoke some")).into());
         }
-        let master = self.session_master(&p.user, &p.session)?;
+        let master = self.session_master(&p.user, &p.session).await?;
         let vapid = self.load_key(&p.user, &kid).await?;
         vapid.value.info()?;
         let mut draft = lease::draft(&params, &p.user, &kid, now, &mut self.rng)?;

@@ -6,11 +6,13 @@
 //! re-key replaces the master secret itself, in one atomic write:
 //!
 //! - every enrollment the user keeps wraps the **new** master secret: a
-//!   passphrase enrollment from the passphrase typed for this re-key (with a
-//!   fresh salt), a passkey PRF enrollment from its PRF output (checked
-//!   against the current record first), a gate-mode enrollment under a
-//!   fresh gate key; every other enrollment is removed, by name (the user's
-//!   consent), with its throttle state;
+//!   passphrase enrollment from a new passphrase typed for this re-key
+//!   (fresh salt; the old passphrase is refused, since whoever took the
+//!   copy may know it), a passkey PRF enrollment from its PRF output
+//!   (checked against the current record first), a gate-mode enrollment
+//!   under a fresh gate key; each is named (the user's consent to keep it),
+//!   and every other enrollment is removed, by name, with its throttle
+//!   state;
 //! - every VAPID key and the audit signing key is re-sealed under subkeys of
 //!   the new master secret (the keys stay: rotate the VAPID key beside it,
 //!   `vapid_rotate`, to also replace what the old copy could open);
@@ -54,7 +56,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
     pub(super) async fn rekey(&mut self, cx: &mut CallContext, p: RekeyParams) -> EngineResult<RekeyResult> {
         let now = self.clock.now_ms();
         // The session first: a caller without one learns nothing.
-        let old_master = self.session_master(&p.user, &p.session)?;
+        let old_master = self.session_master(&p.user, &p.session).await?;
         let user = self.load_user(&p.user).await?;
         let all = self.load_enrollments(&p.user).await?;
         let remove = self.check_rekey_plan(&p, &all)?;
@@ -95,7 +97,8 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         // Every enrollment, kept or removed, must be as read: a concurrent
         // add would otherwise keep wrapping the old master secret.
         all.expect_unchanged(&mut batch)?;
-        batch.put(&user.key, user.value.bump_enrollments().encode()?)?;
+        let bumped = user.value.bump_master();
+        batch.put(&user.key, bumped.encode()?)?;
         for r in &records {
             batch.put(&layout::enrollment(&p.user, &r.id)?, r.encode()?)?;
             if r.params.method() == Method::Passphrase {
@@ -131,7 +134,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         // Every session held the old master secret.
         self.sessions.lock_user(&p.user);
         drop(old_master);
-        let (session, expires_ms) = self.sessions.open(&p.user, new_master, now, &mut self.rng);
+        let (session, expires_ms) = self.sessions.open_at(&p.user, new_master, bumped.master_epoch, now, &mut self.rng);
         Ok(RekeyResult {
             user: p.user,
             session,
@@ -177,6 +180,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
                 (&r.credential, l.value.params.method()),
                 (RekeyCredential::Passphrase { .. }, Method::Passphrase)
                     | (RekeyCredential::PasskeyPrf { .. }, Method::PasskeyPrf)
+                    | (RekeyCredential::PasskeyGate {}, Method::PasskeyGate)
             );
             if !fits {
                 return Err(CoreError::invalid(format!(
@@ -189,7 +193,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         for l in &all.ok {
             let id = &l.value.id;
             let method = l.value.params.method();
-            if method != Method::PasskeyGate && !remove.contains(id) && !rewrapped.contains(id) {
+            if !remove.contains(id) && !rewrapped.contains(id) {
                 return Err(CoreError::invalid(format!(
                     "rekey: the {} enrollment {id} must be wrapped again (rewrap) or removed (remove)",
                     method.as_str()
@@ -217,8 +221,20 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
     async fn rekey_wrap(&mut self, p: &RekeyParams, old: &EnrollmentRecord) -> EngineResult<Kept<P::WrapKey>> {
         let credential = p.rewrap.iter().find(|r| r.enrollment_id == old.id).map(|r| &r.credential);
         let (params, ikm) = match (&old.params, credential) {
-            (MethodParams::Passphrase(_), Some(RekeyCredential::Passphrase { passphrase })) => {
+            (MethodParams::Passphrase(old_params), Some(RekeyCredential::Passphrase { passphrase })) => {
                 self.config.passphrase.check(passphrase)?;
+                // The old passphrase may be what leaked: one that opens the
+                // current record is refused (one more PBKDF2 run).
+                let out = self.run_pbkdf2(passphrase, old_params).await?;
+                let wrap = self.enrollment_wrap_key(&old.params, out, &p.user, &old.id).await?;
+                let aad = aad::master_wrap(&p.user, &old.id, Method::Passphrase);
+                if self.crypto.unwrap_master(&wrap, &aad, &old.wrapped).await?.is_ok() {
+                    return Err(CoreError::invalid(format!(
+                        "rekey: enrollment {}: choose a new passphrase (whoever took the copy may know this one)",
+                        old.id
+                    ))
+                    .into());
+                }
                 let params = self.config.passphrase.new_params(&mut self.rng);
                 let out = self.run_pbkdf2(passphrase, &params).await?;
                 (MethodParams::Passphrase(params), out)
@@ -238,7 +254,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
                 let params = prf::new_params(&prf_params.credential_id, &salt, &mut self.rng)?;
                 (MethodParams::PasskeyPrf(params), prf_output.bytes()?)
             }
-            (MethodParams::PasskeyGate(gate), None) => {
+            (MethodParams::PasskeyGate(gate), Some(RekeyCredential::PasskeyGate {})) => {
                 let params = gate_wrap::new_params(gate.credential.clone(), &mut self.rng);
                 let key = params.gate_key()?;
                 (MethodParams::PasskeyGate(params), key)

@@ -55,7 +55,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
             }
             _ => None,
         };
-        self.load_user(&p.user).await?;
+        let epoch = self.load_user(&p.user).await?.value.master_epoch;
 
         // Which enrollment.
         let found = match (&p.credential, &gate) {
@@ -140,7 +140,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
                 }
                 self.commit_audited(cx, batch).await?;
                 let info = unlocked.updated.as_ref().unwrap_or(&loaded.value).info();
-                let (session, expires_ms) = self.sessions.open(&p.user, unlocked.master, now, &mut self.rng);
+                let (session, expires_ms) = self.sessions.open_at(&p.user, unlocked.master, epoch, now, &mut self.rng);
                 Ok(SessionResult { user: p.user, session, expires_ms, enrollment: info, rewrapped: unlocked.rewrapped })
             }
             (Err(e @ EngineError::Core(CoreError::UnlockFailed)), _) => {
@@ -288,7 +288,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
     /// never refused for what someone else did to the store. A storage
     /// failure keeps it (no audit, no result; the caller retries).
     pub(super) async fn lock(&mut self, cx: &mut CallContext, p: SessionParams) -> EngineResult<()> {
-        let master = self.session_master(&p.user, &p.session)?;
+        let master = self.session_master(&p.user, &p.session).await?;
         let key = self.user_audit_key(&master, &p.user).await?;
         drop(master);
         let mut batch = WriteBatch::new();

@@ -79,7 +79,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         cx: &mut CallContext,
         p: SessionParams,
     ) -> EngineResult<VapidPublicInfo> {
-        let master = self.session_master(&p.user, &p.session)?;
+        let master = self.session_master(&p.user, &p.session).await?;
         let user = self.load_user(&p.user).await?;
         if let Some(kid) = &user.value.current_kid {
             return Err(CoreError::AlreadyExists(format!(
@@ -104,7 +104,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
 
     pub(super) async fn vapid_rotate(&mut self, cx: &mut CallContext, p: SessionParams) -> EngineResult<RotateResult> {
         let now = self.clock.now_ms();
-        let master = self.session_master(&p.user, &p.session)?;
+        let master = self.session_master(&p.user, &p.session).await?;
         let user = self.load_user(&p.user).await?;
         let old_kid = user
             .value
@@ -192,7 +192,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         // provider checks that the sealed key is that public key's.
         record.value.info()?;
         let public = record.value.public_key().clone();
-        let master = self.session_master(user, session)?;
+        let master = self.session_master(user, session).await?;
         let signer = self.open_vapid_key(&master, user, &record.value).await?;
         self.sessions.cache_vapid_key(user, session, kid.clone(), (signer.clone(), public.clone()), now)?;
         Ok((signer, public))

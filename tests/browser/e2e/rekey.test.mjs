@@ -48,8 +48,8 @@ test('rekey in the frame: a passphrase typed and a passkey presented there; the 
   assert.match(await frame.locator('#kms-title').textContent(), /Re-key carol after a compromise/);
   assert.match(await frame.locator('#kms-origin').textContent(), new RegExp(s.server.origins.host));
   const terms = await frame.locator('#kms-terms').textContent();
-  assert.match(terms, /Passphrase enrollments \(1\)/);
-  assert.match(terms, /Passkeys \(1\) are each asked for once/);
+  assert.match(terms, /Passphrase \(1\): type a new one/);
+  assert.match(terms, /Passkeys \(1\): each asked for in turn/);
   assert.match(terms, /rotate the VAPID key/);
   // The passphrase, then the passkey (the virtual authenticator answers).
   await typePassphrase(page, NEW);

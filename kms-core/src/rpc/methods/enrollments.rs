@@ -71,11 +71,9 @@ pub struct ChangePassphraseParams {
 
 /// `rekey` parameters: a new master secret for the user, after a
 /// compromise. Every enrollment the user keeps is wrapped again, in the
-/// same write, and every other one is removed: each intact passphrase and
-/// passkey PRF enrollment must be named once, in `rewrap` or in `remove`
-/// (a gate-mode passkey is wrapped again by the engine, unless it is in
-/// `remove`); each damaged one must be in `remove`. At least one
-/// enrollment must remain.
+/// same write, and every other one is removed: each intact enrollment must
+/// be named once, in `rewrap` or in `remove`, and each damaged one in
+/// `remove`. At least one enrollment must remain.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
@@ -100,16 +98,20 @@ pub struct RekeyRewrap {
     pub credential: RekeyCredential,
 }
 
-/// What wraps an enrollment again: a passphrase (the current one or a new
-/// one, under the deployment's policy, with a fresh salt), or the PRF
-/// output of the enrollment's passkey for its stored salt (it must open
-/// the current record: that proves it is that passkey).
+/// What wraps an enrollment again: a new passphrase (under the deployment's
+/// policy, with a fresh salt; one that opens the current record is refused:
+/// whoever took the copy may know it), the PRF output of the enrollment's
+/// passkey for its stored salt (it must open the current record: that
+/// proves it is that passkey), or, for a gate-mode passkey, nothing: the
+/// engine draws a fresh gate key (naming it is the consent to keep an
+/// enrollment that protects nothing at rest).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RekeyCredential {
     Passphrase { passphrase: Passphrase },
     PasskeyPrf { prf_output: PrfOutput },
+    PasskeyGate {},
 }
 
 /// `rekey` result: every earlier session of the user has ended (they held

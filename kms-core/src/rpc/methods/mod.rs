@@ -72,11 +72,6 @@ pub enum Call {
     RemoveEnrollment(RemoveEnrollmentParams),
     /// Re-wraps the master secret under a new passphrase. Needs a session.
     ChangePassphrase(ChangePassphraseParams),
-    /// Replaces the master secret after a compromise: every kept enrollment
-    /// wrapped again, the others removed, the sealed keys re-sealed, a new
-    /// audit MAC epoch; ends every session and opens a new one. Needs a
-    /// session; in the browser, a confirmation in the KMS frame.
-    Rekey(RekeyParams),
     /// Generates the user's first VAPID key. Needs a session.
     VapidGenerate(SessionParams),
     /// Makes a new current VAPID key and retires the old one. Needs a session.
@@ -117,6 +112,11 @@ pub enum Call {
     /// tombstone stays so the id is never reused. Needs a session and the
     /// user id repeated in `confirm`.
     UserDelete(UserDeleteParams),
+    /// Replaces the master secret after a compromise: every kept enrollment
+    /// wrapped again, the others removed, the sealed keys re-sealed, a new
+    /// audit MAC epoch; ends every session and opens a new one. Needs a
+    /// session; in the browser, a confirmation in the KMS frame.
+    Rekey(RekeyParams),
 }
 
 /// The wire names of all methods, in declaration order.
@@ -292,6 +292,6 @@ mod tests {
         }
         let info: Call = serde_json::from_value(serde_json::json!({"method": "info", "params": {}})).unwrap();
         assert_eq!(info.name(), "info");
-        assert_eq!(METHOD_NAMES.len(), 27);
+        assert_eq!(METHOD_NAMES.len(), 28);
     }
 }
