@@ -326,6 +326,12 @@ export type InfoResult = {
   session_ttl_ms: number,
   rp_id: string,
   methods: Array<string>,
+  /**
+   * In the browser, the build the KMS frame runs: the build id (SHA-256,
+   * 64 hex digits) of its bundle's `manifest.json`, added by the frame
+   * from the page it checked its code against. Absent natively.
+   */
+  build?: string,
 };
 
 /**

@@ -111,6 +111,9 @@ mod js {
         #[wasm_bindgen(method, setter)]
         pub fn set_onattention(this: &Kms, callback: &JsValue);
 
+        #[wasm_bindgen(method, getter)]
+        pub fn build(this: &Kms) -> JsValue;
+
         /// The JS client's error (`class KmsError extends Error`).
         #[derive(Debug)]
         pub type KmsError;
@@ -139,6 +142,7 @@ pub struct ConnectOptions {
     timeout: Option<Duration>,
     ui_timeout: Option<Duration>,
     ready_timeout: Option<Duration>,
+    expect_build: Option<String>,
 }
 
 impl ConnectOptions {
@@ -152,7 +156,16 @@ impl ConnectOptions {
             timeout: None,
             ui_timeout: None,
             ready_timeout: None,
+            expect_build: None,
         }
+    }
+
+    /// Refuses (`integrity`) a KMS frame that runs another build than
+    /// `build`: a release's build id (`manifest.json`), or its first 12 or
+    /// more hex digits. The JS client's `expectBuild`.
+    pub fn expect_build(mut self, build: impl Into<String>) -> Self {
+        self.expect_build = Some(build.into());
+        self
     }
 
     /// Puts the KMS iframe into the element with this id (default: the end
@@ -296,6 +309,9 @@ impl BrowserKms {
         if let Some(path) = &options.path {
             set(&js_options, "path", &JsValue::from_str(path))?;
         }
+        if let Some(build) = &options.expect_build {
+            set(&js_options, "expectBuild", &JsValue::from_str(build))?;
+        }
         for (name, value) in [
             ("timeoutMs", options.timeout),
             ("uiTimeoutMs", options.ui_timeout),
@@ -317,6 +333,12 @@ impl BrowserKms {
         let callback = Closure::<dyn FnMut(bool)>::new(callback);
         self.inner.set_onattention(callback.as_ref());
         self.on_attention = Some(callback);
+    }
+
+    /// The build the KMS frame runs: the build id (64 hex digits) of its
+    /// bundle's `manifest.json`, as the frame reported it at connect.
+    pub fn build(&self) -> Option<String> {
+        self.inner.build().as_string()
     }
 
     /// Closes the connection and removes the frame (as dropping does).

@@ -93,6 +93,20 @@ async fn connects_and_calls_info() {
     // The typed helper sends the same call; `()` params are `{}`.
     assert_eq!(kms.info().await.unwrap(), info);
     assert_eq!(kms.call::<_, InfoResult>("info", &()).await.unwrap(), info);
+    // The build: in `info` and on the connection, the same 64 hex digits.
+    let build = kms.build().expect("the frame reports its build");
+    assert_eq!(build.len(), 64, "{build}");
+    assert_eq!(info.build.as_deref(), Some(build.as_str()));
+}
+
+#[wasm_bindgen_test]
+async fn expect_build_refuses_another_build_and_accepts_its_own() {
+    let build = connect().await.build().unwrap();
+    let own = BrowserKms::connect_with(ConnectOptions::new(kms_origin()).expect_build(&build[..12])).await;
+    assert_eq!(own.unwrap().build().as_deref(), Some(build.as_str()));
+    let other = if build.starts_with('0') { "1".repeat(12) } else { "0".repeat(12) };
+    let e = BrowserKms::connect_with(ConnectOptions::new(kms_origin()).expect_build(other)).await.err().unwrap();
+    assert_eq!(e.code(), ErrorCode::Integrity, "{e}");
 }
 
 #[wasm_bindgen_test]

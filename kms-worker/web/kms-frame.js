@@ -240,7 +240,9 @@ const started = (async () => {
     [$('kms-passphrase'), $('kms-passphrase-confirm'), $('kms-submit'), $('kms-passkey'), $('kms-gate-ack'), $('kms-confirm')],
     $('kms-guard'));
   worker = await startWorker();
-  info = await rpc('info', {});
+  // `info` says which build runs: the id of the build this page checked
+  // every module against (the engine has no way to know it).
+  info = { ...(await rpc('info', {})), build: BUILD.build };
   // The database is the only copy of the wrapped master secrets: ask the
   // browser not to evict it under storage pressure (best effort; the
   // browser may say no).
@@ -336,6 +338,7 @@ async function direct(method, params) {
   try {
     const result = await rpc(method, sent);
     if (method === 'lock' || method === 'user_delete') sessions.delete(params.user);
+    if (method === 'info') return { ...result, build: BUILD.build };
     return result;
   } catch (e) {
     if (withSession && e.code === 'locked') sessions.delete(params.user);

@@ -44,6 +44,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
             session_ttl_ms: self.config.session_ttl_ms,
             rp_id: self.config.rp_id.clone(),
             methods: METHOD_NAMES.iter().map(|m| (*m).to_owned()).collect(),
+            build: None,
         })
     }
 

@@ -18,6 +18,12 @@ pub struct InfoResult {
     pub session_ttl_ms: u64,
     pub rp_id: String,
     pub methods: Vec<String>,
+    /// In the browser, the build the KMS frame runs: the build id (SHA-256,
+    /// 64 hex digits) of its bundle's `manifest.json`, added by the frame
+    /// from the page it checked its code against. Absent natively.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub build: Option<String>,
 }
 
 /// A new enrollment's unlock material.
