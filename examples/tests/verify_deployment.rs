@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use kms_client::cli::deployment::{verify, Expected, Outcome, Report};
+use kms_client::cli::deployment::{verify, verify_with_config, Expected, Outcome, Report};
 use kms_client::cli::release::write_manifest;
 use kms_examples::serve::{self, AllowedOrigin, KmsPolicy, Options, OriginConfig, Role, Running, SiteSpec};
 
@@ -67,7 +67,7 @@ fn a_good_bundle_verifies_against_its_manifest_and_its_build_id() {
     let (_running, origin) = start(dir.path(), true);
     let report = verify(&origin, &Expected::Manifest(manifest.clone())).unwrap();
     assert!(report.ok, "{report:?}");
-    assert_eq!(report.checks.len(), manifest.files.len());
+    assert_eq!(report.checks.len(), manifest.files.len() + 1, "every file and kms-config.json");
     let by_id = verify(&origin, &Expected::Build(manifest.build[..12].to_owned())).unwrap();
     assert!(by_id.ok, "{by_id:?}");
     // Another build id: refused.
@@ -150,4 +150,39 @@ fn origins_only() {
     for bad in ["kms.example", "ftp://kms.example", "https://kms.example/path", "https://user@kms.example"] {
         assert!(verify(bad, &Expected::Build("0".repeat(12))).is_err(), "{bad}");
     }
+}
+
+#[test]
+fn the_deployments_config_is_shown_and_compared() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = bundle(dir.path());
+    let (_kms, origin) = start(dir.path(), true);
+    let expected = Expected::Manifest(manifest);
+
+    // Not part of the build: shown, with the hosts it allows.
+    let report = verify(&origin, &expected).unwrap();
+    assert!(report.ok, "{report:?}");
+    let shown = report.checks.iter().find(|c| c.subject == "kms-config.json").unwrap();
+    assert!(shown.detail.contains("allows http://localhost:8080"), "{shown:?}");
+
+    // Compared as JSON with the deployer's own copy: equal, then another
+    // allowlist (a host added behind the deployer's back).
+    let text = ureq::get(&format!("{origin}/kms-config.json")).call().unwrap().body_mut().read_to_string().unwrap();
+    let served: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let report = verify_with_config(&origin, &expected, Some(&served)).unwrap();
+    assert!(report.ok, "{report:?}");
+    let mut other = served.clone();
+    other["allowed_hosts"] = serde_json::json!(["http://localhost:8080", "https://evil.example"]);
+    let report = verify_with_config(&origin, &expected, Some(&other)).unwrap();
+    assert!(!report.ok);
+    let differs = report.checks.iter().find(|c| c.outcome == Outcome::Differs).unwrap();
+    assert_eq!(differs.subject, "kms-config.json");
+    assert!(differs.detail.contains("differs from the expected in allowed_hosts"), "{differs:?}");
+
+    // A site that serves none: missing.
+    let plain = tempfile::tempdir().unwrap();
+    let manifest = bundle(plain.path());
+    let (_site, site) = start(plain.path(), false);
+    let report = verify(&site, &Expected::Manifest(manifest)).unwrap();
+    assert_eq!(failed(&report, Outcome::Missing), ["kms-config.json"]);
 }

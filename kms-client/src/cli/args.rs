@@ -80,6 +80,11 @@ pub enum Command {
         /// files are then checked against the origin's own manifest.
         #[arg(long)]
         expect: Option<String>,
+        /// The `/kms-config.json` the origin must serve (the allowlist and
+        /// groups are the deployer's, not the build's): compared as JSON.
+        /// Without it, the served one is shown with the hosts it allows.
+        #[arg(long)]
+        expect_config: Option<std::path::PathBuf>,
     },
 }
 

@@ -96,8 +96,14 @@ pub async fn run(args: Args) -> Result<(), CliError> {
             }
         };
     }
-    if let Command::VerifyDeployment { url, manifest, expect } = &args.command {
-        return super::deployment::run(args.json, url, manifest.as_deref(), expect.as_deref());
+    if let Command::VerifyDeployment { url, manifest, expect, expect_config } = &args.command {
+        return super::deployment::run(
+            args.json,
+            url,
+            manifest.as_deref(),
+            expect.as_deref(),
+            expect_config.as_deref(),
+        );
     }
     // Verifying needs no store and no engine: only the file.
     // Verifying needs no store and no engine, only the file, unless the

@@ -27,6 +27,10 @@ use super::release::{hex, Manifest, MAX_MANIFEST_BYTES};
 
 /// Largest file fetched (the WASM is about 1.4 MB).
 const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// Largest `kms-config.json` read (the frame reads at most as much).
+pub const MAX_CONFIG_BYTES: u64 = 64 * 1024;
+/// Where the deployment's configuration is served.
+const CONFIG_PATH: &str = "kms-config.json";
 
 /// What the deployment is checked against.
 #[derive(Debug, Clone)]
@@ -168,6 +172,18 @@ fn page_build(page: &[u8]) -> Option<String> {
 
 /// Checks the KMS origin at `url` against `expected`.
 pub fn verify(url: &str, expected: &Expected) -> Result<Report, CliError> {
+    verify_with_config(url, expected, None)
+}
+
+/// [`verify`], and the deployment's `/kms-config.json` (not part of any
+/// build: the allowlist and groups are the deployer's): compared with
+/// `config` as JSON when given, else reported with the hosts it allows so
+/// that a watchdog sees them.
+pub fn verify_with_config(
+    url: &str,
+    expected: &Expected,
+    config: Option<&serde_json::Value>,
+) -> Result<Report, CliError> {
     let origin = origin_of(url)?;
     let agent = agent();
     let mut checks = Vec::new();
@@ -239,8 +255,64 @@ pub fn verify(url: &str, expected: &Expected) -> Result<Report, CliError> {
             checks.push(check(Outcome::Header, &file.path, p));
         }
     }
+    checks.extend(check_config(&agent, &origin, &manifest, config));
     let ok = checks.iter().all(|c| c.outcome == Outcome::Ok);
     Ok(Report { origin, build: manifest.build, checks, ok })
+}
+
+/// The served `/kms-config.json`: present, a JSON object, with the
+/// origin's headers, and equal to `expected` when given.
+fn check_config(
+    agent: &ureq::Agent,
+    origin: &str,
+    manifest: &Manifest,
+    expected: Option<&serde_json::Value>,
+) -> Vec<Check> {
+    let got = match fetch(agent, &format!("{origin}/{CONFIG_PATH}"), MAX_CONFIG_BYTES + 1) {
+        Ok(f) if f.status == 200 => f,
+        Ok(f) => return vec![check(Outcome::Missing, CONFIG_PATH, format!("HTTP {}", f.status))],
+        Err(e) => return vec![check(Outcome::Missing, CONFIG_PATH, e)],
+    };
+    let mut out = Vec::new();
+    if let Some(p) = header_problem(&got, &manifest.csp_script_hashes) {
+        out.push(check(Outcome::Header, CONFIG_PATH, p));
+    }
+    let served: serde_json::Value = match serde_json::from_slice(&got.body) {
+        Ok(v @ serde_json::Value::Object(_)) => v,
+        _ => return [out, vec![check(Outcome::Differs, CONFIG_PATH, "not a JSON object")]].concat(),
+    };
+    let allowed = served
+        .get("allowed_hosts")
+        .and_then(serde_json::Value::as_array)
+        .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect::<Vec<_>>().join(", "))
+        .unwrap_or_default();
+    let sha = hex(&Sha256::digest(&got.body));
+    out.push(match expected {
+        Some(e) if *e == served => check(Outcome::Ok, CONFIG_PATH, format!("as expected; allows {allowed}")),
+        Some(e) => {
+            let keys = |v: &serde_json::Value| {
+                v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default()
+            };
+            let mut names: Vec<String> = keys(e).into_iter().chain(keys(&served)).collect();
+            names.sort();
+            names.dedup();
+            let differ: Vec<String> = names.into_iter().filter(|k| e.get(k) != served.get(k)).collect();
+            check(
+                Outcome::Differs,
+                CONFIG_PATH,
+                format!("differs from the expected in {}; allows {allowed}", differ.join(", ")),
+            )
+        }
+        None => check(
+            Outcome::Ok,
+            CONFIG_PATH,
+            format!(
+                "sha256 {}; not part of the build: allows {allowed} (compare with --expect-config FILE)",
+                &sha[..16]
+            ),
+        ),
+    });
+    out
 }
 
 /// `kms verify-deployment`: prints the report; a failed check is an error.
@@ -249,7 +321,17 @@ pub(super) fn run(
     url: &str,
     manifest: Option<&std::path::Path>,
     expect: Option<&str>,
+    expect_config: Option<&std::path::Path>,
 ) -> Result<(), CliError> {
+    let config = match expect_config {
+        Some(path) => {
+            let bytes = super::files::read_capped(path, MAX_CONFIG_BYTES)?;
+            let v: serde_json::Value = serde_json::from_slice(&bytes)
+                .map_err(|e| CliError::Usage(format!("{}: not JSON: {e}", path.display())))?;
+            Some(v)
+        }
+        None => None,
+    };
     let expected = match (manifest, expect) {
         (Some(path), None) => {
             let bytes = super::files::read_capped(path, u64::try_from(MAX_MANIFEST_BYTES).unwrap_or(0))?;
@@ -266,7 +348,7 @@ pub(super) fn run(
         (None, Some(_)) => return Err(CliError::Usage("--expect: a build id, 12 to 64 lowercase hex digits".into())),
         _ => return Err(CliError::Usage("give --manifest FILE or --expect BUILD".into())),
     };
-    let report = verify(url, &expected)?;
+    let report = verify_with_config(url, &expected, config.as_ref())?;
     if j {
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
     } else {
