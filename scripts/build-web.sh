@@ -35,7 +35,7 @@ say "binding it for the browser (wasm-bindgen --target web)"
 # goes to target/web (what kms-serve, the demo and the tests serve).
 wasm-bindgen --target web --no-typescript --out-dir "$out/kms/pkg" \
   "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/wasm-release/kms_worker.wasm"
-cp kms-worker/web/kms.html kms-worker/web/kms.css kms-worker/web/kms-frame.js kms-worker/web/frame-guard.js kms-worker/web/frame-confirm.js kms-worker/web/frame-messages.js kms-worker/web/integrity-probe.js "$out/kms/"
+cp kms-worker/web/kms.html kms-worker/web/kms.css kms-worker/web/kms-frame.js kms-worker/web/frame-guard.js kms-worker/web/frame-confirm.js kms-worker/web/frame-messages.js kms-worker/web/frame-config.js kms-worker/web/integrity-probe.js "$out/kms/"
 # The engine's worker is one file, the glue and then kms-worker.js, which
 # the frame checks and runs from a blob: URL of the checked bytes
 # (docs/browser.md section 6.2); the glue is not served on its own.

@@ -27,9 +27,17 @@ export type Result<M extends keyof KmsMethods> = KmsMethods[M]['result'];
 /** Codes of the client itself, beside the engine's. */
 export type ClientErrorCode = 'timeout' | 'cancelled' | 'disconnected' | 'protocol';
 
+/**
+ * Why the KMS frame will not serve this page, answered to `connect` at once:
+ * the page's origin is not in its kms-config.json, that file is missing or
+ * unusable (the message names the field), the KMS origin is not a secure
+ * context, or the browser keeps its storage from it here.
+ */
+export type FrameErrorCode = 'origin_not_allowed' | 'config_missing' | 'config_invalid' | 'insecure_context' | 'storage_unavailable';
+
 export declare class KmsError extends Error {
   readonly name: 'KmsError';
-  readonly code: KmsErrorCode | ClientErrorCode;
+  readonly code: KmsErrorCode | ClientErrorCode | FrameErrorCode;
   /** With `throttled` and `quota_exceeded`: how long to wait. */
   readonly retryAfterMs?: number;
   /** With `integrity`: the first seq of the user's audit log that is not as the engine wrote it. */

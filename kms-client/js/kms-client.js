@@ -15,7 +15,10 @@
 // adds them to the calls that need one. Every method returns a promise that
 // rejects with a KmsError whose `code` is the engine's stable error code
 // (docs/rpc.md section 3), or one of the client's own: `timeout`,
-// `cancelled`, `disconnected`, `protocol`.
+// `cancelled`, `disconnected`, `protocol`; `connect` also rejects with the
+// KMS frame's reason for not serving the page: `origin_not_allowed`,
+// `config_missing`, `config_invalid`, `insecure_context`,
+// `storage_unavailable` (docs/browser.md section 2.1).
 //
 // Types: kms-client.d.ts (the class) and kms-rpc.d.ts (generated from the
 // Rust types).
@@ -89,7 +92,10 @@ export class Kms {
     if (options.expectBuild !== undefined && (typeof options.expectBuild !== 'string' || !/^[0-9a-f]{12,64}$/.test(options.expectBuild))) {
       throw new KmsError('invalid_input', 'connect: expectBuild is a build id (12 to 64 lowercase hex digits)');
     }
-    const opts = { ...DEFAULTS, ...options, kmsOrigin };
+    // An option given as `undefined` is not given: it keeps its default
+    // (a timeout of `undefined` would fire at once).
+    const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+    const opts = { ...DEFAULTS, ...given, kmsOrigin };
     const iframe = opts.iframe ?? document.createElement('iframe');
     // WebAuthn inside a cross-origin iframe needs the permissions delegated;
     // set before `src`, which starts the navigation that reads them.

@@ -39,6 +39,19 @@ pub enum ChannelCode {
     Cancelled,
     /// The connection is closed.
     Disconnected,
+    /// The KMS frame will not serve this page's origin: its
+    /// `kms-config.json` does not list it.
+    OriginNotAllowed,
+    /// The KMS origin serves no `/kms-config.json`.
+    ConfigMissing,
+    /// The KMS origin's `/kms-config.json` is unusable (the message names
+    /// the field).
+    ConfigInvalid,
+    /// The KMS origin is not a secure context (not https, not localhost).
+    InsecureContext,
+    /// The browser keeps the KMS origin's storage from it here (a KMS on
+    /// another site with third-party storage blocked, a private mode).
+    StorageUnavailable,
 }
 
 impl ChannelCode {
@@ -48,12 +61,28 @@ impl ChannelCode {
             Self::Timeout => "timeout",
             Self::Cancelled => "cancelled",
             Self::Disconnected => "disconnected",
+            Self::OriginNotAllowed => "origin_not_allowed",
+            Self::ConfigMissing => "config_missing",
+            Self::ConfigInvalid => "config_invalid",
+            Self::InsecureContext => "insecure_context",
+            Self::StorageUnavailable => "storage_unavailable",
         }
     }
 
     /// The code for its JS spelling, if it is one of these.
     pub fn parse(code: &str) -> Option<Self> {
-        [Self::Timeout, Self::Cancelled, Self::Disconnected].into_iter().find(|c| c.as_str() == code)
+        [
+            Self::Timeout,
+            Self::Cancelled,
+            Self::Disconnected,
+            Self::OriginNotAllowed,
+            Self::ConfigMissing,
+            Self::ConfigInvalid,
+            Self::InsecureContext,
+            Self::StorageUnavailable,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == code)
     }
 }
 

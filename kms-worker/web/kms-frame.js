@@ -19,10 +19,12 @@
 //   {t: 'result', id, ok: false, error: {code, message, retry_after_ms?, first_bad_seq?}} |
 //   {t: 'attention', needed: bool}      (the frame needs the user: show it)
 
-// The frame's modules (frame-guard.js, frame-confirm.js, frame-messages.js)
-// are imported in `loadModules`, once the browser is known to check them
-// against the page's import map; until then nothing of theirs runs.
-let Guard, CONFIRM_OPS, DEFAULT_MAX_LEASE_LIFETIME_S, checkLabel, checkUser, describe, DIRECT_METHODS, decodeHostMessage;
+// The frame's modules (frame-guard.js, frame-confirm.js, frame-messages.js,
+// frame-config.js) are imported in `loadModules`, once the browser is known
+// to check them against the page's import map; until then nothing of
+// theirs runs.
+let Guard, CONFIRM_OPS, DEFAULT_MAX_LEASE_LIFETIME_S, checkLabel, checkUser, describe, DIRECT_METHODS, decodeHostMessage,
+  checkConfig;
 
 const PROTOCOL = 1;
 const CONFIG_URL = '/kms-config.json';
@@ -38,6 +40,9 @@ const stats = { dropped: 0, calls: 0, ui: 0, worker_dropped: 0 };
 let guard = null;
 const sessions = new Map(); // user -> session token (never leaves this frame)
 let config = null;
+// /kms-config.json as served, before it is checked: enough to tell an
+// allowed host why the frame could not start.
+let rawConfig = null;
 let info = null;
 let hostOrigin = null;
 let port = null;
@@ -77,14 +82,36 @@ class KmsFailure extends Error {
 
 // ---- start-up: configuration, then the worker ---------------------------
 
-async function loadConfig() {
-  const response = await fetch(CONFIG_URL, { cache: 'no-store', credentials: 'omit' });
-  if (!response.ok) throw new Error(`${CONFIG_URL}: HTTP ${response.status}`);
-  const c = await response.json();
-  if (!c || !Array.isArray(c.allowed_hosts) || !c.allowed_hosts.every((o) => typeof o === 'string')) {
-    throw new Error(`${CONFIG_URL}: allowed_hosts must be a list of origins`);
+// The configuration as served, parsed; checked later by frame-config.js.
+async function fetchConfig() {
+  let response;
+  try {
+    response = await fetch(CONFIG_URL, { cache: 'no-store', credentials: 'omit' });
+  } catch (e) {
+    throw new KmsFailure('config_missing', `${CONFIG_URL} could not be fetched (${e.message})`);
   }
-  return c;
+  if (!response.ok) {
+    throw new KmsFailure('config_missing', `${CONFIG_URL}: HTTP ${response.status}: the KMS origin must serve its configuration (docs/browser.md section 7)`);
+  }
+  try {
+    return await response.json();
+  } catch {
+    throw new KmsFailure('config_invalid', `${CONFIG_URL}: not JSON`);
+  }
+}
+
+// Where the browser keeps this origin's storage from the frame (a KMS on
+// another site than the app, with third-party storage blocked), say so
+// before the engine tries: IndexedDB and Web Locks then throw.
+async function checkStorage() {
+  if (typeof indexedDB === 'undefined' || !indexedDB) {
+    throw new KmsFailure('storage_unavailable', 'this browser gives the key manager no IndexedDB here');
+  }
+  try {
+    if (navigator.locks) await navigator.locks.query();
+  } catch (e) {
+    throw new KmsFailure('storage_unavailable', `this browser does not let the key manager use its storage here (${e.name}): a KMS on another site than the app needs third-party storage`);
+  }
 }
 
 // A file of the bundle, fetched with its SRI value from the build: the
@@ -128,6 +155,7 @@ async function loadModules() {
   ({ Guard } = await load('./frame-guard.js'));
   ({ CONFIRM_OPS, DEFAULT_MAX_LEASE_LIFETIME_S, checkLabel, checkUser, describe } = await load('./frame-confirm.js'));
   ({ DIRECT_METHODS, decodeHostMessage } = await load('./frame-messages.js'));
+  ({ checkConfig } = await load('./frame-config.js'));
 }
 
 // The engine's worker runs exactly the bytes checked here: the engine
@@ -151,7 +179,7 @@ async function startWorker() {
         w.onmessage = onWorkerMessage;
         resolve(w);
       } else if (m && m.t === 'fatal') {
-        failed(new KmsFailure('internal', String(m.message)));
+        failed(new KmsFailure(m.code === 'storage_unavailable' ? 'storage_unavailable' : 'internal', String(m.message)));
       }
     };
     w.onerror = (e) => failed(new Error(e.message || 'the engine failed to load'));
@@ -233,9 +261,18 @@ function rpc(method, params) {
 // ---- the handshake --------------------------------------------------------
 
 const started = (async () => {
-  config = await loadConfig();
+  if (!window.isSecureContext) {
+    throw new KmsFailure('insecure_context', 'the key manager needs a secure context: serve the KMS origin over https (or http://localhost)');
+  }
+  rawConfig = await fetchConfig();
   if (BUILD === null) throw new KmsFailure('integrity', 'this page carries no build data: serve the bundle scripts/build-web.sh wrote');
   await loadModules();
+  try {
+    config = checkConfig(rawConfig);
+  } catch (e) {
+    throw new KmsFailure('config_invalid', e.message);
+  }
+  await checkStorage();
   guard = new Guard($('kms-panel'),
     [$('kms-passphrase'), $('kms-passphrase-confirm'), $('kms-submit'), $('kms-passkey'), $('kms-gate-ack'), $('kms-confirm')],
     $('kms-guard'));
@@ -264,16 +301,24 @@ window.addEventListener('message', async (event) => {
     && d !== null && typeof d === 'object' && d.t === 'kms:connect' && d.v === PROTOCOL
     && event.ports.length === 1;
   if (!valid) return drop();
+  const refuse = (code, message) => event.ports[0].postMessage({ t: 'fatal', error: { code, message } });
+  // Said to an origin that is not on the list: that much, and nothing else
+  // about the list.
+  const notAllowed = () => refuse('origin_not_allowed',
+    `${event.origin} is not allowed to use this key manager: its allowed_hosts (kms-config.json) do not list it`);
   try {
     await started;
   } catch (e) {
-    // Tell an allowed host why nothing will work; tell nobody else anything.
-    if (config && config.allowed_hosts.includes(event.origin)) {
-      event.ports[0].postMessage({ t: 'fatal', error: { code: e.code === 'integrity' ? 'integrity' : 'internal', message: e.message } });
-    }
-    return;
+    const code = typeof e.code === 'string' ? e.code : 'internal';
+    // A configuration that is missing or unusable, or a context that can
+    // never work, is said to whoever asks: nothing of the allowlist is in it.
+    if (code === 'config_missing' || code === 'config_invalid' || code === 'insecure_context') return refuse(code, e.message);
+    // Anything else, only to an allowed host.
+    const listed = Array.isArray(rawConfig?.allowed_hosts) && rawConfig.allowed_hosts.includes(event.origin);
+    return listed ? refuse(code, e.message) : notAllowed();
   }
-  if (!config.allowed_hosts.includes(event.origin) || hostOrigin !== null) return drop();
+  if (hostOrigin !== null) return drop();
+  if (!config.allowed_hosts.includes(event.origin)) return notAllowed();
   hostOrigin = event.origin;
   try {
     await bindHost(hostOrigin);

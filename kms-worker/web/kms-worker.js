@@ -18,7 +18,7 @@
 //                         (until then the engine answers `info` only)
 //   {t: 'rpc', id: <positive integer>, body: <JSON text, capped>}
 // Messages it sends:
-//   {t: 'ready'} | {t: 'fatal', message} | {t: 'bound', app} |
+//   {t: 'ready'} | {t: 'fatal', code, message} | {t: 'bound', app} |
 //   {t: 'bind_failed', message, code} |
 //   {t: 'rpc', id, body} | {t: 'dropped', count}
 // A request over the cap is answered with an `invalid_input` response, not
@@ -47,14 +47,18 @@ function isId(id) {
 
 async function open(options, module) {
   opening = true;
+  // A failure while opening the database is the browser keeping storage
+  // from this origin here (third-party storage blocked, a private mode).
+  let step = 'internal';
   try {
     if (!(module instanceof WebAssembly.Module)) throw new Error('no engine module was handed over');
     await __wbg_init({ module_or_path: module });
+    step = 'storage_unavailable';
     engine = await KmsWorker.open(JSON.stringify(options));
     lockName = `kms-engine:${options.db_name ?? 'kms'}`;
     self.postMessage({ t: 'ready' });
   } catch (e) {
-    self.postMessage({ t: 'fatal', message: String(e && e.message ? e.message : e) });
+    self.postMessage({ t: 'fatal', code: step, message: String(e && e.message ? e.message : e) });
   }
 }
 
@@ -67,7 +71,15 @@ async function open(options, module) {
 // keep the data consistent and a lost race is answered `storage`.
 async function answer(id, body) {
   const run = () => engine.handle(body);
-  const response = navigator.locks ? await navigator.locks.request(lockName, run) : await run();
+  let response;
+  try {
+    response = navigator.locks ? await navigator.locks.request(lockName, run) : await run();
+  } catch (e) {
+    // The lock itself refused (storage blocked here): answered, never left
+    // to time out.
+    const error = { code: 'storage', message: `the engine's lock failed: ${e && e.name ? e.name : 'error'}` };
+    response = JSON.stringify({ v: 1, id, error });
+  }
   self.postMessage({ t: 'rpc', id, body: response });
 }
 

@@ -30,6 +30,9 @@ async function settle(promise) {
 window.host = { Kms, KmsError, verifyJwt, settle, kmsOrigin, kms: null, connectError: null };
 // `?expectBuild=` pins the KMS build (the integrity tests).
 const expectBuild = params.get('expectBuild') ?? undefined;
-window.host.ready = Kms.connect({ kmsOrigin, container: document.getElementById('kms-slot'), expectBuild })
+// `?readyTimeoutMs=` (the misconfiguration tests: an answer that is not
+// `timeout` came before it).
+const readyTimeoutMs = params.has('readyTimeoutMs') ? Number(params.get('readyTimeoutMs')) : undefined;
+window.host.ready = Kms.connect({ kmsOrigin, container: document.getElementById('kms-slot'), expectBuild, readyTimeoutMs })
   .then((kms) => { window.host.kms = kms; return true; })
   .catch((e) => { window.host.connectError = `${e.code}: ${e.message}`; return false; });

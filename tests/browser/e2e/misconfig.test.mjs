@@ -1,0 +1,69 @@
+// A KMS origin that cannot serve a page says why, at once, with a stable
+// code, instead of a `timeout` 30 s later: a page whose origin it does not
+// list, no /kms-config.json, an allowlist entry with a trailing slash. Each
+// KMS origin here is the release bundle served as a plain site (no
+// frame-ancestors, which would keep the frame from loading at all: the
+// misconfigured deployments of these tests), with its own kms-config.json.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serve, browser, repo } from './harness.mjs';
+
+const dirs = [];
+after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+
+// A copy of the bundle with `config` as its kms-config.json (none: absent).
+function bundleWith(config) {
+  const dir = mkdtempSync(join(tmpdir(), 'kms-misconfig-'));
+  dirs.push(dir);
+  cpSync(join(repo, 'target/web/kms'), dir, { recursive: true });
+  if (config !== undefined) writeFileSync(join(dir, 'kms-config.json'), typeof config === 'string' ? config : JSON.stringify(config));
+  return dir;
+}
+
+// Connects the test host page to the plain-served bundle; resolves with
+// connect's error ("<code>: <message>") or null.
+async function connectError(config) {
+  const server = await serve({ extraSite: bundleWith(typeof config === 'function' ? undefined : config) });
+  const chromium = await browser();
+  try {
+    const page = await chromium.newPage();
+    if (typeof config === 'function') writeFileSync(join(dirs.at(-1), 'kms-config.json'), JSON.stringify(config(server.origins)));
+    // A long ready timeout: an answer that is not `timeout` came at once.
+    await page.goto(`${server.origins.host}/index.html?kms=${encodeURIComponent(server.origins.extra)}&readyTimeoutMs=60000`);
+    await page.evaluate(() => window.host.ready);
+    return { error: await page.evaluate(() => window.host.connectError), origins: server.origins };
+  } finally {
+    await chromium.close();
+    server.close();
+  }
+}
+
+test('a page whose origin is not listed hears origin_not_allowed, and nothing of the list', async () => {
+  const { error, origins } = await connectError({ v: 1, allowed_hosts: ['http://localhost:1', 'https://secret-partner.example'] });
+  assert.match(error, /^origin_not_allowed: /);
+  assert.ok(error.includes(origins.host), error);
+  assert.ok(!error.includes('secret-partner') && !error.includes('localhost:1,') && !error.includes('localhost:1 '), error);
+});
+
+test('a KMS origin without /kms-config.json says config_missing', async () => {
+  const { error } = await connectError(undefined);
+  assert.match(error, /^config_missing: .*HTTP 404/);
+});
+
+test('an allowlist entry with a trailing slash is config_invalid, naming the field', async () => {
+  const { error } = await connectError((origins) => ({ v: 1, allowed_hosts: [`${origins.host}/`] }));
+  assert.match(error, /^config_invalid: kms-config.json: allowed_hosts\[0\]: not an origin/);
+});
+
+test('a configuration that is not JSON is config_invalid', async () => {
+  const { error } = await connectError('{"allowed_hosts": [');
+  assert.match(error, /^config_invalid: .*not JSON/);
+});
+
+test('the same bundle with a good configuration connects (the check refuses only what is wrong)', async () => {
+  const { error } = await connectError((origins) => ({ v: 1, allowed_hosts: [origins.host], allow_passkey_gate: true }));
+  assert.equal(error, null);
+});
