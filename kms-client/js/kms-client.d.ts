@@ -129,6 +129,8 @@ export declare class Kms {
   lock(params: Params<'lock'>): Promise<Result<'lock'>>;
   sessionStatus(params: Params<'session_status'>): Promise<Result<'session_status'>>;
   listEnrollments(params: Params<'list_enrollments'>): Promise<Result<'list_enrollments'>>;
+  /** `unknown` (set it up), `set_up` (unlock with one of `methods`; `session`: the frame holds one) or `deleted`. */
+  status(params: Params<'status'>): Promise<Result<'status'>>;
   vapidGenerate(params: Params<'vapid_generate'>): Promise<Result<'vapid_generate'>>;
   vapidPublic(params: Params<'vapid_public'>): Promise<Result<'vapid_public'>>;
   signJwt(params: Params<'sign_jwt'>): Promise<Result<'sign_jwt'>>;

@@ -233,6 +233,8 @@ export class Kms {
   lock(params) { return this.call('lock', params); }
   sessionStatus(params) { return this.call('session_status', params); }
   listEnrollments(params) { return this.call('list_enrollments', params); }
+  /** Whether `user` exists, how it unlocks, and whether the frame holds its session: setup or unlock? */
+  status(params) { return this.call('status', params); }
   vapidGenerate(params) { return this.call('vapid_generate', params); }
   vapidPublic(params) { return this.call('vapid_public', params); }
   signJwt(params) { return this.call('sign_jwt', params); }

@@ -965,6 +965,26 @@ export type SignedJwt = {
 };
 
 /**
+ * `status` result: whether `user` exists here and how it unlocks, so that
+ * an app can choose between `setup` and `unlock` without trying. No
+ * session needed; a user of another app is `unknown`, as a missing one.
+ */
+export type StatusResult = {
+  user: UserId,
+  state: UserState,
+  /**
+   * The methods the user's intact enrollments offer, each once, sorted
+   * by name (empty unless `set_up`).
+   */
+  methods: Array<EnrollmentMethod>,
+  /**
+   * In the browser, whether the KMS frame holds a session of the user
+   * (added by the frame, which keeps the sessions). Absent natively.
+   */
+  session?: boolean,
+};
+
+/**
  * `subscription_add` parameters.
  */
 export type SubscriptionAddParams = {
@@ -1146,6 +1166,11 @@ export type UserParams = {
 };
 
 /**
+ * Whether a user id is in use.
+ */
+export type UserState = "unknown" | "set_up" | "deleted";
+
+/**
  * `vapid_public` result.
  */
 export type VapidKeys = {
@@ -1279,6 +1304,7 @@ export interface KmsMethods {
   lease_courier: { params: LeaseCourierParams; result: LeaseCourierResult };
   user_delete: { params: UserDeleteParams; result: UserDeleteResult };
   rekey: { params: RekeyParams; result: RekeyResult };
+  status: { params: UserParams; result: StatusResult };
 }
 
 /** A method's wire name. */

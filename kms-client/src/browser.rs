@@ -56,7 +56,8 @@ use kms_core::env::UnixMillis;
 use kms_core::ids::{EnrollmentId, UserId};
 use kms_core::rpc::error::sanitize_serde_error;
 use kms_core::rpc::{
-    AuditExportResult, Empty, EnrollmentList, InfoResult, RotateResult, RpcError, SessionStatus, VapidKeys,
+    AuditExportResult, Empty, EnrollmentList, InfoResult, RotateResult, RpcError, SessionStatus, StatusResult,
+    VapidKeys,
 };
 use kms_core::unlock::{EnrollmentInfo, Method};
 use kms_core::vapid::{JwtRequest, SignedJwt, VapidPublicInfo};
@@ -465,6 +466,12 @@ impl BrowserKms {
     /// `user`'s enrollments (public parameters only). No session needed.
     pub async fn list_enrollments(&self, user: &UserId) -> Result<EnrollmentList, ClientError> {
         self.call("list_enrollments", &ByUser { user }).await
+    }
+
+    /// Whether `user` exists, the methods it unlocks with, and whether the
+    /// frame holds its session: `setup` or `unlock`? No session needed.
+    pub async fn status(&self, user: &UserId) -> Result<StatusResult, ClientError> {
+        self.call("status", &ByUser { user }).await
     }
 
     /// Generates `user`'s first VAPID key. Needs a session.

@@ -131,6 +131,11 @@ impl<T: Transport> KmsClient<T> {
         self.call(Call::ListEnrollments(UserParams { user: user.clone() })).await
     }
 
+    /// Whether `user` exists and the methods it unlocks with.
+    pub async fn status(&self, user: &UserId) -> Result<StatusResult, ClientError> {
+        self.call(Call::Status(UserParams { user: user.clone() })).await
+    }
+
     /// Starts a PRF enrollment: the salt for `prf.eval.first`.
     pub async fn prf_begin(&self, user: &UserId) -> Result<PrfBeginResult, ClientError> {
         self.call(Call::PrfBegin(UserParams { user: user.clone() })).await

@@ -17,8 +17,9 @@ pub enum ClientError {
     #[error("unexpected response: {0}")]
     Protocol(String),
     /// The channel to the KMS frame failed with one of the browser client's
-    /// own codes (`timeout`, `cancelled`, `disconnected`): the request may or
-    /// may not have run. Only the browser client (`browser::BrowserKms`) makes
+    /// own codes (`timeout`, `cancelled`, `disconnected`: the request may or
+    /// may not have run), or `connect` was refused by the KMS frame with its
+    /// reason ([`ChannelCode::OriginNotAllowed`] and the others). Only the browser client (`browser::BrowserKms`) makes
     /// these; the engine's codes come as [`ClientError::Rpc`].
     #[error("{code}: {message}")]
     Channel { code: ChannelCode, message: String },
@@ -26,14 +27,17 @@ pub enum ClientError {
 
 /// The browser client's own error codes, beside the engine's
 /// ([`ErrorCode`]); the strings are those of `KmsError.code` in
-/// `js/kms-client.js` (`ClientErrorCode` in its declarations, where
-/// `protocol` is [`ClientError::Protocol`]).
+/// `js/kms-client.js` (`ClientErrorCode` and `FrameErrorCode` in its
+/// declarations, where `protocol` is [`ClientError::Protocol`]): the
+/// channel's (`timeout`, `cancelled`, `disconnected`) and the KMS frame's
+/// reasons for not serving the page, which `connect` rejects with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ChannelCode {
-    /// No answer in time: the frame did not load or connect (the host is not
-    /// on the KMS's allowlist), the call took too long, or nobody answered
-    /// the KMS frame's prompt.
+    /// No answer in time: the frame did not load or connect (the KMS
+    /// origin's CSP `frame-ancestors` does not name the page, so the
+    /// browser did not load it), the call took too long, or nobody
+    /// answered the KMS frame's prompt.
     Timeout,
     /// The request was cancelled before it finished.
     Cancelled,
@@ -134,9 +138,19 @@ mod tests {
 
     #[test]
     fn channel_codes_parse_their_own_spelling_only() {
-        for code in [ChannelCode::Timeout, ChannelCode::Cancelled, ChannelCode::Disconnected] {
+        for code in [
+            ChannelCode::Timeout,
+            ChannelCode::Cancelled,
+            ChannelCode::Disconnected,
+            ChannelCode::OriginNotAllowed,
+            ChannelCode::ConfigMissing,
+            ChannelCode::ConfigInvalid,
+            ChannelCode::InsecureContext,
+            ChannelCode::StorageUnavailable,
+        ] {
             assert_eq!(ChannelCode::parse(code.as_str()), Some(code));
         }
+        assert_eq!(ChannelCode::parse("origin_not_allowed"), Some(ChannelCode::OriginNotAllowed));
         assert_eq!(ChannelCode::parse("protocol"), None);
         assert_eq!(ChannelCode::parse("not_found"), None);
         assert_eq!(ChannelCode::parse("Timeout"), None);

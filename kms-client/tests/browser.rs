@@ -168,7 +168,7 @@ async fn the_page_never_passes_a_session() {
 }
 
 #[wasm_bindgen_test]
-async fn calls_that_need_a_session_are_locked_without_one() {
+async fn calls_that_need_a_session_are_not_found_for_an_unknown_user() {
     let kms = connect().await;
     let claims = JwtRequest {
         aud: "https://push.example.net".into(),
@@ -176,14 +176,20 @@ async fn calls_that_need_a_session_are_locked_without_one() {
         exp: 4_000_000_000,
         jti: None,
     };
+    // `status` says what to do: set the user up. Every call that needs a
+    // session says the same, `not_found` (not `locked`: there is nothing to
+    // unlock).
     let who = user("nobody-rust");
+    let status = kms.status(&who).await.unwrap();
+    assert_eq!(status.state, kms_core::rpc::UserState::Unknown);
+    assert_eq!(status.session, Some(false));
     let e = kms.sign_jwt(&who, &claims).await.unwrap_err();
-    assert_eq!(rpc_code(&e), ErrorCode::Locked, "{e}");
-    assert_eq!(e.code_str(), "locked");
-    assert_eq!(rpc_code(&kms.vapid_generate(&who).await.unwrap_err()), ErrorCode::Locked);
-    assert_eq!(rpc_code(&kms.audit_export(&who).await.unwrap_err()), ErrorCode::Locked);
-    assert_eq!(rpc_code(&kms.session_status(&who).await.unwrap_err()), ErrorCode::Locked);
-    assert_eq!(rpc_code(&kms.lock(&who).await.unwrap_err()), ErrorCode::Locked);
+    assert_eq!(rpc_code(&e), ErrorCode::NotFound, "{e}");
+    assert_eq!(e.code_str(), "not_found");
+    assert_eq!(rpc_code(&kms.vapid_generate(&who).await.unwrap_err()), ErrorCode::NotFound);
+    assert_eq!(rpc_code(&kms.audit_export(&who).await.unwrap_err()), ErrorCode::NotFound);
+    assert_eq!(rpc_code(&kms.session_status(&who).await.unwrap_err()), ErrorCode::NotFound);
+    assert_eq!(rpc_code(&kms.lock(&who).await.unwrap_err()), ErrorCode::NotFound);
 }
 
 #[wasm_bindgen_test]

@@ -26,8 +26,8 @@ use kms_core::rpc::{
     LeaseCreateParams, LeaseCreateResult, LeaseExtendParams, LeaseIssueParams, LeaseIssueResult, LeaseList,
     LeaseRefParams, PrfBeginResult, RekeyParams, RekeyResult, RemoveEnrollmentParams, RemoveResult, RequestId,
     RotateResult, RpcError, SessionParams, SessionResult, SessionStatus, SetupParams, SignJwtParams, SignJwtResult,
-    SubscriptionAddParams, SubscriptionList, SubscriptionRemoveParams, SubscriptionRemoveResult, UnlockParams,
-    UserDeleteParams, UserDeleteResult, UserParams, VapidKeys, METHOD_NAMES, PROTOCOL_VERSION,
+    StatusResult, SubscriptionAddParams, SubscriptionList, SubscriptionRemoveParams, SubscriptionRemoveResult,
+    UnlockParams, UserDeleteParams, UserDeleteResult, UserParams, VapidKeys, METHOD_NAMES, PROTOCOL_VERSION,
 };
 use kms_core::unlock::EnrollmentInfo;
 use kms_core::vapid::VapidPublicInfo;
@@ -103,6 +103,7 @@ fn methods(decls: &mut Decls) -> Vec<Method> {
         decls.method::<LeaseCourierParams, LeaseCourierResult>("lease_courier", Call::LeaseCourier),
         decls.method::<UserDeleteParams, UserDeleteResult>("user_delete", Call::UserDelete),
         decls.method::<RekeyParams, RekeyResult>("rekey", Call::Rekey),
+        decls.method::<UserParams, StatusResult>("status", Call::Status),
     ]
 }
 

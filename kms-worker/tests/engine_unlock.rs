@@ -521,3 +521,22 @@ fn unlock_rewraps_a_record_below_the_current_cost_once() {
     assert_eq!(r["enrollment"]["iterations"], json!(700_000));
     assert_eq!(h.record(&key)["params"]["iterations"], json!(700_000));
 }
+
+#[test]
+fn status_says_whether_to_set_up_or_unlock_without_a_session() {
+    let mut h = Harness::new(731);
+    let unknown = h.rpc_ok("status", json!({"user": "alice"}));
+    assert_eq!(unknown, json!({"user": "alice", "state": "unknown", "methods": []}));
+    let s = h.setup_passphrase("alice", PASS_A);
+    h.add_prf("alice", &s.session, b"cred-1", &[4u8; 32]).unwrap();
+    h.add_prf("alice", &s.session, b"cred-2", &[5u8; 32]).unwrap();
+    // Each method once, sorted; natively no `session` member (the frame adds it).
+    let set_up = h.rpc_ok("status", json!({"user": "alice"}));
+    assert_eq!(set_up, json!({"user": "alice", "state": "set_up", "methods": ["passkey_prf", "passphrase"]}));
+    // Not audited, nothing written.
+    let before = h.store.snapshot();
+    h.rpc_ok("status", json!({"user": "alice"}));
+    assert_eq!(h.store.snapshot(), before);
+    h.rpc_ok("user_delete", json!({"user": "alice", "session": s.session, "confirm": "alice"}));
+    assert_eq!(h.rpc_ok("status", json!({"user": "alice"}))["state"], json!("deleted"));
+}

@@ -4,14 +4,23 @@
 // the field and the reason, before anything runs. Pure, so that
 // tests/browser/unit/frame-config.test.mjs can feed it every shape.
 
-// Longest origin, as kms-serve (MAX_ORIGIN_LEN).
+// Longest origin, as kms-serve (MAX_ORIGIN_LEN) and the engine.
 const MAX_ORIGIN_CHARS = 512;
 // Most hosts one KMS origin serves (the engine's MAX_HOSTS).
 const MAX_HOSTS = 64;
+// Most host groups (the engine's MAX_GROUPS).
+const MAX_GROUPS = 16;
+// Longest configuration, as JSON (the engine's MAX_CONFIG_BYTES).
+const MAX_CONFIG_CHARS = 64 * 1024;
+// A host name as kms-serve accepts one: DNS labels of a-z, 0-9 and '-'
+// (no `*`, no `_`, no trailing dot, which a browser never reports).
+const HOST_NAME = /^[a-z0-9-]+(\.[a-z0-9-]+)*$/;
 // The session lifetimes the engine accepts (Sessions::with_ttl).
 const MIN_SESSION_TTL_MS = 1000;
 const MAX_SESSION_TTL_MS = 24 * 3600 * 1000;
-// The longest lease an engine may allow (kms_core::lease::MAX_LIFETIME_S).
+// The lease lifetimes an engine may allow (kms_core::lease::MIN_LIFETIME_S,
+// MAX_LIFETIME_S).
+const MIN_LEASE_LIFETIME_S = 60;
 const MAX_LEASE_LIFETIME_S = 30 * 24 * 3600;
 
 const KNOWN = new Set(['v', 'allowed_hosts', 'host_groups', 'allow_loopback_push', 'allow_passkey_gate', 'db_name',
@@ -33,15 +42,17 @@ function isPlainObject(v) {
 // Why `s` is not an origin as a browser reports one (`event.origin`), or
 // null: what does not equal its own parsed origin (a trailing slash, a
 // path, capitals, a default port, userinfo) would never match an asking
-// page, so it is refused rather than silently useless.
+// page, so it is refused rather than silently useless. The reasons never
+// repeat the entry.
 function originProblem(s) {
   if (typeof s !== 'string') return 'not a string';
   if (s.length > MAX_ORIGIN_CHARS) return `longer than ${MAX_ORIGIN_CHARS} characters`;
   let url;
   try { url = new URL(s); } catch { return 'not a URL'; }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `the scheme is ${url.protocol.slice(0, -1)}, not http or https`;
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'the scheme is not http or https';
   if (url.hostname.startsWith('[')) return 'IPv6 literals cannot be named in CSP frame-ancestors; use localhost';
-  if (url.origin !== s) return `not an origin: a browser names it ${url.origin} (no path, no trailing slash, lowercase, no default port)`;
+  if (url.origin !== s) return 'not an origin as a browser reports one (no path, no trailing slash, lowercase, no default port, no user)';
+  if (!HOST_NAME.test(url.hostname)) return 'the host is not a DNS name of a-z, 0-9 and - (no *, no _, no trailing dot)';
   return null;
 }
 
@@ -52,8 +63,9 @@ function originProblem(s) {
  */
 export function checkConfig(c) {
   if (!isPlainObject(c)) throw new ConfigError('(top)', 'not a JSON object');
+  if (JSON.stringify(c).length > MAX_CONFIG_CHARS) throw new ConfigError('(top)', `larger than ${MAX_CONFIG_CHARS} characters`);
   for (const key of Object.keys(c)) {
-    if (!KNOWN.has(key)) throw new ConfigError(key.slice(0, 64), 'unknown field');
+    if (!KNOWN.has(key)) throw new ConfigError(key.replace(/[^a-z0-9_]/g, '?').slice(0, 40), 'unknown field');
   }
   if ('v' in c && c.v !== 1) throw new ConfigError('v', 'only version 1 is known');
   const hosts = c.allowed_hosts;
@@ -67,6 +79,7 @@ export function checkConfig(c) {
   if ('host_groups' in c) {
     const groups = c.host_groups;
     if (!isPlainObject(groups)) throw new ConfigError('host_groups', 'an object of group name -> list of allowed hosts');
+    if (Object.keys(groups).length > MAX_GROUPS) throw new ConfigError('host_groups', `at most ${MAX_GROUPS} groups`);
     const seen = new Set();
     for (const [name, members] of Object.entries(groups)) {
       if (!/^[a-z0-9-]{1,32}$/.test(name)) throw new ConfigError('host_groups', 'a group name is 1 to 32 of a-z, 0-9 and -');
@@ -90,6 +103,6 @@ export function checkConfig(c) {
     }
   };
   integer('session_ttl_ms', MIN_SESSION_TTL_MS, MAX_SESSION_TTL_MS);
-  integer('max_lease_lifetime_s', 1, MAX_LEASE_LIFETIME_S);
+  integer('max_lease_lifetime_s', MIN_LEASE_LIFETIME_S, MAX_LEASE_LIFETIME_S);
   return c;
 }

@@ -16,7 +16,7 @@ export const MAX_VERIFY_CHARS = 11 * 1024 * 1024;
 // frame's own UI; so are the operations whose effect outlasts the session
 // (CONFIRM_OPS, frame-confirm.js): the user confirms each in the frame.
 export const DIRECT_METHODS = new Map([
-  ['info', false], ['list_enrollments', false], ['vapid_public', false],
+  ['info', false], ['status', false], ['list_enrollments', false], ['vapid_public', false],
   ['audit_verify', false], ['lease_issue', false], ['lease_courier', false],
   ['session_status', true], ['lock', true],
   ['vapid_generate', true], ['sign_jwt', true],

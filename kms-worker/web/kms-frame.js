@@ -179,7 +179,8 @@ async function startWorker() {
         w.onmessage = onWorkerMessage;
         resolve(w);
       } else if (m && m.t === 'fatal') {
-        failed(new KmsFailure(m.code === 'storage_unavailable' ? 'storage_unavailable' : 'internal', String(m.message)));
+        const code = m.code === 'storage_unavailable' || m.code === 'config_invalid' ? m.code : 'internal';
+        failed(new KmsFailure(code, String(m.message)));
       }
     };
     w.onerror = (e) => failed(new Error(e.message || 'the engine failed to load'));
@@ -310,12 +311,17 @@ window.addEventListener('message', async (event) => {
     await started;
   } catch (e) {
     const code = typeof e.code === 'string' ? e.code : 'internal';
-    // A configuration that is missing or unusable, or a context that can
-    // never work, is said to whoever asks: nothing of the allowlist is in it.
-    if (code === 'config_missing' || code === 'config_invalid' || code === 'insecure_context') return refuse(code, e.message);
-    // Anything else, only to an allowed host.
+    // An origin the served list names (verbatim) hears what went wrong.
     const listed = Array.isArray(rawConfig?.allowed_hosts) && rawConfig.allowed_hosts.includes(event.origin);
-    return listed ? refuse(code, e.message) : notAllowed();
+    if (listed) return refuse(code, e.message);
+    // Anyone else: that the configuration is missing or unusable, or the
+    // context can never work (nothing of the list is in those words);
+    // which field is wrong is for a listed origin and the frame's status.
+    if (code === 'config_missing' || code === 'insecure_context') return refuse(code, e.message);
+    if (code === 'config_invalid') {
+      return refuse(code, "this key manager's kms-config.json is unusable: its status line (or an allowed host) says which field");
+    }
+    return notAllowed();
   }
   if (hostOrigin !== null) return drop();
   if (!config.allowed_hosts.includes(event.origin)) return notAllowed();
@@ -379,11 +385,21 @@ function sessionOf(user) {
 // A direct call, its params checked by decodeHostMessage.
 async function direct(method, params) {
   const withSession = DIRECT_METHODS.get(method);
+  if (withSession && typeof params.user === 'string' && !sessions.has(params.user)) {
+    // No session here. A user that does not exist is `not_found`, as
+    // `unlock` would say, not `locked`, which would send the app to unlock
+    // a user it must set up first.
+    const { state } = await rpc('status', { user: params.user });
+    if (state === 'unknown') throw new KmsFailure('not_found', `user ${params.user}`);
+    if (state === 'deleted') throw new KmsFailure('user_deleted', `user ${params.user} was deleted`);
+  }
   const sent = withSession ? { ...params, session: sessionOf(params.user) } : params;
   try {
     const result = await rpc(method, sent);
     if (method === 'lock' || method === 'user_delete') sessions.delete(params.user);
     if (method === 'info') return { ...result, build: BUILD.build };
+    // Whether this frame holds a session of the user: only it knows.
+    if (method === 'status') return { ...result, session: sessions.has(params.user) };
     return result;
   } catch (e) {
     if (withSession && e.code === 'locked') sessions.delete(params.user);
@@ -426,6 +442,7 @@ function finishUi(error, result) {
   guard.hidden();
   $('kms-passphrase').value = '';
   $('kms-passphrase-confirm').value = '';
+  $('kms-username').value = '';
   $('kms-gate-ack').checked = false;
   $('kms-terms').replaceChildren();
   port.postMessage({ t: 'attention', needed: false });
@@ -566,6 +583,8 @@ async function nextUi() {
     $('kms-confirm-field').hidden = !forms.confirm;
     $('kms-submit').textContent = op === 'unlock' ? 'Unlock' : op === 'rekey' ? 'Re-key' : 'Save';
     $('kms-passphrase').autocomplete = forms.confirm ? 'new-password' : 'current-password';
+    // Checked by checkUser above: a plain user id.
+    $('kms-username').value = forms.passphrase ? params.user : '';
     $('kms-passkey').hidden = !forms.passkey;
     $('kms-passkey').textContent = passkeyButtonText(op, forms);
     $('kms-confirm').hidden = confirmation === null;

@@ -47,18 +47,18 @@ function isId(id) {
 
 async function open(options, module) {
   opening = true;
-  // A failure while opening the database is the browser keeping storage
-  // from this origin here (third-party storage blocked, a private mode).
-  let step = 'internal';
   try {
     if (!(module instanceof WebAssembly.Module)) throw new Error('no engine module was handed over');
     await __wbg_init({ module_or_path: module });
-    step = 'storage_unavailable';
     engine = await KmsWorker.open(JSON.stringify(options));
     lockName = `kms-engine:${options.db_name ?? 'kms'}`;
     self.postMessage({ t: 'ready' });
   } catch (e) {
-    self.postMessage({ t: 'fatal', code: step, message: String(e && e.message ? e.message : e) });
+    // KmsWorker.open says which part failed: `config_invalid`,
+    // `storage_unavailable` (the browser keeps the origin's storage from
+    // it here), `internal`.
+    const code = e && typeof e.code === 'string' ? e.code : 'internal';
+    self.postMessage({ t: 'fatal', code, message: String(e && e.message ? e.message : e) });
   }
 }
 
@@ -72,13 +72,18 @@ async function open(options, module) {
 async function answer(id, body) {
   const run = () => engine.handle(body);
   let response;
-  try {
-    response = navigator.locks ? await navigator.locks.request(lockName, run) : await run();
-  } catch (e) {
-    // The lock itself refused (storage blocked here): answered, never left
-    // to time out.
-    const error = { code: 'storage', message: `the engine's lock failed: ${e && e.name ? e.name : 'error'}` };
-    response = JSON.stringify({ v: 1, id, error });
+  if (navigator.locks) {
+    try {
+      response = await navigator.locks.request(lockName, run);
+    } catch (e) {
+      // The lock itself refused (storage blocked here): answered, never
+      // left to time out. (`run` answers every failure of the engine in
+      // its response; what reaches here is the lock's.)
+      const error = { code: 'storage', message: `the engine's lock failed: ${e && e.name ? e.name : 'error'}` };
+      response = JSON.stringify({ v: 1, id, error });
+    }
+  } else {
+    response = await run();
   }
   self.postMessage({ t: 'rpc', id, body: response });
 }

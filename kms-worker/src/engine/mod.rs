@@ -211,6 +211,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
             Call::LeaseCourier(p) => json(self.lease_courier(cx, p).await),
             Call::UserDelete(p) => json(self.user_delete(cx, p).await),
             Call::Rekey(p) => json(self.rekey(cx, p).await),
+            Call::Status(p) => json(self.status(p).await),
         }
     }
 }

@@ -48,6 +48,26 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         })
     }
 
+    /// `status`: whether `p.user` exists (in this app) and the methods its
+    /// intact enrollments offer. No session: it says no more than
+    /// `list_enrollments`, which needs none either.
+    pub(super) async fn status(&self, p: kms_core::rpc::UserParams) -> EngineResult<kms_core::rpc::StatusResult> {
+        use kms_core::rpc::{StatusResult, UserState};
+        let state = match self.load_user(&p.user).await {
+            Ok(_) => UserState::SetUp,
+            Err(EngineError::Core(CoreError::NotFound(_))) => UserState::Unknown,
+            Err(EngineError::Core(CoreError::UserDeleted(_))) => UserState::Deleted,
+            Err(e) => return Err(e),
+        };
+        let mut methods = Vec::new();
+        if state == UserState::SetUp {
+            methods = self.load_enrollments(&p.user).await?.ok.iter().map(|l| l.value.params.method()).collect();
+            methods.sort_by_key(|m| m.as_str());
+            methods.dedup();
+        }
+        Ok(StatusResult { user: p.user, state, methods, session: None })
+    }
+
     /// Creates a user: a fresh master secret, wrapped by its first
     /// enrollment, written atomically with the user record on the condition
     /// that the user does not exist. A user is never set up twice: there is

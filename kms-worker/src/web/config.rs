@@ -9,8 +9,12 @@ use wasm_bindgen::JsValue;
 use crate::apps::HostApps;
 use crate::KmsConfig;
 
-/// The longest configuration text accepted.
-const MAX_CONFIG_BYTES: usize = 4096;
+/// The longest configuration text accepted: what the frame reads from
+/// `/kms-config.json` and checks against the same caps
+/// (`kms-worker/web/frame-config.js`).
+const MAX_CONFIG_BYTES: usize = 64 * 1024;
+/// The longest host origin, as `kms-serve` and the frame accept.
+const MAX_ORIGIN_BYTES: usize = 512;
 
 /// The worker's start-up options (JSON from the KMS iframe).
 #[derive(Debug, Clone, Deserialize)]
@@ -73,7 +77,9 @@ impl WebConfig {
         if opts.db_name.is_empty() || opts.db_name.len() > 64 || !opts.db_name.chars().all(|c| c.is_ascii_graphic()) {
             return Err("worker options: db_name must be 1 to 64 printable ASCII characters".into());
         }
-        if opts.allowed_hosts.len() > MAX_HOSTS || opts.allowed_hosts.iter().any(|h| h.is_empty() || h.len() > 256) {
+        if opts.allowed_hosts.len() > MAX_HOSTS
+            || opts.allowed_hosts.iter().any(|h| h.is_empty() || h.len() > MAX_ORIGIN_BYTES)
+        {
             return Err(format!("worker options: allowed_hosts must be at most {MAX_HOSTS} origins"));
         }
         let apps = HostApps::new(&opts.allowed_hosts, &opts.host_groups).map_err(|e| format!("worker options: {e}"))?;

@@ -45,6 +45,14 @@ fn js_error(e: EngineError) -> JsError {
 
 /// An engine error as the `Error` `bind` rejects with: the RPC's message,
 /// and its stable code as the error's `code`.
+/// An `Error` with `message` and a `code` property.
+fn coded(message: &str, code: &str) -> JsValue {
+    let error = js_sys::Error::new(message);
+    // Setting a property on a fresh Error cannot fail.
+    let _ = js_sys::Reflect::set(&error, &"code".into(), &code.into());
+    error.into()
+}
+
 fn js_error_with_code(e: EngineError) -> JsValue {
     let rpc = RpcError::from(e);
     let error = js_sys::Error::new(&rpc.message);
@@ -85,14 +93,17 @@ impl std::fmt::Debug for KmsWorker {
 impl KmsWorker {
     /// Opens the engine over the IndexedDB database named in `config` (JSON,
     /// see [`WebConfig`]). Rejects with an `Error` whose message says what
-    /// was wrong.
-    pub async fn open(config: String) -> Result<KmsWorker, JsError> {
-        let web = WebConfig::parse(&config).map_err(|e| JsError::new(&e))?;
-        let store: Rc<dyn Store> =
-            Rc::new(IndexedDbStore::open(&web.db_name).await.map_err(|e| JsError::new(&e.to_string()))?);
+    /// was wrong and whose `code` says which part: `config_invalid` (the
+    /// options), `storage_unavailable` (the database did not open: the
+    /// browser keeps this origin's storage from it here), `internal`.
+    pub async fn open(config: String) -> Result<KmsWorker, JsValue> {
+        let web = WebConfig::parse(&config).map_err(|e| coded(&e, "config_invalid"))?;
+        let store: Rc<dyn Store> = Rc::new(
+            IndexedDbStore::open(&web.db_name).await.map_err(|e| coded(&e.to_string(), "storage_unavailable"))?,
+        );
         // Until `bind`, the engine answers `info` only (see `handle`).
         let engine = Kms::new(Box::new(Rc::clone(&store)), platform().map_err(js_error)?, web.engine.clone())
-            .map_err(js_error)?;
+            .map_err(|e| coded(&RpcError::from(e).message, "config_invalid"))?;
         Ok(Self { engine: Rc::new(Mutex::new(engine)), store, config: web, bound: Rc::default() })
     }
 

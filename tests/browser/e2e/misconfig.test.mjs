@@ -53,9 +53,16 @@ test('a KMS origin without /kms-config.json says config_missing', async () => {
   assert.match(error, /^config_missing: .*HTTP 404/);
 });
 
-test('an allowlist entry with a trailing slash is config_invalid, naming the field', async () => {
-  const { error } = await connectError((origins) => ({ v: 1, allowed_hosts: [`${origins.host}/`] }));
-  assert.match(error, /^config_invalid: kms-config.json: allowed_hosts\[0\]: not an origin/);
+test('an allowlist entry with a trailing slash is config_invalid; the field is named to a listed host only', async () => {
+  // The page's own entry has the slash: the page is not listed verbatim,
+  // so it hears that the configuration is unusable, not what is in it.
+  const unlisted = await connectError((origins) => ({ v: 1, allowed_hosts: [`${origins.host}/`, 'https://partner.example/'] }));
+  assert.match(unlisted.error, /^config_invalid: this key manager's kms-config.json is unusable/);
+  assert.ok(!unlisted.error.includes('partner') && !unlisted.error.includes('allowed_hosts['), unlisted.error);
+  // A page listed as it is hears which field.
+  const listed = await connectError((origins) => ({ v: 1, allowed_hosts: [origins.host, 'https://partner.example/'] }));
+  assert.match(listed.error, /^config_invalid: kms-config.json: allowed_hosts\[1\]: not an origin as a browser reports one/);
+  assert.ok(!listed.error.includes('partner'), listed.error);
 });
 
 test('a configuration that is not JSON is config_invalid', async () => {

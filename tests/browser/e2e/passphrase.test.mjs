@@ -12,10 +12,14 @@ test('passphrase set-up and unlock typed into the KMS frame; VAPID JWT verified 
   const page = await hostPage(s.context, s.server.origins);
   const frame = kmsFrame(page);
 
-  // Before anything: a session method answers `locked`, as a KmsError.
+  // Before anything: `status` says to set alice up, and a session method
+  // answers `not_found` (not `locked`: there is nothing to unlock), as a
+  // KmsError.
+  const unknown = await call(page, 'status', { user: 'alice' });
+  assert.deepEqual(unknown.result, { user: 'alice', state: 'unknown', methods: [], session: false });
   const early = await call(page, 'signJwt', { user: 'alice', claims: { aud: 'https://push.example.net', exp: 1, sub: 'mailto:a@example.com' } });
   assert.equal(early.ok, false);
-  assert.equal(early.code, 'locked');
+  assert.equal(early.code, 'not_found');
   assert.equal(early.isKmsError, true);
 
   // Methods that carry secrets cannot be called by the page.
@@ -27,6 +31,9 @@ test('passphrase set-up and unlock typed into the KMS frame; VAPID JWT verified 
   await assert.doesNotReject(frame.locator('#kms-panel').waitFor({ state: 'visible' }));
   assert.match(await frame.locator('#kms-title').textContent(), /Set up keys for alice/);
   assert.match(await frame.locator('#kms-origin').textContent(), new RegExp(s.server.origins.host));
+  // A password manager files the passphrase under the user id.
+  assert.equal(await frame.locator('#kms-username').inputValue(), 'alice');
+  assert.equal(await frame.locator('#kms-username').getAttribute('autocomplete'), 'username');
   await typePassphrase(page, PASSPHRASE);
   const setup = await uiResult(page);
   assert.equal(setup.ok, true, JSON.stringify(setup));
@@ -36,6 +43,8 @@ test('passphrase set-up and unlock typed into the KMS frame; VAPID JWT verified 
   assert.equal('session' in setup.result, false);
   await frame.locator('#kms-panel').waitFor({ state: 'hidden' });
 
+  const known = await call(page, 'status', { user: 'alice' });
+  assert.deepEqual(known.result, { user: 'alice', state: 'set_up', methods: ['passphrase'], session: true });
   const key = await call(page, 'vapidGenerate', { user: 'alice' });
   assert.equal(key.ok, true, JSON.stringify(key));
   const asKey = await page.evaluate(() => window.host.kms.applicationServerKey({ user: 'alice' }).then((k) => k.length));
@@ -61,6 +70,7 @@ test('passphrase set-up and unlock typed into the KMS frame; VAPID JWT verified 
   assert.equal(locked.ok, true);
   const after = await call(page, 'signJwt', { user: 'alice', claims: { aud: 'https://fcm.googleapis.com', exp, sub: 'mailto:ops@example.com' } });
   assert.equal(after.code, 'locked');
+  assert.equal((await call(page, 'status', { user: 'alice' })).result.session, false);
 
   // Unlock again, typed.
   await startUi(page, 'unlock', { user: 'alice' });

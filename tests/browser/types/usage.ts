@@ -6,6 +6,8 @@ import { Kms, KmsError } from '../../../kms-client/js/kms-client.js';
 
 export async function pwa(registration: ServiceWorkerRegistration): Promise<string> {
   const kms = await Kms.connect({ kmsOrigin: 'https://kms.example.com' });
+  const status = await kms.status({ user: 'alice' });
+  const fresh: boolean = status.state === 'unknown' && status.session !== true;
   const opened = await kms.setup({ user: 'alice', method: 'passphrase' });
   const expires: number = opened.expires_ms;
   const key = await kms.vapidGenerate({ user: 'alice' });
@@ -43,5 +45,5 @@ export async function pwa(registration: ServiceWorkerRegistration): Promise<stri
   rekeyed.session;
   // @ts-expect-error: nor can the page call it directly, with secrets
   await kms.call('rekey', { user: 'alice', rewrap: [] });
-  return `${kid} ${header} ${valid} ${exportText.length} ${kept}`;
+  return `${kid} ${header} ${valid} ${exportText.length} ${kept} ${fresh}`;
 }

@@ -31,7 +31,7 @@ test('what kms-serve writes, and the options the frame reads, pass', () => {
   assert.deepEqual(checkConfig({ allowed_hosts: ['https://a.example:8443'] }), { allowed_hosts: ['https://a.example:8443'] });
 });
 
-test('an allowlist entry that no browser would report as an origin is refused, with its index', () => {
+test('an allowlist entry that no browser would report as an origin is refused, with its index, never echoed', () => {
   const cases = [
     ['http://localhost:8080/', 'a trailing slash'],
     ['http://localhost:8080/app', 'a path'],
@@ -42,10 +42,17 @@ test('an allowlist entry that no browser would report as an origin is refused, w
     ['ftp://app.example', 'another scheme'],
     ['app.example', 'no scheme'],
     [`https://${'a'.repeat(520)}.example`, 'too long'],
+    ['https://*.example', 'a wildcard'],
+    ['https://a_b.example', 'an underscore'],
+    ['https://app.example.', 'a trailing dot'],
     [42, 'not a string'],
   ];
   for (const [entry, why] of cases) {
-    assert.throws(() => checkConfig({ allowed_hosts: ['https://ok.example', entry] }), (e) => e.field === 'allowed_hosts[1]', why);
+    assert.throws(() => checkConfig({ allowed_hosts: ['https://ok.example', entry] }), (e) => {
+      assert.equal(e.field, 'allowed_hosts[1]', why);
+      assert.ok(typeof entry !== 'string' || !e.message.includes(entry.replace(/^\w+:\/\//, '').slice(0, 12)), `${why}: ${e.message}`);
+      return true;
+    }, why);
   }
   refused({ allowed_hosts: ['https://a.example', 'https://a.example'] }, 'allowed_hosts[1]');
   refused({ allowed_hosts: [] }, 'allowed_hosts');
@@ -60,6 +67,8 @@ test('groups name allowed hosts, each host in one group at most', () => {
   refused({ ...SERVED, host_groups: { Shop: ['http://localhost:8080'] } }, 'host_groups');
   refused({ ...SERVED, host_groups: { shop: [] } }, 'host_groups.shop');
   refused({ ...SERVED, host_groups: [] }, 'host_groups');
+  const many = Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`g${i}`, [`https://h${i}.example`]]));
+  refused({ allowed_hosts: Array.from({ length: 17 }, (_, i) => `https://h${i}.example`), host_groups: many }, 'host_groups');
 });
 
 test('options of the wrong type or range, unknown fields and other versions are refused', () => {
@@ -69,9 +78,12 @@ test('options of the wrong type or range, unknown fields and other versions are 
   refused({ ...SERVED, session_ttl_ms: 999 }, 'session_ttl_ms');
   refused({ ...SERVED, session_ttl_ms: 1.5e3 + 0.5 }, 'session_ttl_ms');
   refused({ ...SERVED, max_lease_lifetime_s: 31 * 24 * 3600 }, 'max_lease_lifetime_s');
+  refused({ ...SERVED, max_lease_lifetime_s: 59 }, 'max_lease_lifetime_s');
+  refused({ ...SERVED, db_name: 'x'.repeat(65) }, 'db_name');
   refused({ ...SERVED, allowed_host: ['https://a.example'] }, 'allowed_host');
   refused({ ...SERVED, v: 2 }, 'v');
   refused(null, '(top)');
   refused(['https://a.example'], '(top)');
   refused(Object.create(null), '(top)');
+  refused({ ...SERVED, db_name: 'kms', padding: 'x'.repeat(70_000) }, '(top)');
 });

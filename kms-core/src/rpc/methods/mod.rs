@@ -40,7 +40,7 @@ pub use subscription::{SubscriptionAddParams, SubscriptionList, SubscriptionRemo
 pub use unlock::{
     GateBeginParams, GateBeginResult, PrfBeginResult, SessionResult, SessionStatus, UnlockCredential, UnlockParams,
 };
-pub use users::{InfoResult, NewEnrollment, SetupParams};
+pub use users::{InfoResult, NewEnrollment, SetupParams, StatusResult, UserState};
 pub use vapid::{RotateResult, SignJwtParams, SignJwtResult, VapidKeys};
 
 /// A request's method and parameters. Serialized as
@@ -117,6 +117,8 @@ pub enum Call {
     /// audit MAC epoch; ends every session and opens a new one. Needs a
     /// session; in the browser, a confirmation in the KMS frame.
     Rekey(RekeyParams),
+    /// Whether a user exists here and how it unlocks. No session.
+    Status(UserParams),
 }
 
 /// The wire names of all methods, in declaration order.
@@ -149,6 +151,7 @@ pub const METHOD_NAMES: &[&str] = &[
     "lease_courier",
     "user_delete",
     "rekey",
+    "status",
 ];
 
 impl Call {
@@ -198,6 +201,7 @@ impl Call {
             "lease_courier" => Self::LeaseCourier(p(method, params)?),
             "user_delete" => Self::UserDelete(p(method, params)?),
             "rekey" => Self::Rekey(p(method, params)?),
+            "status" => Self::Status(p(method, params)?),
             other => return Err(RpcError::invalid(format!("method `{other}` is listed but not dispatched"))),
         })
     }
@@ -233,6 +237,7 @@ impl Call {
             Self::LeaseCourier(_) => "lease_courier",
             Self::UserDelete(_) => "user_delete",
             Self::Rekey(_) => "rekey",
+            Self::Status(_) => "status",
         }
     }
 }
@@ -292,6 +297,6 @@ mod tests {
         }
         let info: Call = serde_json::from_value(serde_json::json!({"method": "info", "params": {}})).unwrap();
         assert_eq!(info.name(), "info");
-        assert_eq!(METHOD_NAMES.len(), 28);
+        assert_eq!(METHOD_NAMES.len(), 29);
     }
 }

@@ -26,6 +26,37 @@ pub struct InfoResult {
     pub build: Option<String>,
 }
 
+/// `status` result: whether `user` exists here and how it unlocks, so that
+/// an app can choose between `setup` and `unlock` without trying. No
+/// session needed; a user of another app is `unknown`, as a missing one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct StatusResult {
+    pub user: UserId,
+    pub state: UserState,
+    /// The methods the user's intact enrollments offer, each once, sorted
+    /// by name (empty unless `set_up`).
+    pub methods: Vec<crate::unlock::Method>,
+    /// In the browser, whether the KMS frame holds a session of the user
+    /// (added by the frame, which keeps the sessions). Absent natively.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub session: Option<bool>,
+}
+
+/// Whether a user id is in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum UserState {
+    /// No such user (or one of another app): `setup` creates it.
+    Unknown,
+    /// Set up: `unlock` with one of `methods`.
+    SetUp,
+    /// Deleted: the id is never set up again.
+    Deleted,
+}
+
 /// A new enrollment's unlock material.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
