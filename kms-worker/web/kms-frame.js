@@ -319,6 +319,8 @@ window.addEventListener('message', async (event) => {
     // which field is wrong is for a listed origin and the frame's status.
     if (code === 'config_missing' || code === 'insecure_context') return refuse(code, e.message);
     if (code === 'config_invalid') {
+      // Not even JSON: there is no list in it to give away.
+      if (rawConfig === null) return refuse(code, e.message);
       return refuse(code, "this key manager's kms-config.json is unusable: its status line (or an allowed host) says which field");
     }
     return notAllowed();
