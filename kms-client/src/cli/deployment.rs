@@ -27,7 +27,8 @@ use super::release::{hex, Manifest, MAX_MANIFEST_BYTES};
 
 /// Largest file fetched (the WASM is about 1.4 MB).
 const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
-/// Largest `kms-config.json` read (the frame reads at most as much).
+/// Largest `kms-config.json` read (the frame and the engine accept at most
+/// 64 KiB of configuration).
 pub const MAX_CONFIG_BYTES: u64 = 64 * 1024;
 /// Where the deployment's configuration is served.
 const CONFIG_PATH: &str = "kms-config.json";

@@ -217,6 +217,19 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
         Ok(remove)
     }
 
+    /// Whether `ikm` (a PBKDF2 output under the record's parameters, a PRF
+    /// output) opens the enrollment record `old` as stored.
+    async fn opens_record(
+        &self,
+        user: &UserId,
+        old: &EnrollmentRecord,
+        ikm: zeroize::Zeroizing<[u8; 32]>,
+    ) -> EngineResult<bool> {
+        let wrap = self.enrollment_wrap_key(&old.params, ikm, user, &old.id).await?;
+        let aad = aad::master_wrap(user, &old.id, old.params.method());
+        Ok(self.crypto.unwrap_master(&wrap, &aad, &old.wrapped).await?.is_ok())
+    }
+
     /// The new parameters and wrapping key of a kept enrollment.
     async fn rekey_wrap(&mut self, p: &RekeyParams, old: &EnrollmentRecord) -> EngineResult<Kept<P::WrapKey>> {
         let credential = p.rewrap.iter().find(|r| r.enrollment_id == old.id).map(|r| &r.credential);
@@ -226,9 +239,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
                 // The old passphrase may be what leaked: one that opens the
                 // current record is refused (one more PBKDF2 run).
                 let out = self.run_pbkdf2(passphrase, old_params).await?;
-                let wrap = self.enrollment_wrap_key(&old.params, out, &p.user, &old.id).await?;
-                let aad = aad::master_wrap(&p.user, &old.id, Method::Passphrase);
-                if self.crypto.unwrap_master(&wrap, &aad, &old.wrapped).await?.is_ok() {
+                if self.opens_record(&p.user, old, out).await? {
                     return Err(CoreError::invalid(format!(
                         "rekey: enrollment {}: choose a new passphrase (whoever took the copy may know this one)",
                         old.id
@@ -240,9 +251,7 @@ impl<C: Clock, R: CryptoRngCore, P: CryptoProvider> Kms<C, R, P> {
                 (MethodParams::Passphrase(params), out)
             }
             (MethodParams::PasskeyPrf(prf_params), Some(RekeyCredential::PasskeyPrf { prf_output })) => {
-                let wrap = self.enrollment_wrap_key(&old.params, prf_output.bytes()?, &p.user, &old.id).await?;
-                let aad = aad::master_wrap(&p.user, &old.id, Method::PasskeyPrf);
-                if self.crypto.unwrap_master(&wrap, &aad, &old.wrapped).await?.is_err() {
+                if !self.opens_record(&p.user, old, prf_output.bytes()?).await? {
                     return Err(CoreError::invalid(format!(
                         "rekey: the PRF output does not open enrollment {}: use that enrollment's passkey",
                         old.id
