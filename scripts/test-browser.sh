@@ -3,11 +3,14 @@
 # 1. wasm-bindgen tests inside a dedicated worker: the storage conformance
 #    suite against a real IndexedDB, WebCrypto PBKDF2 against the pbkdf2
 #    crate, the exported engine over IndexedDB;
-# 2. the TypeScript declarations compiled against a PWA's usage;
+# 2. the TypeScript declarations compiled against a PWA's usage, and the JS
+#    client type-checked against them (--checkJs --strict);
 # 3. the demo page's RFC 8291 decryption (Node, the RFC's example);
-# 4. end-to-end Playwright tests of the release bundle on three loopback
-#    origins served by kms-serve (host, KMS, a third one), and of the demo
-#    (PWA, KMS, local push service, kms-relay) with a screenshot per step;
+# 4. the two npm packages packed (scripts/build-packages.sh), then
+#    end-to-end Playwright tests of the release bundle on three loopback
+#    origins served by kms-serve (host, KMS, a third one), of the
+#    getting-started section installed from the packed tarballs, and of the
+#    demo (PWA, KMS, local push service, kms-relay) with a screenshot per step;
 # 5. the Rust browser client; 6. scripts/demo.sh itself, started and stopped.
 # Each tool is installed when missing (docs/browser.md, section 8).
 set -euo pipefail
@@ -36,13 +39,15 @@ fi
 say "IndexedDB conformance, WebCrypto PBKDF2, the WebCrypto provider, the WASM engine and its memory, in a dedicated worker (headless Chromium)"
 wasm_cargo test "${WASM_TEST_SELECTION[@]}" --test indexeddb --test web --test web_memory
 
-say "TypeScript declarations (tsc --strict over tests/browser/types/usage.ts)"
-(cd tests/browser && node_modules/.bin/tsc -p types)
+say "TypeScript: a PWA's usage against the declarations (tests/browser/types), and kms-client.js itself (tsc --checkJs --strict)"
+(cd tests/browser && node_modules/.bin/tsc -p types && node_modules/.bin/tsc -p ../../kms-client/js)
 
 say "the demo page's push decryption (RFC 8291 example and refusals) and the KMS frame's message decoder (a seeded property test), Node"
 (cd tests/browser && node --test unit/)
 
 bash scripts/build-web.sh
+say "the npm packages (scripts/build-packages.sh: @kms-web/client and @kms-web/origin, npm pack)"
+KMS_WEB_BUILT=1 bash scripts/build-packages.sh
 build_kms_serve
 say "end-to-end tests (Playwright, headless Chromium): the KMS origins, then the demo"
 (cd tests/browser && node --test --test-concurrency=1 e2e/)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: formatting and lints when the tools are there, the crates'
 # dependency boundaries (scripts/check-deps.sh), the whole workspace's tests
-# (unit, integration, known-answer vectors, the CLI), then the browser tests (scripts/test-browser.sh: WASM in headless Chromium,
+# (unit, integration, known-answer vectors, the CLI), the crates packed for a
+# registry (cargo package), then the browser tests (scripts/test-browser.sh: WASM in headless Chromium,
 # TypeScript declarations, Playwright end-to-end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,9 @@ say "dependency boundaries (scripts/check-deps.sh)"
 bash scripts/check-deps.sh
 say "cargo test --workspace"
 cargo test --workspace
+say "cargo package: the four publishable crates, each built from its own .crate file (docs/versioning.md)"
+# --allow-dirty: a change not yet committed is packed as it stands.
+cargo package --allow-dirty --quiet -p kms-core -p kms-storage -p kms-worker -p kms-client
 if [ "${KMS_SKIP_BROWSER:-}" = 1 ]; then
   say "KMS_SKIP_BROWSER=1: browser tests skipped"
 else

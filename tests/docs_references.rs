@@ -88,6 +88,10 @@ const NOT_PATH_SPANS: &[&str] = &[
     "jwt/engine_sign_jwt",
     "lease/engine_issue_10",
     "audit/verify_export_10k",
+    // The files a reader makes in the getting-started section of
+    // `docs/integration.md` (in their own app's folder, not in this tree).
+    "app.js",
+    "kms-site/",
 ];
 
 /// Web platform names the docs cite that our code never spells out.

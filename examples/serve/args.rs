@@ -9,14 +9,9 @@ use std::{
     str::FromStr,
 };
 
-use url::{Host, Url};
-
 use super::ServeError;
 
-/// Longest `--allow-host` value accepted, in bytes (a DNS name is at most 253).
-const MAX_ORIGIN_LEN: usize = 512;
-
-/// An origin allowed to embed the KMS iframe: `http(s)://host[:port]` in
+/// An origin allowed to embed the KMS iframe (`kms_core::origin`): `http(s)://host[:port]` in
 /// its ASCII serialization (WHATWG URL), which is what browsers put in
 /// `MessageEvent.origin`: the iframe compares strings, and the same text is
 /// a valid CSP `frame-ancestors` source. A value of this type:
@@ -35,53 +30,15 @@ impl AllowedOrigin {
     /// Checks an `--allow-host` value. The error says what is wrong and,
     /// where the value names an origin in another spelling, the one to use.
     pub fn parse(value: &str) -> Result<Self, ServeError> {
-        let refuse = |reason: String| ServeError::InvalidOrigin { value: value.to_owned(), reason };
-        if value.len() > MAX_ORIGIN_LEN {
-            return Err(refuse(format!("longer than {MAX_ORIGIN_LEN} bytes")));
-        }
-        let url = Url::parse(value).map_err(|e| refuse(format!("not a URL ({e})")))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(refuse(format!("the scheme is {:?}, not http or https", url.scheme())));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(refuse("it has userinfo (user@)".into()));
-        }
-        if url.query().is_some() {
-            return Err(refuse("it has a query".into()));
-        }
-        if url.fragment().is_some() {
-            return Err(refuse("it has a fragment".into()));
-        }
-        if url.path() != "/" {
-            return Err(refuse(format!("it has a path ({:?})", url.path())));
-        }
-        match url.host() {
-            Some(Host::Domain(name)) if !is_plain_dns_name(name) => {
-                return Err(refuse(format!("the host {name:?} is not a DNS name of letters, digits and '-'")));
-            }
-            Some(Host::Domain(_) | Host::Ipv4(_)) => {}
-            Some(Host::Ipv6(_)) => {
-                return Err(refuse("IPv6 literals cannot be named in CSP frame-ancestors; use localhost".into()));
-            }
-            None => return Err(refuse("it has no host".into())),
-        }
-        let origin = url.origin().ascii_serialization();
-        if origin != value {
-            return Err(refuse(format!("write it as {origin}")));
-        }
-        Ok(Self(origin))
+        kms_core::origin::check_app_origin(value)
+            .map_err(|reason| ServeError::InvalidOrigin { value: value.to_owned(), reason })?;
+        Ok(Self(value.to_owned()))
     }
 
     /// The origin as text, e.g. `http://localhost:8080`.
     pub fn as_str(&self) -> &str {
         &self.0
     }
-}
-
-/// Dot-separated non-empty labels of ASCII letters, digits and `-` (the
-/// `host-char` of CSP source expressions; the URL parser lowercased them).
-fn is_plain_dns_name(name: &str) -> bool {
-    name.split('.').all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
 }
 
 impl FromStr for AllowedOrigin {

@@ -124,6 +124,55 @@ fn kms_headers_on_a_file_a_404_an_error_and_the_config() {
     assert_kms_headers(&config);
 }
 
+/// The header list a deployer is given (docs/integration.md section 2,
+/// under `<!-- kms-origin headers -->`) is what kms-serve sends, line for
+/// line, once its placeholders are filled with the bundle's hashes and the
+/// allowed hosts.
+#[test]
+fn kms_serve_sends_the_documented_header_list() {
+    let doc = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/integration.md")).unwrap();
+    let at =
+        doc.find("<!-- kms-origin headers -->").expect("docs/integration.md: no <!-- kms-origin headers --> block");
+    let documented: Vec<&str> =
+        doc[at..].lines().skip(2).map(str::trim).take_while(|l| *l != "```").filter(|l| !l.is_empty()).collect();
+    assert_eq!(documented.len(), 5, "{documented:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let hashes = [
+        "'sha256-HlDVfpznAURciX0mR8XI7bDO8gy+B7PUnOQ9t9rbpvY='",
+        "'sha256-VY2ggl+gqG1SGKaD9blhCpNLYtKeJJ1DaXewt8jMEOE='",
+    ];
+    write(
+        &dir.path().join("manifest.json"),
+        format!(r#"{{"csp_script_hashes":["{}","{}"]}}"#, hashes[0], hashes[1]).as_bytes(),
+    );
+    let policy = KmsPolicy::new(
+        vec![
+            AllowedOrigin::parse("http://localhost:8080").unwrap(),
+            AllowedOrigin::parse("https://pwa.example").unwrap(),
+        ],
+        false,
+    )
+    .unwrap()
+    .with_bundle_manifest(dir.path())
+    .unwrap();
+    let origins = vec![OriginConfig {
+        role: Role::Kms(policy),
+        spec: SiteSpec::parse(&format!("127.0.0.1:0={}", dir.path().display())).unwrap(),
+    }];
+    let running = serve::start(origins, Options::default()).unwrap();
+    for target in ["/manifest.json", "/missing.js"] {
+        let reply = get(running.origins()[0].addr(), target);
+        for line in &documented {
+            let (name, value) = line.split_once(": ").unwrap();
+            let expected = value
+                .replace("<hash 1> <hash 2>", &hashes.join(" "))
+                .replace("<app origins>", "http://localhost:8080 https://pwa.example");
+            assert_eq!(reply.header(name), Some(expected.as_str()), "{target}: {name}");
+        }
+    }
+}
+
 #[test]
 fn kms_config_is_generated_from_the_flags_and_wins_over_a_file() {
     let f = fixture();

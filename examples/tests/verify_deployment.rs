@@ -186,3 +186,44 @@ fn the_deployments_config_is_shown_and_compared() {
     let report = verify(&site, &Expected::Manifest(manifest)).unwrap();
     assert_eq!(failed(&report, Outcome::Missing), ["kms-config.json"]);
 }
+
+/// The served allowlist is held to the frame's origin rule and to the
+/// CSP's `frame-ancestors`: an entry with a trailing slash (the frame
+/// refuses the whole file) and hosts on one list only are named.
+#[test]
+fn an_allowlist_the_frame_would_refuse_or_the_csp_does_not_match_is_found() {
+    // kms-serve's generated configuration always matches its CSP.
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = bundle(dir.path());
+    let (_kms, origin) = start(dir.path(), true);
+    let report = verify(&origin, &Expected::Manifest(manifest)).unwrap();
+    assert!(report.ok, "{report:?}");
+
+    // A plain server with a hand-written file: no frame-ancestors at all,
+    // and an entry no browser reports.
+    let plain = tempfile::tempdir().unwrap();
+    let manifest = bundle(plain.path());
+    write(
+        &plain.path().join("kms-config.json"),
+        br#"{"v":1,"allowed_hosts":["https://app.example.com/","https://shop.example"]}"#,
+    );
+    let (_site, site) = start(plain.path(), false);
+    let report = verify(&site, &Expected::Manifest(manifest)).unwrap();
+    let details: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|c| c.subject == "kms-config.json" && c.outcome == Outcome::Differs)
+        .map(|c| c.detail.as_str())
+        .collect();
+    assert_eq!(details.len(), 2, "{details:?}");
+    assert!(
+        details[0].starts_with("allowed_hosts[0] https://app.example.com/: write it as https://app.example.com"),
+        "{details:?}"
+    );
+    assert!(
+        details[1].contains(
+            "allowed_hosts names https://app.example.com/, https://shop.example which frame-ancestors does not"
+        ),
+        "{details:?}"
+    );
+}

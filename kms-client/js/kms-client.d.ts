@@ -24,8 +24,12 @@ export type Params<M extends keyof KmsMethods> = Omit<KmsMethods[M]['params'], '
 /** A method's result. */
 export type Result<M extends keyof KmsMethods> = KmsMethods[M]['result'];
 
-/** Codes of the client itself, beside the engine's. */
-export type ClientErrorCode = 'timeout' | 'cancelled' | 'disconnected' | 'protocol';
+/**
+ * Codes of the client itself, beside the engine's. `incompatible`: the KMS
+ * frame speaks another protocol or runs another release line
+ * ({@link versionsCompatible}), answered to `connect`.
+ */
+export type ClientErrorCode = 'timeout' | 'cancelled' | 'disconnected' | 'protocol' | 'incompatible';
 
 /**
  * Why the KMS frame will not serve this page, answered to `connect` at once:
@@ -88,6 +92,10 @@ export interface FrameStats {
 
 export declare class Kms {
   private constructor();
+  /** This client's version, e.g. `0.1.0`: the release it comes from. */
+  static readonly version: string;
+  /** The channel protocol this client speaks (the frame must speak the same). */
+  static readonly protocol: number;
   /** Embeds the KMS iframe and connects to it over a MessageChannel. */
   static connect(options: ConnectOptions): Promise<Kms>;
   /** The KMS's `info` answer at connection time. */
@@ -153,5 +161,10 @@ export declare class Kms {
   close(): void;
 }
 
+/**
+ * Whether a client of version `client` may use a KMS of version `kms`: the
+ * same major version, or before 1.0 the same minor (semver's caret rule).
+ */
+export declare function versionsCompatible(client: string, kms: string): boolean;
 export declare function base64UrlDecode(text: string): Uint8Array;
 export declare function base64UrlEncode(bytes: ArrayBuffer | Uint8Array): string;

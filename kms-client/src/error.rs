@@ -56,6 +56,9 @@ pub enum ChannelCode {
     /// The browser keeps the KMS origin's storage from it here (a KMS on
     /// another site with third-party storage blocked, a private mode).
     StorageUnavailable,
+    /// The KMS frame speaks another channel protocol, or runs a version of
+    /// another release line than this client (`docs/versioning.md`).
+    Incompatible,
 }
 
 impl ChannelCode {
@@ -70,6 +73,7 @@ impl ChannelCode {
             Self::ConfigInvalid => "config_invalid",
             Self::InsecureContext => "insecure_context",
             Self::StorageUnavailable => "storage_unavailable",
+            Self::Incompatible => "incompatible",
         }
     }
 
@@ -84,6 +88,7 @@ impl ChannelCode {
             Self::ConfigInvalid,
             Self::InsecureContext,
             Self::StorageUnavailable,
+            Self::Incompatible,
         ]
         .into_iter()
         .find(|c| c.as_str() == code)
@@ -147,6 +152,7 @@ mod tests {
             ChannelCode::ConfigInvalid,
             ChannelCode::InsecureContext,
             ChannelCode::StorageUnavailable,
+            ChannelCode::Incompatible,
         ] {
             assert_eq!(ChannelCode::parse(code.as_str()), Some(code));
         }

@@ -19,6 +19,7 @@ pub mod env;
 pub mod error;
 pub mod ids;
 pub mod lease;
+pub mod origin;
 pub mod push;
 pub mod rpc;
 pub mod secret;

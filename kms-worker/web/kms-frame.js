@@ -14,7 +14,10 @@
 //   {t: 'cancel', id}                   ends a pending ui request
 //   {t: 'stats',  id}                   counters
 // Frame -> host:
-//   {t: 'ready', v, info} | {t: 'fatal', error} (the KMS could not start) |
+//   {t: 'ready', v, info, build} |
+//   {t: 'fatal', v, error} (the KMS cannot serve this page: it could not
+//                           start, the origin is not listed, or the client
+//                           speaks another protocol: `incompatible`) |
 //   {t: 'result', id, ok: true, result} |
 //   {t: 'result', id, ok: false, error: {code, message, retry_after_ms?, first_bad_seq?}} |
 //   {t: 'attention', needed: bool}      (the frame needs the user: show it)
@@ -299,10 +302,15 @@ window.addEventListener('message', async (event) => {
   const d = event.data;
   const valid = port === null && hostOrigin === null
     && window.parent !== window && event.source === window.parent
-    && d !== null && typeof d === 'object' && d.t === 'kms:connect' && d.v === PROTOCOL
+    && d !== null && typeof d === 'object' && d.t === 'kms:connect' && typeof d.v === 'number'
     && event.ports.length === 1;
   if (!valid) return drop();
-  const refuse = (code, message) => event.ports[0].postMessage({ t: 'fatal', error: { code, message } });
+  const refuse = (code, message) => event.ports[0].postMessage({ t: 'fatal', v: PROTOCOL, error: { code, message } });
+  // A client of another protocol hears so at once (the versions are public:
+  // manifest.json and every release say them), not a timeout.
+  if (d.v !== PROTOCOL) {
+    return refuse('incompatible', `this key manager speaks protocol ${PROTOCOL}; the page's client speaks protocol ${d.v}: use a client of the key manager's release line`);
+  }
   // Said to an origin that is not on the list: that much, and nothing else
   // about the list.
   const notAllowed = () => refuse('origin_not_allowed',
@@ -331,7 +339,7 @@ window.addEventListener('message', async (event) => {
   try {
     await bindHost(hostOrigin);
   } catch (e) {
-    event.ports[0].postMessage({ t: 'fatal', error: { code: e.code ?? 'internal', message: e.message } });
+    event.ports[0].postMessage({ t: 'fatal', v: PROTOCOL, error: { code: e.code ?? 'internal', message: e.message } });
     status(`The key manager could not start: ${e.message}`);
     return;
   }

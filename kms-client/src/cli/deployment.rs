@@ -282,11 +282,13 @@ fn check_config(
         Ok(v @ serde_json::Value::Object(_)) => v,
         _ => return [out, vec![check(Outcome::Differs, CONFIG_PATH, "not a JSON object")]].concat(),
     };
-    let allowed = served
+    let hosts: Vec<&str> = served
         .get("allowed_hosts")
         .and_then(serde_json::Value::as_array)
-        .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect::<Vec<_>>().join(", "))
+        .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
         .unwrap_or_default();
+    out.extend(host_problems(&served, &hosts, &got));
+    let allowed = hosts.join(", ");
     let sha = hex(&Sha256::digest(&got.body));
     out.push(match expected {
         Some(e) if *e == served => check(Outcome::Ok, CONFIG_PATH, format!("as expected; allows {allowed}")),
@@ -313,6 +315,58 @@ fn check_config(
             ),
         ),
     });
+    out
+}
+
+/// What the frame would refuse or never match in the served allowlist, and
+/// any difference between it and the CSP `frame-ancestors` the origin
+/// sends: a host only in the list cannot embed the frame (the browser does
+/// not load it, the page gets `timeout`), a host only in `frame-ancestors`
+/// embeds it and is answered `origin_not_allowed`.
+fn host_problems(served: &serde_json::Value, hosts: &[&str], got: &Fetched) -> Vec<Check> {
+    let mut out = Vec::new();
+    let listed = served.get("allowed_hosts").and_then(serde_json::Value::as_array);
+    if listed.is_none_or(|a| a.is_empty() || a.len() != hosts.len()) {
+        out.push(check(Outcome::Differs, CONFIG_PATH, "allowed_hosts is not a non-empty list of origins"));
+    }
+    for (i, host) in hosts.iter().enumerate() {
+        if let Err(reason) = kms_core::origin::check_app_origin(host) {
+            out.push(check(
+                Outcome::Differs,
+                CONFIG_PATH,
+                format!("allowed_hosts[{i}] {host:.80}: {reason}: the frame refuses the configuration"),
+            ));
+        }
+    }
+    let csp = got.header("Content-Security-Policy").unwrap_or_default();
+    let ancestors: Vec<&str> = csp
+        .split(';')
+        .map(str::trim)
+        .find_map(|d| d.strip_prefix("frame-ancestors "))
+        .map(|d| d.split_whitespace().collect())
+        .unwrap_or_default();
+    let only_listed: Vec<&str> = hosts.iter().copied().filter(|h| !ancestors.contains(h)).collect();
+    let only_framed: Vec<&str> = ancestors.iter().copied().filter(|a| !hosts.contains(a)).collect();
+    if !only_listed.is_empty() {
+        out.push(check(
+            Outcome::Differs,
+            CONFIG_PATH,
+            format!(
+                "allowed_hosts names {} which frame-ancestors does not: the browser will not load the frame there",
+                only_listed.join(", ")
+            ),
+        ));
+    }
+    if !only_framed.is_empty() {
+        out.push(check(
+            Outcome::Differs,
+            CONFIG_PATH,
+            format!(
+                "frame-ancestors names {} which allowed_hosts does not: the frame will answer origin_not_allowed",
+                only_framed.join(", ")
+            ),
+        ));
+    }
     out
 }
 

@@ -6,7 +6,7 @@
 // misconfigured deployments of these tests), with its own kms-config.json.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serve, browser, repo } from './harness.mjs';
@@ -73,4 +73,41 @@ test('a configuration that is not JSON is config_invalid', async () => {
 test('the same bundle with a good configuration connects (the check refuses only what is wrong)', async () => {
   const { error } = await connectError((origins) => ({ v: 1, allowed_hosts: [origins.host], allow_passkey_gate: true }));
   assert.equal(error, null);
+});
+
+// Another release: the page's client is of another release line than the
+// KMS (served as it is, with the version changed), or speaks another
+// protocol (a connect message of protocol 2, sent by hand).
+test('a client of another release line or protocol hears incompatible at once, naming both versions', async () => {
+  const server = await serve();
+  const chromium = await browser();
+  try {
+    const page = await chromium.newPage();
+    const client = readFileSync(join(repo, 'kms-client/js/kms-client.js'), 'utf8');
+    const later = client.replace(/^const VERSION = '[^']+';$/m, "const VERSION = '7.0.0';");
+    assert.notEqual(later, client, 'the client has no `const VERSION` line to change');
+    await page.route(`${server.origins.host}/kms-client.js`, (route) => route.fulfill({ body: later, contentType: 'text/javascript' }));
+    await page.goto(`${server.origins.host}/index.html?kms=${encodeURIComponent(server.origins.kms)}&readyTimeoutMs=60000`);
+    await page.evaluate(() => window.host.ready);
+    const error = await page.evaluate(() => window.host.connectError);
+    assert.match(error, /^incompatible: the KMS runs version \d+\.\d+\.\d+ \(protocol 1\); this client is 7\.0\.0 \(protocol 1\)/);
+
+    // The frame itself refuses protocol 2, before any allowlist check.
+    const answer = await page.evaluate(async (kmsOrigin) => {
+      const iframe = document.createElement('iframe');
+      iframe.src = `${kmsOrigin}/kms.html`;
+      await new Promise((ok) => { iframe.onload = ok; document.body.append(iframe); });
+      const channel = new MessageChannel();
+      const reply = new Promise((ok) => { channel.port1.onmessage = (e) => ok(e.data); });
+      iframe.contentWindow.postMessage({ t: 'kms:connect', v: 2 }, kmsOrigin, [channel.port2]);
+      return reply;
+    }, server.origins.kms);
+    assert.equal(answer.t, 'fatal');
+    assert.equal(answer.v, 1);
+    assert.equal(answer.error.code, 'incompatible');
+    assert.match(answer.error.message, /speaks protocol 1; the page's client speaks protocol 2/);
+  } finally {
+    await chromium.close();
+    server.close();
+  }
 });

@@ -2,10 +2,11 @@
 // PWA's calls type-check against kms-client.d.ts and the declarations
 // generated from the Rust types, and mistakes do not (@ts-expect-error lines
 // fail the build if they stop being errors).
-import { Kms, KmsError } from '../../../kms-client/js/kms-client.js';
+import { Kms, KmsError, versionsCompatible } from '../../../kms-client/js/kms-client.js';
 
 export async function pwa(registration: ServiceWorkerRegistration): Promise<string> {
   const kms = await Kms.connect({ kmsOrigin: 'https://kms.example.com' });
+  const sameLine: boolean = versionsCompatible(Kms.version, kms.info.kms_version) && Kms.protocol === 1;
   const status = await kms.status({ user: 'alice' });
   const fresh: boolean = status.state === 'unknown' && status.session !== true;
   const opened = await kms.setup({ user: 'alice', method: 'passphrase' });
@@ -45,5 +46,5 @@ export async function pwa(registration: ServiceWorkerRegistration): Promise<stri
   rekeyed.session;
   // @ts-expect-error: nor can the page call it directly, with secrets
   await kms.call('rekey', { user: 'alice', rewrap: [] });
-  return `${kid} ${header} ${valid} ${exportText.length} ${kept} ${fresh}`;
+  return `${kid} ${header} ${valid} ${exportText.length} ${kept} ${fresh} ${sameLine}`;
 }
