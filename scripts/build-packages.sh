@@ -35,7 +35,7 @@ cp kms-client/js/kms-client.js kms-client/js/kms-client.d.ts kms-client/js/kms-r
 say "the KMS origin package (@kms-web/origin $version)"
 with_version packages/origin/package.json "$out/origin/package.json"
 cp -R target/web/kms "$out/origin/kms"
-cp packages/origin/kms-origin.mjs LICENSE-MIT LICENSE-APACHE "$out/origin/"
+cp packages/origin/kms-origin.mjs packages/origin/kms-origin.d.ts LICENSE-MIT LICENSE-APACHE "$out/origin/"
 example=https://app.example.com
 node "$out/origin/kms-origin.mjs" config --allow-host "$example" > "$out/origin/kms-config.template.json"
 headers=$(node "$out/origin/kms-origin.mjs" headers --allow-host "$example" | sed 's/^/   /')

@@ -22,6 +22,11 @@ bash scripts/check-deps.sh
 say "cargo test --workspace"
 cargo test --workspace
 say "cargo package: the four publishable crates, each built from its own .crate file (docs/versioning.md)"
+# Cargo verifies each crate against the others through a local overlay
+# registry, and unpacks their sources into the cargo home once per version:
+# an earlier run's sources of the same version would be used again,
+# stale. Only those unpacked copies of our own crates are removed.
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/kms-{core,storage,worker,client}-[0-9]*
 # --allow-dirty: a change not yet committed is packed as it stands.
 cargo package --allow-dirty --quiet -p kms-core -p kms-storage -p kms-worker -p kms-client
 if [ "${KMS_SKIP_BROWSER:-}" = 1 ]; then

@@ -3,7 +3,7 @@
 // kms-rpc.d.ts; this file only maps the client's methods onto them, so a
 // change on the Rust side shows up here as a type error, not as drift.
 
-import type { KmsMethods, KmsErrorCode } from './kms-rpc';
+import type { KmsMethods, KmsErrorCode } from './kms-rpc.js';
 
 export type { KmsMethods, KmsErrorCode };
 
@@ -163,7 +163,7 @@ export declare class Kms {
 
 /**
  * Whether a client of version `client` may use a KMS of version `kms`: the
- * same major version, or before 1.0 the same minor (semver's caret rule).
+ * same major version, or before 1.0 the same minor.
  */
 export declare function versionsCompatible(client: string, kms: string): boolean;
 export declare function base64UrlDecode(text: string): Uint8Array;

@@ -25,15 +25,18 @@
 // --strict`, in the test command), through the JSDoc below.
 //
 // Versions (docs/versioning.md): `connect` refuses, with `incompatible`, a
-// KMS frame that speaks another protocol or runs a version of another
-// release line (another major version; before 1.0, another minor).
+// KMS frame that speaks another channel or RPC protocol or runs a version
+// of another release line (another major version; before 1.0, another
+// minor).
 
-/** @import { ConnectOptions, CallOptions, OpenedSession, FrameStats, DirectMethod, Params, Result, UnlockMethod } from './kms-client' */
+/** @import { ConnectOptions, CallOptions, OpenedSession, FrameStats, DirectMethod, Params, Result, UnlockMethod } from './kms-client.js' */
 
 /** The client's release: the version of the crates and the packages it ships with. */
 const VERSION = '0.1.0';
 /** The channel's protocol (docs/browser.md section 2): frame and client must speak the same. */
 const PROTOCOL = 1;
+/** The RPC protocol (docs/rpc.md) whose params and results this client passes: the engine's `info.protocol_version`. */
+const RPC_PROTOCOL = 1;
 // Only Kms.connect constructs a Kms.
 const CONNECT = Symbol('Kms.connect');
 
@@ -69,7 +72,8 @@ const MAX_VERIFY_CHARS = 11 * 1024 * 1024;
 /**
  * Whether a client of version `client` may use a KMS of version `kms`: the
  * same release line, i.e. the same major version, or before 1.0 the same
- * minor (`0.1.x` with `0.1.y`), as semver's caret rule. Within a line,
+ * minor (`0.1.x` with `0.1.y`): semver's caret rule, except that `0.0.x`
+ * versions form one line too. Within a line,
  * changes are additive (docs/versioning.md). Pre-release and build suffixes
  * are ignored.
  * @param {string} client
@@ -235,9 +239,11 @@ export class Kms {
    */
   #refuse(m) {
     const kmsVersion = m.info.kms_version;
-    if (m.v !== PROTOCOL || typeof kmsVersion !== 'string' || !versionsCompatible(VERSION, kmsVersion)) {
+    if (m.v !== PROTOCOL || m.info.protocol_version !== RPC_PROTOCOL || typeof kmsVersion !== 'string'
+      || !versionsCompatible(VERSION, kmsVersion)) {
       return new KmsError('incompatible',
-        `the KMS runs version ${String(kmsVersion)} (protocol ${String(m.v)}); this client is ${VERSION} (protocol ${PROTOCOL}): use a client of the KMS's release line`);
+        `the KMS runs version ${String(kmsVersion)} (protocol ${String(m.v)}, RPC ${String(m.info.protocol_version)}); `
+        + `this client is ${VERSION} (protocol ${PROTOCOL}, RPC ${RPC_PROTOCOL}): use a client of the KMS's release line`);
     }
     const expected = this.#options.expectBuild;
     if (expected !== undefined && !(typeof m.build === 'string' && m.build.startsWith(expected))) {

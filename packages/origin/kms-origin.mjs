@@ -5,7 +5,8 @@
 // 18 or newer, no dependencies.
 //
 //   npx kms-origin headers --allow-host https://app.example.com
-//   npx kms-origin config  --allow-host https://app.example.com > kms/kms-config.json
+//   cp -R node_modules/@kms-web/origin/kms kms-site    # the site to serve
+//   npx kms-origin config  --allow-host https://app.example.com > kms-site/kms-config.json
 //
 // or, from a server's own code:
 //
@@ -39,7 +40,11 @@ export function manifest() {
  * @returns {[string, string][]}
  */
 export function kmsHeaders({ allowedHosts, scriptHashes = manifest().csp_script_hashes }) {
-  if (!Array.isArray(allowedHosts) || allowedHosts.length === 0) throw new TypeError('allowedHosts: at least one app origin');
+  // Only origins the frame accepts: nothing else can enter the policy.
+  checkConfig({ v: 1, allowed_hosts: allowedHosts });
+  if (!Array.isArray(scriptHashes) || !scriptHashes.every((h) => /^'sha256-[A-Za-z0-9+/]{43}='$/.test(h))) {
+    throw new TypeError("scriptHashes: CSP hash sources such as 'sha256-...=' (manifest.json csp_script_hashes)");
+  }
   const hashes = scriptHashes.map((h) => ` ${h}`).join('');
   return [
     ['Content-Security-Policy', `default-src 'none'; script-src 'self' 'wasm-unsafe-eval'${hashes}; worker-src 'self' blob:; `
@@ -99,8 +104,6 @@ function main(argv) {
     if (command === 'build') {
       process.stdout.write(`${manifest().build}\n`);
     } else if (command === 'headers' && hosts.length > 0) {
-      // The same origins the configuration would accept, nothing else.
-      kmsConfig({ allowedHosts: hosts });
       for (const [name, value] of kmsHeaders({ allowedHosts: hosts })) process.stdout.write(`${name}: ${value}\n`);
     } else if (command === 'config' && hosts.length > 0) {
       process.stdout.write(kmsConfig({ allowedHosts: hosts, allowPasskeyGate: gate }));
@@ -114,4 +117,12 @@ function main(argv) {
 }
 
 // Run as a command (also through node_modules/.bin's link), not imported.
-if (process.argv[1] && fileURLToPath(import.meta.url) === realpathSync(process.argv[1])) main(process.argv.slice(2));
+// argv[1] may name no file (`node server` runs server.js): then imported.
+function runAsCommand() {
+  try {
+    return Boolean(process.argv[1]) && fileURLToPath(import.meta.url) === realpathSync(process.argv[1]);
+  } catch {
+    return false;
+  }
+}
+if (runAsCommand()) main(process.argv.slice(2));

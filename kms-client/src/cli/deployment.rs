@@ -32,6 +32,9 @@ const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 pub const MAX_CONFIG_BYTES: u64 = 64 * 1024;
 /// Where the deployment's configuration is served.
 const CONFIG_PATH: &str = "kms-config.json";
+/// Most hosts the frame accepts in `allowed_hosts` (`frame-config.js`, the
+/// engine's cap).
+const MAX_ALLOWED_HOSTS: usize = 64;
 
 /// What the deployment is checked against.
 #[derive(Debug, Clone)]
@@ -324,48 +327,48 @@ fn check_config(
 /// not load it, the page gets `timeout`), a host only in `frame-ancestors`
 /// embeds it and is answered `origin_not_allowed`.
 fn host_problems(served: &serde_json::Value, hosts: &[&str], got: &Fetched) -> Vec<Check> {
+    let differs = |detail: String| check(Outcome::Differs, CONFIG_PATH, detail);
     let mut out = Vec::new();
     let listed = served.get("allowed_hosts").and_then(serde_json::Value::as_array);
     if listed.is_none_or(|a| a.is_empty() || a.len() != hosts.len()) {
-        out.push(check(Outcome::Differs, CONFIG_PATH, "allowed_hosts is not a non-empty list of origins"));
+        out.push(differs(
+            "allowed_hosts is not a non-empty list of origins: the frame refuses the configuration".into(),
+        ));
+    }
+    if hosts.len() > MAX_ALLOWED_HOSTS {
+        out.push(differs(format!(
+            "allowed_hosts names {} hosts, more than {MAX_ALLOWED_HOSTS}: the frame refuses the configuration",
+            hosts.len()
+        )));
     }
     for (i, host) in hosts.iter().enumerate() {
         if let Err(reason) = kms_core::origin::check_app_origin(host) {
-            out.push(check(
-                Outcome::Differs,
-                CONFIG_PATH,
-                format!("allowed_hosts[{i}] {host:.80}: {reason}: the frame refuses the configuration"),
-            ));
+            out.push(differs(format!("allowed_hosts[{i}] {host:.80}: {reason}: the frame refuses the configuration")));
+        } else if hosts.get(..i).is_some_and(|before| before.contains(host)) {
+            out.push(differs(format!("allowed_hosts[{i}] {host}: listed twice: the frame refuses the configuration")));
         }
     }
+    // Directive names are case-insensitive and their values separated by
+    // any whitespace (CSP3 section 2.2.1).
     let csp = got.header("Content-Security-Policy").unwrap_or_default();
     let ancestors: Vec<&str> = csp
         .split(';')
-        .map(str::trim)
-        .find_map(|d| d.strip_prefix("frame-ancestors "))
-        .map(|d| d.split_whitespace().collect())
+        .map(|d| d.split_ascii_whitespace())
+        .find_map(|mut d| d.next().filter(|n| n.eq_ignore_ascii_case("frame-ancestors")).map(|_| d.collect()))
         .unwrap_or_default();
     let only_listed: Vec<&str> = hosts.iter().copied().filter(|h| !ancestors.contains(h)).collect();
     let only_framed: Vec<&str> = ancestors.iter().copied().filter(|a| !hosts.contains(a)).collect();
     if !only_listed.is_empty() {
-        out.push(check(
-            Outcome::Differs,
-            CONFIG_PATH,
-            format!(
-                "allowed_hosts names {} which frame-ancestors does not: the browser will not load the frame there",
-                only_listed.join(", ")
-            ),
-        ));
+        out.push(differs(format!(
+            "allowed_hosts names {} which frame-ancestors does not: the browser will not load the frame there",
+            only_listed.join(", ")
+        )));
     }
     if !only_framed.is_empty() {
-        out.push(check(
-            Outcome::Differs,
-            CONFIG_PATH,
-            format!(
-                "frame-ancestors names {} which allowed_hosts does not: the frame will answer origin_not_allowed",
-                only_framed.join(", ")
-            ),
-        ));
+        out.push(differs(format!(
+            "frame-ancestors names {} which allowed_hosts does not: the frame will answer origin_not_allowed",
+            only_framed.join(", ")
+        )));
     }
     out
 }
@@ -430,5 +433,62 @@ pub(super) fn run(
         Ok(())
     } else {
         Err(CliError::Invalid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::indexing_slicing)]
+    use super::{host_problems, Fetched};
+
+    fn problems(config: &str, csp: &str) -> Vec<String> {
+        let served: serde_json::Value = serde_json::from_str(config).unwrap_or_default();
+        let hosts: Vec<&str> = served["allowed_hosts"]
+            .as_array()
+            .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
+            .unwrap_or_default();
+        let got =
+            Fetched { status: 200, headers: vec![("content-security-policy".into(), csp.into())], body: Vec::new() };
+        host_problems(&served, &hosts, &got).into_iter().map(|c| c.detail).collect()
+    }
+
+    #[test]
+    fn a_matching_allowlist_has_no_problem_however_the_csp_is_spelled() {
+        let config = r#"{"allowed_hosts":["https://a.example","https://b.example"]}"#;
+        assert!(problems(config, "default-src 'none'; frame-ancestors https://a.example https://b.example").is_empty());
+        assert!(
+            problems(config, "default-src 'none';FRAME-ANCESTORS\thttps://b.example  https://a.example ;").is_empty()
+        );
+    }
+
+    #[test]
+    fn hosts_on_one_list_only_are_named_with_what_follows() {
+        let config = r#"{"allowed_hosts":["https://a.example","https://b.example"]}"#;
+        let p = problems(config, "frame-ancestors https://a.example https://c.example");
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p[0].contains("allowed_hosts names https://b.example which frame-ancestors does not"), "{p:?}");
+        assert!(p[1].contains("frame-ancestors names https://c.example which allowed_hosts does not"), "{p:?}");
+    }
+
+    #[test]
+    fn what_the_frame_refuses_is_named() {
+        let twice = r#"{"allowed_hosts":["https://a.example","https://a.example"]}"#;
+        let p = problems(twice, "frame-ancestors https://a.example");
+        assert_eq!(p, ["allowed_hosts[1] https://a.example: listed twice: the frame refuses the configuration"]);
+
+        let hosts: Vec<String> = (0..65).map(|i| format!("\"https://h{i}.example\"")).collect();
+        let many = format!(r#"{{"allowed_hosts":[{}]}}"#, hosts.join(","));
+        let csp = format!(
+            "frame-ancestors {}",
+            (0..65).map(|i| format!("https://h{i}.example")).collect::<Vec<_>>().join(" ")
+        );
+        let p = problems(&many, &csp);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].contains("65 hosts, more than 64"), "{p:?}");
+
+        for config in [r#"{"allowed_hosts":[]}"#, r#"{"allowed_hosts":["https://a.example",7]}"#, r#"{}"#] {
+            let p = problems(config, "frame-ancestors https://a.example");
+            assert!(p[0].contains("not a non-empty list of origins"), "{config}: {p:?}");
+        }
     }
 }

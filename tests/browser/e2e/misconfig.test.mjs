@@ -90,9 +90,9 @@ test('a client of another release line or protocol hears incompatible at once, n
     await page.goto(`${server.origins.host}/index.html?kms=${encodeURIComponent(server.origins.kms)}&readyTimeoutMs=60000`);
     await page.evaluate(() => window.host.ready);
     const error = await page.evaluate(() => window.host.connectError);
-    assert.match(error, /^incompatible: the KMS runs version \d+\.\d+\.\d+ \(protocol 1\); this client is 7\.0\.0 \(protocol 1\)/);
+    assert.match(error, /^incompatible: the KMS runs version \d+\.\d+\.\d+ \(protocol 1, RPC 1\); this client is 7\.0\.0 \(protocol 1, RPC 1\)/);
 
-    // The frame itself refuses protocol 2, before any allowlist check.
+    // The frame itself refuses protocol 2, at once, with its own protocol.
     const answer = await page.evaluate(async (kmsOrigin) => {
       const iframe = document.createElement('iframe');
       iframe.src = `${kmsOrigin}/kms.html`;

@@ -52,6 +52,35 @@ function staticServer(root, headers = []) {
   return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok(`http://localhost:${server.address().port}`)));
 }
 
+// A TypeScript app against the installed packages, as `tsc --strict` sees
+// them through their `exports` and `types`, with Node's resolution and a
+// bundler's: the declarations resolve (an `any` would make the
+// @ts-expect-error lines fail), and the client's own JS passes --checkJs.
+function typeCheck(app) {
+  const tsc = join(repo, 'tests/browser/node_modules/.bin/tsc');
+  writeFileSync(join(app, 'check.ts'), `import { Kms, KmsError, versionsCompatible, type Result } from '@kms-web/client';
+import { kmsHeaders, kmsConfig } from '@kms-web/origin';
+export async function pwa(): Promise<string> {
+  const kms = await Kms.connect({ kmsOrigin: 'https://kms.example.com' });
+  const key: Result<'vapid_generate'> = await kms.vapidGenerate({ user: 'alice' });
+  // @ts-expect-error: claims are required
+  await kms.signJwt({ user: 'alice' });
+  // @ts-expect-error: not an option
+  await Kms.connect({ kmsOrigin: 'https://kms.example.com', allowedHosts: [] });
+  const headers: [string, string][] = kmsHeaders({ allowedHosts: ['https://app.example.com'] });
+  const same: boolean = versionsCompatible(Kms.version, kms.info.kms_version);
+  try { await kms.lock({ user: 'alice' }); } catch (e) { if (e instanceof KmsError && e.code === 'locked') return 'locked'; }
+  return key.kid + headers[0][0] + kmsConfig({ allowedHosts: ['https://app.example.com'] }) + same;
+}
+`);
+  for (const [moduleKind, resolution] of [['node16', 'node16'], ['es2022', 'bundler']]) {
+    execFileSync(tsc, ['--strict', '--noEmit', '--target', 'es2022', '--lib', 'es2022,dom', '--module', moduleKind,
+      '--moduleResolution', resolution, '--skipLibCheck', 'false', 'check.ts'], { cwd: app, stdio: 'inherit' });
+    execFileSync(tsc, ['--strict', '--noEmit', '--allowJs', '--checkJs', '--target', 'es2022', '--lib', 'es2022,dom',
+      '--module', moduleKind, '--moduleResolution', resolution, 'node_modules/@kms-web/client/kms-client.js'], { cwd: app, stdio: 'inherit' });
+  }
+}
+
 test('the getting-started section, from the packed tarballs to a verified JWT', async () => {
   const packages = join(repo, 'target/packages');
   const tarballs = readdirSync(packages).filter((f) => /^kms-web-(client|origin)-.*\.tgz$/.test(f)).map((f) => join(packages, f));
@@ -60,9 +89,10 @@ test('the getting-started section, from the packed tarballs to a verified JWT', 
 
   const app = mkdtempSync(join(tmpdir(), 'kms-getting-started-'));
   dirs.push(app);
-  writeFileSync(join(app, 'package.json'), '{"name": "my-pwa", "private": true}\n');
+  writeFileSync(join(app, 'package.json'), '{"name": "my-pwa", "private": true, "type": "module"}\n');
   // Step 1, from the tarballs (no registry: they have no dependencies).
   execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--loglevel=error', ...tarballs], { cwd: app });
+  typeCheck(app);
 
   // The app's origin first: the KMS site is made for it.
   const appOrigin = await staticServer(app);

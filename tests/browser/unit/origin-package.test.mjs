@@ -26,16 +26,25 @@ function documented() {
   return m[2].split('\n').map((l) => l.trim());
 }
 
+const HASHES = ["'sha256-HlDVfpznAURciX0mR8XI7bDO8gy+B7PUnOQ9t9rbpvY='", "'sha256-VY2ggl+gqG1SGKaD9blhCpNLYtKeJJ1DaXewt8jMEOE='"];
+
 test('kms-origin headers prints the documented list, in order, placeholders filled', () => {
-  const lines = kmsHeaders({ allowedHosts: ['<app origins>'], scriptHashes: ['<hash 1>', '<hash 2>'] })
-    .map(([name, value]) => `${name}: ${value}`);
+  const lines = kmsHeaders({ allowedHosts: ['https://app.example.com', 'https://www.example.com'], scriptHashes: HASHES })
+    .map(([name, value]) => `${name}: ${value}`
+      .replace(HASHES.join(' '), '<hash 1> <hash 2>')
+      .replace('https://app.example.com https://www.example.com', '<app origins>'));
   assert.deepEqual(lines, documented());
 });
 
-test('several app origins are space-separated in frame-ancestors', () => {
-  const [[, csp]] = kmsHeaders({ allowedHosts: ['https://a.example', 'https://b.example'], scriptHashes: [] });
+test('only origins the frame accepts and real hash sources enter the policy', () => {
+  const [[, csp]] = kmsHeaders({ allowedHosts: ['https://a.example', 'https://b.example'], scriptHashes: HASHES });
   assert.match(csp, /; frame-ancestors https:\/\/a\.example https:\/\/b\.example;/);
-  assert.throws(() => kmsHeaders({ allowedHosts: [], scriptHashes: [] }), TypeError);
+  for (const hosts of [[], ['https://a.example; script-src *'], ['https://a.example/'], ['*'], ['https://a.example', 'https://a.example']]) {
+    assert.throws(() => kmsHeaders({ allowedHosts: hosts, scriptHashes: HASHES }), (e) => e.code === 'config_invalid', JSON.stringify(hosts));
+  }
+  for (const hashes of [["'unsafe-inline'"], ["'sha256-x'; script-src *"], 'x']) {
+    assert.throws(() => kmsHeaders({ allowedHosts: ['https://a.example'], scriptHashes: hashes }), TypeError, JSON.stringify(hashes));
+  }
 });
 
 test('kms-origin config writes what the frame accepts, and refuses what it would refuse', () => {
