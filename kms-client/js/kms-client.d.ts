@@ -35,9 +35,14 @@ export type ClientErrorCode = 'timeout' | 'cancelled' | 'disconnected' | 'protoc
  * Why the KMS frame will not serve this page, answered to `connect` at once:
  * the page's origin is not in its kms-config.json, that file is missing or
  * unusable (the message names the field), the KMS origin is not a secure
- * context, or the browser keeps its storage from it here.
+ * context, or the browser keeps its storage from it here (`storage_blocked`:
+ * the page is of another site and third-party storage is blocked; serve the
+ * KMS on the app's own site). And, for a UI
+ * operation, `unsupported`: it needs a passkey and this browser gives the
+ * frame no WebAuthn (or says it has no PRF).
  */
-export type FrameErrorCode = 'origin_not_allowed' | 'config_missing' | 'config_invalid' | 'insecure_context' | 'storage_unavailable';
+export type FrameErrorCode = 'origin_not_allowed' | 'config_missing' | 'config_invalid' | 'insecure_context' | 'storage_unavailable'
+  | 'storage_blocked' | 'unsupported';
 
 export declare class KmsError extends Error {
   readonly name: 'KmsError';

@@ -18,7 +18,9 @@
 // `cancelled`, `disconnected`, `protocol`; `connect` also rejects with the
 // KMS frame's reason for not serving the page: `origin_not_allowed`,
 // `config_missing`, `config_invalid`, `insecure_context`,
-// `storage_unavailable` (docs/browser.md section 2.1).
+// `storage_blocked`, `storage_unavailable`, `incompatible` (docs/browser.md
+// section 2.1); a UI operation that needs what this browser lacks (a
+// passkey without WebAuthn) rejects with `unsupported`.
 //
 // Types: kms-client.d.ts (the class) and kms-rpc.d.ts (generated from the
 // Rust types). This file type-checks against them itself (`tsc --checkJs

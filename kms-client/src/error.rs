@@ -53,12 +53,21 @@ pub enum ChannelCode {
     ConfigInvalid,
     /// The KMS origin is not a secure context (not https, not localhost).
     InsecureContext,
-    /// The browser keeps the KMS origin's storage from it here (a KMS on
-    /// another site with third-party storage blocked, a private mode).
+    /// The browser keeps the KMS origin's storage from it here for another
+    /// reason than [`ChannelCode::StorageBlocked`] (no IndexedDB, a
+    /// database that does not open).
     StorageUnavailable,
+    /// The browser blocks the KMS's storage because the page that embeds it
+    /// is of another site and third-party storage is blocked: serve the KMS
+    /// on the app's own site (`docs/browser.md` section 5, "Sites").
+    StorageBlocked,
     /// The KMS frame speaks another channel protocol, or runs a version of
     /// another release line than this client (`docs/versioning.md`).
     Incompatible,
+    /// A request the frame cannot serve in this browser: it needs a passkey
+    /// and the frame has no WebAuthn here (or the browser says it has no
+    /// PRF).
+    Unsupported,
 }
 
 impl ChannelCode {
@@ -73,7 +82,9 @@ impl ChannelCode {
             Self::ConfigInvalid => "config_invalid",
             Self::InsecureContext => "insecure_context",
             Self::StorageUnavailable => "storage_unavailable",
+            Self::StorageBlocked => "storage_blocked",
             Self::Incompatible => "incompatible",
+            Self::Unsupported => "unsupported",
         }
     }
 
@@ -88,7 +99,9 @@ impl ChannelCode {
             Self::ConfigInvalid,
             Self::InsecureContext,
             Self::StorageUnavailable,
+            Self::StorageBlocked,
             Self::Incompatible,
+            Self::Unsupported,
         ]
         .into_iter()
         .find(|c| c.as_str() == code)
@@ -152,7 +165,9 @@ mod tests {
             ChannelCode::ConfigInvalid,
             ChannelCode::InsecureContext,
             ChannelCode::StorageUnavailable,
+            ChannelCode::StorageBlocked,
             ChannelCode::Incompatible,
+            ChannelCode::Unsupported,
         ] {
             assert_eq!(ChannelCode::parse(code.as_str()), Some(code));
         }

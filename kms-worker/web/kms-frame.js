@@ -110,11 +110,27 @@ async function checkStorage() {
   if (typeof indexedDB === 'undefined' || !indexedDB) {
     throw new KmsFailure('storage_unavailable', 'this browser gives the key manager no IndexedDB here');
   }
+  // Probes that write nothing: the lock manager, and the list of
+  // databases. A browser that blocks third-party storage refuses both in a
+  // frame embedded by another site (Chromium: SecurityError, and "The user
+  // denied permission to access the database").
+  let refusal = null;
   try {
     if (navigator.locks) await navigator.locks.query();
+    if (typeof indexedDB.databases === 'function') await indexedDB.databases();
   } catch (e) {
-    throw new KmsFailure('storage_unavailable', `this browser does not let the key manager use its storage here (${e.name}): a KMS on another site than the app needs third-party storage`);
+    refusal = e;
   }
+  if (refusal === null) return;
+  // Without storage access in a frame: the embedding page is of another
+  // site, and the browser blocks that site's frames from their storage.
+  const access = await document.hasStorageAccess?.().catch(() => null);
+  if (access === false) {
+    throw new KmsFailure('storage_blocked', `this browser blocks the key manager's storage here (${refusal.name}): `
+      + 'it is embedded by a page of another site and third-party storage is blocked (a browser setting, a private window, or the default). '
+      + "Serve the key manager on the app's own site, e.g. kms.<the app's domain> (docs/browser.md section 5, Sites).");
+  }
+  throw new KmsFailure('storage_unavailable', `this browser does not let the key manager use its storage here (${refusal.name}: ${refusal.message})`);
 }
 
 // A file of the bundle, fetched with its SRI value from the build: the
@@ -474,11 +490,37 @@ const TITLES = {
 const GATE_WARNING = 'Gate mode: this passkey only unlocks by the key manager\'s rule. It does not protect the keys at rest: '
   + 'anyone with a copy of this browser\'s storage can open them without the passkey.';
 
+// Passkeys need WebAuthn in this frame, which some engines do not give it
+// (WebKitGTK has no PublicKeyCredential): there the frame offers no
+// passkey, and a request that can only be answered with one is
+// `unsupported`, at once, instead of failing inside the ceremony.
+function webAuthnHere() {
+  return typeof window.PublicKeyCredential === 'function' && typeof navigator.credentials?.create === 'function';
+}
+const NO_PASSKEYS = 'this browser gives the key manager no passkeys (WebAuthn) here: use a passphrase';
+
+// Whether this browser says it cannot evaluate PRF (false), or does not say
+// (true: the ceremony then tells).
+async function prfPossible() {
+  try {
+    const caps = await PublicKeyCredential.getClientCapabilities?.();
+    return caps?.['extension:prf'] !== false;
+  } catch {
+    return true;
+  }
+}
+
 // Which forms the request needs: a passphrase field, a passkey button, both;
 // `gate`: the passkey is a gate-mode one (named as such, with its consequence).
 async function methodsFor(op, params) {
   if (op === 'change_passphrase') return { passphrase: true, confirm: true };
-  if (op === 'rekey') return rekeyForms(params);
+  if (op === 'rekey') {
+    const forms = await rekeyForms(params);
+    if (forms.rekey.enrollments.some((e) => e.method === 'passkey_prf') && !webAuthnHere()) {
+      throw new KmsFailure('unsupported', `${NO_PASSKEYS} (a re-key asks every passkey with PRF)`);
+    }
+    return forms;
+  }
   if (op === 'unlock') {
     const { enrollments } = await rpc('list_enrollments', { user: params.user });
     // The page may name one enrollment: the panel offers that one only.
@@ -489,6 +531,10 @@ async function methodsFor(op, params) {
     const prf = has('passkey_prf') && (!wanted || wanted === 'passkey_prf');
     const gate = has('passkey_gate') && (!wanted || wanted === 'passkey_gate');
     if (!passphrase && !prf && !gate) throw new KmsFailure('not_found', `no ${wanted ?? ''} enrollment for ${params.user}`.replace('  ', ' '));
+    if (!webAuthnHere()) {
+      if (!passphrase) throw new KmsFailure('unsupported', `${NO_PASSKEYS} (this unlock of ${params.user} can only be answered with a passkey)`);
+      return { passphrase, passkey: false, gate: false, enrollments };
+    }
     // passkeyUnlock asks a PRF passkey first when there is one.
     return { passphrase, passkey: prf || gate, gate: !prf && gate, enrollments };
   }
@@ -497,6 +543,10 @@ async function methodsFor(op, params) {
     throw new KmsFailure('forbidden', 'this key manager does not allow gate-mode passkeys: use a passphrase or a passkey with PRF');
   }
   if (params.method === 'passphrase') return { passphrase: true, confirm: true };
+  if (!webAuthnHere()) throw new KmsFailure('unsupported', NO_PASSKEYS);
+  if (params.method === 'passkey_prf' && !(await prfPossible())) {
+    throw new KmsFailure('unsupported', 'this browser says it cannot use the PRF extension of passkeys: use a passphrase or a gate-mode passkey');
+  }
   return { passkey: true, gate: params.method === 'passkey_gate', ack: params.method === 'passkey_gate' };
 }
 

@@ -72,6 +72,40 @@ export async function serve({ extraSite = null, kmsArgs = [], secondHost = false
 }
 
 /**
+ * The test host page and the KMS origin under host names of their own
+ * (`*.localhost` resolves to loopback in Chromium without flags), for the
+ * site tests: `hostNames` name the host page's origins (one server, one
+ * port, several names), `kmsName` the KMS origin's, all allowed and, with
+ * `group`, one app. Resolves with `{hosts: [origin...], kms, close}`.
+ */
+export async function serveNamed({ hostNames, kmsName, group = false }) {
+  const serveBin = process.env.KMS_SERVE ?? join(cargoTarget, 'debug/kms-serve');
+  const hostRoot = mkdtempSync(join(tmpdir(), 'kms-host-'));
+  cpSync(join(here, '../host'), hostRoot, { recursive: true });
+  cpSync(join(repo, 'kms-client/js/kms-client.js'), join(hostRoot, 'kms-client.js'));
+  const children = [];
+  const close = () => {
+    for (const child of children) child.kill('SIGTERM');
+    rmSync(hostRoot, { recursive: true, force: true });
+  };
+  try {
+    const site = await startReady(serveBin, ['--host', `127.0.0.1:0=${hostRoot}`], 'kms-serve');
+    children.push(site.child);
+    const port = new URL(announced(site.out, 'kms-serve')[0]).port;
+    const hosts = hostNames.map((name) => `http://${name}:${port}`);
+    const kms = await startReady(serveBin, [
+      '--kms', `127.0.0.1:0=${join(web, 'kms')}`, ...hosts.flatMap((h) => ['--allow-host', h]),
+      ...(group ? ['--host-group', `site=${hosts.join(',')}`] : []),
+    ], 'kms-serve');
+    children.push(kms.child);
+    return { hosts, kms: `http://${kmsName}:${new URL(announced(kms.out, 'kms-serve')[0]).port}`, close };
+  } catch (e) {
+    close();
+    throw e;
+  }
+}
+
+/**
  * The origins a server announced on stdout, in order: the second field of
  * each `<name>: <role> http://localhost:<port> ...` line.
  */

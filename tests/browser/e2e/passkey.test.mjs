@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
-import { suite, serve, hostPage, kmsFrame, call, startUi, uiResult, virtualAuthenticator } from './harness.mjs';
+import { suite, serve, hostPage, kmsFrame, call, startUi, uiResult, virtualAuthenticator, typePassphrase } from './harness.mjs';
 
 const s = suite();
 
@@ -101,5 +101,43 @@ test('a deployment can forbid gate-mode passkeys: refused in the frame, PRF pass
   await clickPasskey(page);
   const setup = await uiResult(page);
   assert.equal(setup.ok, true, JSON.stringify(setup));
+  await page.close();
+});
+
+// Where the frame has no WebAuthn (WebKitGTK has no PublicKeyCredential),
+// it offers no passkey and answers a request that needs one `unsupported`
+// at once, instead of failing inside the ceremony. Played here by taking
+// PublicKeyCredential away from the KMS frame after a PRF enrollment.
+test('without WebAuthn in the frame: no passkey is offered, and a request that needs one is unsupported', async () => {
+  const page = await hostPage(s.context, s.server.origins);
+  await virtualAuthenticator(page);
+  await startUi(page, 'setup', { user: 'erin', method: 'passphrase' });
+  await typePassphrase(page, 'correct horse battery staple');
+  assert.equal((await uiResult(page)).ok, true);
+  await startUi(page, 'addEnrollment', { user: 'erin', method: 'passkey_prf', label: 'phone' });
+  await clickPasskey(page);
+  assert.equal((await uiResult(page)).ok, true);
+  assert.equal((await call(page, 'lock', { user: 'erin' })).ok, true);
+
+  const frame = page.frames().find((f) => f.url().startsWith(s.server.origins.kms));
+  await frame.evaluate(() => { delete window.PublicKeyCredential; });
+
+  // Setting up a passkey: refused before any panel shows.
+  await startUi(page, 'setup', { user: 'frank', method: 'passkey_prf' });
+  const refused = await uiResult(page);
+  assert.equal(refused.ok, false);
+  assert.equal(refused.code, 'unsupported');
+  assert.match(refused.message, /no passkeys \(WebAuthn\) here: use a passphrase/);
+  // Unlock offers the passphrase only.
+  await startUi(page, 'unlock', { user: 'erin' });
+  await kmsFrame(page).locator('#kms-passphrase').waitFor({ state: 'visible' });
+  assert.equal(await kmsFrame(page).locator('#kms-passkey').isVisible(), false);
+  await typePassphrase(page, 'correct horse battery staple');
+  assert.equal((await uiResult(page)).ok, true);
+  // Asking for the passkey by name: unsupported.
+  await startUi(page, 'unlock', { user: 'erin', method: 'passkey_prf' });
+  const named = await uiResult(page);
+  assert.equal(named.code, 'unsupported', JSON.stringify(named));
+  assert.match(named.message, /this unlock of erin can only be answered with a passkey/);
   await page.close();
 });
