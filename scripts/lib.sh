@@ -97,6 +97,16 @@ need_chromium() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver
 }
 
+# Firefox ESR (Debian's), driven over WebDriver BiDi by the e2e tests'
+# second run (tests/browser/e2e/harness.mjs, KMS_E2E_ENGINE=firefox).
+need_firefox() {
+  if [ -x /usr/bin/firefox-esr ]; then return; fi
+  say "installing firefox-esr (Debian package)"
+  local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq firefox-esr
+}
+
 # Node.js and npm (Debian's, when the machine has none), then the pinned
 # npm packages of the browser tests (playwright-core drives Debian's
 # Chromium: no browser download; typescript checks the declarations).
@@ -111,7 +121,8 @@ need_node() {
 need_node_modules() {
   need_node
   local dir="$1"
-  if [ -d "$dir/node_modules/playwright-core" ] && [ -d "$dir/node_modules/typescript" ]; then return; fi
-  say "installing the browser tests' npm packages (playwright-core, typescript)"
+  if [ -d "$dir/node_modules/playwright-core" ] && [ -d "$dir/node_modules/playwright-core-bidi" ] \
+    && [ -d "$dir/node_modules/typescript" ]; then return; fi
+  say "installing the browser tests' npm packages (playwright-core, its BiDi line for Firefox, typescript)"
   (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
 }

@@ -11,6 +11,7 @@
 #    origins served by kms-serve (host, KMS, a third one), of the
 #    getting-started section installed from the packed tarballs, and of the
 #    demo (PWA, KMS, local push service, kms-relay) with a screenshot per step;
+#    then the same e2e tests in headless Firefox ESR (over WebDriver BiDi);
 # 5. the Rust browser client; 6. scripts/demo.sh itself, started and stopped.
 # Each tool is installed when missing (docs/browser.md, section 8).
 set -euo pipefail
@@ -20,6 +21,7 @@ need_cargo
 need_wasm_target
 need_wasm_bindgen
 need_chromium
+need_firefox
 need_node_modules tests/browser
 
 export CHROMEDRIVER=/usr/bin/chromedriver
@@ -50,7 +52,12 @@ say "the npm packages (scripts/build-packages.sh: @kms-web/client and @kms-web/o
 KMS_WEB_BUILT=1 bash scripts/build-packages.sh
 build_kms_serve
 say "end-to-end tests (Playwright, headless Chromium): the KMS origins, then the demo"
+e2e_start=$(date +%s)
 (cd tests/browser && node --test --test-concurrency=1 e2e/)
+say "the same end-to-end tests in headless Firefox ESR (WebDriver BiDi; the passkey tests and what needs IntersectionObserver v2 are skipped, each with its reason)"
+firefox_start=$(date +%s)
+(cd tests/browser && KMS_E2E_ENGINE=firefox node --test --test-concurrency=1 e2e/)
+say "end-to-end: Chromium $(( firefox_start - e2e_start )) s, Firefox $(( $(date +%s) - firefox_start )) s"
 say "the Rust browser client (BrowserKms) in headless Chromium"
 bash scripts/test-browser-rust.sh
 say "the README's main job: scripts/demo.sh starts the demo, Ctrl-C stops it"

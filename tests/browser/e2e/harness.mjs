@@ -7,6 +7,26 @@ import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+// Firefox over WebDriver BiDi: playwright-core's BiDi driver with Debian's
+// firefox-esr. Pinned apart (1.58.2): later versions send a BiDi command
+// (emulation.setMediaFeaturesOverride) that Firefox ESR refuses.
+import { firefox } from 'playwright-core-bidi';
+
+/**
+ * The engine the e2e tests run in: `chromium` (default) or `firefox`
+ * (KMS_E2E_ENGINE). One copy of each test's steps for every engine; a test
+ * that needs what one engine lacks here (Chromium's CDP virtual
+ * authenticator) says so with `skip`.
+ */
+export const ENGINE = process.env.KMS_E2E_ENGINE ?? 'chromium';
+if (!['chromium', 'firefox'].includes(ENGINE)) throw new Error(`KMS_E2E_ENGINE: chromium or firefox, not ${ENGINE}`);
+/**
+ * Why a passkey test cannot run in this engine, or false: the virtual
+ * authenticator here is Chromium's, over CDP. Firefox has one over
+ * geckodriver's WebDriver endpoint, not used by this harness yet.
+ */
+export const NO_AUTHENTICATOR = ENGINE !== 'chromium'
+  && `${ENGINE}: no virtual authenticator in this harness (Chromium's is CDP; Firefox's would need geckodriver)`;
 import { before, after } from 'node:test';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -40,6 +60,8 @@ export async function serve({ extraSite = null, kmsArgs = [], secondHost = false
   const hostRoot = mkdtempSync(join(tmpdir(), 'kms-host-'));
   cpSync(join(here, '../host'), hostRoot, { recursive: true });
   cpSync(join(repo, 'kms-client/js/kms-client.js'), join(hostRoot, 'kms-client.js'));
+  // The third origin's framing page, also on the host (the allowed control).
+  cpSync(join(here, '../third/frame-kms.html'), join(hostRoot, 'frame-kms.html'));
   const children = [];
   const close = () => {
     for (const child of children) child.kill('SIGTERM');
@@ -186,8 +208,11 @@ export async function serveDemo({ relayArgs = [] } = {}) {
   }
 }
 
-/** A fresh headless Chromium with its own empty profile. */
+/** A fresh headless browser of ENGINE with its own empty profile. */
 export async function browser() {
+  if (ENGINE === 'firefox') {
+    return firefox.launch({ channel: 'moz-firefox', executablePath: process.env.FIREFOX ?? '/usr/bin/firefox-esr', headless: true });
+  }
   return chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
 }
 

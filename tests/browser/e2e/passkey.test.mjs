@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
-import { suite, serve, hostPage, kmsFrame, call, startUi, uiResult, virtualAuthenticator, typePassphrase } from './harness.mjs';
+import { suite, serve, hostPage, kmsFrame, call, startUi, uiResult, virtualAuthenticator, typePassphrase, NO_AUTHENTICATOR } from './harness.mjs';
 
 const s = suite();
 
@@ -14,7 +14,7 @@ async function clickPasskey(page) {
   await frame.locator('#kms-passkey').click();
 }
 
-test('passkey PRF: set-up and unlock through a virtual authenticator with hasPrf', async () => {
+test('passkey PRF: set-up and unlock through a virtual authenticator with hasPrf', { skip: NO_AUTHENTICATOR }, async () => {
   const page = await hostPage(s.context, s.server.origins);
   const { cdp, authenticatorId } = await virtualAuthenticator(page);
 
@@ -45,7 +45,7 @@ test('passkey PRF: set-up and unlock through a virtual authenticator with hasPrf
   await page.close();
 });
 
-test('gate-mode passkey: set-up, then unlock by a verified assertion', async () => {
+test('gate-mode passkey: set-up, then unlock by a verified assertion', { skip: NO_AUTHENTICATOR }, async () => {
   const page = await hostPage(s.context, s.server.origins);
   await virtualAuthenticator(page);
   await startUi(page, 'setup', { user: 'carol', method: 'passkey_gate' });
@@ -88,7 +88,7 @@ test('gate-mode passkey: set-up, then unlock by a verified assertion', async () 
   await page.close();
 });
 
-test('a deployment can forbid gate-mode passkeys: refused in the frame, PRF passkeys still offered', async () => {
+test('a deployment can forbid gate-mode passkeys: refused in the frame, PRF passkeys still offered', { skip: NO_AUTHENTICATOR }, async () => {
   const server = await serve({ kmsArgs: ['--forbid-passkey-gate'] });
   after(() => server.close());
   const page = await hostPage(s.context, server.origins);
@@ -108,7 +108,7 @@ test('a deployment can forbid gate-mode passkeys: refused in the frame, PRF pass
 // it offers no passkey and answers a request that needs one `unsupported`
 // at once, instead of failing inside the ceremony. Played here by taking
 // PublicKeyCredential away from the KMS frame after a PRF enrollment.
-test('without WebAuthn in the frame: no passkey is offered, and a request that needs one is unsupported', async () => {
+test('without WebAuthn in the frame: no passkey is offered, and a request that needs one is unsupported', { skip: NO_AUTHENTICATOR }, async () => {
   const page = await hostPage(s.context, s.server.origins);
   await virtualAuthenticator(page);
   await startUi(page, 'setup', { user: 'erin', method: 'passphrase' });

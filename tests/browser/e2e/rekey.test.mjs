@@ -4,7 +4,7 @@
 // VAPID key still signs, and the audit log verifies with its rekey entry.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { suite, hostPage, kmsFrame, call, startUi, uiResult, typePassphrase, frameAtRest, virtualAuthenticator } from './harness.mjs';
+import { suite, hostPage, kmsFrame, call, startUi, uiResult, typePassphrase, frameAtRest, virtualAuthenticator, NO_AUTHENTICATOR } from './harness.mjs';
 
 const s = suite();
 const OLD = 'correct horse battery staple';
@@ -24,7 +24,7 @@ async function signs(page, user, publicKey) {
   return (await page.evaluate(([t, k]) => window.host.verifyJwt(t, k), [jwt.result.jwt, publicKey])).valid;
 }
 
-test('rekey in the frame: a passphrase typed and a passkey presented there; the old passphrase opens nothing after', async () => {
+test('rekey in the frame: a passphrase typed and a passkey presented there; the old passphrase opens nothing after', { skip: NO_AUTHENTICATOR }, async () => {
   const page = await hostPage(s.context, s.server.origins);
   const frame = kmsFrame(page);
   await virtualAuthenticator(page);

@@ -1,6 +1,9 @@
 // The KMS embedded by an app of another site, and by apps of its own site,
-// in Chromium with third-party storage blocked (the default of a fresh
-// headless profile here, as of incognito windows): host names of their own
+// where third-party storage is blocked: Chromium's fresh headless profile
+// here (as its incognito windows), and Firefox ESR as driven here, whose
+// cross-site frame fails the frame's storage probes the same way
+// (SecurityError), with its default cookie behaviour and with 5 (Total
+// Cookie Protection) alike. Host names of their own
 // under `localhost` make the sites (`app.localhost` and `kms.localhost` are
 // two sites; `app.site.localhost`, `www.site.localhost` and
 // `kms.site.localhost` one). docs/browser.md section 5, "Sites".
