@@ -29,8 +29,9 @@ pub enum ClientError {
 /// ([`ErrorCode`]); the strings are those of `KmsError.code` in
 /// `js/kms-client.js` (`ClientErrorCode` and `FrameErrorCode` in its
 /// declarations, where `protocol` is [`ClientError::Protocol`]): the
-/// channel's (`timeout`, `cancelled`, `disconnected`) and the KMS frame's
-/// reasons for not serving the page, which `connect` rejects with.
+/// channel's (`timeout`, `cancelled`, `disconnected`), the KMS frame's
+/// reasons for not serving the page, which `connect` rejects with, and
+/// `unsupported`, which a UI operation rejects with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ChannelCode {

@@ -64,7 +64,18 @@ impl IndexedDbStore {
             .add_object_store(rexie::ObjectStore::new(RECORDS))
             .build()
             .await
-            .map_err(|e| backend("open (a newer build's database is refused here too)", e))?;
+            .map_err(|e| {
+                // Only a VersionError means a newer build's database; any
+                // other failure (storage refused, quota, a private mode) is
+                // said as the browser said it.
+                let text = e.to_string();
+                let what = if text.contains("VersionError") {
+                    "open (the database was written by a newer build of the KMS)"
+                } else {
+                    "open"
+                };
+                backend(what, text)
+            })?;
         Ok(Self { db, name: name.to_owned() })
     }
 

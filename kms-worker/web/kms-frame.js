@@ -115,8 +115,10 @@ async function checkStorage() {
   // frame embedded by another site (Chromium: SecurityError, and "The user
   // denied permission to access the database").
   let refusal = null;
+  let probe = 'Web Locks';
   try {
     if (navigator.locks) await navigator.locks.query();
+    probe = 'IndexedDB';
     if (typeof indexedDB.databases === 'function') await indexedDB.databases();
   } catch (e) {
     refusal = e;
@@ -126,11 +128,11 @@ async function checkStorage() {
   // site, and the browser blocks that site's frames from their storage.
   const access = await document.hasStorageAccess?.().catch(() => null);
   if (access === false) {
-    throw new KmsFailure('storage_blocked', `this browser blocks the key manager's storage here (${refusal.name}): `
+    throw new KmsFailure('storage_blocked', `this browser blocks the key manager's storage here (${probe}: ${refusal.name}): `
       + 'it is embedded by a page of another site and third-party storage is blocked (a browser setting, a private window, or the default). '
       + "Serve the key manager on the app's own site, e.g. kms.<the app's domain> (docs/browser.md section 5, Sites).");
   }
-  throw new KmsFailure('storage_unavailable', `this browser does not let the key manager use its storage here (${refusal.name}: ${refusal.message})`);
+  throw new KmsFailure('storage_unavailable', `this browser does not let the key manager use its storage here (${probe}: ${refusal.name}: ${refusal.message})`);
 }
 
 // A file of the bundle, fetched with its SRI value from the build: the

@@ -88,7 +88,9 @@ test('the whole Web Push chain: passphrase, subscribe, lease, locked refresh, pu
   // credential and the tokens cross the page sealed, never readable.
   // Recorded in the page, around its fetch (every engine's driver shows
   // request bodies differently, Firefox's BiDi not at all).
-  await context.addInitScript((relay) => {
+  await context.addInitScript(([relay, pwa]) => {
+    // The demo page only (the KMS frame gets the script too).
+    if (location.origin !== pwa) return;
     const fetch0 = window.fetch;
     window.relayTraffic = [];
     window.fetch = async (input, init) => {
@@ -99,7 +101,7 @@ test('the whole Web Push chain: passphrase, subscribe, lease, locked refresh, pu
       window.relayTraffic.push(await response.clone().text().catch(() => ''));
       return response;
     };
-  }, demo.origins.relay);
+  }, [demo.origins.relay, demo.origins.host]);
   const page = await openDemo(context);
   await waitText(page, '#session', /No keys for alice yet/);
   await shot(page, 'demo-01-start');

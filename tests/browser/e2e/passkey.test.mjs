@@ -141,3 +141,30 @@ test('without WebAuthn in the frame: no passkey is offered, and a request that n
   assert.match(named.message, /this unlock of erin can only be answered with a passkey/);
   await page.close();
 });
+
+// The parts of the above that need no authenticator, in every engine: a
+// passkey set-up where the frame has no WebAuthn, and a PRF set-up where
+// the browser says it has no PRF (getClientCapabilities).
+test('no WebAuthn, or no PRF, in the frame: a passkey set-up is unsupported at once; a passphrase still works', async () => {
+  const page = await hostPage(s.context, s.server.origins);
+  const frame = page.frames().find((f) => f.url().startsWith(s.server.origins.kms));
+  await frame.evaluate(() => {
+    window.PublicKeyCredential.getClientCapabilities = async () => ({ 'extension:prf': false });
+  });
+  await startUi(page, 'setup', { user: 'gwen', method: 'passkey_prf' });
+  const noPrf = await uiResult(page);
+  assert.equal(noPrf.code, 'unsupported', JSON.stringify(noPrf));
+  assert.match(noPrf.message, /cannot use the PRF extension of passkeys: use a passphrase or a gate-mode passkey/);
+
+  await frame.evaluate(() => { delete window.PublicKeyCredential; });
+  for (const method of ['passkey_prf', 'passkey_gate']) {
+    await startUi(page, 'setup', { user: 'gwen', method });
+    const refused = await uiResult(page);
+    assert.equal(refused.code, 'unsupported', `${method}: ${JSON.stringify(refused)}`);
+    assert.match(refused.message, /no passkeys \(WebAuthn\) here: use a passphrase/);
+  }
+  await startUi(page, 'setup', { user: 'gwen', method: 'passphrase' });
+  await typePassphrase(page, 'correct horse battery staple');
+  assert.equal((await uiResult(page)).ok, true);
+  await page.close();
+});
