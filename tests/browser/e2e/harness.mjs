@@ -42,6 +42,24 @@ export const CHROMIUM_ARGS = [
 ];
 
 /**
+ * A fresh copy of the test host page (with the client beside it, and the
+ * third origin's framing page as the allowed control), and the processes
+ * serving it: `close` stops them and removes the copy.
+ */
+function hostSite() {
+  const hostRoot = mkdtempSync(join(tmpdir(), 'kms-host-'));
+  cpSync(join(here, '../host'), hostRoot, { recursive: true });
+  cpSync(join(repo, 'kms-client/js/kms-client.js'), join(hostRoot, 'kms-client.js'));
+  cpSync(join(here, '../third/frame-kms.html'), join(hostRoot, 'frame-kms.html'));
+  const children = [];
+  const close = () => {
+    for (const child of children) child.kill('SIGTERM');
+    rmSync(hostRoot, { recursive: true, force: true });
+  };
+  return { hostRoot, children, close };
+}
+
+/**
  * Starts kms-serve on three loopback ports (host, KMS, third origin; a
  * fourth, `extra`, serves `extraSite` when given; `kmsArgs` adds options of
  * the KMS origin); resolves with the origins. `secondHost` adds another
@@ -57,16 +75,7 @@ export const CHROMIUM_ARGS = [
 export async function serve({ extraSite = null, kmsArgs = [], secondHost = false, hostGroup = false, kmsDir = join(web, 'kms') } = {}) {
   const serveBin = process.env.KMS_SERVE ?? join(cargoTarget, 'debug/kms-serve');
   if (!existsSync(join(kmsDir, 'pkg/kms_worker_bg.wasm'))) throw new Error('run scripts/build-web.sh first');
-  const hostRoot = mkdtempSync(join(tmpdir(), 'kms-host-'));
-  cpSync(join(here, '../host'), hostRoot, { recursive: true });
-  cpSync(join(repo, 'kms-client/js/kms-client.js'), join(hostRoot, 'kms-client.js'));
-  // The third origin's framing page, also on the host (the allowed control).
-  cpSync(join(here, '../third/frame-kms.html'), join(hostRoot, 'frame-kms.html'));
-  const children = [];
-  const close = () => {
-    for (const child of children) child.kill('SIGTERM');
-    rmSync(hostRoot, { recursive: true, force: true });
-  };
+  const { hostRoot, children, close } = hostSite();
   try {
     const sites = await startReady(serveBin, [
       '--host', `127.0.0.1:0=${hostRoot}`,
@@ -102,14 +111,7 @@ export async function serve({ extraSite = null, kmsArgs = [], secondHost = false
  */
 export async function serveNamed({ hostNames, kmsName, group = false }) {
   const serveBin = process.env.KMS_SERVE ?? join(cargoTarget, 'debug/kms-serve');
-  const hostRoot = mkdtempSync(join(tmpdir(), 'kms-host-'));
-  cpSync(join(here, '../host'), hostRoot, { recursive: true });
-  cpSync(join(repo, 'kms-client/js/kms-client.js'), join(hostRoot, 'kms-client.js'));
-  const children = [];
-  const close = () => {
-    for (const child of children) child.kill('SIGTERM');
-    rmSync(hostRoot, { recursive: true, force: true });
-  };
+  const { hostRoot, children, close } = hostSite();
   try {
     const site = await startReady(serveBin, ['--host', `127.0.0.1:0=${hostRoot}`], 'kms-serve');
     children.push(site.child);
