@@ -107,6 +107,16 @@ need_firefox() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq firefox-esr
 }
 
+# WebKitGTK's WebDriver (its MiniBrowser comes with it) and a virtual X
+# server to show it in: WebKitGTK has no headless mode.
+need_webkit() {
+  if [ -x /usr/bin/WebKitWebDriver ] && command -v xvfb-run >/dev/null 2>&1 && command -v xauth >/dev/null 2>&1; then return; fi
+  say "installing webkit2gtk-driver, xvfb and xauth (Debian packages)"
+  local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq webkit2gtk-driver xvfb xauth
+}
+
 # Node.js and npm (Debian's, when the machine has none), then the pinned
 # npm packages of the browser tests (playwright-core drives Debian's
 # Chromium: no browser download; typescript checks the declarations).
@@ -122,7 +132,7 @@ need_node_modules() {
   need_node
   local dir="$1"
   if [ -d "$dir/node_modules/playwright-core" ] && [ -d "$dir/node_modules/playwright-core-bidi" ] \
-    && [ -d "$dir/node_modules/typescript" ]; then return; fi
-  say "installing the browser tests' npm packages (playwright-core, its BiDi line for Firefox, typescript)"
+    && [ -d "$dir/node_modules/selenium-webdriver" ] && [ -d "$dir/node_modules/typescript" ]; then return; fi
+  say "installing the browser tests' npm packages (playwright-core, its BiDi line for Firefox, selenium-webdriver for WebKit, typescript)"
   (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
 }

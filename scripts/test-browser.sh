@@ -22,6 +22,7 @@ need_wasm_target
 need_wasm_bindgen
 need_chromium
 need_firefox
+need_webkit
 need_node_modules tests/browser
 
 export CHROMEDRIVER=/usr/bin/chromedriver
@@ -57,7 +58,10 @@ e2e_start=$(date +%s)
 say "the same end-to-end tests in headless Firefox ESR (WebDriver BiDi; the passkey tests and what needs IntersectionObserver v2 are skipped, each with its reason)"
 firefox_start=$(date +%s)
 (cd tests/browser && KMS_E2E_ENGINE=firefox node --test --test-concurrency=1 e2e/)
-say "end-to-end: Chromium $(( firefox_start - e2e_start )) s, Firefox $(( $(date +%s) - firefox_start )) s"
+say "the same end-to-end tests in WebKitGTK (WebKitWebDriver and selenium-webdriver under Xvfb; no WebAuthn there: the passkey tests are skipped, as is what needs IntersectionObserver v2)"
+webkit_start=$(date +%s)
+(cd tests/browser && KMS_E2E_ENGINE=webkit xvfb-run -a -s '-screen 0 1280x1024x24' node --test --test-concurrency=1 e2e/)
+say "end-to-end: Chromium $(( firefox_start - e2e_start )) s, Firefox $(( webkit_start - firefox_start )) s, WebKit $(( $(date +%s) - webkit_start )) s"
 say "the Rust browser client (BrowserKms) in headless Chromium"
 bash scripts/test-browser-rust.sh
 say "the README's main job: scripts/demo.sh starts the demo, Ctrl-C stops it"

@@ -657,9 +657,7 @@ async function nextUi() {
     guard.shown();
     status('Waiting for you.');
     port.postMessage({ t: 'attention', needed: true });
-    // Keys pressed for something else land on the passphrase field or on
-    // Cancel, never on an action (Tab from Cancel leaves the frame).
-    if (forms.passphrase) $('kms-passphrase').focus(); else $('kms-cancel').focus();
+    focusPanel();
   } catch (e) {
     if (uiCurrent === r) finishUi(e.code ? e : new KmsFailure('internal', e.message));
   }
@@ -892,14 +890,36 @@ $('kms-passkey').addEventListener('click', guarded(() => {
   }
   runUi(submitPasskey, 'Waiting for the passkey…');
 }));
+// Where keys typed while the panel is open go: the passphrase field, else
+// Cancel. Keys pressed for something else thus land there, never on an
+// action (Tab from Cancel leaves the frame). WebKit refuses focus() in a
+// cross-origin frame the user has not interacted with: there the panel
+// says to click the field, until it has the focus.
+const CLICK_TO_TYPE = 'Waiting for you: click the passphrase field to type.';
+function focusPanel() {
+  if (uiCurrent === null || $('kms-panel').hidden) return;
+  const passphrase = !$('kms-passphrase-fields').hidden;
+  const target = passphrase ? $('kms-passphrase') : $('kms-cancel');
+  target.focus();
+  if (passphrase && document.activeElement !== target) status(CLICK_TO_TYPE);
+}
+$('kms-passphrase').addEventListener('focus', () => {
+  if ($('kms-status').textContent === CLICK_TO_TYPE) status('Waiting for you.');
+});
 // A confirmation by keyboard (a click event with `detail` 0) counts only if
-// the user moved the focus to the button after the panel armed: a key meant
-// for something else cannot confirm what just appeared.
+// the user moved the focus to the button after the panel armed, and the
+// button then had it for KEY_DWELL_MS: a key meant for something else
+// cannot confirm what just appeared, and neither can a Tab or Shift+Tab
+// meant for something else followed by Enter (Shift+Tab from Cancel reaches
+// the button; in WebKit a Tab from Cancel can wrap round to it).
+const KEY_DWELL_MS = 500;
 let confirmFocusedAt = -Infinity;
 $('kms-confirm').addEventListener('focus', () => { confirmFocusedAt = performance.now(); });
 $('kms-confirm').addEventListener('click', (event) => {
-  if (event.detail === 0 && !(confirmFocusedAt >= guard.armedSince())) {
+  if (event.detail === 0 && !(confirmFocusedAt >= guard.armedSince() && performance.now() - confirmFocusedAt >= KEY_DWELL_MS)) {
     event.preventDefault();
+    // (The line may grow the panel, which then re-arms: the button is
+    // disabled meanwhile and loses the focus, hence "move".)
     $('kms-error').textContent = 'Move to the button again to confirm with the keyboard.';
     return;
   }

@@ -5,7 +5,7 @@
 // the second may create its own user of that name; grouped, they share.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { suite, serve, hostPage, kmsFrame, call, startUi, uiResult, typePassphrase } from './harness.mjs';
+import { suite, serve, hostPage, kmsFrame, call, startUi, uiResult, typePassphrase, PARTITION } from './harness.mjs';
 
 const PASS_A = 'the first host user passphrase';
 const PASS_B = 'the second host user passphrase';
@@ -32,7 +32,9 @@ test('a user of one host is not found by another host of the same site', async (
   assert.equal(key.ok, true, JSON.stringify(key));
 
   const b = await hostPage(s.context, { ...s.server.origins, host: s.server.origins.second });
-  // Same site, same partition: the frame under B opens the same database.
+  // Same site, same partition: the frame under B opens the same database
+  // (in Chromium and Firefox; WebKit gives B a database of its own, so this
+  // holds there without the rule).
   for (const [method, params] of [['vapidPublic', { user: 'alice' }], ['listEnrollments', { user: 'alice' }]]) {
     const seen = await call(b, method, params);
     const unknown = await call(b, method, { user: 'nobody' });
@@ -69,6 +71,12 @@ test('two hosts in one group share their users', async () => {
     await setUp(a, 'carol', PASS_A);
     const b = await hostPage(context, { ...server.origins, host: server.origins.second });
     const listed = await call(b, 'listEnrollments', { user: 'carol' });
+    if (PARTITION === 'origin') {
+      // WebKit keys the frame's storage by the page's origin: B's frame has
+      // a database of its own, and a group cannot share across origins.
+      assert.equal(listed.code, 'not_found', JSON.stringify(listed));
+      return;
+    }
     assert.equal(listed.ok, true, JSON.stringify(listed));
     const opened = await unlock(b, 'carol', PASS_A);
     assert.equal(opened.ok, true, JSON.stringify(opened));

@@ -1,6 +1,7 @@
 // Shared by the end-to-end tests: the two origins (and a third) served by
-// kms-serve with the KMS origin's headers, and headless Debian Chromium
-// driven by playwright-core.
+// kms-serve with the KMS origin's headers, and the browser of ENGINE:
+// Debian's Chromium driven by playwright-core, its Firefox ESR by
+// playwright-core's BiDi line, or its WebKitGTK through webdriver.mjs.
 import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,22 +12,40 @@ import { chromium } from 'playwright-core';
 // firefox-esr. Pinned apart (1.58.2): later versions send a BiDi command
 // (emulation.setMediaFeaturesOverride) that Firefox ESR refuses.
 import { firefox } from 'playwright-core-bidi';
+// WebKitGTK through WebKitWebDriver: the part of Playwright's API the tests
+// use, over classic WebDriver.
+import { webkit } from './webdriver.mjs';
 
 /**
- * The engine the e2e tests run in: `chromium` (default) or `firefox`
- * (KMS_E2E_ENGINE). One copy of each test's steps for every engine; a test
- * that needs what one engine lacks here (Chromium's CDP virtual
- * authenticator) says so with `skip`.
+ * The engine the e2e tests run in: `chromium` (default), `firefox` or
+ * `webkit` (KMS_E2E_ENGINE; WebKitGTK needs a display: run it under
+ * xvfb-run). One copy of each test's steps for every engine; a test that
+ * needs what one engine lacks here (Chromium's CDP virtual authenticator,
+ * Playwright's request routing) says so with `skip`.
  */
 export const ENGINE = process.env.KMS_E2E_ENGINE ?? 'chromium';
-if (!['chromium', 'firefox'].includes(ENGINE)) throw new Error(`KMS_E2E_ENGINE: chromium or firefox, not ${ENGINE}`);
+if (!['chromium', 'firefox', 'webkit'].includes(ENGINE)) throw new Error(`KMS_E2E_ENGINE: chromium, firefox or webkit, not ${ENGINE}`);
 /**
  * Why a passkey test cannot run in this engine, or false: the virtual
  * authenticator here is Chromium's, over CDP. Firefox has one over
- * geckodriver's WebDriver endpoint, not used by this harness yet.
+ * geckodriver's WebDriver endpoint, not used by this harness yet;
+ * WebKitWebDriver has none, and WebKitGTK has no WebAuthn.
  */
-export const NO_AUTHENTICATOR = ENGINE !== 'chromium'
-  && `${ENGINE}: no virtual authenticator in this harness (Chromium's is CDP; Firefox's would need geckodriver)`;
+export const NO_AUTHENTICATOR = ENGINE === 'firefox'
+  ? 'firefox: no virtual authenticator in this harness (Chromium\'s is CDP; Firefox\'s would need geckodriver)'
+  : ENGINE === 'webkit' && 'webkit: WebKitGTK has no WebAuthn, and WebKitWebDriver no virtual authenticator';
+/**
+ * What the KMS frame's storage is keyed by, besides the KMS origin: the
+ * embedding page's site in Chromium and Firefox (apps of one site share one
+ * KMS database), its origin in WebKit (each app origin has its own, even
+ * within one site). docs/browser.md section 5, "Sites".
+ */
+export const PARTITION = ENGINE === 'webkit' ? 'origin' : 'site';
+/**
+ * Whether `page.on('pageerror')` reports the page's uncaught errors: not
+ * over classic WebDriver (WebKit), which has no event stream.
+ */
+export const PAGE_ERRORS = ENGINE !== 'webkit';
 import { before, after } from 'node:test';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -42,14 +61,16 @@ export const CHROMIUM_ARGS = [
 ];
 
 /**
- * A fresh copy of the test host page (with the client beside it, and the
+ * A fresh copy of the test host page (with the client beside it, or the
+ * given text in its place, and the
  * third origin's framing page as the allowed control), and the processes
  * serving it: `close` stops them and removes the copy.
  */
-function hostSite() {
+function hostSite(client = null) {
   const hostRoot = mkdtempSync(join(tmpdir(), 'kms-host-'));
   cpSync(join(here, '../host'), hostRoot, { recursive: true });
-  cpSync(join(repo, 'kms-client/js/kms-client.js'), join(hostRoot, 'kms-client.js'));
+  if (client === null) cpSync(join(repo, 'kms-client/js/kms-client.js'), join(hostRoot, 'kms-client.js'));
+  else writeFileSync(join(hostRoot, 'kms-client.js'), client);
   cpSync(join(here, '../third/frame-kms.html'), join(hostRoot, 'frame-kms.html'));
   const children = [];
   const close = () => {
@@ -66,16 +87,17 @@ function hostSite() {
  * allowed host, `second`, serving the same host page (same site as `host`,
  * so its KMS frame shares the first one's storage partition), and
  * `hostGroup` puts the two hosts in one group (they share their users).
- * `kmsDir` serves another bundle than target/web/kms on the KMS origin.
+ * `kmsDir` serves another bundle than target/web/kms on the KMS origin;
+ * `client` serves this text as the host page's kms-client.js.
  * Every port is 0: the system picks a free one and kms-serve announces it.
  * The KMS origin's allowlist (frame-ancestors, kms-config.json) names the
  * host origin, so two kms-serve processes start in turn: the host and the
  * plain sites first, then the KMS origin allowing the host's real port.
  */
-export async function serve({ extraSite = null, kmsArgs = [], secondHost = false, hostGroup = false, kmsDir = join(web, 'kms') } = {}) {
+export async function serve({ extraSite = null, kmsArgs = [], secondHost = false, hostGroup = false, kmsDir = join(web, 'kms'), client = null } = {}) {
   const serveBin = process.env.KMS_SERVE ?? join(cargoTarget, 'debug/kms-serve');
   if (!existsSync(join(kmsDir, 'pkg/kms_worker_bg.wasm'))) throw new Error('run scripts/build-web.sh first');
-  const { hostRoot, children, close } = hostSite();
+  const { hostRoot, children, close } = hostSite(client);
   try {
     const sites = await startReady(serveBin, [
       '--host', `127.0.0.1:0=${hostRoot}`,
@@ -212,6 +234,10 @@ export async function serveDemo({ relayArgs = [] } = {}) {
 
 /** A fresh headless browser of ENGINE with its own empty profile. */
 export async function browser() {
+  if (ENGINE === 'webkit') {
+    if (!process.env.DISPLAY) throw new Error('WebKitGTK needs a display: run the tests under xvfb-run');
+    return webkit();
+  }
   if (ENGINE === 'firefox') {
     return firefox.launch({ channel: 'moz-firefox', executablePath: process.env.FIREFOX ?? '/usr/bin/firefox-esr', headless: true });
   }

@@ -79,14 +79,13 @@ test('the same bundle with a good configuration connects (the check refuses only
 // KMS (served as it is, with the version changed), or speaks another
 // protocol (a connect message of protocol 2, sent by hand).
 test('a client of another release line or protocol hears incompatible at once, naming both versions', async () => {
-  const server = await serve();
+  const client = readFileSync(join(repo, 'kms-client/js/kms-client.js'), 'utf8');
+  const later = client.replace(/^const VERSION = '[^']+';$/m, "const VERSION = '7.0.0';");
+  assert.notEqual(later, client, 'the client has no `const VERSION` line to change');
+  const server = await serve({ client: later });
   const chromium = await browser();
   try {
     const page = await chromium.newPage();
-    const client = readFileSync(join(repo, 'kms-client/js/kms-client.js'), 'utf8');
-    const later = client.replace(/^const VERSION = '[^']+';$/m, "const VERSION = '7.0.0';");
-    assert.notEqual(later, client, 'the client has no `const VERSION` line to change');
-    await page.route(`${server.origins.host}/kms-client.js`, (route) => route.fulfill({ body: later, contentType: 'text/javascript' }));
     await page.goto(`${server.origins.host}/index.html?kms=${encodeURIComponent(server.origins.kms)}&readyTimeoutMs=60000`);
     await page.evaluate(() => window.host.ready);
     const error = await page.evaluate(() => window.host.connectError);

@@ -3,7 +3,7 @@
 // a wrong passphrase refused and throttled, errors carrying stable codes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { suite, hostPage, kmsFrame, call, startUi, uiResult, typePassphrase, frameAtRest } from './harness.mjs';
+import { suite, hostPage, kmsFrame, call, startUi, uiResult, typePassphrase, frameAtRest, ENGINE } from './harness.mjs';
 
 const PASSPHRASE = 'correct horse battery staple';
 const s = suite();
@@ -161,5 +161,41 @@ test('a cancelled request rejects with `cancelled`', async () => {
   assert.equal(result.code, 'cancelled');
   const unknown = await call(page, 'vapidPublic', { user: 'nobody' });
   assert.equal(unknown.code, 'not_found');
+  await page.close();
+});
+
+// A user who clicks the app's button and starts typing: the keys land in
+// the frame's passphrase field without a click on it, where the engine lets
+// the frame take the focus. WebKit refuses focus() in a cross-origin frame
+// the user has not touched: there the frame says to click the field, and
+// after that click the keys land.
+test('the passphrase field takes keys typed without a click on it, or the frame says to click it', async () => {
+  const page = await hostPage(s.context, s.server.origins);
+  const frame = kmsFrame(page);
+  await page.evaluate(() => {
+    const b = document.createElement('button');
+    b.id = 'start';
+    b.textContent = 'Set up';
+    b.onclick = () => { window.host.pendingUi = window.host.settle(window.host.kms.setup({ user: 'kim', method: 'passphrase' })); };
+    document.body.prepend(b);
+  });
+  await page.click('#start');
+  // Typed once the panel takes input (it is read-only for its first 500 ms).
+  await frame.locator('#kms-passphrase:not([readonly])').waitFor();
+  await frameAtRest(page);
+  const focused = await frame.locator('#kms-passphrase').evaluate((e) => document.activeElement === e);
+  assert.equal(focused, ENGINE !== 'webkit', `${ENGINE}: the frame's focus() ${focused ? 'took' : 'did not take'}`);
+  if (!focused) {
+    assert.equal(await frame.locator('#kms-status').textContent(), 'Waiting for you: click the passphrase field to type.');
+    await frame.locator('#kms-passphrase').click();
+    assert.equal(await frame.locator('#kms-status').textContent(), 'Waiting for you.');
+  }
+  await page.keyboard.type(PASSPHRASE);
+  assert.equal(await frame.locator('#kms-passphrase').inputValue(), PASSPHRASE);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(PASSPHRASE);
+  await page.keyboard.press('Enter');
+  const r = await uiResult(page);
+  assert.equal(r.ok, true, JSON.stringify(r));
   await page.close();
 });
