@@ -60,53 +60,50 @@ test('cross-site with third-party storage blocked: connect says storage_blocked 
   }
 });
 
-test('cross-site in WebKit: the KMS works, with a database per embedding origin', { skip: ENGINE !== 'webkit' && `${ENGINE} blocks third-party storage here (the test before)` }, async () => {
-  // Two apps of two sites, one group: grouped or not, each has its own
-  // database, so alice of one is unknown to the other.
-  const server = await serveNamed({ hostNames: ['app.localhost', 'shop.localhost'], kmsName: 'kms.localhost', group: true });
+// Serves the test host page under `hostNames` (one group) and the KMS under
+// `kmsName`; sets alice up with a key in the first app, opens the second,
+// and runs `check({context, server, publicKey, second})`.
+async function aliceThenSecondApp(hostNames, kmsName, check) {
+  const server = await serveNamed({ hostNames, kmsName, group: true });
   servers.push(server);
   const chromium = await browser();
   try {
     const context = await chromium.newContext();
-    const app = await open(context, server.hosts[0], server.kms);
-    assert.equal(await app.evaluate(() => window.host.connectError), null);
-    await aliceWithKey(app);
-    const shop = await open(context, server.hosts[1], server.kms);
-    assert.equal(await shop.evaluate(() => window.host.connectError), null);
-    assert.equal((await status(shop, 'alice')).result.state, 'unknown');
-    // The first app, opened again, still has her.
-    const again = await open(context, server.hosts[0], server.kms);
-    assert.equal((await status(again, 'alice')).result.state, 'set_up');
+    const first = await open(context, server.hosts[0], server.kms);
+    assert.equal(await first.evaluate(() => window.host.connectError), null);
+    const publicKey = await aliceWithKey(first);
+    const second = await open(context, server.hosts[1], server.kms);
+    assert.equal(await second.evaluate(() => window.host.connectError), null);
+    await check({ context, server, publicKey, second });
   } finally {
     await chromium.close();
   }
+}
+
+test('cross-site in WebKit: the KMS works, with a database per embedding origin', { skip: ENGINE !== 'webkit' && `${ENGINE} blocks third-party storage here (the test before)` }, async () => {
+  // Two apps of two sites, one group: grouped or not, each has its own
+  // database, so alice of one is unknown to the other.
+  await aliceThenSecondApp(['app.localhost', 'shop.localhost'], 'kms.localhost', async ({ context, server, second }) => {
+    assert.equal((await status(second, 'alice')).result.state, 'unknown');
+    // The first app, opened again, still has her.
+    const again = await open(context, server.hosts[0], server.kms);
+    assert.equal((await status(again, 'alice')).result.state, 'set_up');
+  });
 });
 
 test("same-site: the KMS on a subdomain of the app's site works; the apps of that site share one database, except in WebKit", async () => {
-  const server = await serveNamed({ hostNames: ['app.site.localhost', 'www.site.localhost'], kmsName: 'kms.site.localhost', group: true });
-  servers.push(server);
-  const chromium = await browser();
-  try {
-    const context = await chromium.newContext();
-    const app = await open(context, server.hosts[0], server.kms);
-    assert.equal(await app.evaluate(() => window.host.connectError), null);
-    const publicKey = await aliceWithKey(app);
-
-    // Another app of the same site (one group): in Chromium and Firefox the
-    // same database, so the same user and key, unlocked on its own
-    // (sessions are per frame); in WebKit a database of its own.
-    const www = await open(context, server.hosts[1], server.kms);
-    assert.equal(await www.evaluate(() => window.host.connectError), null);
-    const seen = await status(www, 'alice');
+  // Another app of the same site (one group): in Chromium and Firefox the
+  // same database, so the same user and key, unlocked on its own (sessions
+  // are per frame); in WebKit a database of its own.
+  await aliceThenSecondApp(['app.site.localhost', 'www.site.localhost'], 'kms.site.localhost', async ({ publicKey, second }) => {
+    const seen = await status(second, 'alice');
     if (PARTITION === 'origin') {
       assert.equal(seen.result.state, 'unknown', JSON.stringify(seen));
       return;
     }
     assert.equal(seen.result.state, 'set_up', JSON.stringify(seen));
     assert.equal(seen.result.session, false);
-    const pub = await www.evaluate(() => window.host.settle(window.host.kms.vapidPublic({ user: 'alice' })));
+    const pub = await second.evaluate(() => window.host.settle(window.host.kms.vapidPublic({ user: 'alice' })));
     assert.equal(pub.result.current.public_key, publicKey);
-  } finally {
-    await chromium.close();
-  }
+  });
 });
