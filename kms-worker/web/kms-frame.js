@@ -912,14 +912,19 @@ $('kms-passphrase').addEventListener('focus', () => {
 // cannot confirm what just appeared, and neither can a Tab or Shift+Tab
 // meant for something else followed by Enter (Shift+Tab from Cancel reaches
 // the button; in WebKit a Tab from Cancel can wrap round to it).
+// A refused key press spends the focus: only a new arrival on the button
+// (a `focus` event) counts again, so neither a second press nor a held key
+// (whose repeats are refused outright) gets round the rule.
 const KEY_DWELL_MS = 500;
 let confirmFocusedAt = -Infinity;
 $('kms-confirm').addEventListener('focus', () => { confirmFocusedAt = performance.now(); });
+$('kms-confirm').addEventListener('keydown', (event) => {
+  if (event.repeat) event.preventDefault();
+});
 $('kms-confirm').addEventListener('click', (event) => {
   if (event.detail === 0 && !(confirmFocusedAt >= guard.armedSince() && performance.now() - confirmFocusedAt >= KEY_DWELL_MS)) {
     event.preventDefault();
-    // (The line may grow the panel, which then re-arms: the button is
-    // disabled meanwhile and loses the focus, hence "move".)
+    confirmFocusedAt = Infinity;
     $('kms-error').textContent = 'Move to the button again to confirm with the keyboard.';
     return;
   }

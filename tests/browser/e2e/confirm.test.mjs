@@ -277,14 +277,18 @@ test('the user id is checked before the frame shows it', async () => {
 });
 
 // Keys that reach the confirm button for something else: Shift+Tab from
-// Cancel (in WebKit also a Tab that wraps round the frame, the test after
-// this one), then Enter at once. Refused: the button had the focus for less
-// than 500 ms. Moving to it again and pressing Enter half a second later
-// confirms.
+// Cancel (in WebKit as driven here also a Tab that wraps round the frame,
+// the test after this one), then Enter at once. Refused: the button had the
+// focus for less than 500 ms; and a refused press spends the focus, so a
+// second Enter later is refused too. Moving to the button again and
+// pressing Enter half a second later confirms.
 test('a keyboard confirmation counts only once the button has had the focus for half a second', async () => {
   const page = await hostPage(s.context, s.server.origins);
   const frame = kmsFrame(page);
   await unlockedUser(page, 'jill');
+  // A frame wide enough that the refusal's line does not wrap: the panel
+  // keeps its size, stays armed, and the button keeps the focus.
+  await page.evaluate(() => { document.querySelector('#kms-slot iframe').style.width = '760px'; });
   await startUi(page, 'userDelete', { user: 'jill' });
   const toConfirm = async () => {
     await frame.locator('#kms-confirm:enabled').waitFor();
@@ -293,13 +297,24 @@ test('a keyboard confirmation counts only once the button has had the focus for 
     await frame.locator('#kms-title').click();
     await frame.locator('#kms-cancel').focus();
     await page.keyboard.press('Shift+Tab');
-    assert.equal(await frame.locator('#kms-confirm').evaluate((b) => document.activeElement === b), true);
   };
+  // Shift+Tab, then Enter at once (nothing in between: the 500 ms are
+  // short), refused with its reason.
   await toConfirm();
   await page.keyboard.press('Enter');
   assert.equal(await pending(page), true);
   assert.equal(await frame.locator('#kms-error').textContent(), 'Move to the button again to confirm with the keyboard.');
+  // Enter again, 700 ms later, the focus still on the button: still
+  // refused (before, this second press confirmed).
+  await page.waitForTimeout(700);
+  assert.equal(await frame.locator('#kms-confirm').evaluate((b) => document.activeElement === b), true);
+  await frame.locator('#kms-error').evaluate((e) => { e.textContent = ''; });
+  await page.keyboard.press('Enter');
+  assert.equal(await pending(page), true);
+  assert.equal(await frame.locator('#kms-error').textContent(), 'Move to the button again to confirm with the keyboard.');
+  // Moved to it again: confirmed.
   await toConfirm();
+  assert.equal(await frame.locator('#kms-confirm').evaluate((b) => document.activeElement === b), true);
   await page.waitForTimeout(700);
   await page.keyboard.press('Enter');
   const r = await uiResult(page);
@@ -315,7 +330,7 @@ test('keys meant for something else confirm nothing; a fragment jump or a label 
   await startUi(page, 'userDelete', { user: 'ivan' });
   await frame.locator('#kms-confirm:enabled').waitFor();
   // Focus starts on Cancel: Tab leaves the frame, Enter there does nothing
-  // to the frame's request. (In WebKit the Tab wraps round the frame to the
+  // to the frame's request. (In WebKit as driven here the Tab wraps round the frame to the
   // confirm button, and the Enter is refused: the button had the focus for
   // less than 500 ms.)
   const onCancel = await frame.locator('#kms-cancel').evaluate((b) => document.activeElement === b);
@@ -323,6 +338,11 @@ test('keys meant for something else confirm nothing; a fragment jump or a label 
   await page.keyboard.press('Tab');
   await page.keyboard.press('Enter');
   assert.equal(await pending(page), true);
+  // Where the Tab reached the confirm button (seen in WebKit as driven
+  // here), the Enter was refused with its reason.
+  if (await frame.locator('#kms-confirm').evaluate((b) => document.activeElement === b)) {
+    assert.equal(await frame.locator('#kms-error').textContent(), 'Move to the button again to confirm with the keyboard.');
+  }
   // A host that jumps the frame to one of its fragments (it may set the
   // frame's URL) disarms the panel for another 500 ms.
   await page.evaluate((origin) => { document.querySelector('#kms-slot iframe').src = `${origin}/kms.html#kms-actions`; }, s.server.origins.kms);

@@ -41,9 +41,10 @@ function freePort() {
 }
 
 /** Resolves once something accepts HTTP on the port (10 s at most). */
-async function driverReady(port, child) {
+async function driverReady(port, child, failed) {
   const end = Date.now() + 10_000;
   for (;;) {
+    if (failed()) throw new Error(`WebKitWebDriver did not start (${DRIVER}): ${failed().message}`);
     if (child.exitCode !== null) throw new Error(`WebKitWebDriver exited (${child.exitCode})`);
     try {
       const r = await fetch(`http://127.0.0.1:${port}/status`);
@@ -80,9 +81,12 @@ class Context {
   static async start(viewport) {
     const port = await freePort();
     const child = spawn(DRIVER, [`--port=${port}`, '--host=127.0.0.1'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    let failed = null;
+    child.on('error', (e) => { failed = e; });
+    let driver = null;
     try {
-      await driverReady(port, child);
-      const driver = await new Builder().usingServer(`http://127.0.0.1:${port}`).withCapabilities({
+      await driverReady(port, child, () => failed);
+      driver = await new Builder().usingServer(`http://127.0.0.1:${port}`).withCapabilities({
         browserName: 'MiniBrowser',
         'webkitgtk:browserOptions': { binary: MINIBROWSER, args: ['--automation'] },
       }).build();
@@ -92,6 +96,8 @@ class Context {
       await context.size();
       return context;
     } catch (e) {
+      // The browser too, if the session was made.
+      await driver?.quit().catch(() => {});
       child.kill('SIGTERM');
       throw e;
     }
@@ -136,6 +142,7 @@ class Context {
       // A window, not a tab: WebKitGTK renders (and observes) only the
       // front tab of a window, and switching to a window does not raise a tab.
       // (From a window that still exists: the current one may be closed.)
+      this.current = null;
       await d.switchTo().window((await d.getAllWindowHandles())[0]);
       await d.switchTo().newWindow('window');
       await this.size();
@@ -473,7 +480,10 @@ class Locator {
   }
 
   isVisible() {
-    return this.inFrame(async (d, els) => (els[0] ? d.executeScript(VISIBLE, els[0]) : false)).catch(() => false);
+    // False for an element that is not there or went stale; any other
+    // error (a dead session, a script error) is the test's.
+    return this.inFrame(async (d, els) => (els[0] ? d.executeScript(VISIBLE, els[0]) : false))
+      .catch((e) => { if (RETRIED.has(e.name)) return false; throw e; });
   }
 
   count() { return this.inFrame(async (d, els) => els.length); }
