@@ -3,78 +3,15 @@
 // times the engine through its message boundary, beside bare WebCrypto
 // measured in the same page and run. Results land in window.benchResult;
 // bench.mjs drives it and prints them. Not a test: nothing here asserts.
-const ITERATIONS = 600_000;
+import { startWorker, deleteRecord, rpc, listen, median, time, barePbkdf2 } from './bench-common.js';
+
 const out = document.getElementById('out');
-
 const DB_NAME = `kms-bench-${Date.now()}`;
-
-async function startWorker() {
-  // As the frame does: the engine's script and its WASM (compiled here) from
-  // the bundle; the frame also checks both against the page's build data.
-  const module = await WebAssembly.compileStreaming(fetch('./pkg/kms_worker_bg.wasm'));
-  return new Promise((resolve, reject) => {
-    const w = new Worker('./kms-engine.js', { type: 'module' });
-    // Open, then bind the engine to the host it serves (here this page's
-    // own origin), after which it answers calls.
-    w.onmessage = (e) => {
-      if (e.data.t === 'ready') w.postMessage({ t: 'bind', origin: location.origin });
-      else if (e.data.t === 'bound') resolve(w);
-      else if (e.data.t === 'fatal' || e.data.t === 'bind_failed') reject(new Error(e.data.message));
-    };
-    w.postMessage({ t: 'open', module, options: { db_name: DB_NAME, allowed_hosts: [location.origin] } });
-  });
-}
-
-// Deletes one record of the worker's database (the engine's chain mark, so
-// that the next unlock checks the whole log from K_0).
-function deleteRecord(key) {
-  return new Promise((resolve, reject) => {
-    const open = indexedDB.open(DB_NAME);
-    open.onsuccess = () => {
-      const db = open.result;
-      const tx = db.transaction('records', 'readwrite');
-      tx.objectStore('records').delete(key);
-      tx.oncomplete = () => { db.close(); resolve(); };
-      tx.onerror = () => reject(tx.error);
-    };
-    open.onerror = () => reject(open.error);
-  });
-}
-
-let nextId = 1;
-const waiting = new Map();
-function rpc(w, method, params) {
-  const id = nextId++;
-  return new Promise((resolve, reject) => {
-    waiting.set(id, (body) => {
-      const r = JSON.parse(body);
-      r.error ? reject(new Error(`${method}: ${r.error.code}: ${r.error.message}`)) : resolve(r.result);
-    });
-    w.postMessage({ t: 'rpc', id, body: JSON.stringify({ v: 1, id, method, params }) });
-  });
-}
-function listen(w) {
-  w.addEventListener('message', (e) => {
-    if (e.data.t === 'rpc' && waiting.has(e.data.id)) {
-      const f = waiting.get(e.data.id);
-      waiting.delete(e.data.id);
-      f(e.data.body);
-    }
-  });
-}
-
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
-async function time(f) { const t = performance.now(); await f(); return performance.now() - t; }
-
-async function barePbkdf2(passphrase, salt) {
-  const key = await crypto.subtle.importKey('raw', new TextEncoder().encode(passphrase), 'PBKDF2', false, ['deriveBits']);
-  return crypto.subtle.deriveBits({ name: 'PBKDF2', hash: 'SHA-256', salt, iterations: ITERATIONS }, key, 256);
-}
 
 async function run() {
   const result = {};
   let w;
-  result.worker_ready_ms = await time(async () => { w = await startWorker(); });
+  result.worker_ready_ms = await time(async () => { w = await startWorker(DB_NAME); });
   listen(w);
   const user = 'bench';
   const passphrase = 'a benchmark passphrase of some length';
@@ -196,7 +133,7 @@ async function run() {
   // A lease for the current key (vapid_rotate above ended the first one).
   const relayLease = await rpc(w, 'lease_create', { user, session, lease: { relay: 'relay-2', audiences: ['https://fcm.googleapis.com'], lifetime_s: 86400, tokens_per_hour: 3600, max_batch: 10 } });
   await scenario('unlock_log_1k', 5);
-  await scenario('unlock_log_1k_full_check', 5, () => deleteRecord(mark));
+  await scenario('unlock_log_1k_full_check', 5, () => deleteRecord(DB_NAME, mark));
   // 1,000 tokens a relay takes while the user is locked, before each unlock.
   await scenario('unlock_after_1k_locked', 3, async () => {
     for (let i = 0; i < 100; i++) {
@@ -211,7 +148,7 @@ async function run() {
   }
   result.unlock_log_entries = entries;
   await scenario('unlock_log_10k', 5);
-  await scenario('unlock_log_10k_full_check', 3, () => deleteRecord(mark));
+  await scenario('unlock_log_10k_full_check', 3, () => deleteRecord(DB_NAME, mark));
   w.terminate();
   return result;
 }

@@ -20,6 +20,7 @@ const benchRoot = mkdtempSync(join(tmpdir(), 'kms-bench-'));
 cpSync(join(repo, 'target/web/kms'), benchRoot, { recursive: true });
 cpSync(join(here, 'bench.html'), join(benchRoot, 'bench.html'));
 cpSync(join(here, 'bench.js'), join(benchRoot, 'bench.js'));
+cpSync(join(here, 'bench-common.js'), join(benchRoot, 'bench-common.js'));
 
 // Four free loopback ports, picked by the system (the harness's serve()).
 const server = await serve({ extraSite: benchRoot });
