@@ -27,9 +27,11 @@ export type Result<M extends keyof KmsMethods> = KmsMethods[M]['result'];
 /**
  * Codes of the client itself, beside the engine's. `incompatible`: the KMS
  * frame speaks another protocol or runs another release line
- * ({@link versionsCompatible}), answered to `connect`.
+ * ({@link versionsCompatible}), answered to `connect`. `popup_blocked`:
+ * `connect({popup: true})` was not allowed to open the KMS's window (call
+ * it from a click).
  */
-export type ClientErrorCode = 'timeout' | 'cancelled' | 'disconnected' | 'protocol' | 'incompatible';
+export type ClientErrorCode = 'timeout' | 'cancelled' | 'disconnected' | 'protocol' | 'incompatible' | 'popup_blocked';
 
 /**
  * Why the KMS frame will not serve this page, answered to `connect` at once:
@@ -37,7 +39,7 @@ export type ClientErrorCode = 'timeout' | 'cancelled' | 'disconnected' | 'protoc
  * unusable (the message names the field), the KMS origin is not a secure
  * context, or the browser keeps its storage from it here (`storage_blocked`:
  * the page is of another site and third-party storage is blocked; serve the
- * KMS on the app's own site). And, for a UI
+ * KMS on the app's own site, or connect with `popup: true`). And, for a UI
  * operation, `unsupported`: it needs a passkey and this browser gives the
  * frame no WebAuthn (or says it has no PRF).
  */
@@ -75,6 +77,14 @@ export interface ConnectOptions {
    * first 12 or more hex digits); another build is refused with `integrity`.
    */
   expectBuild?: string;
+  /**
+   * Open the KMS in a window of its own instead of an iframe: where the
+   * browser blocks the storage of a KMS frame embedded by another site
+   * (`storage_blocked`), a top-level KMS window has its storage. Call
+   * `connect` from a click of the user, or the browser blocks the window
+   * (`popup_blocked`). `container` and `iframe` are not used then.
+   */
+  popup?: boolean;
 }
 
 /** What a page learns of an opened session: never the token. */

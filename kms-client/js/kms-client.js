@@ -121,8 +121,20 @@ export class Kms {
 
   /** @type {MessagePort | undefined} */
   #port;
-  /** @type {HTMLIFrameElement} */
+  /** @type {HTMLIFrameElement | null} */
   #iframe;
+  /**
+   * The KMS's own window, when it was opened as one (`popup`), else null.
+   * @type {Window | null}
+   */
+  #popup = null;
+  /** @type {ReturnType<typeof setInterval> | undefined} */
+  #popupWatch;
+  /**
+   * Rejects the connection under way (the window closed before it was made).
+   * @type {((error: KmsError) => void) | null}
+   */
+  #abortConnect = null;
   /** @type {Options} */
   #options;
   #nextId = 1;
@@ -149,7 +161,7 @@ export class Kms {
 
   /**
    * @param {symbol} token
-   * @param {HTMLIFrameElement} iframe
+   * @param {HTMLIFrameElement | null} iframe
    * @param {Options} options
    */
   constructor(token, iframe, options) {
@@ -176,6 +188,7 @@ export class Kms {
     const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
     /** @type {Options} */
     const opts = { ...DEFAULTS, ...given, kmsOrigin };
+    if (opts.popup === true) return Kms.#connectPopup(opts);
     const iframe = opts.iframe ?? document.createElement('iframe');
     // WebAuthn inside a cross-origin iframe needs the permissions delegated;
     // set before `src`, which starts the navigation that reads them.
@@ -195,6 +208,59 @@ export class Kms {
     return kms.#handshake();
   }
 
+  /**
+   * Opens the KMS page as a window of its own (a popup: call `connect` from
+   * a click, or the browser blocks it) and connects to it. A top-level page
+   * of the KMS origin has that origin's own storage, also where the browser
+   * blocks or partitions the storage of a KMS frame embedded by another
+   * site. The KMS page says when it runs (`kms:hello` to its opener); the
+   * connection is then the frame's, over the same protocol.
+   * @param {Options} opts
+   * @returns {Promise<Kms>}
+   */
+  static async #connectPopup(opts) {
+    // A framed page cannot open one: the KMS serves an opener at the top only.
+    if (window.top !== window) throw new KmsError('invalid_input', 'connect({popup: true}) works in a top-level page only');
+    const url = new URL(opts.path, opts.kmsOrigin).href;
+    const popup = window.open(url, '_blank', 'popup,width=480,height=640');
+    if (!popup) {
+      throw new KmsError('popup_blocked', 'the browser did not open the key manager\'s window: call connect({popup: true}) from a click of the user');
+    }
+    const kms = new Kms(CONNECT, null, opts);
+    kms.#popup = popup;
+    // Closed by the user (or cut off at once by this page's
+    // Cross-Origin-Opener-Policy): the connection under way and every
+    // pending call hear `disconnected`.
+    kms.#popupWatch = setInterval(() => {
+      if (!popup.closed) return;
+      kms.#abortConnect?.(new KmsError('disconnected', 'the key manager\'s window was closed (or this page\'s Cross-Origin-Opener-Policy cut it off)'));
+      kms.close();
+    }, 250);
+    // This page going away ends the connection, and the window with it.
+    window.addEventListener('pagehide', () => kms.close(), { once: true });
+    /** @type {(event: MessageEvent) => void} */
+    let onHello = () => {};
+    /** @type {Promise<void>} */
+    const hello = new Promise((resolve, reject) => {
+      kms.#abortConnect = reject;
+      onHello = (event) => {
+        if (event.source !== popup || event.origin !== opts.kmsOrigin) return;
+        const d = event.data;
+        if (d && d.t === 'kms:hello') resolve();
+      };
+      window.addEventListener('message', onHello);
+    });
+    try {
+      await withTimeout(hello, opts.readyTimeoutMs, 'the key manager\'s window did not start');
+    } catch (e) {
+      kms.close();
+      throw e;
+    } finally {
+      window.removeEventListener('message', onHello);
+    }
+    return kms.#handshake();
+  }
+
   /** @returns {Promise<Kms>} */
   async #handshake() {
     const channel = new MessageChannel();
@@ -202,6 +268,7 @@ export class Kms {
     this.#port = port;
     /** @type {Promise<Kms>} */
     const ready = new Promise((resolve, reject) => {
+      this.#abortConnect = reject;
       port.onmessage = (event) => {
         const m = event.data;
         if (m && m.t === 'ready' && m.info) {
@@ -219,9 +286,9 @@ export class Kms {
       };
     });
     // The target origin is exact: the port is handed to the KMS origin only,
-    // whatever the frame has navigated to.
-    const frame = this.#iframe.contentWindow;
-    if (!frame) {
+    // whatever the frame (or window) has navigated to.
+    const frame = this.#popup ?? this.#iframe?.contentWindow;
+    if (!frame || frame.closed) {
       this.close();
       throw new KmsError('disconnected', 'the KMS frame was removed before it connected');
     }
@@ -231,6 +298,8 @@ export class Kms {
     } catch (e) {
       this.close();
       throw e;
+    } finally {
+      this.#abortConnect = null;
     }
   }
 
@@ -264,6 +333,8 @@ export class Kms {
       else if (m.ok === false && m.error) p.reject(new KmsError(String(m.error.code), String(m.error.message), m.error.retry_after_ms, m.error.first_bad_seq));
       else p.reject(new KmsError('protocol', 'malformed answer from the KMS'));
     } else if (m && m.t === 'attention' && typeof m.needed === 'boolean') {
+      // The KMS's own window comes to the front when it needs the user.
+      if (m.needed) this.#popup?.focus();
       if (typeof this.onattention === 'function') this.onattention(m.needed);
     } else {
       this.dropped += 1;
@@ -466,7 +537,9 @@ export class Kms {
     }
     this.#pending.clear();
     this.#port?.close();
-    if (!this.#options.iframe) this.#iframe.remove();
+    clearInterval(this.#popupWatch);
+    if (this.#popup && !this.#popup.closed) this.#popup.close();
+    if (this.#iframe && !this.#options.iframe) this.#iframe.remove();
   }
 }
 

@@ -31,7 +31,8 @@ pub enum ClientError {
 /// declarations, where `protocol` is [`ClientError::Protocol`]): the
 /// channel's (`timeout`, `cancelled`, `disconnected`), the KMS frame's
 /// reasons for not serving the page, which `connect` rejects with, and
-/// `unsupported`, which a UI operation rejects with.
+/// `unsupported`, which a UI operation rejects with. (`popup_blocked` is the
+/// JS client's only: this client has no window mode.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ChannelCode {

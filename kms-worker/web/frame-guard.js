@@ -22,6 +22,12 @@
 // the frame to a fragment, a change of the panel's own size) starts the
 // 500 ms of rule 2 again: what is under the pointer must have stayed put.
 //
+// At the top (the KMS in a window of its own, opened by the app's page),
+// nothing can be laid over the page, but the opener can raise the window
+// (focus()) under a click the user meant for its own: there rule 2 also
+// needs the window to have had the focus for ARM_MS (a `focus` or `blur`
+// starts it again).
+//
 // The Cancel button is never guarded: cancelling is always safe.
 
 export const ARM_MS = 500;
@@ -34,6 +40,9 @@ const V2_DELAY_MS = 100;
 
 export const hasV2 = typeof IntersectionObserverEntry !== 'undefined'
   && 'isVisible' in IntersectionObserverEntry.prototype;
+
+// This page is at the top: the KMS in a window of its own.
+const topLevel = window.parent === window;
 
 export class Guard {
   #panel;
@@ -57,6 +66,10 @@ export class Guard {
     if (hasV2) Object.assign(options, { trackVisibility: true, delay: V2_DELAY_MS });
     this.#observer = new IntersectionObserver((entries) => this.#seen(entries[entries.length - 1]), options);
     for (const event of ['resize', 'scroll', 'hashchange']) window.addEventListener(event, () => this.#disturbed(), true);
+    if (topLevel) {
+      for (const event of ['focus', 'blur']) window.addEventListener(event, () => this.#disturbed());
+      document.addEventListener('visibilitychange', () => this.#disturbed());
+    }
     new ResizeObserver(() => this.#disturbed()).observe(panel);
     this.#refresh();
   }
@@ -128,6 +141,7 @@ export class Guard {
     if (this.#shownAt === null) return Infinity;
     if (window.innerWidth < MIN_WIDTH || window.innerHeight < MIN_HEIGHT) return Infinity;
     if (this.#visibleSince === null) return Infinity;
+    if (topLevel && (!document.hasFocus() || document.visibilityState !== 'visible')) return Infinity;
     const now = performance.now();
     return Math.max(0, this.#shownAt + ARM_MS - now, this.#visibleSince + ARM_MS - now);
   }
@@ -157,6 +171,7 @@ export class Guard {
     }
     if (this.#why === 'cropped') return 'Part of this panel is hidden; it accepts nothing until all of it is in view.';
     if (this.#why === 'covered') return 'The page covers or fades this panel; it accepts nothing until it is fully visible.';
+    if (topLevel && !document.hasFocus()) return 'This window is not in front; it accepts nothing until it has been for half a second.';
     return '';
   }
 }

@@ -130,7 +130,8 @@ async function checkStorage() {
   if (access === false) {
     throw new KmsFailure('storage_blocked', `this browser blocks the key manager's storage here (${probe}: ${refusal.name}): `
       + 'it is embedded by a page of another site and third-party storage is blocked (a browser setting, a private window, or the default). '
-      + "Serve the key manager on the app's own site, e.g. kms.<the app's domain> (docs/browser.md section 5, Sites).");
+      + "Serve the key manager on the app's own site, e.g. kms.<the app's domain>, or open it in a window of its own "
+      + '(connect({popup: true}) from a click) (docs/browser.md section 5, Sites).');
   }
   throw new KmsFailure('storage_unavailable', `this browser does not let the key manager use its storage here (${probe}: ${refusal.name}: ${refusal.message})`);
 }
@@ -312,14 +313,22 @@ const started = (async () => {
 })();
 started.catch((e) => status(`The key manager could not start: ${e.message}`));
 
-// The host's one connect message: from our parent window, from an origin on
-// the allowlist served by the KMS origin itself (never from a URL
-// parameter), with exactly one port. The first valid one wins; every later
-// window message is dropped.
+// Who may connect: the page that embeds this frame, or, for a KMS page at
+// the top (opened by `connect({popup: true})`), the page that opened it.
+const hostWindow = window.parent !== window ? window.parent : window.opener;
+
+// The host's one connect message: from that window, from an origin on the
+// allowlist served by the KMS origin itself (never from a URL parameter),
+// with exactly one port. The first valid one wins; every later window
+// message is dropped.
 window.addEventListener('message', async (event) => {
   const d = event.data;
+  // (An opener must itself be at the top: a page framed by a third origin
+  // could otherwise open a working KMS window for it, where a frame's
+  // `frame-ancestors` would have stopped the load.)
   const valid = port === null && hostOrigin === null
-    && window.parent !== window && event.source === window.parent
+    && hostWindow !== null && event.source === hostWindow
+    && (hostWindow === window.parent || hostWindow.parent === hostWindow)
     && d !== null && typeof d === 'object' && d.t === 'kms:connect' && typeof d.v === 'number'
     && event.ports.length === 1;
   if (!valid) return drop();
@@ -366,6 +375,20 @@ window.addEventListener('message', async (event) => {
   port.postMessage({ t: 'ready', v: PROTOCOL, info, build: BUILD.build });
   status(`Key manager ready for ${hostOrigin} (build ${BUILD.build.slice(0, 12)}).`);
 });
+
+// A KMS page at the top, opened by a page (`connect({popup: true})`): the
+// opener cannot see it load (another origin), so it says it runs, to any
+// origin (nothing in it is secret: the opener opened this page). It closes
+// itself once its opener is gone: nobody can use its sessions any more.
+if (window.parent === window && window.opener !== null) {
+  window.opener.postMessage({ t: 'kms:hello', v: PROTOCOL }, '*');
+  const watch = setInterval(() => {
+    if (window.opener === null || window.opener.closed) {
+      clearInterval(watch);
+      window.close();
+    }
+  }, 1000);
+}
 
 // ---- host requests ----------------------------------------------------------
 

@@ -127,3 +127,58 @@ test('the KMS pages carry the strict headers', async () => {
   const config = await (await fetch(`${s.server.origins.kms}/kms-config.json`)).json();
   assert.deepEqual(config.allowed_hosts, [s.server.origins.host]);
 });
+
+// The KMS in a window of its own serves an opener at the top only: a third
+// origin that frames an allowed app page (which sends no frame-ancestors of
+// its own) must not get a working KMS window through it, as a frame of the
+// KMS would not have loaded there at all.
+test('an allowed page framed by a third origin cannot open a KMS window that serves it', async () => {
+  const { host, kms, third } = s.server.origins;
+  const page = await s.context.newPage();
+  await page.goto(`${third}/frame-kms.html?kms=${encodeURIComponent(host)}`);
+  await page.evaluate((url) => {
+    document.body.replaceChildren();
+    const f = document.createElement('iframe');
+    f.id = 'app';
+    f.style.width = '600px';
+    f.style.height = '400px';
+    f.src = url;
+    document.body.append(f);
+  }, `${host}/index.html?kms=${encodeURIComponent(kms)}`);
+  const app = page.frameLocator('#app');
+  await app.locator('#kms-slot').waitFor({ state: 'attached' });
+  // The client refuses at once.
+  const refused = await app.locator('#kms-slot').evaluate((_, origin) => window.host.Kms.connect({ kmsOrigin: origin, popup: true })
+    .then(() => 'connected', (e) => e.code), kms);
+  assert.equal(refused, 'invalid_input');
+  // A page that skips the client, opening the window itself on a click:
+  // the KMS page drops its connect (no answer), where it answers the same
+  // page at the top (the control, below).
+  const tryWindow = async (where) => {
+    await where.locator('#kms-slot').evaluate((_, origin) => {
+      const b = document.createElement('button');
+      b.id = 'open-kms';
+      b.textContent = 'Open';
+      b.onclick = () => {
+        const w = window.open(`${origin}/kms.html`, '_blank', 'popup,width=480,height=640');
+        window.kmsWindowAnswer = new Promise((resolve) => {
+          setTimeout(() => resolve('none'), 5_000);
+          window.addEventListener('message', (e) => {
+            if (e.source !== w || e.data?.t !== 'kms:hello') return;
+            const channel = new MessageChannel();
+            channel.port1.onmessage = (m) => resolve(m.data.t);
+            w.postMessage({ t: 'kms:connect', v: 1 }, origin, [channel.port2]);
+          });
+        }).finally(() => w.close());
+      };
+      document.body.prepend(b);
+    }, kms);
+    await where.locator('#open-kms').click();
+    return where.locator('#kms-slot').evaluate(() => window.kmsWindowAnswer);
+  };
+  assert.equal(await tryWindow(app), 'none');
+  await page.close();
+  const top = await hostPage(s.context, s.server.origins);
+  assert.equal(await tryWindow(top), 'ready');
+  await top.close();
+});

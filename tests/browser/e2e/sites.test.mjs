@@ -23,11 +23,12 @@ async function open(context, host, kms) {
   return page;
 }
 
-// Sets alice up in `page` with a VAPID key, and checks a JWT signed with
+// Sets alice up in `page` with a VAPID key (`answer` types the passphrase
+// where the KMS asks: in its frame by default), and checks a JWT signed with
 // it; resolves with the public key.
-async function aliceWithKey(page) {
+async function aliceWithKey(page, answer = typePassphrase) {
   await startUi(page, 'setup', { user: 'alice', method: 'passphrase' });
-  await typePassphrase(page, 'correct horse battery staple');
+  await answer(page, 'correct horse battery staple');
   assert.equal((await uiResult(page)).ok, true);
   const key = await page.evaluate(() => window.host.settle(window.host.kms.vapidGenerate({ user: 'alice' })));
   assert.equal(key.ok, true, JSON.stringify(key));
@@ -41,7 +42,7 @@ async function aliceWithKey(page) {
 
 const status = (page, user) => page.evaluate((u) => window.host.settle(window.host.kms.status({ user: u })), user);
 
-const BLOCKS = ENGINE === 'webkit' && 'WebKit partitions third-party storage instead of blocking it (the next test)';
+const BLOCKS = ENGINE === 'webkit' && 'WebKit partitions third-party storage instead of blocking it (the cross-site test in WebKit below)';
 test('cross-site with third-party storage blocked: connect says storage_blocked at once, with the way out', { skip: BLOCKS }, async () => {
   const server = await serveNamed({ hostNames: ['app.localhost'], kmsName: 'kms.localhost' });
   servers.push(server);
@@ -55,6 +56,57 @@ test('cross-site with third-party storage blocked: connect says storage_blocked 
     assert.match(error, /^storage_blocked: this browser blocks the key manager's storage here \((Web Locks|IndexedDB): SecurityError\): it is embedded by a page of another site and third-party storage is blocked/);
     assert.match(error, /Serve the key manager on the app's own site, e\.g\. kms\.<the app's domain>/);
     assert.ok(!/database|newer build/i.test(error), error);
+  } finally {
+    await chromium.close();
+  }
+});
+
+// Where third-party storage is blocked, the KMS in a window of its own: the
+// page calls connect({popup: true}) from a click, the KMS page opens at the
+// top (first-party storage), and the user answers there.
+test('cross-site with third-party storage blocked: the KMS in a window of its own works', { skip: BLOCKS }, async () => {
+  const server = await serveNamed({ hostNames: ['app.localhost'], kmsName: 'kms.localhost' });
+  servers.push(server);
+  const chromium = await browser();
+  try {
+    const context = await chromium.newContext();
+    const page = await open(context, server.hosts[0], server.kms);
+    assert.match(await page.evaluate(() => window.host.connectError), /^storage_blocked: .*open it in a window of its own \(connect\(\{popup: true\}\) from a click\)/);
+    // The app's button, as an app would offer it after storage_blocked.
+    await page.evaluate(() => {
+      const b = document.createElement('button');
+      b.id = 'kms-window';
+      b.textContent = 'Open the key manager';
+      b.onclick = () => {
+        window.host.popupReady = window.host.Kms.connect({ kmsOrigin: window.host.kmsOrigin, popup: true })
+          .then((k) => { window.host.kms = k; return null; }, (e) => `${e.code}: ${e.message}`);
+      };
+      document.body.prepend(b);
+    });
+    const openWindow = async () => {
+      const [popup] = await Promise.all([context.waitForEvent('page'), page.click('#kms-window')]);
+      assert.equal(await page.evaluate(() => window.host.popupReady), null);
+      assert.equal(new URL(popup.url()).origin, server.kms);
+      return popup;
+    };
+    const inWindow = (popup) => async (_, passphrase) => {
+      await popup.locator('#kms-passphrase:not([readonly])').waitFor();
+      await popup.locator('#kms-passphrase').fill(passphrase);
+      if (await popup.locator('#kms-confirm-field').isVisible()) await popup.locator('#kms-passphrase-confirm').fill(passphrase);
+      await popup.locator('#kms-submit').click();
+    };
+    const popup = await openWindow();
+    const publicKey = await aliceWithKey(page, inWindow(popup));
+    // The window closed by the user: the page's calls hear `disconnected`.
+    await popup.close();
+    const after = await page.evaluate(() => window.host.settle(window.host.kms.status({ user: 'alice' })));
+    assert.equal(after.code, 'disconnected', JSON.stringify(after));
+    // Opened again: the KMS's own storage kept alice and her key.
+    const again = await openWindow();
+    assert.equal((await status(page, 'alice')).result.state, 'set_up');
+    const pub = await page.evaluate(() => window.host.settle(window.host.kms.vapidPublic({ user: 'alice' })));
+    assert.equal(pub.result.current.public_key, publicKey);
+    await again.close();
   } finally {
     await chromium.close();
   }
@@ -80,7 +132,7 @@ async function aliceThenSecondApp(hostNames, kmsName, check) {
   }
 }
 
-test('cross-site in WebKit: the KMS works, with a database per embedding origin', { skip: ENGINE !== 'webkit' && `${ENGINE} blocks third-party storage here (the test before)` }, async () => {
+test('cross-site in WebKit: the KMS works, with a database per embedding origin', { skip: ENGINE !== 'webkit' && `${ENGINE} blocks third-party storage here (the tests before)` }, async () => {
   // Two apps of two sites, one group: grouped or not, each has its own
   // database, so alice of one is unknown to the other.
   await aliceThenSecondApp(['app.localhost', 'shop.localhost'], 'kms.localhost', async ({ context, server, second }) => {
