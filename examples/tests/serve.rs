@@ -389,8 +389,8 @@ fn allowed_origins_are_checked() {
         ("ftp://localhost", "scheme"),
         ("file:///tmp", "scheme"),
         ("localhost:8080", "scheme"),
-        ("localhost", "not a URL"),
-        ("", "not a URL"),
+        ("localhost", "not a valid URL"),
+        ("", "not a valid URL"),
         ("http://LOCALHOST:8080", "write it as http://localhost:8080"),
         ("http://localhost:80", "write it as http://localhost"),
         ("https://pwa.example:443", "write it as https://pwa.example"),
@@ -398,9 +398,9 @@ fn allowed_origins_are_checked() {
         ("http://*.example.com", "DNS name"),
         ("http://a_b.example", "DNS name"),
         ("http://[::1]:8080", "IPv6"),
-        ("http://localhost:8080 'unsafe-inline'", "not a URL"),
-        ("http://localhost:8080;script-src", "not a URL"),
-        ("null", "not a URL"),
+        ("http://localhost:8080 'unsafe-inline'", "not a valid URL"),
+        ("http://localhost:8080;script-src", "not a valid URL"),
+        ("null", "not a valid URL"),
     ] {
         let err = AllowedOrigin::parse(bad).unwrap_err();
         assert!(matches!(err, ServeError::InvalidOrigin { .. }), "{bad}: {err:?}");

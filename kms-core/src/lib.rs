@@ -29,5 +29,6 @@ pub mod testing;
 pub mod throttle;
 pub mod unlock;
 pub mod vapid;
+pub mod weburl;
 
 pub use error::{CoreError, ErrorCode, Result};

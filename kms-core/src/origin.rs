@@ -12,7 +12,9 @@
 //! comparison would not) and IPv6 literals (which CSP cannot name) are
 //! refused too.
 
-use url::{Host, Url};
+use url::Host;
+
+use crate::weburl;
 
 /// Longest origin accepted, in bytes (a DNS name is at most 253).
 pub const MAX_ORIGIN_LEN: usize = 512;
@@ -25,7 +27,7 @@ pub fn check_app_origin(value: &str) -> Result<(), String> {
     if value.len() > MAX_ORIGIN_LEN {
         return Err(format!("longer than {MAX_ORIGIN_LEN} bytes"));
     }
-    let url = Url::parse(value).map_err(|e| format!("not a URL ({e})"))?;
+    let url = weburl::parse(value).map_err(|e| e.to_string())?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("the scheme is {:?}, not http or https", url.scheme()));
     }
@@ -91,7 +93,7 @@ mod tests {
             ("https://a_b.example.com", "not a DNS name"),
             ("http://[::1]:8080", "IPv6"),
             ("ftp://app.example.com", "scheme"),
-            ("app.example.com", "not a URL"),
+            ("app.example.com", "not a valid URL"),
         ] {
             let e = check_app_origin(bad).expect_err(bad);
             assert!(e.contains(why), "{bad}: {e}");

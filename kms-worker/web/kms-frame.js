@@ -58,6 +58,7 @@ function status(text) { $('kms-status').textContent = text; }
 
 // This script runs: the page's boot script leaves connects to it.
 window.kmsFrameRunning = true;
+performance.mark?.('kms:running');
 
 // What this build is (kms.html's data block, written by the build): the
 // build id and the SRI value of every file of the bundle. The engine's
@@ -73,6 +74,10 @@ function readBuild() {
 const BUILD = readBuild();
 
 function drop() { stats.dropped += 1; }
+
+// Start-up milestones on the frame's performance timeline (`kms:` marks),
+// which tests/browser/bench/bench.mjs reads to say where a cold start goes.
+function mark(name) { performance.mark?.(`kms:${name}`); }
 
 class KmsFailure extends Error {
   constructor(code, message, retryAfterMs, firstBadSeq) {
@@ -143,7 +148,7 @@ async function checkedBytes(path) {
   const integrity = BUILD.files[path];
   if (typeof integrity !== 'string') throw new KmsFailure('integrity', `${path} is not part of this build (integrity)`);
   try {
-    const response = await fetch(new URL(`./${path}`, import.meta.url), { integrity, cache: 'no-cache', credentials: 'omit' });
+    const response = await fetch(new URL(`./${path}`, import.meta.url), { integrity });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     return await response.arrayBuffer();
   } catch (e) {
@@ -164,39 +169,81 @@ async function loadModules() {
   if (import.meta.url !== new URL('kms-frame.js', document.baseURI).href) {
     throw new KmsFailure('integrity', 'kms-frame.js was served from another URL than the page names (integrity)');
   }
+  // The probe's fetch (it is there) and its import (refused) run together.
   const probe = new URL('./integrity-probe.js', import.meta.url);
-  const found = await fetch(probe, { cache: 'no-cache', credentials: 'omit' }).then((r) => r.ok, () => false);
+  const [found, checked] = await Promise.all([
+    fetch(probe, { cache: 'no-cache', credentials: 'omit' }).then((r) => r.ok, () => false),
+    import(probe.href).then(() => false, () => true),
+  ]);
   if (!found) throw new KmsFailure('integrity', "the key manager's integrity-probe.js did not load (integrity)");
-  const checked = await import(probe.href).then(() => false, () => true);
   if (!checked) {
     throw new KmsFailure('integrity', 'this browser does not check the integrity of module imports: the key manager cannot make sure of its code here (integrity)');
   }
   const load = (path) => import(path).catch((e) => {
     throw new KmsFailure('integrity', `the key manager's ${path.slice(2)} did not load or does not match this build (integrity): it will not run (${e.message})`);
   });
-  ({ Guard } = await load('./frame-guard.js'));
-  ({ CONFIRM_OPS, DEFAULT_MAX_LEASE_LIFETIME_S, checkLabel, checkUser, describe } = await load('./frame-confirm.js'));
-  ({ DIRECT_METHODS, decodeHostMessage } = await load('./frame-messages.js'));
-  ({ checkConfig } = await load('./frame-config.js'));
+  // The four together (each still checked against the import map).
+  const [guardModule, confirmModule, messagesModule, configModule] = await Promise.all(
+    ['./frame-guard.js', './frame-confirm.js', './frame-messages.js', './frame-config.js'].map(load));
+  ({ Guard } = guardModule);
+  ({ CONFIRM_OPS, DEFAULT_MAX_LEASE_LIFETIME_S, checkLabel, checkUser, describe } = confirmModule);
+  ({ DIRECT_METHODS, decodeHostMessage } = messagesModule);
+  ({ checkConfig } = configModule);
 }
 
 // The engine's worker runs exactly the bytes checked here: the engine
 // script (the glue with kms-worker.js, one file) from a blob: URL of them,
 // and the WASM compiled here from them and handed over as a module. The
 // worker fetches nothing, so nothing it runs is fetched twice.
-async function startWorker() {
-  const [script, wasm] = await Promise.all([checkedBytes('kms-engine.js'), checkedBytes('pkg/kms_worker_bg.wasm')]);
-  const module = await WebAssembly.compile(wasm);
-  const url = URL.createObjectURL(new Blob([script], { type: 'text/javascript' }));
-  return new Promise((resolve, reject) => {
+//
+// Begun as the frame starts, beside the configuration and the modules
+// (`started` below): the two checked fetches, the compile, and the worker
+// thread, which starts from the script as soon as it is checked and then
+// waits for `open` (it touches no storage before). Nothing is compiled or
+// run before its bytes matched the build.
+function spawnEngine() {
+  const script = checkedBytes('kms-engine.js');
+  const module = checkedBytes('pkg/kms_worker_bg.wasm').then((bytes) => {
+    mark('wasm-checked');
+    return WebAssembly.compile(bytes);
+  }).then((m) => { mark('wasm-compiled'); return m; });
+  const thread = script.then((bytes) => {
+    const url = URL.createObjectURL(new Blob([bytes], { type: 'text/javascript' }));
     const w = new Worker(url, { type: 'module', name: 'kms-engine' });
+    mark('worker-spawned');
+    // Whatever the worker says before `open` is posted (a script that
+    // failed to load) is kept for `openEngine`.
+    const early = [];
+    w.onmessage = (event) => early.push({ message: event.data });
+    w.onerror = (e) => early.push({ error: e });
+    return { w, url, early };
+  });
+  // Awaited in `started`, in order; a failure is reported there.
+  module.catch(() => {});
+  thread.catch(() => {});
+  return { module, thread };
+}
+
+// Opens the engine in its worker once the configuration is checked.
+// Resolves with the worker when the engine says `ready`.
+async function openEngine(engine) {
+  const { w, url, early } = await engine.thread;
+  let module;
+  try {
+    module = await engine.module;
+  } catch (e) {
+    w.terminate();
+    URL.revokeObjectURL(url);
+    throw e;
+  }
+  return new Promise((resolve, reject) => {
     const done = () => { clearTimeout(timer); URL.revokeObjectURL(url); };
     // A worker that failed to start goes, with its hold on IndexedDB.
     const failed = (e) => { done(); w.terminate(); reject(e); };
     const timer = setTimeout(() => failed(new Error('the engine did not start in time')), WORKER_START_TIMEOUT_MS);
-    w.onmessage = (event) => {
-      const m = event.data;
+    const onMessage = (m) => {
       if (m && m.t === 'ready') {
+        mark('engine-ready');
         done();
         w.onmessage = onWorkerMessage;
         resolve(w);
@@ -205,7 +252,13 @@ async function startWorker() {
         failed(new KmsFailure(code, String(m.message)));
       }
     };
-    w.onerror = (e) => failed(new Error(e.message || 'the engine failed to load'));
+    const onError = (e) => failed(new Error(e.message || 'the engine failed to load'));
+    w.onmessage = (event) => onMessage(event.data);
+    w.onerror = onError;
+    for (const e of early) {
+      if (e.error) return onError(e.error);
+    }
+    mark('engine-open');
     w.postMessage({
       t: 'open',
       module,
@@ -283,26 +336,41 @@ function rpc(method, params) {
 
 // ---- the handshake --------------------------------------------------------
 
+// Start-up: every step that waits on the network, the disk or a compile
+// is begun at once (the configuration, the frame's modules, the storage
+// probes, the engine), then each is awaited in the order they used to run
+// one after another, so a failure is told at the same step, with the same
+// code. Only `checkConfig`, the guard and `open` wait for the steps before.
+let engine = null;
 const started = (async () => {
   if (!window.isSecureContext) {
     throw new KmsFailure('insecure_context', 'the key manager needs a secure context: serve the KMS origin over https (or http://localhost)');
   }
-  rawConfig = await fetchConfig();
+  const configFetched = fetchConfig();
+  configFetched.catch(() => {});
+  const modulesLoaded = BUILD === null ? null : loadModules();
+  modulesLoaded?.catch(() => {});
+  engine = BUILD === null ? null : spawnEngine();
+  const storageChecked = checkStorage();
+  storageChecked.catch(() => {});
+  rawConfig = await configFetched;
   if (BUILD === null) throw new KmsFailure('integrity', 'this page carries no build data: serve the bundle scripts/build-web.sh wrote');
-  await loadModules();
+  await modulesLoaded;
   try {
     config = checkConfig(rawConfig);
   } catch (e) {
     throw new KmsFailure('config_invalid', e.message);
   }
-  await checkStorage();
+  await storageChecked;
+  mark('checked');
   guard = new Guard($('kms-panel'),
     [$('kms-passphrase'), $('kms-passphrase-confirm'), $('kms-submit'), $('kms-passkey'), $('kms-gate-ack'), $('kms-confirm')],
     $('kms-guard'));
-  worker = await startWorker();
+  worker = await openEngine(engine);
   // `info` says which build runs: the id of the build this page checked
   // every module against (the engine has no way to know it).
   info = { ...(await rpc('info', {})), build: BUILD.build };
+  mark('started');
   // The database is the only copy of the wrapped master secrets: ask the
   // browser not to evict it under storage pressure (best effort; the
   // browser may say no).
@@ -311,7 +379,11 @@ const started = (async () => {
   if (window.kmsIntegrityFailure) throw new KmsFailure('integrity', window.kmsIntegrityFailure);
   status(`Key manager ready (build ${BUILD.build.slice(0, 12)}).`);
 })();
-started.catch((e) => status(`The key manager could not start: ${e.message}`));
+started.catch((e) => {
+  status(`The key manager could not start: ${e.message}`);
+  // A worker started beside a step that then failed goes too.
+  if (worker === null) engine?.thread.then(({ w }) => w.terminate(), () => {});
+});
 
 // Who may connect: the page that embeds this frame, or, for a KMS page at
 // the top (opened by `connect({popup: true})`), the page that opened it.
@@ -363,6 +435,7 @@ window.addEventListener('message', async (event) => {
   if (hostOrigin !== null) return drop();
   if (!config.allowed_hosts.includes(event.origin)) return notAllowed();
   hostOrigin = event.origin;
+  mark('connect');
   try {
     await bindHost(hostOrigin);
   } catch (e) {
@@ -370,6 +443,7 @@ window.addEventListener('message', async (event) => {
     status(`The key manager could not start: ${e.message}`);
     return;
   }
+  mark('bound');
   port = event.ports[0];
   port.onmessage = onHostMessage;
   port.postMessage({ t: 'ready', v: PROTOCOL, info, build: BUILD.build });

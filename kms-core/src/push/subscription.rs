@@ -11,6 +11,7 @@ use super::policy::PushServicePolicy;
 use super::record::SubscriptionId;
 use crate::error::{CoreError, Result};
 use crate::vapid::{PushOrigin, MAX_ENDPOINT_LEN};
+use crate::weburl;
 
 /// Length of the subscription's authentication secret (RFC 8291 section 3.2).
 pub const AUTH_SECRET_LEN: usize = 16;
@@ -265,7 +266,7 @@ pub(super) fn normalize_endpoint(endpoint: &str) -> Result<(Url, String)> {
     if endpoint.len() > MAX_ENDPOINT_LEN {
         return Err(CoreError::invalid(format!("push subscription endpoint is longer than {MAX_ENDPOINT_LEN} bytes")));
     }
-    let url = Url::parse(endpoint).map_err(|_| CoreError::invalid("push subscription endpoint is not a valid URL"))?;
+    let url = weburl::parse(endpoint).map_err(|e| CoreError::invalid(format!("push subscription endpoint: {e}")))?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err(CoreError::invalid("push subscription endpoint must not contain userinfo"));
     }

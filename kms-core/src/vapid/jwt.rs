@@ -2,12 +2,12 @@
 //! (and an optional `jti`), checked before anything is signed.
 
 use serde::{Deserialize, Serialize};
-use url::Url;
 
 use super::key::{VapidPublicKey, VapidSigningKey};
 use super::origin::PushOrigin;
 use crate::error::{CoreError, Result};
 use crate::ids::KeyId;
+use crate::weburl;
 
 /// The longest lifetime of a token: RFC 8292 section 2 says `exp` MUST NOT
 /// be more than 24 hours from the time of the request.
@@ -141,7 +141,7 @@ fn check_sub(sub: &str) -> Result<()> {
         if authority.is_empty() {
             return Err(CoreError::invalid(format!("{RULE}: the https: URL needs a host")));
         }
-        let url = Url::parse(sub).map_err(|_| CoreError::invalid(format!("{RULE}: not a valid URL")))?;
+        let url = weburl::parse(sub).map_err(|e| CoreError::invalid(format!("{RULE}: {e}")))?;
         if url.host().is_none() {
             return Err(CoreError::invalid(format!("{RULE}: the https: URL needs a host")));
         }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use url::{Host, Url};
 
 use crate::error::{CoreError, Result};
+use crate::weburl;
 
 /// Longest origin accepted, in bytes (a DNS name is at most 253 bytes).
 pub const MAX_ORIGIN_LEN: usize = 2048;
@@ -41,8 +42,8 @@ impl PushOrigin {
         if s.len() > MAX_ORIGIN_LEN {
             return Err(CoreError::invalid(format!("aud is longer than {MAX_ORIGIN_LEN} bytes")));
         }
-        let url = Url::parse(s)
-            .map_err(|_| CoreError::invalid("aud must be an origin (scheme://host[:port]): not a valid URL"))?;
+        let url = weburl::parse(s)
+            .map_err(|e| CoreError::invalid(format!("aud must be an origin (scheme://host[:port]): {e}")))?;
         check_scheme_and_host(&url, "aud")?;
         let origin = url.origin().ascii_serialization();
         if origin != s {
@@ -70,7 +71,7 @@ impl PushOrigin {
         if endpoint.len() > MAX_ENDPOINT_LEN {
             return Err(CoreError::invalid(format!("endpoint is longer than {MAX_ENDPOINT_LEN} bytes")));
         }
-        let url = Url::parse(endpoint).map_err(|_| CoreError::invalid("endpoint is not a valid URL"))?;
+        let url = weburl::parse(endpoint).map_err(|e| CoreError::invalid(format!("endpoint: {e}")))?;
         check_scheme_and_host(&url, "endpoint")?;
         if !url.username().is_empty() || url.password().is_some() {
             return Err(CoreError::invalid("endpoint must not contain userinfo"));
