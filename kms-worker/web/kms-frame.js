@@ -218,6 +218,9 @@ function spawnEngine() {
     w.onerror = (e) => early.push({ error: e });
     return { w, url, early };
   });
+  // The engine is instantiated in its thread as soon as both are there,
+  // while the frame still checks its configuration (the worker's 'load').
+  Promise.all([thread, module]).then(([{ w }, m]) => w.postMessage({ t: 'load', module: m }), () => {});
   // Awaited in `started`, in order; a failure is reported there.
   module.catch(() => {});
   thread.catch(() => {});
@@ -225,7 +228,7 @@ function spawnEngine() {
 }
 
 // Opens the engine in its worker once the configuration is checked.
-// Resolves with the worker when the engine says `ready`.
+// Resolves with the worker and the engine's `info` when it says `ready`.
 async function openEngine(engine) {
   const { w, url, early } = await engine.thread;
   let module;
@@ -245,8 +248,9 @@ async function openEngine(engine) {
       if (m && m.t === 'ready') {
         mark('engine-ready');
         done();
+        if (m.info === null || typeof m.info !== 'object') return failed(new KmsFailure('internal', 'the engine said ready without its info'));
         w.onmessage = onWorkerMessage;
-        resolve(w);
+        resolve({ w, info: m.info });
       } else if (m && m.t === 'fatal') {
         const code = m.code === 'storage_unavailable' || m.code === 'config_invalid' ? m.code : 'internal';
         failed(new KmsFailure(code, String(m.message)));
@@ -259,6 +263,7 @@ async function openEngine(engine) {
       if (e.error) return onError(e.error);
     }
     mark('engine-open');
+    // (The module went with 'load'; sent again, the worker ignores it.)
     w.postMessage({
       t: 'open',
       module,
@@ -366,10 +371,11 @@ const started = (async () => {
   guard = new Guard($('kms-panel'),
     [$('kms-passphrase'), $('kms-passphrase-confirm'), $('kms-submit'), $('kms-passkey'), $('kms-gate-ack'), $('kms-confirm')],
     $('kms-guard'));
-  worker = await openEngine(engine);
+  const opened = await openEngine(engine);
+  worker = opened.w;
   // `info` says which build runs: the id of the build this page checked
   // every module against (the engine has no way to know it).
-  info = { ...(await rpc('info', {})), build: BUILD.build };
+  info = { ...opened.info, build: BUILD.build };
   mark('started');
   // The database is the only copy of the wrapped master secrets: ask the
   // browser not to evict it under storage pressure (best effort; the
@@ -382,7 +388,7 @@ const started = (async () => {
 started.catch((e) => {
   status(`The key manager could not start: ${e.message}`);
   // A worker started beside a step that then failed goes too.
-  if (worker === null) engine?.thread.then(({ w }) => w.terminate(), () => {});
+  if (worker === null) engine?.thread.then(({ w, url }) => { w.terminate(); URL.revokeObjectURL(url); }, () => {});
 });
 
 // Who may connect: the page that embeds this frame, or, for a KMS page at

@@ -12,13 +12,17 @@
 // (docs/browser.md section 6.2).
 //
 // Messages it accepts (anything else is dropped and counted):
-//   {t: 'open', module: WebAssembly.Module, options: {db_name, allow_loopback_push, session_ttl_ms,
+//   {t: 'load', module: WebAssembly.Module}   at most once, before 'open':
+//                         instantiates the engine while the frame is still
+//                         checking its configuration
+//   {t: 'open', module?: WebAssembly.Module, options: {db_name, allow_loopback_push, session_ttl_ms,
 //                         max_lease_lifetime_s, allowed_hosts, host_groups}}   once
+//                         (`module` is needed only without 'load')
 //   {t: 'bind', origin}   once, after 'ready': the host page the frame serves
 //                         (until then the engine answers `info` only)
 //   {t: 'rpc', id: <positive integer>, body: <JSON text, capped>}
 // Messages it sends:
-//   {t: 'ready'} | {t: 'fatal', code, message} | {t: 'bound', app} |
+//   {t: 'ready', info} | {t: 'fatal', code, message} | {t: 'bound', app} |
 //   {t: 'bind_failed', message, code} |
 //   {t: 'rpc', id, body} | {t: 'dropped', count}
 // A request over the cap is answered with an `invalid_input` response, not
@@ -31,6 +35,7 @@
 const MAX_BODY_CHARS = 11 * 1024 * 1024;
 
 let engine = null;
+let loading = null; // the instantiation begun by 'load' (or by 'open')
 let opening = false;
 let binding = false;
 let dropped = 0;
@@ -48,11 +53,18 @@ function isId(id) {
 async function open(options, module) {
   opening = true;
   try {
-    if (!(module instanceof WebAssembly.Module)) throw new Error('no engine module was handed over');
-    await __wbg_init({ module_or_path: module });
+    if (loading === null) {
+      if (!(module instanceof WebAssembly.Module)) throw new Error('no engine module was handed over');
+      loading = __wbg_init({ module_or_path: module });
+    }
+    await loading;
     engine = await KmsWorker.open(JSON.stringify(options));
     lockName = `kms-engine:${options.db_name ?? 'kms'}`;
-    self.postMessage({ t: 'ready' });
+    // The engine's `info` (versions, limits, methods: nothing stored) goes
+    // with `ready`, so the frame spends no round trip on it at start.
+    const response = JSON.parse(await engine.handle(JSON.stringify({ v: 1, id: 1, method: 'info', params: {} })));
+    if (!response.result) throw new Error(`the engine did not answer info: ${response.error?.message}`);
+    self.postMessage({ t: 'ready', info: response.result });
   } catch (e) {
     // KmsWorker.open says which part failed: `config_invalid`,
     // `storage_unavailable` (the browser keeps the origin's storage from
@@ -105,6 +117,12 @@ async function bind(origin) {
 self.onmessage = (event) => {
   const msg = event.data;
   if (msg === null || typeof msg !== 'object') return drop();
+  if (msg.t === 'load' && loading === null && !opening && msg.module instanceof WebAssembly.Module) {
+    loading = __wbg_init({ module_or_path: msg.module });
+    // A failure is reported by 'open', which awaits it.
+    loading.catch(() => {});
+    return;
+  }
   if (msg.t === 'open' && !opening && msg.options !== null && typeof msg.options === 'object') {
     return void open(msg.options, msg.module);
   }

@@ -22,6 +22,8 @@ cpSync(join(repo, 'target/web/kms'), benchRoot, { recursive: true });
 cpSync(join(here, 'bench.html'), join(benchRoot, 'bench.html'));
 cpSync(join(here, 'bench.js'), join(benchRoot, 'bench.js'));
 cpSync(join(here, 'bench-common.js'), join(benchRoot, 'bench-common.js'));
+cpSync(join(here, 'bare-frame.html'), join(benchRoot, 'bare-frame.html'));
+cpSync(join(here, 'bare-frame.js'), join(benchRoot, 'bare-frame.js'));
 
 // Four free loopback ports, picked by the system (the harness's serve()).
 const server = await serve({ extraSite: benchRoot });
@@ -42,9 +44,30 @@ try {
   // Cold: a fresh profile each time (empty HTTP and code caches, no database).
   // Each cold start also says where its time went: the frame's `kms:`
   // marks (kms-frame.js `mark`), on the host's clock from Kms.connect().
+  // The reference, each time in a fresh profile too, interleaved: a frame
+  // of another origin that fetches and compiles the same WASM and says so
+  // (bare-frame.html), the floor of any WASM key manager in a frame.
   const cold = [];
+  const bareCold = [];
   const phases = [];
   for (let i = 0; i < 7; i++) {
+    {
+      const context = await chromium.newContext();
+      const page = await context.newPage();
+      await page.goto(blank);
+      bareCold.push(await page.evaluate(async (src) => {
+        const t = performance.now();
+        const ready = new Promise((resolve) => window.addEventListener('message', (e) => {
+          if (e.data === 'bare-frame-ready') resolve();
+        }));
+        const frame = document.createElement('iframe');
+        frame.src = src;
+        document.body.append(frame);
+        await ready;
+        return performance.now() - t;
+      }, `${server.origins.extra}/bare-frame.html`));
+      await context.close();
+    }
     const context = await chromium.newContext();
     const page = await context.newPage();
     await page.goto(blank);
@@ -88,6 +111,8 @@ try {
   const r = {
     chromium: chromium.version(),
     ready_cold_ms: median(cold),
+    bare_frame_wasm_cold_ms: median(bareCold),
+    ready_cold_ratio: median(cold) / median(bareCold),
     // Medians of each milestone of the cold starts, ms after Kms.connect().
     ...Object.fromEntries(Object.keys(phases[0]).map((name) => [
       `cold_at_${name.replace('kms:', '').replaceAll('-', '_')}_ms`, median(phases.map((p) => p[name] ?? NaN)),

@@ -256,7 +256,14 @@ class Page extends Frame {
   route() { throw new Error('webdriver.mjs: no request routing over classic WebDriver'); }
 
   async goto(url) {
-    await this.context.run(this, [], (d) => d.get(url));
+    await this.context.run(this, [], async (d) => {
+      await d.get(url);
+      // Once in four WebKit runs, a script evaluated right after a new
+      // window's first navigation found the host page's `window.host`
+      // missing (the blank document it opened with, it seems): wait until
+      // the window shows a loaded document other than that one.
+      await d.wait(() => d.executeScript("return location.href !== 'about:blank' && document.readyState === 'complete'"), 10_000);
+    });
     this.urlSeen = url;
     await this.afterNavigation();
   }
