@@ -219,12 +219,14 @@ function spawnEngine() {
     return { w, url, early };
   });
   // The engine is instantiated in its thread as soon as both are there,
-  // while the frame still checks its configuration (the worker's 'load').
-  Promise.all([thread, module]).then(([{ w }, m]) => w.postMessage({ t: 'load', module: m }), () => {});
+  // while the frame still checks its configuration (the worker's 'load';
+  // `openEngine` posts 'open' only after it).
+  const loaded = Promise.all([thread, module]).then(([{ w }, m]) => w.postMessage({ t: 'load', module: m }));
   // Awaited in `started`, in order; a failure is reported there.
   module.catch(() => {});
   thread.catch(() => {});
-  return { module, thread };
+  loaded.catch(() => {});
+  return { module, thread, loaded };
 }
 
 // Opens the engine in its worker once the configuration is checked.
@@ -234,6 +236,7 @@ async function openEngine(engine) {
   let module;
   try {
     module = await engine.module;
+    await engine.loaded;
   } catch (e) {
     w.terminate();
     URL.revokeObjectURL(url);
@@ -263,7 +266,7 @@ async function openEngine(engine) {
       if (e.error) return onError(e.error);
     }
     mark('engine-open');
-    // (The module went with 'load'; sent again, the worker ignores it.)
+    // (The module went with 'load' already; the worker uses that one.)
     w.postMessage({
       t: 'open',
       module,
@@ -387,8 +390,14 @@ const started = (async () => {
 })();
 started.catch((e) => {
   status(`The key manager could not start: ${e.message}`);
-  // A worker started beside a step that then failed goes too.
-  if (worker === null) engine?.thread.then(({ w, url }) => { w.terminate(); URL.revokeObjectURL(url); }, () => {});
+  // A worker started beside a step that then failed goes too, and so
+  // does one that started when a later check failed (a stylesheet).
+  if (worker !== null) {
+    worker.terminate();
+    worker = null;
+  } else {
+    engine?.thread.then(({ w, url }) => { w.terminate(); URL.revokeObjectURL(url); }, () => {});
+  }
 });
 
 // Who may connect: the page that embeds this frame, or, for a KMS page at

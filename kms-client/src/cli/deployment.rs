@@ -10,8 +10,9 @@
 //! headers (docs/browser.md section 6.1): a CSP with `default-src 'none'`,
 //! `frame-ancestors`, and the page's two inline-script hashes in
 //! `script-src` without `'unsafe-inline'`; `Cross-Origin-Resource-Policy:
-//! same-origin`; `X-Content-Type-Options: nosniff`. One line per check and
-//! a verdict; any difference is a failure.
+//! same-origin`; `X-Content-Type-Options: nosniff`; `Cache-Control` with
+//! `no-cache` (or `no-store`). One line per check and a verdict; any
+//! difference is a failure.
 //!
 //! What it cannot see: a server that answers this client and a browser
 //! differently, or changes its files between two checks. Run it often,
@@ -161,6 +162,15 @@ fn header_problem(f: &Fetched, script_hashes: &[String]) -> Option<String> {
     }
     if !f.header("X-Content-Type-Options").is_some_and(|v| v.trim().eq_ignore_ascii_case("nosniff")) {
         return Some("no X-Content-Type-Options: nosniff".into());
+    }
+    // The frame fetches the engine's files in the browser's default cache
+    // mode (that of kms.html's preloads): only the origin's header makes
+    // the browser revalidate them, so that after an upgrade it does not
+    // offer a cached file of the earlier build to the new integrity check.
+    let revalidated =
+        |v: &str| v.split(',').any(|d| matches!(d.trim().to_ascii_lowercase().as_str(), "no-cache" | "no-store"));
+    if !f.header("Cache-Control").is_some_and(revalidated) {
+        return Some("no Cache-Control: no-cache (a browser could keep a file of an earlier build)".into());
     }
     None
 }
