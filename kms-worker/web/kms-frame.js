@@ -211,11 +211,10 @@ function spawnEngine() {
     const url = URL.createObjectURL(new Blob([bytes], { type: 'text/javascript' }));
     const w = new Worker(url, { type: 'module', name: 'kms-engine' });
     mark('worker-spawned');
-    // Whatever the worker says before `open` is posted (a script that
-    // failed to load) is kept for `openEngine`.
+    // An error before `open` is posted (a script that failed to load) is
+    // kept for `openEngine`; the worker says nothing else before `open`.
     const early = [];
-    w.onmessage = (event) => early.push({ message: event.data });
-    w.onerror = (e) => early.push({ error: e });
+    w.onerror = (e) => early.push(e);
     return { w, url, early };
   });
   // The engine is instantiated in its thread as soon as both are there,
@@ -262,9 +261,7 @@ async function openEngine(engine) {
     const onError = (e) => failed(new Error(e.message || 'the engine failed to load'));
     w.onmessage = (event) => onMessage(event.data);
     w.onerror = onError;
-    for (const e of early) {
-      if (e.error) return onError(e.error);
-    }
+    if (early.length > 0) return onError(early[0]);
     mark('engine-open');
     // (The module went with 'load' already; the worker uses that one.)
     w.postMessage({
