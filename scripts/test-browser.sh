@@ -54,39 +54,56 @@ say "the npm packages (scripts/build-packages.sh: @kms-web/client and @kms-web/o
 KMS_WEB_BUILT=1 bash scripts/build-packages.sh
 build_kms_serve
 say "end-to-end tests in three engines at once: headless Chromium (Playwright), headless Firefox ESR (WebDriver BiDi), WebKitGTK (WebKitWebDriver and selenium-webdriver under Xvfb)"
-say "Firefox and WebKit skip the passkey tests and what needs IntersectionObserver v2, each with its reason; each engine's output follows when it ends"
-# The three runs share nothing but the read-only bundle and binaries: each
-# test starts its own servers on free ports and its own browser profile.
-# Run one after another they took 11 to 16 minutes of a 30-minute budget, most
-# of it spent waiting (the guard's half-second arming, throttles, relay
-# refreshes), so they overlap; each engine still runs its files one at a
-# time. Each run's output goes to a file and is printed when it ends.
-e2e_logs=$(mktemp -d)
-e2e_engine() { # engine, then the command's prefix (xvfb-run for WebKit)
-  local engine=$1; shift
-  local begun=$(date +%s)
-  local rc=0
-  (cd tests/browser && KMS_E2E_ENGINE=$engine "$@" node --test --test-concurrency=1 e2e/) > "$e2e_logs/$engine" 2>&1 || rc=$?
-  echo "$rc $(( $(date +%s) - begun ))" > "$e2e_logs/$engine.rc"
+say "Firefox and WebKit skip the passkey tests and what needs IntersectionObserver v2, each with its reason; each engine's output is printed when that engine ends (and kept in target/e2e-logs/)"
+# Each test starts its own servers on free ports and its own browser
+# profile in its own temporary folder, so the three runs share only the
+# built bundle and binaries (read), npm's cache (packages.test.mjs) and
+# the machine's cores. Run one after another they took 11 to 16 minutes of
+# a 30-minute budget, most of it waiting (the guard's half-second arming,
+# throttles, relay refreshes), so they overlap; each engine still runs its
+# files one at a time. Each run is a process group of its own (setsid), so
+# that an interrupted test command stops all three with their browsers.
+e2e_logs=target/e2e-logs
+rm -rf "$e2e_logs"
+mkdir -p "$e2e_logs"
+declare -A e2e_engine_of=()
+e2e_pids=()
+stop_e2e() {
+  local pid
+  for pid in "${e2e_pids[@]}"; do kill -- "-$pid" 2>/dev/null || true; done
 }
+trap 'stop_e2e; rm -rf "$browser_tmp"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 e2e_start=$(date +%s)
-e2e_engine chromium env & pids=($!)
-e2e_engine firefox env & pids+=($!)
-e2e_engine webkit xvfb-run -a -s '-screen 0 1280x1024x24' & pids+=($!)
-wait "${pids[@]}"
+for engine in chromium firefox webkit; do
+  prefix=()
+  [ "$engine" = webkit ] && prefix=(xvfb-run -a -s '-screen 0 1280x1024x24')
+  (cd tests/browser && KMS_E2E_ENGINE=$engine exec setsid "${prefix[@]}" node --test --test-concurrency=1 e2e/) \
+    > "$e2e_logs/$engine.log" 2>&1 &
+  e2e_pids+=($!)
+  e2e_engine_of[$!]=$engine
+done
 e2e_failed=()
 e2e_times=()
-for engine in chromium firefox webkit; do
-  read -r rc secs < "$e2e_logs/$engine.rc"
+running=("${e2e_pids[@]}")
+while [ ${#running[@]} -gt 0 ]; do
+  rc=0
+  wait -n -p ended "${running[@]}" || rc=$?
+  engine=${e2e_engine_of[$ended]}
+  secs=$(( $(date +%s) - e2e_start ))
   say "end-to-end in $engine: exit $rc after $secs s"
-  cat "$e2e_logs/$engine"
+  cat "$e2e_logs/$engine.log"
   e2e_times+=("$engine $secs s")
   [ "$rc" = 0 ] || e2e_failed+=("$engine")
+  still=()
+  for pid in "${running[@]}"; do [ "$pid" = "$ended" ] || still+=("$pid"); done
+  running=("${still[@]}")
 done
-rm -rf "$e2e_logs"
+e2e_pids=()
 say "end-to-end: $(( $(date +%s) - e2e_start )) s in all (${e2e_times[*]})"
 if [ ${#e2e_failed[@]} -gt 0 ]; then
-  say "end-to-end failed in: ${e2e_failed[*]}"
+  say "end-to-end failed in: ${e2e_failed[*]} (logs in $e2e_logs/)"
   exit 1
 fi
 say "the Rust browser client (BrowserKms) in headless Chromium"

@@ -1,7 +1,7 @@
 // The demo (scripts/demo.sh) driven as a user would, in its real pages: the
 // PWA, the KMS iframe, the local push service and kms-relay. A screenshot
 // is taken at each step into target/e2e-screenshots/<engine>/ (docs/screenshots/
-// with KMS_UPDATE_SCREENSHOTS=1: the README shows those).
+// with KMS_UPDATE_SCREENSHOTS=1 in Chromium: the README shows those).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -11,8 +11,10 @@ import { join } from 'node:path';
 import { repo, serveDemo, browser, kmsFrame, typePassphrase, virtualAuthenticator, confirmInFrame, frameAtRest, NO_AUTHENTICATOR, ENGINE } from './harness.mjs';
 
 const PASSPHRASE = 'correct horse battery staple';
-// One folder per engine: the three engines' runs overlap in the test command.
-const shots = join(repo, process.env.KMS_UPDATE_SCREENSHOTS === '1' ? 'docs/screenshots' : `target/e2e-screenshots/${ENGINE}`);
+// One folder per engine: the three engines' runs overlap in the test
+// command. The README's pictures are Chromium's: only its run updates them.
+const UPDATE = process.env.KMS_UPDATE_SCREENSHOTS === '1' && ENGINE === 'chromium';
+const shots = join(repo, UPDATE ? 'docs/screenshots' : `target/e2e-screenshots/${ENGINE}`);
 // Tokens live 70 s and are refreshed 62 s before they expire: the relay
 // asks for one every 8 s or so, so refreshes happen within the test.
 const RELAY_ARGS = ['--token-ttl-s', '70', '--refresh-margin-s', '62', '--batch', '1'];

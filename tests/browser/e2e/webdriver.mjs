@@ -78,7 +78,24 @@ export function webkit() {
 }
 
 class Context {
+  /**
+   * A driver and its browser. The driver's port is picked free, then
+   * released before the driver binds it: another process (the other
+   * engines' runs of the test command start servers on free ports at the
+   * same time) may take it in between, so a failed start is tried again
+   * on another port, three times in all.
+   */
   static async start(viewport) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await Context.startOnce(viewport);
+      } catch (e) {
+        if (attempt === 3) throw e;
+      }
+    }
+  }
+
+  static async startOnce(viewport) {
     const port = await freePort();
     const child = spawn(DRIVER, [`--port=${port}`, '--host=127.0.0.1'], { stdio: ['ignore', 'ignore', 'inherit'] });
     let failed = null;
