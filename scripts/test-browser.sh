@@ -70,7 +70,8 @@ declare -A e2e_engine_of=()
 e2e_pids=()
 stop_e2e() {
   local pid
-  for pid in "${e2e_pids[@]}"; do kill -- "-$pid" 2>/dev/null || true; done
+  # The group, and the pid itself in case it had not reached setsid yet.
+  for pid in "${e2e_pids[@]}"; do kill -- "-$pid" "$pid" 2>/dev/null || true; done
 }
 trap 'stop_e2e; rm -rf "$browser_tmp"' EXIT
 trap 'exit 130' INT
@@ -89,7 +90,15 @@ e2e_times=()
 running=("${e2e_pids[@]}")
 while [ ${#running[@]} -gt 0 ]; do
   rc=0
+  ended=
   wait -n -p ended "${running[@]}" || rc=$?
+  if [ -z "$ended" ]; then
+    # A run killed by a signal leaves bash's job table once reported, and
+    # `wait -n` then names no pid; `wait` on the pid still has its status.
+    ended=${running[0]}
+    rc=0
+    wait "$ended" || rc=$?
+  fi
   engine=${e2e_engine_of[$ended]}
   secs=$(( $(date +%s) - e2e_start ))
   say "end-to-end in $engine: exit $rc after $secs s"

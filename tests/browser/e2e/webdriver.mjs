@@ -86,11 +86,13 @@ class Context {
    * on another port, three times in all.
    */
   static async start(viewport) {
+    const failures = [];
     for (let attempt = 1; ; attempt++) {
       try {
         return await Context.startOnce(viewport);
       } catch (e) {
-        if (attempt === 3) throw e;
+        failures.push(e.message);
+        if (attempt === 3) throw new Error(`WebKit did not start in 3 attempts: ${failures.join('; ')}`, { cause: e });
       }
     }
   }
