@@ -146,7 +146,9 @@ test('an allowed page framed by a third origin cannot open a KMS window that ser
     document.body.append(f);
   }, `${host}/index.html?kms=${encodeURIComponent(kms)}`);
   const app = page.frameLocator('#app');
-  await app.locator('#kms-slot').waitFor({ state: 'attached' });
+  // `window.host` is set by a module, after `#kms-slot` is parsed: WebKit,
+  // under load, ran the next step in between.
+  await app.locator('body[data-host=loaded]').waitFor({ state: 'attached' });
   // The client refuses at once.
   const refused = await app.locator('#kms-slot').evaluate((_, origin) => window.host.Kms.connect({ kmsOrigin: origin, popup: true })
     .then(() => 'connected', (e) => e.code), kms);

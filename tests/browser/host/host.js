@@ -28,6 +28,10 @@ async function settle(promise) {
 }
 
 window.host = { Kms, KmsError, verifyJwt, settle, kmsOrigin, kms: null, connectError: null };
+// A module runs after the document is parsed: a test that waits for an
+// element of this page inside a frame waits for this mark instead, which
+// says that `window.host` is there.
+document.body.dataset.host = 'loaded';
 // `?expectBuild=` pins the KMS build (the integrity tests).
 const expectBuild = params.get('expectBuild') ?? undefined;
 // `?readyTimeoutMs=` (the misconfiguration tests: an answer that is not
